@@ -1,0 +1,2 @@
+//! The `s3gate` binary.
+fn main() {}
