@@ -1,0 +1,44 @@
+//! Errors of the metadata store.
+
+/// What went wrong in a [`crate::MetadataStore`] call. Variants are outcomes a caller acts on;
+/// `Backend` carries a failure of the underlying database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetaError {
+    /// The bucket does not exist.
+    #[error("no such bucket")]
+    NoSuchBucket,
+    /// The bucket name is taken.
+    #[error("bucket already exists")]
+    BucketExists {
+        /// Name of the user owning the existing bucket.
+        owner: String,
+    },
+    /// The bucket still holds objects.
+    #[error("bucket not empty")]
+    BucketNotEmpty,
+    /// The key has no current version (for `If-Match` writes).
+    #[error("no such key")]
+    NoSuchKey,
+    /// The upload does not exist (never did, completed or aborted).
+    #[error("no such upload")]
+    NoSuchUpload,
+    /// A write condition did not hold.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A concurrent write conflicted; the client should retry.
+    #[error("conflicting concurrent write")]
+    Conflict,
+    /// The user name or access key is taken.
+    #[error("user already exists")]
+    UserExists,
+    /// No user of that name.
+    #[error("no such user")]
+    NoSuchUser,
+    /// The store is temporarily unable to serve (busy, connection lost); retrying may succeed.
+    #[error("metadata store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Any other failure of the underlying database (corruption, I/O, bug).
+    #[error("metadata store failure")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}

@@ -1,0 +1,407 @@
+//! The [`MetadataStore`] trait and the records it keeps.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use crate::MetaError;
+
+/// The version id of the one version an unversioned bucket keeps per key.
+pub const NULL_VERSION: &str = "null";
+
+/// A user of the gateway and their one access key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Unique user name.
+    pub name: String,
+    /// Unique access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_key: String,
+    /// The root user may act on every bucket.
+    pub is_root: bool,
+    /// When the user was created.
+    pub created: SystemTime,
+}
+
+/// A bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// Validated bucket name.
+    pub name: String,
+    /// Name of the owning user.
+    pub owner: String,
+    /// Region the bucket was created in.
+    pub region: String,
+    /// When the bucket was created.
+    pub created: SystemTime,
+}
+
+/// One piece of an object's data: a byte range of one blob.
+///
+/// A simple object has one part; a multipart object has its upload's parts in order (no copy is
+/// made at completion). Several parts, of one object or of several, may name the same blob
+/// (copies share blobs); the store counts references per blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPart {
+    /// Part number (1 for a simple object).
+    pub part_number: u32,
+    /// Blob holding the bytes.
+    pub blob_id: String,
+    /// Offset of the part's first byte within the blob.
+    pub blob_offset: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// Unquoted ETag of the part (hex MD5).
+    pub etag: String,
+    /// The part's checksum in the object's checksum algorithm (base64), if any.
+    pub checksum: Option<String>,
+}
+
+/// One version of an object (unversioned buckets keep only the [`NULL_VERSION`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Version id; [`NULL_VERSION`] in unversioned buckets.
+    pub version_id: String,
+    /// A delete marker has no data (versioned buckets only).
+    pub is_delete_marker: bool,
+    /// Total size in bytes.
+    pub size: u64,
+    /// Unquoted ETag (`hex` or `hex-N`).
+    pub etag: String,
+    /// Last-Modified.
+    pub last_modified: SystemTime,
+    /// Owner user name.
+    pub owner: String,
+    /// Stored response headers, lowercase names: content-type, content-encoding,
+    /// content-disposition, content-language, cache-control, expires and every `x-amz-meta-*`.
+    pub headers: Vec<(String, String)>,
+    /// Object tags.
+    pub tags: Vec<(String, String)>,
+    /// Checksum algorithm name as S3 spells it (`CRC32`, ...), if any.
+    pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` or `FULL_OBJECT`, if any.
+    pub checksum_type: Option<String>,
+    /// The object's checksum value (base64, `-N` suffix for composite), if any.
+    pub checksum: Option<String>,
+    /// Data pieces in order; empty for an empty object or a delete marker.
+    pub parts: Vec<ObjectPart>,
+}
+
+/// A condition on the current version of a key, decided inside the write's transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WriteCondition {
+    /// Write unconditionally.
+    #[default]
+    None,
+    /// `If-None-Match: *`: fail with [`MetaError::PreconditionFailed`] if the key exists.
+    IfNoneMatchAny,
+    /// `If-Match: etag` (unquoted): fail with [`MetaError::PreconditionFailed`] unless the current
+    /// version has this ETag, and with [`MetaError::NoSuchKey`] if there is no current version.
+    IfMatch(String),
+}
+
+/// What a committed write changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommitOutcome {
+    /// Blobs whose last reference the write removed; they are now in the collector's queue.
+    pub retired_blobs: Vec<String>,
+    /// Whether a current version existed and was replaced or removed.
+    pub replaced: bool,
+}
+
+/// A listing request for [`MetadataStore::list_objects`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up to the first occurrence of this after the prefix (non-empty when set).
+    pub delimiter: Option<String>,
+    /// Only entries whose sort key (the key, or its common prefix) is strictly greater.
+    pub start_after: Option<String>,
+    /// At most this many entries (objects plus common prefixes), 0..=1000.
+    pub max_keys: u32,
+}
+
+/// The listing data of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    /// Key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Unquoted ETag.
+    pub etag: String,
+    /// Last-Modified.
+    pub last_modified: SystemTime,
+    /// Owner user name.
+    pub owner: String,
+    /// Checksum algorithm, if any.
+    pub checksum_algorithm: Option<String>,
+}
+
+/// One entry of a listing page, in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListEntry {
+    /// An object.
+    Object(ObjectSummary),
+    /// A common prefix (ends with the delimiter).
+    CommonPrefix(String),
+}
+
+impl ListEntry {
+    /// The entry's sort key: the object key or the common prefix.
+    pub fn sort_key(&self) -> &str {
+        match self {
+            ListEntry::Object(o) => &o.key,
+            ListEntry::CommonPrefix(p) => p,
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListPage {
+    /// Entries in ascending byte order of their sort keys.
+    pub entries: Vec<ListEntry>,
+    /// Whether more entries follow; continue with `start_after` = last entry's sort key.
+    pub is_truncated: bool,
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Upload id (generated by the engine).
+    pub upload_id: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// When it was created.
+    pub initiated: SystemTime,
+    /// Owner user name.
+    pub owner: String,
+    /// Headers for the final object (as in [`ObjectVersion::headers`]).
+    pub headers: Vec<(String, String)>,
+    /// Tags for the final object.
+    pub tags: Vec<(String, String)>,
+    /// Checksum algorithm requested at creation, if any.
+    pub checksum_algorithm: Option<String>,
+    /// Checksum type requested at creation, if any.
+    pub checksum_type: Option<String>,
+}
+
+/// An uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Part number 1..=10000.
+    pub part_number: u32,
+    /// Blob holding the bytes.
+    pub blob_id: String,
+    /// Offset within the blob.
+    pub blob_offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Unquoted hex MD5.
+    pub etag: String,
+    /// Checksum in the upload's algorithm (base64), if any.
+    pub checksum: Option<String>,
+    /// When it was uploaded.
+    pub last_modified: SystemTime,
+}
+
+/// A listing request for [`MetadataStore::list_uploads`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up to the delimiter (non-empty when set).
+    pub delimiter: Option<String>,
+    /// Start after this key (all its uploads skipped unless `upload_id_marker` is set).
+    pub key_marker: Option<String>,
+    /// With `key_marker`: uploads of that key with a greater (initiated, upload id) are included.
+    pub upload_id_marker: Option<String>,
+    /// At most this many entries.
+    pub max_uploads: u32,
+}
+
+/// One entry of an upload listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadListEntry {
+    /// An upload.
+    Upload(Upload),
+    /// A common prefix.
+    CommonPrefix(String),
+}
+
+/// One page of an upload listing, ordered by key, then initiation time, then upload id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadPage {
+    /// Entries.
+    pub entries: Vec<UploadListEntry>,
+    /// Whether more follow.
+    pub is_truncated: bool,
+}
+
+/// A retired blob waiting for the collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredBlob {
+    /// Blob id.
+    pub blob_id: String,
+    /// When its last reference went away.
+    pub retired_at: SystemTime,
+}
+
+/// Where the gateway keeps buckets, object versions, uploads, users and blob references.
+///
+/// Every method is one whole transaction: it either commits completely or changes nothing.
+/// Writes are durable when the returned future resolves `Ok`. Every method is cancel safe in the
+/// sense that dropping the future never leaves a partial change: the operation either committed
+/// or did not (the caller cannot tell which, as with a lost network reply).
+///
+/// Blob references: every blob named by a committed object part or upload part holds one
+/// reference. Committing a part or version that names a blob the store has never seen registers
+/// it; naming one that was retired revives it; a write that removes the last reference to a blob
+/// retires it (it appears in [`CommitOutcome::retired_blobs`] and in [`Self::retired_blobs`]).
+/// The store cannot tell a new blob from one already forgotten by [`Self::forget_blobs`]: the
+/// engine guarantees it never names a forgotten blob (readers and copies lease the blobs they
+/// use, and the collector forgets only unleased blobs retired longer than a grace period).
+pub trait MetadataStore: Send + Sync + 'static {
+    // ---- users ----
+
+    /// Creates a user. [`MetaError::UserExists`] if the name or access key is taken.
+    fn create_user(&self, user: User) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// Removes a user by name. [`MetaError::NoSuchUser`] if absent.
+    fn delete_user(&self, name: &str) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// All users, ordered by name.
+    fn list_users(&self) -> impl Future<Output = Result<Vec<User>, MetaError>> + Send;
+    /// The user owning an access key id.
+    fn user_by_access_key(
+        &self,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<Option<User>, MetaError>> + Send;
+
+    // ---- buckets ----
+
+    /// Creates a bucket. [`MetaError::BucketExists`] (with the current owner) if the name is taken.
+    fn create_bucket(&self, bucket: Bucket) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// A bucket by name.
+    fn bucket(&self, name: &str) -> impl Future<Output = Result<Option<Bucket>, MetaError>> + Send;
+    /// Deletes an empty bucket: [`MetaError::NoSuchBucket`], or [`MetaError::BucketNotEmpty`] if
+    /// any object version exists. In-progress uploads are aborted with it; their blobs are
+    /// returned as retired.
+    fn delete_bucket(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+    /// Buckets ordered by name; only those of `owner` when given.
+    fn list_buckets(
+        &self,
+        owner: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Bucket>, MetaError>> + Send;
+
+    // ---- objects ----
+
+    /// Commits `version` as the current version of its key, replacing the current one (in an
+    /// unversioned bucket, the `null` version), after checking `condition` against the current
+    /// version in the same transaction. [`MetaError::NoSuchBucket`] if the bucket is gone.
+    fn put_object(
+        &self,
+        version: ObjectVersion,
+        condition: WriteCondition,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+    /// The current version of a key; `None` if absent or a delete marker.
+    fn object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectVersion>, MetaError>> + Send;
+    /// Removes the current version of a key (unversioned buckets), after checking `condition`.
+    /// A missing key is not an error (`replaced == false`).
+    fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: WriteCondition,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+    /// One page of current versions, answered by index seeks: cost grows with the page, not the
+    /// bucket; with a delimiter, each common prefix costs one seek whatever lies under it.
+    fn list_objects(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<ListPage, MetaError>> + Send;
+
+    // ---- multipart uploads ----
+
+    /// Records a new upload. [`MetaError::NoSuchBucket`] if the bucket is gone.
+    fn create_upload(&self, upload: Upload) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// An upload of a bucket by id.
+    fn upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<Option<Upload>, MetaError>> + Send;
+    /// Records a part, replacing a part of the same number. [`MetaError::NoSuchUpload`] if the
+    /// upload is gone (the caller then deletes its blob).
+    fn put_part(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        part: Part,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+    /// Parts with numbers greater than `after`, ascending, at most `max`; and whether more follow.
+    fn list_parts(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        after: u32,
+        max: u32,
+    ) -> impl Future<Output = Result<(Vec<Part>, bool), MetaError>> + Send;
+    /// Uploads in progress, one page.
+    fn list_uploads(
+        &self,
+        bucket: &str,
+        query: &UploadListQuery,
+    ) -> impl Future<Output = Result<UploadPage, MetaError>> + Send;
+    /// Completes an upload atomically: checks the upload still exists ([`MetaError::NoSuchUpload`])
+    /// and `condition`, commits `version` (whose parts name the upload's parts' blobs) as the
+    /// current version, and removes the upload with all its parts; blobs of unlisted parts and
+    /// of the replaced version lose their references.
+    fn complete_upload(
+        &self,
+        upload_id: &str,
+        version: ObjectVersion,
+        condition: WriteCondition,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+    /// Removes an upload and its parts. [`MetaError::NoSuchUpload`] if absent.
+    fn abort_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+
+    // ---- blob references and garbage collection ----
+
+    /// Retired blobs whose `retired_at` is at or before `before`, oldest first, at most `limit`.
+    fn retired_blobs(
+        &self,
+        before: SystemTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RetiredBlob>, MetaError>> + Send;
+    /// Forgets retired blobs before their data is deleted: each id still unreferenced is removed
+    /// from the store and returned; ids that were revived meanwhile are kept and not returned.
+    fn forget_blobs(
+        &self,
+        blob_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, MetaError>> + Send;
+    /// Of the given ids, those the store knows (referenced or retired-but-not-forgotten), for the
+    /// orphan sweep: a blob in the backend that the store does not know is an orphan.
+    fn known_blobs(
+        &self,
+        blob_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, MetaError>> + Send;
+}
