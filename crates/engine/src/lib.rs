@@ -1,1 +1,2 @@
-//! Placeholder.
+//! Placeholder: the engine helper replaces this file.
+pub mod api;
