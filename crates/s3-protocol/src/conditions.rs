@@ -1,0 +1,167 @@
+//! Conditional request headers (RFC 7232 order with S3's tie-breaks).
+
+use std::time::SystemTime;
+
+use crate::names::ETag;
+use crate::time::{parse_http_date, to_unix_seconds};
+
+/// The four conditional headers of a read (or of a copy source).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preconditions {
+    /// `If-Match`: an ETag list or `*`.
+    pub if_match: Option<String>,
+    /// `If-None-Match`: an ETag list or `*`.
+    pub if_none_match: Option<String>,
+    /// `If-Modified-Since`.
+    pub if_modified_since: Option<SystemTime>,
+    /// `If-Unmodified-Since`.
+    pub if_unmodified_since: Option<SystemTime>,
+}
+
+/// What a request should do after its preconditions were evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionOutcome {
+    /// Serve the request.
+    Proceed,
+    /// Answer 304 Not Modified (no body).
+    NotModified,
+    /// Answer 412 `PreconditionFailed`.
+    PreconditionFailed,
+}
+
+impl Preconditions {
+    /// Reads `if-match`, `if-none-match`, `if-modified-since`, `if-unmodified-since`
+    /// through `get` (called with lowercase names). Unparsable dates are ignored.
+    pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        Self::read(get, "")
+    }
+
+    /// Reads the `x-amz-copy-source-if-*` headers of CopyObject/UploadPartCopy.
+    pub fn from_copy_source_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        Self::read(get, "x-amz-copy-source-")
+    }
+
+    fn read<'a>(get: impl Fn(&str) -> Option<&'a str>, prefix: &str) -> Self {
+        let text = |name: &str| get(&format!("{prefix}{name}")).map(|v| v.trim().to_owned());
+        let date = |name: &str| get(&format!("{prefix}{name}")).and_then(parse_http_date);
+        Self {
+            if_match: text("if-match"),
+            if_none_match: text("if-none-match"),
+            if_modified_since: date("if-modified-since"),
+            if_unmodified_since: date("if-unmodified-since"),
+        }
+    }
+
+    /// Whether no condition is present.
+    pub fn is_empty(&self) -> bool {
+        self.if_match.is_none()
+            && self.if_none_match.is_none()
+            && self.if_modified_since.is_none()
+            && self.if_unmodified_since.is_none()
+    }
+
+    /// Evaluates against an existing object, for GET/HEAD.
+    ///
+    /// Order: If-Match (412), else If-Unmodified-Since (412); then If-None-Match
+    /// (304), else If-Modified-Since (304). So If-Match true + If-Unmodified-Since
+    /// false proceeds, and If-None-Match false + If-Modified-Since true is 304, the
+    /// two tie-breaks S3 documents. Dates compare at whole seconds.
+    pub fn evaluate(&self, etag: &ETag, last_modified: SystemTime) -> ConditionOutcome {
+        let modified = to_unix_seconds(last_modified);
+        if let Some(list) = &self.if_match {
+            if !etag.matches_list(list) {
+                return ConditionOutcome::PreconditionFailed;
+            }
+        } else if let Some(since) = self.if_unmodified_since
+            && modified > to_unix_seconds(since)
+        {
+            return ConditionOutcome::PreconditionFailed;
+        }
+        if let Some(list) = &self.if_none_match {
+            if etag.matches_list(list) {
+                return ConditionOutcome::NotModified;
+            }
+        } else if let Some(since) = self.if_modified_since
+            && modified <= to_unix_seconds(since)
+        {
+            return ConditionOutcome::NotModified;
+        }
+        ConditionOutcome::Proceed
+    }
+
+    /// Evaluates copy-source conditions: same order, but every failure is 412.
+    pub fn evaluate_copy_source(&self, etag: &ETag, last_modified: SystemTime) -> ConditionOutcome {
+        match self.evaluate(etag, last_modified) {
+            ConditionOutcome::Proceed => ConditionOutcome::Proceed,
+            ConditionOutcome::NotModified | ConditionOutcome::PreconditionFailed => {
+                ConditionOutcome::PreconditionFailed
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    const LM: u64 = 1_000_000;
+    const BEFORE: &str = "Mon, 12 Jan 1970 13:46:39 GMT"; // LM - 1
+    const AT: &str = "Mon, 12 Jan 1970 13:46:40 GMT"; // LM
+    const AFTER: &str = "Mon, 12 Jan 1970 13:46:41 GMT"; // LM + 1
+
+    fn check(headers: &[(&str, &str)], expected: ConditionOutcome) {
+        let get = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let pre = Preconditions::from_headers(get);
+        let etag = ETag::parse_quoted_or_not("abc");
+        // Sub-second part must not matter.
+        let lm = UNIX_EPOCH + Duration::from_millis(LM * 1000 + 700);
+        assert_eq!(pre.evaluate(&etag, lm), expected, "{headers:?}");
+    }
+
+    #[test]
+    fn outcomes() {
+        use ConditionOutcome::{NotModified, PreconditionFailed, Proceed};
+        check(&[], Proceed);
+        check(&[("if-match", "\"abc\"")], Proceed);
+        check(&[("if-match", "abc")], Proceed);
+        check(&[("if-match", "*")], Proceed);
+        check(&[("if-match", "\"x\", \"abc\"")], Proceed);
+        check(&[("if-match", "\"x\"")], PreconditionFailed);
+        check(&[("if-none-match", "\"abc\"")], NotModified);
+        check(&[("if-none-match", "*")], NotModified);
+        check(&[("if-none-match", "\"x\"")], Proceed);
+        check(&[("if-modified-since", BEFORE)], Proceed);
+        check(&[("if-modified-since", AT)], NotModified);
+        check(&[("if-modified-since", AFTER)], NotModified);
+        check(&[("if-unmodified-since", BEFORE)], PreconditionFailed);
+        check(&[("if-unmodified-since", AT)], Proceed);
+        check(&[("if-unmodified-since", AFTER)], Proceed);
+        check(&[("if-modified-since", "garbage")], Proceed);
+        check(&[("if-unmodified-since", "garbage")], Proceed);
+        // S3 tie-break 1: If-Match true wins over If-Unmodified-Since false.
+        check(&[("if-match", "\"abc\""), ("if-unmodified-since", BEFORE)], Proceed);
+        // S3 tie-break 2: If-None-Match false (it matches) + If-Modified-Since true → 304.
+        check(&[("if-none-match", "\"abc\""), ("if-modified-since", BEFORE)], NotModified);
+        // If-None-Match true makes If-Modified-Since irrelevant.
+        check(&[("if-none-match", "\"x\""), ("if-modified-since", AFTER)], Proceed);
+        // 412 beats 304.
+        check(&[("if-match", "\"x\""), ("if-none-match", "\"abc\"")], PreconditionFailed);
+        check(&[("if-unmodified-since", BEFORE), ("if-modified-since", AFTER)], PreconditionFailed);
+    }
+
+    #[test]
+    fn copy_source_failures_are_412() {
+        let headers = [("x-amz-copy-source-if-none-match", "\"abc\"")];
+        let get = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let pre = Preconditions::from_copy_source_headers(get);
+        assert!(!pre.is_empty());
+        let etag = ETag::parse_quoted_or_not("abc");
+        assert_eq!(
+            pre.evaluate_copy_source(&etag, UNIX_EPOCH),
+            ConditionOutcome::PreconditionFailed
+        );
+        let none = Preconditions::from_copy_source_headers(|_| None);
+        assert_eq!(none.evaluate_copy_source(&etag, UNIX_EPOCH), ConditionOutcome::Proceed);
+    }
+}

@@ -1,0 +1,649 @@
+//! Request routing: method + path + query + host → [`Operation`].
+//!
+//! Query parsing decodes `%XX` once and keeps `+` as a literal plus: SDKs always
+//! send a space as `%20`, and a literal `+` in a key (which S3 allows) must
+//! survive. Path-style and virtual-hosted-style addressing are both supported.
+
+use percent_encoding::percent_decode_str;
+
+use crate::error::{ErrorCode, S3Error};
+use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
+
+/// Routing configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Base domains for virtual-hosted style, e.g. `s3.example.test`: a Host of
+    /// `<bucket>.s3.example.test` addresses `<bucket>`.
+    pub domains: Vec<String>,
+}
+
+/// The parts of a request that decide its operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTarget<'a> {
+    /// HTTP method, uppercase.
+    pub method: &'a str,
+    /// Path as on the wire (percent-encoded), starting with `/`.
+    pub raw_path: &'a str,
+    /// Query string without `?`, as on the wire.
+    pub raw_query: Option<&'a str>,
+    /// `Host` header (or `:authority`).
+    pub host: Option<&'a str>,
+    /// Whether an `x-amz-copy-source` header is present.
+    pub has_copy_source: bool,
+}
+
+/// Highest `max-keys`/`max-uploads`/`max-parts` S3 honours.
+pub const MAX_LIST_LIMIT: u32 = 1000;
+
+/// ListObjects (v1) parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListObjectsParams {
+    /// `prefix` (empty if absent).
+    pub prefix: String,
+    /// `delimiter` (`None` if absent or empty).
+    pub delimiter: Option<String>,
+    /// `marker`.
+    pub marker: Option<String>,
+    /// `max-keys`, default 1000, clamped to 1000.
+    pub max_keys: u32,
+    /// `encoding-type=url`.
+    pub encoding_type_url: bool,
+}
+
+/// ListObjectsV2 parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListObjectsV2Params {
+    /// `prefix` (empty if absent).
+    pub prefix: String,
+    /// `delimiter` (`None` if absent or empty).
+    pub delimiter: Option<String>,
+    /// `continuation-token`.
+    pub continuation_token: Option<String>,
+    /// `start-after`.
+    pub start_after: Option<String>,
+    /// `max-keys`, default 1000, clamped to 1000.
+    pub max_keys: u32,
+    /// `fetch-owner=true`.
+    pub fetch_owner: bool,
+    /// `encoding-type=url`.
+    pub encoding_type_url: bool,
+}
+
+/// ListMultipartUploads parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListUploadsParams {
+    /// `prefix` (empty if absent).
+    pub prefix: String,
+    /// `delimiter` (`None` if absent or empty).
+    pub delimiter: Option<String>,
+    /// `key-marker`.
+    pub key_marker: Option<String>,
+    /// `upload-id-marker`.
+    pub upload_id_marker: Option<String>,
+    /// `max-uploads`, default 1000, clamped to 1000.
+    pub max_uploads: u32,
+    /// `encoding-type=url`.
+    pub encoding_type_url: bool,
+}
+
+/// GetObject/HeadObject parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GetObjectParams {
+    /// `partNumber`.
+    pub part_number: Option<PartNumber>,
+    /// `versionId`.
+    pub version_id: Option<String>,
+    /// Response header overrides from `response-*` parameters, as
+    /// (lowercase header name, value), e.g. `("content-type", "text/plain")`.
+    pub response_overrides: Vec<(String, String)>,
+}
+
+/// An S3 operation with its validated arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields are the operation's documented arguments")]
+pub enum Operation {
+    /// `GET /`.
+    ListBuckets,
+    /// `PUT /bucket`.
+    CreateBucket { bucket: BucketName },
+    /// `HEAD /bucket`.
+    HeadBucket { bucket: BucketName },
+    /// `DELETE /bucket`.
+    DeleteBucket { bucket: BucketName },
+    /// `GET /bucket?location`.
+    GetBucketLocation { bucket: BucketName },
+    /// `GET /bucket`.
+    ListObjects { bucket: BucketName, params: ListObjectsParams },
+    /// `GET /bucket?list-type=2`.
+    ListObjectsV2 { bucket: BucketName, params: ListObjectsV2Params },
+    /// `PUT /bucket/key`.
+    PutObject { bucket: BucketName, key: ObjectKey },
+    /// `PUT /bucket/key` with `x-amz-copy-source`.
+    CopyObject { bucket: BucketName, key: ObjectKey },
+    /// `GET /bucket/key`.
+    GetObject { bucket: BucketName, key: ObjectKey, params: GetObjectParams },
+    /// `HEAD /bucket/key`.
+    HeadObject { bucket: BucketName, key: ObjectKey, params: GetObjectParams },
+    /// `DELETE /bucket/key`.
+    DeleteObject { bucket: BucketName, key: ObjectKey },
+    /// `POST /bucket?delete`.
+    DeleteObjects { bucket: BucketName },
+    /// `POST /bucket/key?uploads`.
+    CreateMultipartUpload { bucket: BucketName, key: ObjectKey },
+    /// `PUT /bucket/key?partNumber=N&uploadId=U`.
+    UploadPart { bucket: BucketName, key: ObjectKey, upload_id: UploadId, part_number: PartNumber },
+    /// `PUT /bucket/key?partNumber=N&uploadId=U` with `x-amz-copy-source`.
+    UploadPartCopy {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: UploadId,
+        part_number: PartNumber,
+    },
+    /// `POST /bucket/key?uploadId=U`.
+    CompleteMultipartUpload { bucket: BucketName, key: ObjectKey, upload_id: UploadId },
+    /// `DELETE /bucket/key?uploadId=U`.
+    AbortMultipartUpload { bucket: BucketName, key: ObjectKey, upload_id: UploadId },
+    /// `GET /bucket/key?uploadId=U`.
+    ListParts {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: UploadId,
+        max_parts: u32,
+        part_number_marker: u32,
+        encoding_type_url: bool,
+    },
+    /// `GET /bucket?uploads`.
+    ListMultipartUploads { bucket: BucketName, params: ListUploadsParams },
+}
+
+impl Operation {
+    /// The S3 API name, e.g. `"PutObject"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ListBuckets => "ListBuckets",
+            Self::CreateBucket { .. } => "CreateBucket",
+            Self::HeadBucket { .. } => "HeadBucket",
+            Self::DeleteBucket { .. } => "DeleteBucket",
+            Self::GetBucketLocation { .. } => "GetBucketLocation",
+            Self::ListObjects { .. } => "ListObjects",
+            Self::ListObjectsV2 { .. } => "ListObjectsV2",
+            Self::PutObject { .. } => "PutObject",
+            Self::CopyObject { .. } => "CopyObject",
+            Self::GetObject { .. } => "GetObject",
+            Self::HeadObject { .. } => "HeadObject",
+            Self::DeleteObject { .. } => "DeleteObject",
+            Self::DeleteObjects { .. } => "DeleteObjects",
+            Self::CreateMultipartUpload { .. } => "CreateMultipartUpload",
+            Self::UploadPart { .. } => "UploadPart",
+            Self::UploadPartCopy { .. } => "UploadPartCopy",
+            Self::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
+            Self::AbortMultipartUpload { .. } => "AbortMultipartUpload",
+            Self::ListParts { .. } => "ListParts",
+            Self::ListMultipartUploads { .. } => "ListMultipartUploads",
+        }
+    }
+
+    /// The addressed bucket (`None` for ListBuckets).
+    pub fn bucket(&self) -> Option<&BucketName> {
+        match self {
+            Self::ListBuckets => None,
+            Self::CreateBucket { bucket }
+            | Self::HeadBucket { bucket }
+            | Self::DeleteBucket { bucket }
+            | Self::GetBucketLocation { bucket }
+            | Self::ListObjects { bucket, .. }
+            | Self::ListObjectsV2 { bucket, .. }
+            | Self::PutObject { bucket, .. }
+            | Self::CopyObject { bucket, .. }
+            | Self::GetObject { bucket, .. }
+            | Self::HeadObject { bucket, .. }
+            | Self::DeleteObject { bucket, .. }
+            | Self::DeleteObjects { bucket }
+            | Self::CreateMultipartUpload { bucket, .. }
+            | Self::UploadPart { bucket, .. }
+            | Self::UploadPartCopy { bucket, .. }
+            | Self::CompleteMultipartUpload { bucket, .. }
+            | Self::AbortMultipartUpload { bucket, .. }
+            | Self::ListParts { bucket, .. }
+            | Self::ListMultipartUploads { bucket, .. } => Some(bucket),
+        }
+    }
+
+    /// The addressed key, for object operations.
+    pub fn key(&self) -> Option<&ObjectKey> {
+        match self {
+            Self::PutObject { key, .. }
+            | Self::CopyObject { key, .. }
+            | Self::GetObject { key, .. }
+            | Self::HeadObject { key, .. }
+            | Self::DeleteObject { key, .. }
+            | Self::CreateMultipartUpload { key, .. }
+            | Self::UploadPart { key, .. }
+            | Self::UploadPartCopy { key, .. }
+            | Self::CompleteMultipartUpload { key, .. }
+            | Self::AbortMultipartUpload { key, .. }
+            | Self::ListParts { key, .. } => Some(key),
+            Self::ListBuckets
+            | Self::CreateBucket { .. }
+            | Self::HeadBucket { .. }
+            | Self::DeleteBucket { .. }
+            | Self::GetBucketLocation { .. }
+            | Self::ListObjects { .. }
+            | Self::ListObjectsV2 { .. }
+            | Self::DeleteObjects { .. }
+            | Self::ListMultipartUploads { .. } => None,
+        }
+    }
+}
+
+/// Sub-resources S3 has and this gateway does not implement (→ 501).
+const UNIMPLEMENTED_SUBRESOURCES: &[&str] = &[
+    "accelerate",
+    "acl",
+    "analytics",
+    "attributes",
+    "cors",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "lifecycle",
+    "logging",
+    "metadataConfiguration",
+    "metadataTable",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "renameObject",
+    "replication",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "session",
+    "tagging",
+    "torrent",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// `response-*` query parameters and the header each overrides.
+const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+    ("response-content-language", "content-language"),
+    ("response-content-type", "content-type"),
+    ("response-expires", "expires"),
+];
+
+/// Decoded query parameters in arrival order; a name without `=` has value `""`.
+#[derive(Debug, Default)]
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: Option<&str>) -> Result<Self, S3Error> {
+        let mut pairs = Vec::new();
+        for piece in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            pairs.push((decode(name)?, decode(value)?));
+        }
+        Ok(Self(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    fn owned(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    fn non_empty(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+}
+
+fn invalid_uri() -> S3Error {
+    S3Error::new(ErrorCode::InvalidURI)
+}
+
+fn decode(text: &str) -> Result<String, S3Error> {
+    percent_decode_str(text)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| invalid_uri())
+}
+
+fn invalid_argument(name: &str, value: &str, message: &str) -> S3Error {
+    S3Error::with_message(ErrorCode::InvalidArgument, message)
+        .with_extra("ArgumentName", name)
+        .with_extra("ArgumentValue", value)
+}
+
+/// A non-negative integer limit, clamped to 1000; absent means 1000.
+fn limit(query: &Query, name: &str) -> Result<u32, S3Error> {
+    match query.get(name) {
+        None => Ok(MAX_LIST_LIMIT),
+        Some(v) => {
+            let n = non_negative(v).ok_or_else(|| {
+                invalid_argument(
+                    name,
+                    v,
+                    &format!("Provided {name} not an integer or within integer range"),
+                )
+            })?;
+            Ok(u32::try_from(n.min(u64::from(MAX_LIST_LIMIT))).unwrap_or(MAX_LIST_LIMIT))
+        }
+    }
+}
+
+/// A decimal non-negative integer; huge values saturate.
+fn non_negative(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u64::MAX))
+}
+
+fn encoding_type_url(query: &Query) -> Result<bool, S3Error> {
+    match query.get("encoding-type") {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
+        Some(v) => Err(invalid_argument(
+            "encoding-type",
+            v,
+            "Invalid Encoding Method specified in Request",
+        )),
+    }
+}
+
+fn method_not_allowed(method: &str, resource: &str) -> S3Error {
+    S3Error::new(ErrorCode::MethodNotAllowed)
+        .with_extra("Method", method)
+        .with_extra("ResourceType", resource)
+}
+
+/// Splits the host header into a bucket when it is `<bucket>.<domain>`.
+fn bucket_from_host<'h>(host: Option<&'h str>, cfg: &RouteConfig) -> Option<String> {
+    let host: &'h str = host?.trim();
+    // Strip the port; an IPv6 literal keeps its brackets and never matches a domain.
+    let name =
+        if host.starts_with('[') { host } else { host.rsplit_once(':').map_or(host, |(h, _)| h) };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    cfg.domains.iter().find_map(|domain| {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let prefix = name.strip_suffix(&domain)?.strip_suffix('.')?;
+        (!prefix.is_empty()).then(|| prefix.to_owned())
+    })
+}
+
+/// Routes a request. Errors are S3 errors ready to send (400/405/501...).
+pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3Error> {
+    let path = req.raw_path;
+    if !path.is_empty() && !path.starts_with('/') {
+        return Err(invalid_uri());
+    }
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = match bucket_from_host(req.host, cfg) {
+        Some(bucket) => (Some(bucket), decode(rest)?),
+        None => match rest.split_once('/') {
+            Some((b, k)) => (Some(decode(b)?), decode(k)?),
+            None if rest.is_empty() => (None, String::new()),
+            None => (Some(decode(rest)?), String::new()),
+        },
+    };
+    let query = Query::parse(req.raw_query)?;
+    let method = req.method;
+
+    let Some(bucket) = bucket else {
+        return match method {
+            "GET" => Ok(Operation::ListBuckets),
+            "OPTIONS" => Err(S3Error::new(ErrorCode::NotImplemented)),
+            _ => Err(method_not_allowed(method, "SERVICE")),
+        };
+    };
+    let bucket = BucketName::parse(&bucket)?;
+
+    if let Some(sub) = UNIMPLEMENTED_SUBRESOURCES.iter().find(|s| query.has(s)) {
+        return Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            format!("The '{sub}' sub-resource is not implemented by this gateway."),
+        ));
+    }
+    if method == "OPTIONS" {
+        // CORS preflight: CORS configuration is not supported.
+        return Err(S3Error::new(ErrorCode::NotImplemented));
+    }
+
+    if key.is_empty() {
+        route_bucket(method, bucket, &query)
+    } else {
+        route_object(req, bucket, ObjectKey::parse(key)?, &query)
+    }
+}
+
+fn route_bucket(method: &str, bucket: BucketName, query: &Query) -> Result<Operation, S3Error> {
+    if query.has("delete") {
+        return match method {
+            "POST" => Ok(Operation::DeleteObjects { bucket }),
+            _ => Err(method_not_allowed(method, "BUCKET")),
+        };
+    }
+    if query.has("uploads") {
+        return match method {
+            "GET" => Ok(Operation::ListMultipartUploads {
+                params: ListUploadsParams {
+                    prefix: query.owned("prefix").unwrap_or_default(),
+                    delimiter: query.non_empty("delimiter"),
+                    key_marker: query.non_empty("key-marker"),
+                    upload_id_marker: query.non_empty("upload-id-marker"),
+                    max_uploads: limit(query, "max-uploads")?,
+                    encoding_type_url: encoding_type_url(query)?,
+                },
+                bucket,
+            }),
+            _ => Err(method_not_allowed(method, "BUCKET")),
+        };
+    }
+    if query.has("location") {
+        return match method {
+            "GET" => Ok(Operation::GetBucketLocation { bucket }),
+            _ => Err(method_not_allowed(method, "BUCKET")),
+        };
+    }
+    match method {
+        "GET" => list_objects(bucket, query),
+        "HEAD" => Ok(Operation::HeadBucket { bucket }),
+        "PUT" => Ok(Operation::CreateBucket { bucket }),
+        "DELETE" => Ok(Operation::DeleteBucket { bucket }),
+        // Browser-form uploads (PostObject) are not supported.
+        "POST" => Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            "POST object uploads are not implemented by this gateway.",
+        )),
+        _ => Err(method_not_allowed(method, "BUCKET")),
+    }
+}
+
+fn list_objects(bucket: BucketName, query: &Query) -> Result<Operation, S3Error> {
+    let prefix = query.owned("prefix").unwrap_or_default();
+    let delimiter = query.non_empty("delimiter");
+    let max_keys = limit(query, "max-keys")?;
+    let encoding_type_url = encoding_type_url(query)?;
+    match query.get("list-type") {
+        None => Ok(Operation::ListObjects {
+            bucket,
+            params: ListObjectsParams {
+                prefix,
+                delimiter,
+                marker: query.non_empty("marker"),
+                max_keys,
+                encoding_type_url,
+            },
+        }),
+        Some("2") => Ok(Operation::ListObjectsV2 {
+            bucket,
+            params: ListObjectsV2Params {
+                prefix,
+                delimiter,
+                continuation_token: query.non_empty("continuation-token"),
+                start_after: query.non_empty("start-after"),
+                max_keys,
+                fetch_owner: query
+                    .get("fetch-owner")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                encoding_type_url,
+            },
+        }),
+        Some(other) => {
+            Err(invalid_argument("list-type", other, "Invalid List Type specified in Request"))
+        }
+    }
+}
+
+fn route_object(
+    req: &RequestTarget<'_>,
+    bucket: BucketName,
+    key: ObjectKey,
+    query: &Query,
+) -> Result<Operation, S3Error> {
+    let method = req.method;
+    if query.has("uploads") {
+        return match method {
+            "POST" => Ok(Operation::CreateMultipartUpload { bucket, key }),
+            _ => Err(method_not_allowed(method, "OBJECT")),
+        };
+    }
+    if let Some(id) = query.get("uploadId") {
+        let upload_id = UploadId::parse(id)?;
+        return match method {
+            "PUT" => {
+                let Some(number) = query.get("partNumber") else {
+                    return Err(invalid_argument(
+                        "partNumber",
+                        "",
+                        "Part number must be an integer between 1 and 10000, inclusive",
+                    ));
+                };
+                let part_number = PartNumber::parse(number)?;
+                Ok(if req.has_copy_source {
+                    Operation::UploadPartCopy { bucket, key, upload_id, part_number }
+                } else {
+                    Operation::UploadPart { bucket, key, upload_id, part_number }
+                })
+            }
+            "POST" => Ok(Operation::CompleteMultipartUpload { bucket, key, upload_id }),
+            "DELETE" => Ok(Operation::AbortMultipartUpload { bucket, key, upload_id }),
+            "GET" => {
+                let marker = match query.get("part-number-marker") {
+                    None => 0,
+                    Some(v) => non_negative(v)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| {
+                            invalid_argument(
+                                "part-number-marker",
+                                v,
+                                "Provided part-number-marker not an integer or within integer range",
+                            )
+                        })?,
+                };
+                Ok(Operation::ListParts {
+                    bucket,
+                    key,
+                    upload_id,
+                    max_parts: limit(query, "max-parts")?,
+                    part_number_marker: marker,
+                    encoding_type_url: encoding_type_url(query)?,
+                })
+            }
+            _ => Err(method_not_allowed(method, "OBJECT")),
+        };
+    }
+    match method {
+        "GET" | "HEAD" => {
+            let params = GetObjectParams {
+                part_number: query.get("partNumber").map(PartNumber::parse).transpose()?,
+                version_id: query.non_empty("versionId"),
+                response_overrides: RESPONSE_OVERRIDES
+                    .iter()
+                    .filter_map(|(param, header)| {
+                        query.get(param).map(|v| ((*header).to_owned(), v.to_owned()))
+                    })
+                    .collect(),
+            };
+            Ok(if method == "GET" {
+                Operation::GetObject { bucket, key, params }
+            } else {
+                Operation::HeadObject { bucket, key, params }
+            })
+        }
+        "PUT" if query.has("partNumber") => Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "partNumber requires an uploadId.",
+        )),
+        "PUT" if req.has_copy_source => Ok(Operation::CopyObject { bucket, key }),
+        "PUT" => Ok(Operation::PutObject { bucket, key }),
+        "DELETE" => Ok(Operation::DeleteObject { bucket, key }),
+        _ => Err(method_not_allowed(method, "OBJECT")),
+    }
+}
+
+/// A parsed `x-amz-copy-source` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    /// Source bucket.
+    pub bucket: BucketName,
+    /// Source key.
+    pub key: ObjectKey,
+    /// `?versionId=` if given.
+    pub version_id: Option<String>,
+}
+
+/// Parses `x-amz-copy-source`: `[/]bucket/key[?versionId=v]`, URL-encoded.
+/// The `?` is split off before decoding, so an encoded `%3F` stays in the key.
+pub fn parse_copy_source(header_value: &str) -> Result<CopySource, S3Error> {
+    let bad = || {
+        S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+        .with_extra("ArgumentName", "x-amz-copy-source")
+        .with_extra("ArgumentValue", header_value)
+    };
+    let value = header_value.trim();
+    let (path, query) = match value.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (value, None),
+    };
+    let version_id = match query {
+        None => None,
+        Some(q) => {
+            let q = Query::parse(Some(q))?;
+            match q.get("versionId") {
+                Some(v) if !v.is_empty() => Some(v.to_owned()),
+                _ => return Err(bad()),
+            }
+        }
+    };
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = path.split_once('/').ok_or_else(bad)?;
+    let bucket = BucketName::parse(&decode(bucket)?)?;
+    let key = decode(key)?;
+    if key.is_empty() {
+        return Err(bad());
+    }
+    Ok(CopySource { bucket, key: ObjectKey::parse(key)?, version_id })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,368 @@
+use super::*;
+use proptest::prelude::*;
+
+fn cfg() -> RouteConfig {
+    RouteConfig { domains: vec!["s3.example.test".into(), "localhost".into()] }
+}
+
+fn target<'a>(
+    method: &'a str,
+    uri: &'a str,
+    host: Option<&'a str>,
+    copy: bool,
+) -> RequestTarget<'a> {
+    let (raw_path, raw_query) = match uri.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (uri, None),
+    };
+    RequestTarget { method, raw_path, raw_query, host, has_copy_source: copy }
+}
+
+fn describe(result: Result<Operation, S3Error>) -> String {
+    match result {
+        Ok(op) => {
+            let mut s = op.name().to_owned();
+            if let Some(b) = op.bucket() {
+                s = format!("{s} {b}");
+            }
+            if let Some(k) = op.key() {
+                s = format!("{s} [{k}]");
+            }
+            s
+        }
+        Err(e) => format!("!{}", e.code),
+    }
+}
+
+/// `request` is `"METHOD uri"`, optionally followed by ` @host` and/or ` +copy`.
+fn check(request: &str, expected: &str) {
+    let mut words = request.split(' ');
+    let method = words.next().unwrap();
+    let uri = words.next().unwrap();
+    let mut host = Some("s3.example.test:9000");
+    let mut copy = false;
+    for w in words {
+        if let Some(h) = w.strip_prefix('@') {
+            host = Some(h);
+        } else if w == "+copy" {
+            copy = true;
+        } else if w == "nohost" {
+            host = None;
+        }
+    }
+    let got = describe(route(&target(method, uri, host, copy), &cfg()));
+    assert_eq!(got, expected, "{request}");
+}
+
+#[test]
+#[allow(clippy::too_many_lines, reason = "one row per case reads best as one table")]
+fn routing_table() {
+    let cases: &[(&str, &str)] = &[
+        // Service.
+        ("GET /", "ListBuckets"),
+        ("GET / nohost", "ListBuckets"),
+        ("GET ", "ListBuckets"),
+        ("PUT /", "!MethodNotAllowed"),
+        ("DELETE /", "!MethodNotAllowed"),
+        ("POST /", "!MethodNotAllowed"),
+        ("OPTIONS /", "!NotImplemented"),
+        // Buckets, path-style.
+        ("PUT /bkt", "CreateBucket bkt"),
+        ("PUT /bkt/", "CreateBucket bkt"),
+        ("HEAD /bkt", "HeadBucket bkt"),
+        ("DELETE /bkt", "DeleteBucket bkt"),
+        ("GET /bkt", "ListObjects bkt"),
+        ("GET /bkt?list-type=2", "ListObjectsV2 bkt"),
+        ("GET /bkt?list-type=1", "!InvalidArgument"),
+        ("GET /bkt?list-type=3", "!InvalidArgument"),
+        ("GET /bkt?location", "GetBucketLocation bkt"),
+        ("GET /bkt?location=", "GetBucketLocation bkt"),
+        ("PUT /bkt?location", "!MethodNotAllowed"),
+        ("POST /bkt?delete", "DeleteObjects bkt"),
+        ("POST /bkt?delete=", "DeleteObjects bkt"),
+        ("GET /bkt?delete", "!MethodNotAllowed"),
+        ("DELETE /bkt?delete", "!MethodNotAllowed"),
+        ("GET /bkt?uploads", "ListMultipartUploads bkt"),
+        ("POST /bkt?uploads", "!MethodNotAllowed"),
+        ("POST /bkt", "!NotImplemented"),
+        ("PATCH /bkt", "!MethodNotAllowed"),
+        ("OPTIONS /bkt/key", "!NotImplemented"),
+        ("GET /bkt?max-keys=abc", "!InvalidArgument"),
+        ("GET /bkt?max-keys=-1", "!InvalidArgument"),
+        ("GET /bkt?max-keys=", "!InvalidArgument"),
+        ("GET /bkt?encoding-type=base64", "!InvalidArgument"),
+        ("GET /bkt?encoding-type=url", "ListObjects bkt"),
+        ("GET /bkt?x-id=ListObjects&X-Amz-Expires=60&foo=bar", "ListObjects bkt"),
+        // Bucket names.
+        ("GET /BKT", "!InvalidBucketName"),
+        ("GET /ab", "!InvalidBucketName"),
+        ("GET /b_k_t/key", "!InvalidBucketName"),
+        ("PUT /192.168.0.1", "!InvalidBucketName"),
+        ("GET /my.bucket.name/k", "GetObject my.bucket.name [k]"),
+        // Objects.
+        ("PUT /bkt/key", "PutObject bkt [key]"),
+        ("PUT /bkt/key +copy", "CopyObject bkt [key]"),
+        ("GET /bkt/key", "GetObject bkt [key]"),
+        ("HEAD /bkt/key", "HeadObject bkt [key]"),
+        ("DELETE /bkt/key", "DeleteObject bkt [key]"),
+        ("POST /bkt/key", "!MethodNotAllowed"),
+        ("PATCH /bkt/key", "!MethodNotAllowed"),
+        ("GET /bkt/a/b/c.txt", "GetObject bkt [a/b/c.txt]"),
+        ("GET /bkt//double//slash", "GetObject bkt [/double//slash]"),
+        ("GET /bkt/../x", "GetObject bkt [../x]"),
+        ("GET /bkt/./x/.", "GetObject bkt [./x/.]"),
+        ("GET /bkt/a%20b", "GetObject bkt [a b]"),
+        ("GET /bkt/a+b", "GetObject bkt [a+b]"),
+        ("GET /bkt/a%2Bb", "GetObject bkt [a+b]"),
+        ("GET /bkt/a%2Fb", "GetObject bkt [a/b]"),
+        ("GET /bkt/%E6%97%A5%E6%9C%AC", "GetObject bkt [日本]"),
+        ("GET /bkt/test$file.text", "GetObject bkt [test$file.text]"),
+        ("GET /bkt/%25", "GetObject bkt [%]"),
+        ("GET /bkt/%FF", "!InvalidURI"),
+        ("GET /bkt/", "ListObjects bkt"),
+        ("GET /bkt/key?partNumber=3", "GetObject bkt [key]"),
+        ("GET /bkt/key?partNumber=0", "!InvalidArgument"),
+        ("HEAD /bkt/key?partNumber=10001", "!InvalidArgument"),
+        ("GET /bkt/key?versionId=null", "GetObject bkt [key]"),
+        ("PUT /bkt/key?partNumber=1", "!InvalidRequest"),
+        // Multipart.
+        ("POST /bkt/key?uploads", "CreateMultipartUpload bkt [key]"),
+        ("POST /bkt/key?uploads=", "CreateMultipartUpload bkt [key]"),
+        ("GET /bkt/key?uploads", "!MethodNotAllowed"),
+        ("PUT /bkt/key?uploads", "!MethodNotAllowed"),
+        ("PUT /bkt/key?partNumber=1&uploadId=abc", "UploadPart bkt [key]"),
+        ("PUT /bkt/key?uploadId=abc&partNumber=10000", "UploadPart bkt [key]"),
+        ("PUT /bkt/key?partNumber=1&uploadId=abc +copy", "UploadPartCopy bkt [key]"),
+        ("PUT /bkt/key?partNumber=0&uploadId=abc", "!InvalidArgument"),
+        ("PUT /bkt/key?partNumber=10001&uploadId=abc", "!InvalidArgument"),
+        ("PUT /bkt/key?partNumber=x&uploadId=abc", "!InvalidArgument"),
+        ("PUT /bkt/key?uploadId=abc", "!InvalidArgument"),
+        ("PUT /bkt/key?partNumber=1&uploadId=", "!NoSuchUpload"),
+        ("POST /bkt/key?uploadId=abc", "CompleteMultipartUpload bkt [key]"),
+        ("DELETE /bkt/key?uploadId=abc", "AbortMultipartUpload bkt [key]"),
+        ("GET /bkt/key?uploadId=abc", "ListParts bkt [key]"),
+        ("GET /bkt/key?uploadId=abc&max-parts=x", "!InvalidArgument"),
+        ("GET /bkt/key?uploadId=abc&part-number-marker=-3", "!InvalidArgument"),
+        ("HEAD /bkt/key?uploadId=abc", "!MethodNotAllowed"),
+        // Virtual-hosted style.
+        ("GET / @bkt.s3.example.test", "ListObjects bkt"),
+        ("GET / @bkt.s3.example.test:9000", "ListObjects bkt"),
+        ("GET / @BKT.S3.Example.Test", "ListObjects bkt"),
+        ("GET / @bkt.s3.example.test.", "ListObjects bkt"),
+        ("PUT / @bkt.s3.example.test", "CreateBucket bkt"),
+        ("GET /key @bkt.s3.example.test", "GetObject bkt [key]"),
+        ("GET /bkt/key @other.s3.example.test", "GetObject other [bkt/key]"),
+        ("GET //lead @bkt.s3.example.test", "GetObject bkt [/lead]"),
+        ("PUT /a%20b @bkt.localhost:8080", "PutObject bkt [a b]"),
+        ("GET / @my.dotted.bucket.s3.example.test", "ListObjects my.dotted.bucket"),
+        ("GET /?uploads @bkt.s3.example.test", "ListMultipartUploads bkt"),
+        ("GET / @BAD_NAME.s3.example.test", "!InvalidBucketName"),
+        // Hosts that are not virtual-hosted fall back to path style.
+        ("GET /bkt/k @s3.example.test", "GetObject bkt [k]"),
+        ("GET /bkt/k @localhost:9000", "GetObject bkt [k]"),
+        ("GET /bkt/k @127.0.0.1:9000", "GetObject bkt [k]"),
+        ("GET /bkt/k @[::1]:9000", "GetObject bkt [k]"),
+        ("GET /bkt/k @bkt.elsewhere.test", "GetObject bkt [k]"),
+        ("GET /bkt/k @xs3.example.test", "GetObject bkt [k]"),
+        ("GET / @s3.example.test", "ListBuckets"),
+        // Malformed paths.
+        ("GET bkt/key", "!InvalidURI"),
+        ("GET /bkt?prefix=%FF", "!InvalidURI"),
+    ];
+    for (request, expected) in cases {
+        check(request, expected);
+    }
+}
+
+#[test]
+fn not_implemented_subresources() {
+    for sub in UNIMPLEMENTED_SUBRESOURCES {
+        for method in ["GET", "PUT", "DELETE", "POST", "HEAD"] {
+            check(&format!("{method} /bkt?{sub}"), "!NotImplemented");
+            check(&format!("{method} /bkt/key?{sub}="), "!NotImplemented");
+        }
+    }
+    // Combined with an implemented one, the unimplemented one wins.
+    check("GET /bkt/key?uploadId=x&tagging", "!NotImplemented");
+    check("GET /bkt?versions&list-type=2", "!NotImplemented");
+}
+
+fn op(uri: &str) -> Operation {
+    route(&target("GET", uri, Some("localhost"), false), &cfg()).unwrap()
+}
+
+#[test]
+fn list_v1_params() {
+    let Operation::ListObjects { params, .. } =
+        op("/bkt?prefix=a%2Fb+c&delimiter=%2F&marker=m&max-keys=5&encoding-type=url")
+    else {
+        panic!("not ListObjects")
+    };
+    assert_eq!(
+        params,
+        ListObjectsParams {
+            prefix: "a/b+c".into(),
+            delimiter: Some("/".into()),
+            marker: Some("m".into()),
+            max_keys: 5,
+            encoding_type_url: true,
+        }
+    );
+    let Operation::ListObjects { params, .. } = op("/bkt?delimiter=&max-keys=99999999999999999999")
+    else {
+        panic!("not ListObjects")
+    };
+    assert_eq!(params.delimiter, None);
+    assert_eq!(params.max_keys, 1000);
+    assert_eq!(params.prefix, "");
+}
+
+#[test]
+fn list_v2_params() {
+    let Operation::ListObjectsV2 { params, .. } =
+        op("/bkt?list-type=2&continuation-token=tok%3D&start-after=s&fetch-owner=true&max-keys=0")
+    else {
+        panic!("not V2")
+    };
+    assert_eq!(
+        params,
+        ListObjectsV2Params {
+            prefix: String::new(),
+            delimiter: None,
+            continuation_token: Some("tok=".into()),
+            start_after: Some("s".into()),
+            max_keys: 0,
+            fetch_owner: true,
+            encoding_type_url: false,
+        }
+    );
+    let Operation::ListObjectsV2 { params, .. } = op("/bkt?list-type=2&max-keys=2000") else {
+        panic!("not V2")
+    };
+    assert_eq!(params.max_keys, 1000);
+    assert!(!params.fetch_owner);
+}
+
+#[test]
+fn multipart_params() {
+    let Operation::ListMultipartUploads { params, .. } =
+        op("/bkt?uploads&prefix=p&key-marker=k&upload-id-marker=u&max-uploads=7&delimiter=/")
+    else {
+        panic!("not ListMultipartUploads")
+    };
+    assert_eq!(
+        params,
+        ListUploadsParams {
+            prefix: "p".into(),
+            delimiter: Some("/".into()),
+            key_marker: Some("k".into()),
+            upload_id_marker: Some("u".into()),
+            max_uploads: 7,
+            encoding_type_url: false,
+        }
+    );
+    assert_eq!(
+        op("/bkt/k?uploadId=U1&max-parts=3&part-number-marker=2&encoding-type=url"),
+        Operation::ListParts {
+            bucket: BucketName::parse("bkt").unwrap(),
+            key: ObjectKey::parse("k".into()).unwrap(),
+            upload_id: UploadId::parse("U1").unwrap(),
+            max_parts: 3,
+            part_number_marker: 2,
+            encoding_type_url: true,
+        }
+    );
+    let put = route(&target("PUT", "/bkt/k?partNumber=42&uploadId=U%2B1", None, false), &cfg());
+    let Ok(Operation::UploadPart { upload_id, part_number, .. }) = put else { panic!("{put:?}") };
+    assert_eq!(upload_id.as_str(), "U+1");
+    assert_eq!(part_number.get(), 42);
+}
+
+#[test]
+fn get_object_params() {
+    let Operation::GetObject { params, .. } = op(
+        "/bkt/k?partNumber=2&versionId=v1&response-content-type=text%2Fplain&response-expires=x&response-bogus=1",
+    ) else {
+        panic!("not GetObject")
+    };
+    assert_eq!(params.part_number.map(PartNumber::get), Some(2));
+    assert_eq!(params.version_id.as_deref(), Some("v1"));
+    assert_eq!(
+        params.response_overrides,
+        vec![
+            ("content-type".to_owned(), "text/plain".to_owned()),
+            ("expires".to_owned(), "x".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn key_too_long() {
+    let long = format!("/bkt/{}", "k".repeat(1025));
+    let err = route(&target("PUT", &long, None, false), &cfg()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::KeyTooLongError);
+    let ok = format!("/bkt/{}", "k".repeat(1024));
+    assert!(route(&target("PUT", &ok, None, false), &cfg()).is_ok());
+}
+
+fn check_copy(value: &str, expected: Result<(&str, &str, Option<&str>), ErrorCode>) {
+    let got = parse_copy_source(value)
+        .map_err(|e| e.code)
+        .map(|c| (c.bucket.into_string(), c.key.into_string(), c.version_id));
+    let expected = expected.map(|(b, k, v)| (b.to_owned(), k.to_owned(), v.map(str::to_owned)));
+    assert_eq!(got, expected, "{value}");
+}
+
+#[test]
+fn copy_sources() {
+    check_copy("bkt/key", Ok(("bkt", "key", None)));
+    check_copy("/bkt/key", Ok(("bkt", "key", None)));
+    check_copy("/bkt/a/b%20c", Ok(("bkt", "a/b c", None)));
+    check_copy("bkt/a%3Fb", Ok(("bkt", "a?b", None)));
+    check_copy("bkt/a+b", Ok(("bkt", "a+b", None)));
+    check_copy("bkt/key?versionId=v1", Ok(("bkt", "key", Some("v1"))));
+    check_copy("bkt//x", Ok(("bkt", "/x", None)));
+    check_copy("bkt", Err(ErrorCode::InvalidArgument));
+    check_copy("bkt/", Err(ErrorCode::InvalidArgument));
+    check_copy("", Err(ErrorCode::InvalidArgument));
+    check_copy("bkt/key?other=1", Err(ErrorCode::InvalidArgument));
+    check_copy("BAD/key", Err(ErrorCode::InvalidBucketName));
+    check_copy("bkt/%FF", Err(ErrorCode::InvalidURI));
+}
+
+proptest! {
+    #[test]
+    fn route_never_panics(
+        method in "(GET|PUT|POST|DELETE|HEAD|[A-Z]{0,6})",
+        path in "\\PC{0,40}",
+        query in proptest::option::of("[a-zA-Z0-9=&%+\\-]{0,40}"),
+        host in proptest::option::of("[a-zA-Z0-9.:\\[\\]]{0,30}"),
+        copy in any::<bool>(),
+    ) {
+        let req = RequestTarget { method: &method, raw_path: &path, raw_query: query.as_deref(), host: host.as_deref(), has_copy_source: copy };
+        let _ = route(&req, &cfg());
+        let _ = parse_copy_source(&path);
+    }
+
+    #[test]
+    fn keys_round_trip_through_path(key in "\\PC{1,60}") {
+        let encoded = crate::xml::url_encode(&key);
+        let path = format!("/bkt/{encoded}");
+        let op = route(&target("GET", &path, None, false), &cfg()).unwrap();
+        prop_assert_eq!(op.key().map(ObjectKey::as_str), Some(key.as_str()));
+        let vhost = format!("/{encoded}");
+        let op = route(&target("GET", &vhost, Some("bkt.s3.example.test"), false), &cfg()).unwrap();
+        prop_assert_eq!(op.key().map(ObjectKey::as_str), Some(key.as_str()));
+    }
+
+    #[test]
+    fn valid_bucket_names_round_trip(name in "[a-z0-9][a-z0-9-]{1,61}[a-z0-9]") {
+        prop_assume!(!name.starts_with("xn--") && !name.starts_with("sthree-") && !name.ends_with("-s3alias"));
+        prop_assume!(!name.starts_with("amzn-s3-demo-"));
+        let b = BucketName::parse(&name).unwrap();
+        prop_assert_eq!(b.as_str(), name.as_str());
+        let path = format!("/{name}");
+        let op = route(&target("GET", &path, None, false), &cfg()).unwrap();
+        prop_assert_eq!(op.bucket(), Some(&b));
+    }
+}

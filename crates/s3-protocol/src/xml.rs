@@ -1,0 +1,988 @@
+//! S3 XML bodies: request parsers (size-limited, namespace-agnostic, never panic)
+//! and response writers (AWS element names and order, S3 namespace on the root).
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::checksum::{ChecksumAlgorithm, ChecksumType};
+use crate::error::{ErrorCode, S3Error};
+use crate::names::ETag;
+use crate::time::format_iso8601;
+
+/// The XML prolog S3 puts before every body, with its trailing newline.
+pub const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+/// The S3 namespace of success bodies.
+pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+/// Largest CompleteMultipartUpload body accepted (10000 parts fit easily).
+pub const MAX_COMPLETE_BODY: usize = 1024 * 1024;
+/// Largest DeleteObjects body accepted (1000 keys of 1024 bytes fit).
+pub const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
+/// Largest CreateBucketConfiguration body accepted.
+pub const MAX_CREATE_BUCKET_BODY: usize = 64 * 1024;
+/// Most objects a DeleteObjects request may name.
+pub const MAX_DELETE_OBJECTS: usize = 1000;
+/// Deepest element nesting accepted in a request body.
+const MAX_DEPTH: usize = 16;
+
+/// Escapes text for element content or attribute values.
+///
+/// Control characters that XML 1.0 cannot carry literally are written as
+/// numeric references (as S3 does); clients wanting exact keys use
+/// `encoding-type=url`.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 && c != '\t' && c != '\n' => {
+                let _ = write!(out, "&#x{:X};", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Everything but unreserved characters and `/`.
+const URL_ENCODE_SET: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+
+/// `encoding-type=url` form of a key or prefix: UTF-8 percent-encoding of every byte
+/// except `A-Z a-z 0-9 - . _ ~ /` (so space is `%20`, `+` is `%2B`).
+pub fn url_encode(text: &str) -> String {
+    utf8_percent_encode(text, URL_ENCODE_SET).to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Request parsing: a tiny DOM over quick-xml events.
+
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    text: String,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+}
+
+fn malformed() -> S3Error {
+    S3Error::new(ErrorCode::MalformedXML)
+}
+
+fn local(name: &[u8]) -> Result<String, S3Error> {
+    let name = std::str::from_utf8(name).map_err(|_| malformed())?;
+    Ok(name.rsplit(':').next().unwrap_or(name).to_owned())
+}
+
+/// Parses a whole document into its root element.
+fn parse_document(body: &[u8], limit: usize) -> Result<Element, S3Error> {
+    if body.len() > limit {
+        return Err(S3Error::with_message(
+            ErrorCode::MalformedXML,
+            format!("The XML you provided was larger than the maximum of {limit} bytes allowed."),
+        ));
+    }
+    let mut reader = Reader::from_reader(body);
+    reader.config_mut().check_end_names = true;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    loop {
+        let event = reader.read_event().map_err(|_| malformed())?;
+        match event {
+            Event::Start(e) => {
+                if root.is_some() || stack.len() >= MAX_DEPTH {
+                    return Err(malformed());
+                }
+                stack.push(Element { name: local(e.name().as_ref())?, ..Element::default() });
+            }
+            Event::Empty(e) => {
+                let el = Element { name: local(e.name().as_ref())?, ..Element::default() };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None if root.is_none() => root = Some(el),
+                    None => return Err(malformed()),
+                }
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or_else(malformed)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                let text = t.decode().map_err(|_| malformed())?;
+                match stack.last_mut() {
+                    Some(el) => el.text.push_str(&text),
+                    None if text.trim().is_empty() => {}
+                    None => return Err(malformed()),
+                }
+            }
+            Event::CData(t) => {
+                let text = t.decode().map_err(|_| malformed())?;
+                stack.last_mut().ok_or_else(malformed)?.text.push_str(&text);
+            }
+            Event::GeneralRef(r) => {
+                let c = if r.is_char_ref() {
+                    r.resolve_char_ref().map_err(|_| malformed())?.ok_or_else(malformed)?
+                } else {
+                    match r.decode().map_err(|_| malformed())?.as_ref() {
+                        "amp" => '&',
+                        "lt" => '<',
+                        "gt" => '>',
+                        "quot" => '"',
+                        "apos" => '\'',
+                        _ => return Err(malformed()),
+                    }
+                };
+                stack.last_mut().ok_or_else(malformed)?.text.push(c);
+            }
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            // Entity declarations are refused outright: no expansion games.
+            Event::DocType(_) => return Err(malformed()),
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(malformed());
+    }
+    root.ok_or_else(malformed)
+}
+
+fn expect_root(root: &Element, name: &str) -> Result<(), S3Error> {
+    if root.name == name { Ok(()) } else { Err(malformed()) }
+}
+
+/// One `<Part>` of a CompleteMultipartUpload request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// `PartNumber` as sent (the engine validates range and order).
+    pub part_number: u32,
+    /// `ETag` as sent (possibly quoted).
+    pub etag: String,
+    /// Any `ChecksumCRC32`... elements, in document order.
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
+}
+
+/// Parses a CompleteMultipartUpload body; no parts is `MalformedXML`.
+pub fn parse_complete_multipart_upload(body: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
+    let root = parse_document(body, MAX_COMPLETE_BODY)?;
+    expect_root(&root, "CompleteMultipartUpload")?;
+    let mut parts = Vec::new();
+    for part in root.children("Part") {
+        let number = part.child("PartNumber").ok_or_else(malformed)?.text.trim();
+        let part_number = number.parse::<u32>().map_err(|_| malformed())?;
+        let etag = part.child("ETag").ok_or_else(malformed)?.text.trim().to_owned();
+        let checksums = part
+            .children
+            .iter()
+            .filter_map(|c| {
+                ChecksumAlgorithm::from_xml_element(&c.name).map(|a| (a, c.text.trim().to_owned()))
+            })
+            .collect();
+        parts.push(CompletedPart { part_number, etag, checksums });
+    }
+    if parts.is_empty() {
+        return Err(malformed());
+    }
+    Ok(parts)
+}
+
+/// One `<Object>` of a DeleteObjects request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectIdentifier {
+    /// The key, exactly as sent (whitespace is significant).
+    pub key: String,
+    /// `VersionId`, if sent.
+    pub version_id: Option<String>,
+}
+
+/// A parsed DeleteObjects request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteRequest {
+    /// `<Quiet>true</Quiet>`: report only errors.
+    pub quiet: bool,
+    /// The objects to delete (1..=1000).
+    pub objects: Vec<ObjectIdentifier>,
+}
+
+/// Parses a DeleteObjects body; 0 or more than 1000 objects is `MalformedXML`.
+pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
+    let root = parse_document(body, MAX_DELETE_BODY)?;
+    expect_root(&root, "Delete")?;
+    let quiet = match root.child("Quiet").map(|q| q.text.trim()) {
+        None => false,
+        Some(q) if q.eq_ignore_ascii_case("true") => true,
+        Some(q) if q.eq_ignore_ascii_case("false") => false,
+        Some(_) => return Err(malformed()),
+    };
+    let mut objects = Vec::new();
+    for obj in root.children("Object") {
+        let key = obj.child("Key").ok_or_else(malformed)?.text.clone();
+        let version_id =
+            obj.child("VersionId").map(|v| v.text.trim().to_owned()).filter(|v| !v.is_empty());
+        objects.push(ObjectIdentifier { key, version_id });
+        if objects.len() > MAX_DELETE_OBJECTS {
+            return Err(malformed());
+        }
+    }
+    if objects.is_empty() {
+        return Err(malformed());
+    }
+    Ok(DeleteRequest { quiet, objects })
+}
+
+/// Parses a CreateBucket body: an empty body or no/empty `LocationConstraint` is `None`.
+pub fn parse_create_bucket_configuration(body: &[u8]) -> Result<Option<String>, S3Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let root = parse_document(body, MAX_CREATE_BUCKET_BODY)?;
+    expect_root(&root, "CreateBucketConfiguration")?;
+    Ok(root.child("LocationConstraint").map(|l| l.text.trim().to_owned()).filter(|l| !l.is_empty()))
+}
+
+// ---------------------------------------------------------------------------
+// Response writing.
+
+/// A small writer that keeps element order explicit.
+struct Writer {
+    out: String,
+}
+
+impl Writer {
+    fn new(root: &str) -> Self {
+        let mut out = String::with_capacity(512);
+        out.push_str(PROLOG);
+        out.push('<');
+        out.push_str(root);
+        out.push_str(" xmlns=\"");
+        out.push_str(S3_NAMESPACE);
+        out.push_str("\">");
+        Self { out }
+    }
+
+    fn open(&mut self, name: &str) {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    fn close(&mut self, name: &str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    fn elem(&mut self, name: &str, text: &str) {
+        self.open(name);
+        self.out.push_str(&escape(text));
+        self.close(name);
+    }
+
+    fn opt(&mut self, name: &str, text: Option<&str>) {
+        if let Some(t) = text {
+            self.elem(name, t);
+        }
+    }
+
+    fn num(&mut self, name: &str, n: impl std::fmt::Display) {
+        self.elem(name, &n.to_string());
+    }
+
+    fn bool(&mut self, name: &str, b: bool) {
+        self.elem(name, if b { "true" } else { "false" });
+    }
+
+    fn time(&mut self, name: &str, t: SystemTime) {
+        self.elem(name, &format_iso8601(t));
+    }
+
+    fn owner(&mut self, name: &str, owner: &Owner) {
+        self.open(name);
+        self.elem("ID", &owner.id);
+        self.elem("DisplayName", &owner.display_name);
+        self.close(name);
+    }
+
+    fn checksums(&mut self, checksums: &[(ChecksumAlgorithm, String)]) {
+        for (alg, value) in checksums {
+            self.elem(alg.xml_element(), value);
+        }
+    }
+
+    fn common_prefixes(&mut self, prefixes: &[String], url: bool) {
+        for p in prefixes {
+            self.open("CommonPrefixes");
+            self.elem("Prefix", &enc(p, url));
+            self.close("CommonPrefixes");
+        }
+    }
+
+    fn finish(mut self, root: &str) -> String {
+        self.close(root);
+        self.out
+    }
+}
+
+fn enc(text: &str, url: bool) -> String {
+    if url { url_encode(text) } else { text.to_owned() }
+}
+
+/// A bucket or object owner.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Owner {
+    /// Canonical user id.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// One bucket of ListBuckets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketEntry {
+    /// Bucket name.
+    pub name: String,
+    /// Creation time.
+    pub creation_date: SystemTime,
+}
+
+/// ListBuckets response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListAllMyBucketsResult {
+    /// The account.
+    pub owner: Owner,
+    /// Buckets, in name order.
+    pub buckets: Vec<BucketEntry>,
+}
+
+impl ListAllMyBucketsResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "ListAllMyBucketsResult";
+        let mut w = Writer::new(ROOT);
+        w.owner("Owner", &self.owner);
+        w.open("Buckets");
+        for b in &self.buckets {
+            w.open("Bucket");
+            w.elem("Name", &b.name);
+            w.time("CreationDate", b.creation_date);
+            w.close("Bucket");
+        }
+        w.close("Buckets");
+        w.finish(ROOT)
+    }
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectEntry {
+    /// Key (URL-encoded on output when the listing asks for it).
+    pub key: String,
+    /// Last modification time.
+    pub last_modified: SystemTime,
+    /// ETag (written quoted).
+    pub etag: ETag,
+    /// Size in bytes.
+    pub size: u64,
+    /// Storage class, normally `STANDARD`.
+    pub storage_class: String,
+    /// Owner, when the listing includes it.
+    pub owner: Option<Owner>,
+    /// Checksum algorithm stored with the object.
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+}
+
+fn write_contents(w: &mut Writer, contents: &[ObjectEntry], url: bool) {
+    for o in contents {
+        w.open("Contents");
+        w.elem("Key", &enc(&o.key, url));
+        w.time("LastModified", o.last_modified);
+        w.elem("ETag", &o.etag.quoted());
+        if let Some(alg) = o.checksum_algorithm {
+            w.elem("ChecksumAlgorithm", alg.as_str());
+        }
+        w.num("Size", o.size);
+        w.elem("StorageClass", &o.storage_class);
+        if let Some(owner) = &o.owner {
+            w.owner("Owner", owner);
+        }
+        w.close("Contents");
+    }
+}
+
+/// ListObjects (v1) response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListBucketResult {
+    /// Bucket name.
+    pub name: String,
+    /// Prefix (echoed, possibly empty).
+    pub prefix: String,
+    /// Marker (echoed, possibly empty).
+    pub marker: String,
+    /// Echoed max-keys.
+    pub max_keys: u32,
+    /// Delimiter, if one was given.
+    pub delimiter: Option<String>,
+    /// Whether more results exist.
+    pub is_truncated: bool,
+    /// `NextMarker` (S3 sends it only with a delimiter and when truncated).
+    pub next_marker: Option<String>,
+    /// Objects.
+    pub contents: Vec<ObjectEntry>,
+    /// Common prefixes.
+    pub common_prefixes: Vec<String>,
+    /// Whether `encoding-type=url` was requested.
+    pub encoding_type_url: bool,
+}
+
+impl ListBucketResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "ListBucketResult";
+        let url = self.encoding_type_url;
+        let mut w = Writer::new(ROOT);
+        w.elem("Name", &self.name);
+        w.elem("Prefix", &enc(&self.prefix, url));
+        w.elem("Marker", &enc(&self.marker, url));
+        w.opt("NextMarker", self.next_marker.as_deref().map(|m| enc(m, url)).as_deref());
+        w.num("MaxKeys", self.max_keys);
+        w.opt("Delimiter", self.delimiter.as_deref().map(|d| enc(d, url)).as_deref());
+        if url {
+            w.elem("EncodingType", "url");
+        }
+        w.bool("IsTruncated", self.is_truncated);
+        write_contents(&mut w, &self.contents, url);
+        w.common_prefixes(&self.common_prefixes, url);
+        w.finish(ROOT)
+    }
+}
+
+/// ListObjectsV2 response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListBucketResultV2 {
+    /// Bucket name.
+    pub name: String,
+    /// Prefix (echoed, possibly empty).
+    pub prefix: String,
+    /// Delimiter, if one was given.
+    pub delimiter: Option<String>,
+    /// Echoed max-keys.
+    pub max_keys: u32,
+    /// Keys plus common prefixes returned.
+    pub key_count: u32,
+    /// Whether more results exist.
+    pub is_truncated: bool,
+    /// Echo of the request's continuation token.
+    pub continuation_token: Option<String>,
+    /// Token for the next page (only when truncated).
+    pub next_continuation_token: Option<String>,
+    /// Echo of the request's start-after.
+    pub start_after: Option<String>,
+    /// Objects.
+    pub contents: Vec<ObjectEntry>,
+    /// Common prefixes.
+    pub common_prefixes: Vec<String>,
+    /// Whether `encoding-type=url` was requested.
+    pub encoding_type_url: bool,
+}
+
+impl ListBucketResultV2 {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "ListBucketResult";
+        let url = self.encoding_type_url;
+        let mut w = Writer::new(ROOT);
+        w.elem("Name", &self.name);
+        w.elem("Prefix", &enc(&self.prefix, url));
+        w.opt("ContinuationToken", self.continuation_token.as_deref());
+        w.opt("NextContinuationToken", self.next_continuation_token.as_deref());
+        w.num("KeyCount", self.key_count);
+        w.num("MaxKeys", self.max_keys);
+        w.opt("Delimiter", self.delimiter.as_deref().map(|d| enc(d, url)).as_deref());
+        if url {
+            w.elem("EncodingType", "url");
+        }
+        w.opt("StartAfter", self.start_after.as_deref().map(|s| enc(s, url)).as_deref());
+        w.bool("IsTruncated", self.is_truncated);
+        write_contents(&mut w, &self.contents, url);
+        w.common_prefixes(&self.common_prefixes, url);
+        w.finish(ROOT)
+    }
+}
+
+/// CreateMultipartUpload response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitiateMultipartUploadResult {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// The new upload id.
+    pub upload_id: String,
+}
+
+impl InitiateMultipartUploadResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "InitiateMultipartUploadResult";
+        let mut w = Writer::new(ROOT);
+        w.elem("Bucket", &self.bucket);
+        w.elem("Key", &self.key);
+        w.elem("UploadId", &self.upload_id);
+        w.finish(ROOT)
+    }
+}
+
+/// CompleteMultipartUpload response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteMultipartUploadResult {
+    /// URL of the new object.
+    pub location: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// The multipart ETag (written quoted).
+    pub etag: ETag,
+    /// Object checksums (`<base64>-N` for composite).
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
+    /// Checksum type, sent when checksums are.
+    pub checksum_type: Option<ChecksumType>,
+}
+
+impl CompleteMultipartUploadResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "CompleteMultipartUploadResult";
+        let mut w = Writer::new(ROOT);
+        w.elem("Location", &self.location);
+        w.elem("Bucket", &self.bucket);
+        w.elem("Key", &self.key);
+        w.elem("ETag", &self.etag.quoted());
+        w.checksums(&self.checksums);
+        if let Some(t) = self.checksum_type {
+            w.elem("ChecksumType", t.as_str());
+        }
+        w.finish(ROOT)
+    }
+}
+
+/// CopyObject response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyObjectResult {
+    /// ETag of the new object.
+    pub etag: ETag,
+    /// Modification time of the new object.
+    pub last_modified: SystemTime,
+}
+
+impl CopyObjectResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "CopyObjectResult";
+        let mut w = Writer::new(ROOT);
+        w.elem("ETag", &self.etag.quoted());
+        w.time("LastModified", self.last_modified);
+        w.finish(ROOT)
+    }
+}
+
+/// UploadPartCopy response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyPartResult {
+    /// ETag of the new part.
+    pub etag: ETag,
+    /// Modification time of the new part.
+    pub last_modified: SystemTime,
+}
+
+impl CopyPartResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "CopyPartResult";
+        let mut w = Writer::new(ROOT);
+        w.time("LastModified", self.last_modified);
+        w.elem("ETag", &self.etag.quoted());
+        w.finish(ROOT)
+    }
+}
+
+/// One part of ListParts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartEntry {
+    /// Part number.
+    pub part_number: u16,
+    /// Upload time.
+    pub last_modified: SystemTime,
+    /// Part ETag (written quoted).
+    pub etag: ETag,
+    /// Size in bytes.
+    pub size: u64,
+    /// Part checksums.
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
+}
+
+/// ListParts response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPartsResult {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// Initiator and owner (S3 sends both; we have one principal).
+    pub owner: Owner,
+    /// Storage class, normally `STANDARD`.
+    pub storage_class: String,
+    /// Echoed part-number-marker.
+    pub part_number_marker: u32,
+    /// Marker for the next page (last part listed).
+    pub next_part_number_marker: u32,
+    /// Echoed max-parts.
+    pub max_parts: u32,
+    /// Whether more parts exist.
+    pub is_truncated: bool,
+    /// Parts in ascending order.
+    pub parts: Vec<PartEntry>,
+}
+
+impl ListPartsResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "ListPartsResult";
+        let mut w = Writer::new(ROOT);
+        w.elem("Bucket", &self.bucket);
+        w.elem("Key", &self.key);
+        w.elem("UploadId", &self.upload_id);
+        w.owner("Initiator", &self.owner);
+        w.owner("Owner", &self.owner);
+        w.elem("StorageClass", &self.storage_class);
+        w.num("PartNumberMarker", self.part_number_marker);
+        w.num("NextPartNumberMarker", self.next_part_number_marker);
+        w.num("MaxParts", self.max_parts);
+        w.bool("IsTruncated", self.is_truncated);
+        for p in &self.parts {
+            w.open("Part");
+            w.num("PartNumber", p.part_number);
+            w.time("LastModified", p.last_modified);
+            w.elem("ETag", &p.etag.quoted());
+            w.num("Size", p.size);
+            w.checksums(&p.checksums);
+            w.close("Part");
+        }
+        w.finish(ROOT)
+    }
+}
+
+/// One upload of ListMultipartUploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadEntry {
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// Creation time.
+    pub initiated: SystemTime,
+    /// Initiator and owner.
+    pub owner: Owner,
+    /// Storage class, normally `STANDARD`.
+    pub storage_class: String,
+}
+
+/// ListMultipartUploads response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListMultipartUploadsResult {
+    /// Bucket name.
+    pub bucket: String,
+    /// Echoed key-marker (possibly empty).
+    pub key_marker: String,
+    /// Echoed upload-id-marker (possibly empty).
+    pub upload_id_marker: String,
+    /// Next key marker, when truncated.
+    pub next_key_marker: Option<String>,
+    /// Next upload id marker, when truncated.
+    pub next_upload_id_marker: Option<String>,
+    /// Prefix (echoed, possibly empty).
+    pub prefix: String,
+    /// Delimiter, if one was given.
+    pub delimiter: Option<String>,
+    /// Echoed max-uploads.
+    pub max_uploads: u32,
+    /// Whether more uploads exist.
+    pub is_truncated: bool,
+    /// Uploads in (key, initiation) order.
+    pub uploads: Vec<UploadEntry>,
+    /// Common prefixes.
+    pub common_prefixes: Vec<String>,
+    /// Whether `encoding-type=url` was requested.
+    pub encoding_type_url: bool,
+}
+
+impl ListMultipartUploadsResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "ListMultipartUploadsResult";
+        let url = self.encoding_type_url;
+        let mut w = Writer::new(ROOT);
+        w.elem("Bucket", &self.bucket);
+        w.elem("KeyMarker", &enc(&self.key_marker, url));
+        w.elem("UploadIdMarker", &self.upload_id_marker);
+        w.opt("NextKeyMarker", self.next_key_marker.as_deref().map(|k| enc(k, url)).as_deref());
+        w.opt("NextUploadIdMarker", self.next_upload_id_marker.as_deref());
+        w.opt("Delimiter", self.delimiter.as_deref().map(|d| enc(d, url)).as_deref());
+        w.elem("Prefix", &enc(&self.prefix, url));
+        if url {
+            w.elem("EncodingType", "url");
+        }
+        w.num("MaxUploads", self.max_uploads);
+        w.bool("IsTruncated", self.is_truncated);
+        for u in &self.uploads {
+            w.open("Upload");
+            w.elem("Key", &enc(&u.key, url));
+            w.elem("UploadId", &u.upload_id);
+            w.owner("Initiator", &u.owner);
+            w.owner("Owner", &u.owner);
+            w.elem("StorageClass", &u.storage_class);
+            w.time("Initiated", u.initiated);
+            w.close("Upload");
+        }
+        w.common_prefixes(&self.common_prefixes, url);
+        w.finish(ROOT)
+    }
+}
+
+/// One successfully deleted object of DeleteObjects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedEntry {
+    /// Key as requested.
+    pub key: String,
+    /// Version id, if one was requested.
+    pub version_id: Option<String>,
+    /// Whether a delete marker was involved (versioned buckets only).
+    pub delete_marker: Option<bool>,
+    /// Version id of the delete marker (versioned buckets only).
+    pub delete_marker_version_id: Option<String>,
+}
+
+/// One failed object of DeleteObjects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteErrorEntry {
+    /// Key as requested.
+    pub key: String,
+    /// Version id, if one was requested.
+    pub version_id: Option<String>,
+    /// Error code.
+    pub code: ErrorCode,
+    /// Error message.
+    pub message: String,
+}
+
+/// DeleteObjects response.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeleteResult {
+    /// Deleted objects (empty in quiet mode).
+    pub deleted: Vec<DeletedEntry>,
+    /// Failures.
+    pub errors: Vec<DeleteErrorEntry>,
+}
+
+impl DeleteResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "DeleteResult";
+        let mut w = Writer::new(ROOT);
+        for d in &self.deleted {
+            w.open("Deleted");
+            w.elem("Key", &d.key);
+            w.opt("VersionId", d.version_id.as_deref());
+            if let Some(m) = d.delete_marker {
+                w.bool("DeleteMarker", m);
+            }
+            w.opt("DeleteMarkerVersionId", d.delete_marker_version_id.as_deref());
+            w.close("Deleted");
+        }
+        for e in &self.errors {
+            w.open("Error");
+            w.elem("Key", &e.key);
+            w.opt("VersionId", e.version_id.as_deref());
+            w.elem("Code", e.code.as_str());
+            w.elem("Message", &e.message);
+            w.close("Error");
+        }
+        w.finish(ROOT)
+    }
+}
+
+/// GetBucketLocation response; `None` and `us-east-1` render as an empty element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationConstraint(pub Option<String>);
+
+impl LocationConstraint {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        match self.0.as_deref() {
+            None | Some("" | "us-east-1") => {
+                format!("{PROLOG}<LocationConstraint xmlns=\"{S3_NAMESPACE}\"/>")
+            }
+            Some(region) => format!(
+                "{PROLOG}<LocationConstraint xmlns=\"{S3_NAMESPACE}\">{}</LocationConstraint>",
+                escape(region)
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check_err<T: std::fmt::Debug>(result: Result<T, S3Error>) {
+        assert_eq!(result.unwrap_err().code, ErrorCode::MalformedXML);
+    }
+
+    #[test]
+    fn complete_parses_with_and_without_namespace() {
+        let with_ns = br#"<?xml version="1.0" encoding="UTF-8"?>
+<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Part><PartNumber>1</PartNumber><ETag>"a"</ETag><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part>
+  <Part><ETag>&quot;b&quot;</ETag><PartNumber> 2 </PartNumber></Part>
+</CompleteMultipartUpload>"#;
+        let parts = parse_complete_multipart_upload(with_ns).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].etag, "\"a\"");
+        assert_eq!(parts[0].checksums, vec![(ChecksumAlgorithm::Crc32, "AAAAAA==".to_owned())]);
+        assert_eq!(
+            parts[1],
+            CompletedPart { part_number: 2, etag: "\"b\"".into(), checksums: vec![] }
+        );
+        let no_ns = b"<CompleteMultipartUpload><Part><PartNumber>3</PartNumber><ETag>c</ETag></Part></CompleteMultipartUpload>";
+        assert_eq!(parse_complete_multipart_upload(no_ns).unwrap()[0].part_number, 3);
+        let prefixed = b"<s3:CompleteMultipartUpload xmlns:s3=\"x\"><s3:Part><s3:PartNumber>3</s3:PartNumber><s3:ETag>c</s3:ETag></s3:Part></s3:CompleteMultipartUpload>";
+        assert_eq!(parse_complete_multipart_upload(prefixed).unwrap()[0].etag, "c");
+    }
+
+    #[test]
+    fn complete_rejects() {
+        for body in [
+            &b""[..],
+            b"<CompleteMultipartUpload></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload/>",
+            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload><Part><PartNumber>-1</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
+            b"<Other><Part><PartNumber>1</PartNumber><ETag>a</ETag></Part></Other>",
+            b"<CompleteMultipartUpload><Part>",
+            b"<CompleteMultipartUpload></Wrong>",
+            b"<!DOCTYPE x [<!ENTITY a \"b\">]><CompleteMultipartUpload/>",
+            b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&bogus;</ETag></Part></CompleteMultipartUpload>",
+            b"<A/><B/>",
+            b"text<A/>",
+        ] {
+            check_err(parse_complete_multipart_upload(body));
+        }
+        let huge = vec![b' '; MAX_COMPLETE_BODY + 1];
+        check_err(parse_complete_multipart_upload(&huge));
+    }
+
+    #[test]
+    fn delete_parses() {
+        let body = br#"<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>
+<Object><Key> spaced key </Key></Object><Object><Key>a&amp;b</Key><VersionId>v1</VersionId></Object></Delete>"#;
+        let req = parse_delete(body).unwrap();
+        assert!(req.quiet);
+        assert_eq!(
+            req.objects[0],
+            ObjectIdentifier { key: " spaced key ".into(), version_id: None }
+        );
+        assert_eq!(req.objects[1].key, "a&b");
+        assert_eq!(req.objects[1].version_id.as_deref(), Some("v1"));
+        let not_quiet = parse_delete(b"<Delete><Object><Key>k</Key></Object></Delete>").unwrap();
+        assert!(!not_quiet.quiet);
+    }
+
+    #[test]
+    fn delete_rejects() {
+        check_err(parse_delete(b"<Delete></Delete>"));
+        check_err(parse_delete(b"<Delete><Object></Object></Delete>"));
+        check_err(parse_delete(
+            b"<Delete><Quiet>maybe</Quiet><Object><Key>k</Key></Object></Delete>",
+        ));
+        let mut many = String::from("<Delete>");
+        for i in 0..=MAX_DELETE_OBJECTS {
+            let _ = write!(many, "<Object><Key>k{i}</Key></Object>");
+        }
+        many.push_str("</Delete>");
+        check_err(parse_delete(many.as_bytes()));
+        let exactly = many.replace("<Object><Key>k1000</Key></Object>", "");
+        assert_eq!(parse_delete(exactly.as_bytes()).unwrap().objects.len(), 1000);
+    }
+
+    #[test]
+    fn create_bucket_configuration() {
+        assert_eq!(parse_create_bucket_configuration(b"").unwrap(), None);
+        assert_eq!(parse_create_bucket_configuration(b"  \n").unwrap(), None);
+        let body = b"<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+        assert_eq!(parse_create_bucket_configuration(body).unwrap().as_deref(), Some("eu-west-1"));
+        let empty = b"<CreateBucketConfiguration><LocationConstraint/></CreateBucketConfiguration>";
+        assert_eq!(parse_create_bucket_configuration(empty).unwrap(), None);
+        check_err(parse_create_bucket_configuration(b"<Nope/>"));
+        check_err(parse_create_bucket_configuration(b"garbage"));
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(escape("a&<>\"'b"), "a&amp;&lt;&gt;&quot;&apos;b");
+        assert_eq!(escape("a\u{1}\r\n\t"), "a&#x1;&#13;\n\t");
+        assert_eq!(url_encode("a b+c/d~é"), "a%20b%2Bc/d~%C3%A9");
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_complete_multipart_upload(&body);
+            let _ = parse_delete(&body);
+            let _ = parse_create_bucket_configuration(&body);
+        }
+
+        #[test]
+        fn parsers_never_panic_on_xmlish(body in "(<[A-Za-z:]{1,8}( x=\"y\")?/?>|</[A-Za-z:]{1,8}>|&[a-z#0-9]{0,5};|[a-z0-9 ]{0,5}|<!\\[CDATA\\[a\\]\\]>){0,20}") {
+            let _ = parse_complete_multipart_upload(body.as_bytes());
+            let _ = parse_delete(body.as_bytes());
+        }
+
+        #[test]
+        fn keys_round_trip_through_delete(key in "\\PC{1,40}") {
+            let body = format!("<Delete><Object><Key>{}</Key></Object></Delete>", escape(&key));
+            let parsed = parse_delete(body.as_bytes()).unwrap();
+            prop_assert_eq!(&parsed.objects[0].key, &key);
+        }
+
+        #[test]
+        fn url_encoding_round_trips(key in "\\PC{0,40}") {
+            let encoded = url_encode(&key);
+            prop_assert!(!encoded.contains('+') && !encoded.contains(' '));
+            let decoded = percent_encoding::percent_decode_str(&encoded).decode_utf8().unwrap();
+            prop_assert_eq!(decoded, key);
+        }
+    }
+}
