@@ -63,7 +63,7 @@ pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedMode, MAX_LINE, MIN_CHUNK
 pub use http_adapter::{header_pairs, path_and_query};
 pub use sign::{
     ChunkedSigner, SigningContext, SigningParams, UNSIGNED_PAYLOAD, derive_signing_key, presign,
-    presign_with_payload_hash, sign_headers,
+    presign_with_payload_hash, sign_headers, sign_post_policy,
 };
 pub use verify::{
     CredentialsProvider, PayloadHasher, PayloadMode, RequestParts, Verified, Verifier,

@@ -500,7 +500,7 @@ fn parse_query_auth(
     if request_time > now + cfg.max_skew {
         return Err(VerifyError::RequestNotYetValid);
     }
-    if now > request_time + Duration::from_secs(expires) {
+    if now >= request_time + Duration::from_secs(expires) {
         return Err(VerifyError::RequestExpired);
     }
     let (payload_line, payload) = match query_param(req.raw_query, "X-Amz-Content-Sha256") {
