@@ -69,7 +69,8 @@ pub struct BlobEntry {
 }
 
 /// Stream of [`BlobEntry`] in no particular order.
-pub type BlobListStream = Pin<Box<dyn Stream<Item = Result<BlobEntry, BlobError>> + Send + 'static>>;
+pub type BlobListStream =
+    Pin<Box<dyn Stream<Item = Result<BlobEntry, BlobError>> + Send + 'static>>;
 
 /// What went wrong in a [`BlobStore`] call.
 #[derive(Debug, thiserror::Error)]
