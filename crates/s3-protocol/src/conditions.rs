@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use crate::error::{ErrorCode, S3Error};
 use crate::names::ETag;
 use crate::time::{parse_http_date, to_unix_seconds};
 
@@ -89,6 +90,40 @@ impl Preconditions {
         ConditionOutcome::Proceed
     }
 
+    /// Evaluates the conditional-write headers of PutObject, CompleteMultipartUpload
+    /// and CopyObject (destination) against the current object, if any.
+    ///
+    /// `If-None-Match: *` fails with 412 when the key exists; any other
+    /// `If-None-Match` value is `NotImplemented` (S3 accepts only `*` on writes).
+    /// `If-Match` fails with 412 on an ETag mismatch and `NoSuchKey` (404) when the
+    /// key does not exist. Date conditions are ignored, as S3 does on writes.
+    pub fn check_write(&self, current: Option<&ETag>) -> Result<(), S3Error> {
+        if let Some(list) = &self.if_none_match {
+            if list.trim() != "*" {
+                return Err(S3Error::with_message(
+                    ErrorCode::NotImplemented,
+                    "If-None-Match on writes only supports '*'.",
+                )
+                .with_extra("Header", "If-None-Match"));
+            }
+            if current.is_some() {
+                return Err(S3Error::new(ErrorCode::PreconditionFailed)
+                    .with_extra("Condition", "If-None-Match"));
+            }
+        }
+        if let Some(list) = &self.if_match {
+            match current {
+                None => return Err(S3Error::new(ErrorCode::NoSuchKey)),
+                Some(etag) if !etag.matches_list(list) => {
+                    return Err(S3Error::new(ErrorCode::PreconditionFailed)
+                        .with_extra("Condition", "If-Match"));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Evaluates copy-source conditions: same order, but every failure is 412.
     pub fn evaluate_copy_source(&self, etag: &ETag, last_modified: SystemTime) -> ConditionOutcome {
         match self.evaluate(etag, last_modified) {
@@ -148,6 +183,28 @@ mod tests {
         // 412 beats 304.
         check(&[("if-match", "\"x\""), ("if-none-match", "\"abc\"")], PreconditionFailed);
         check(&[("if-unmodified-since", BEFORE), ("if-modified-since", AFTER)], PreconditionFailed);
+    }
+
+    fn check_write(headers: &[(&str, &str)], current: Option<&str>, expected: Option<ErrorCode>) {
+        let get = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let pre = Preconditions::from_headers(get);
+        let current = current.map(ETag::parse_quoted_or_not);
+        let got = pre.check_write(current.as_ref()).err().map(|e| e.code);
+        assert_eq!(got, expected, "{headers:?} on {current:?}");
+    }
+
+    #[test]
+    fn conditional_writes() {
+        check_write(&[], None, None);
+        check_write(&[], Some("abc"), None);
+        check_write(&[("if-none-match", "*")], None, None);
+        check_write(&[("if-none-match", "*")], Some("abc"), Some(ErrorCode::PreconditionFailed));
+        check_write(&[("if-none-match", "\"abc\"")], Some("abc"), Some(ErrorCode::NotImplemented));
+        check_write(&[("if-match", "\"abc\"")], Some("abc"), None);
+        check_write(&[("if-match", "\"x\"")], Some("abc"), Some(ErrorCode::PreconditionFailed));
+        check_write(&[("if-match", "\"abc\"")], None, Some(ErrorCode::NoSuchKey));
+        check_write(&[("if-match", "*")], Some("abc"), None);
+        check_write(&[("if-unmodified-since", "Mon, 12 Jan 1970 13:46:39 GMT")], Some("abc"), None);
     }
 
     #[test]

@@ -31,6 +31,11 @@ macro_rules! error_codes {
                 match self { $( Self::$name => $msg, )* }
             }
 
+            /// The code named by an S3 `<Code>` string (e.g. from an upstream S3).
+            pub fn parse(code: &str) -> Option<ErrorCode> {
+                match code { $( stringify!($name) => Some(Self::$name), )* _ => None }
+            }
+
             /// Every code, in declaration order.
             pub fn all() -> &'static [ErrorCode] {
                 &[ $( Self::$name, )* ]
@@ -261,7 +266,14 @@ mod tests {
             assert!(seen.insert(code.as_str()));
             assert_eq!(format!("{code:?}"), code.as_str());
             assert!(!code.default_message().is_empty());
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
         }
+    }
+
+    #[test]
+    fn parses_unknown_code_as_none() {
+        assert_eq!(ErrorCode::parse("NoSuchThing"), None);
+        assert_eq!(ErrorCode::parse("nosuchkey"), None);
     }
 
     #[test]

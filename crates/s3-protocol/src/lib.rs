@@ -71,8 +71,9 @@ pub use route::{
 pub use time::{format_http_date, format_iso8601, parse_http_date, parse_iso8601};
 pub use xml::{
     BucketEntry, CompleteMultipartUploadResult, CompletedPart, CopyObjectResult, CopyPartResult,
-    DeleteErrorEntry, DeleteRequest, DeleteResult, DeletedEntry, InitiateMultipartUploadResult,
-    ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2, ListMultipartUploadsResult,
-    ListPartsResult, LocationConstraint, ObjectEntry, ObjectIdentifier, Owner, PartEntry,
-    UploadEntry, parse_complete_multipart_upload, parse_create_bucket_configuration, parse_delete,
+    DeleteErrorEntry, DeleteRequest, DeleteResult, DeletedEntry, ErrorBody,
+    InitiateMultipartUploadResult, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2,
+    ListMultipartUploadsResult, ListPartsResult, LocationConstraint, ObjectEntry, ObjectIdentifier,
+    Owner, PartEntry, UploadEntry, parse_complete_multipart_upload,
+    parse_create_bucket_configuration, parse_delete, parse_error_body,
 };

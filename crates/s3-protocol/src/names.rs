@@ -378,6 +378,34 @@ mod tests {
         assert!(!etag.matches_list("\"x\",\"y\""));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn etag_quoting_round_trips(hex in "[0-9a-f]{32}(-[1-9][0-9]{0,3})?") {
+            let etag = ETag::parse_quoted_or_not(&hex);
+            proptest::prop_assert_eq!(etag.as_str(), hex.as_str());
+            proptest::prop_assert_eq!(ETag::parse_quoted_or_not(&etag.quoted()), etag.clone());
+            let list = format!("\"zz\", W/{}", etag.quoted());
+            proptest::prop_assert!(etag.matches_list(&list));
+        }
+
+        #[test]
+        fn part_numbers_round_trip(n in 1u16..=10_000) {
+            let p = PartNumber::parse(&n.to_string()).unwrap();
+            proptest::prop_assert_eq!(p.get(), n);
+            proptest::prop_assert_eq!(PartNumber::parse(&p.to_string()).unwrap(), p);
+        }
+
+        #[test]
+        fn name_parsers_never_panic(s in "\\PC{0,80}") {
+            let _ = BucketName::parse(&s);
+            let _ = UploadId::parse(&s);
+            let _ = PartNumber::parse(&s);
+            if let Ok(k) = ObjectKey::parse(s.clone()) {
+                proptest::prop_assert_eq!(k.as_str(), s.as_str());
+            }
+        }
+    }
+
     #[test]
     fn multipart_etag_known_answer() {
         // Cloudflare R2 worked example, see tests/data/checksums-and-etag.json.

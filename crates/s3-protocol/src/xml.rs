@@ -259,6 +259,42 @@ pub fn parse_create_bucket_configuration(body: &[u8]) -> Result<Option<String>, 
     Ok(root.child("LocationConstraint").map(|l| l.text.trim().to_owned()).filter(|l| !l.is_empty()))
 }
 
+/// Largest `<Error>` body accepted by [`parse_error_body`].
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// An `<Error>` body received from an S3 server (e.g. the upstream of a proxy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// `<Code>` text (may be a code this crate does not know).
+    pub code: String,
+    /// `<Message>` text (empty if absent).
+    pub message: String,
+    /// Every other child element with text, in order (`Resource`, `RequestId`...).
+    pub elements: Vec<(String, String)>,
+}
+
+impl ErrorBody {
+    /// The known [`ErrorCode`], if any.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
+    }
+}
+
+/// Parses an S3 `<Error>` body; anything else is `MalformedXML`.
+pub fn parse_error_body(body: &[u8]) -> Result<ErrorBody, S3Error> {
+    let root = parse_document(body, MAX_ERROR_BODY)?;
+    expect_root(&root, "Error")?;
+    let code = root.child("Code").ok_or_else(malformed)?.text.trim().to_owned();
+    let message = root.child("Message").map(|m| m.text.clone()).unwrap_or_default();
+    let elements = root
+        .children
+        .iter()
+        .filter(|c| c.name != "Code" && c.name != "Message" && c.children.is_empty())
+        .map(|c| (c.name.clone(), c.text.clone()))
+        .collect();
+    Ok(ErrorBody { code, message, elements })
+}
+
 // ---------------------------------------------------------------------------
 // Response writing.
 
@@ -947,6 +983,22 @@ mod tests {
         assert_eq!(parse_create_bucket_configuration(empty).unwrap(), None);
         check_err(parse_create_bucket_configuration(b"<Nope/>"));
         check_err(parse_create_bucket_configuration(b"garbage"));
+    }
+
+    #[test]
+    fn error_bodies_round_trip() {
+        let err = S3Error::new(ErrorCode::NoSuchUpload).with_extra("UploadId", "u&1");
+        let parsed = parse_error_body(err.to_xml("/b/k", "r1").as_bytes()).unwrap();
+        assert_eq!(parsed.error_code(), Some(ErrorCode::NoSuchUpload));
+        assert_eq!(parsed.message, ErrorCode::NoSuchUpload.default_message());
+        assert_eq!(
+            parsed.elements,
+            [("UploadId", "u&1"), ("Resource", "/b/k"), ("RequestId", "r1")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        let odd = parse_error_body(b"<Error><Code>Weird</Code></Error>").unwrap();
+        assert_eq!((odd.error_code(), odd.message.as_str()), (None, ""));
+        check_err(parse_error_body(b"<Error><Message>m</Message></Error>"));
     }
 
     #[test]
