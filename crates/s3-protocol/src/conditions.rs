@@ -43,7 +43,13 @@ impl Preconditions {
     }
 
     fn read<'a>(get: impl Fn(&str) -> Option<&'a str>, prefix: &str) -> Self {
-        let text = |name: &str| get(&format!("{prefix}{name}")).map(|v| v.trim().to_owned());
+        // An empty header value is treated as absent, as if the client had not sent it.
+        let text = |name: &str| {
+            get(&format!("{prefix}{name}"))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         let date = |name: &str| get(&format!("{prefix}{name}")).and_then(parse_http_date);
         Self {
             if_match: text("if-match"),
@@ -173,6 +179,7 @@ mod tests {
         check(&[("if-unmodified-since", AT)], Proceed);
         check(&[("if-unmodified-since", AFTER)], Proceed);
         check(&[("if-modified-since", "garbage")], Proceed);
+        check(&[("if-match", " ")], Proceed);
         check(&[("if-unmodified-since", "garbage")], Proceed);
         // S3 tie-break 1: If-Match true wins over If-Unmodified-Since false.
         check(&[("if-match", "\"abc\""), ("if-unmodified-since", BEFORE)], Proceed);

@@ -521,7 +521,12 @@ fn route_object(
     if query.has("uploads") {
         return match method {
             "POST" => Ok(Operation::CreateMultipartUpload { bucket, key }),
-            _ => Err(method_not_allowed(method, "OBJECT")),
+            // Only POST is an operation on an object's `uploads`; anything else would
+            // be an S3 extension we do not implement.
+            _ => Err(S3Error::with_message(
+                ErrorCode::NotImplemented,
+                "Only POST is implemented on an object's 'uploads' sub-resource.",
+            )),
         };
     }
     if let Some(id) = query.get("uploadId") {

@@ -128,8 +128,9 @@ fn routing_table() {
         // Multipart.
         ("POST /bkt/key?uploads", "CreateMultipartUpload bkt [key]"),
         ("POST /bkt/key?uploads=", "CreateMultipartUpload bkt [key]"),
-        ("GET /bkt/key?uploads", "!MethodNotAllowed"),
-        ("PUT /bkt/key?uploads", "!MethodNotAllowed"),
+        ("GET /bkt/key?uploads", "!NotImplemented"),
+        ("PUT /bkt/key?uploads", "!NotImplemented"),
+        ("DELETE /bkt/key?uploads", "!NotImplemented"),
         ("PUT /bkt/key?partNumber=1&uploadId=abc", "UploadPart bkt [key]"),
         ("PUT /bkt/key?uploadId=abc&partNumber=10000", "UploadPart bkt [key]"),
         ("PUT /bkt/key?partNumber=1&uploadId=abc +copy", "UploadPartCopy bkt [key]"),
