@@ -68,8 +68,17 @@ pub fn derive_signing_key(secret_key: &str, date: &str, region: &str, service: &
 
 /// Signature of a browser-upload (POST Object) policy: the string to sign is the base64
 /// policy text exactly as received in the form.
-pub fn sign_post_policy(policy_base64: &str, secret_key: &str, date: &str, region: &str, service: &str) -> String {
-    hex::encode(hmac_sha256(&derive_signing_key(secret_key, date, region, service), policy_base64.as_bytes()))
+pub fn sign_post_policy(
+    policy_base64: &str,
+    secret_key: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> String {
+    hex::encode(hmac_sha256(
+        &derive_signing_key(secret_key, date, region, service),
+        policy_base64.as_bytes(),
+    ))
 }
 
 /// Everything needed to sign or verify the aws-chunked signature chain of one request:

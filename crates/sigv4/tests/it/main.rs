@@ -1,6 +1,16 @@
 //! Integration tests of `s3gate-sigv4` against AWS's vectors, S3's worked examples,
 //! byte-exact captures of real clients and the official `aws-sigv4` signer.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+// Test code: long table-like functions and short names read better here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    clippy::too_many_lines,
+    clippy::similar_names,
+    clippy::many_single_char_names,
+    clippy::needless_pass_by_value,
+    clippy::doc_markdown
+)]
 
 mod aws_suite;
 mod errors;
@@ -120,12 +130,15 @@ pub(crate) fn time(s: &str) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap())
 }
 
+/// Trailer name/value pairs.
+pub(crate) type Trailers = Vec<(String, String)>;
+
 /// Feeds `body` to `dec` in pieces of the given sizes (cycled), collecting the payload.
 pub(crate) fn decode_in_pieces(
     mut dec: ChunkedDecoder,
     body: &[u8],
     sizes: &[usize],
-) -> Result<(Vec<u8>, Vec<(String, String)>), ChunkedError> {
+) -> Result<(Vec<u8>, Trailers), ChunkedError> {
     let mut out = Vec::with_capacity(body.len());
     let mut pos = 0;
     let mut i = 0;

@@ -1,6 +1,7 @@
 //! Property tests: requests signed by the official `aws-sigv4` crate verify, any one-byte
 //! mutation of them is rejected, and the aws-chunked decoder is split-invariant.
 
+use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
@@ -13,7 +14,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use proptest::prelude::*;
 use s3gate_sigv4::{
-    ChunkedSigner, PayloadMode, SigningContext, SigningParams, VerifyConfig, Verified,
+    ChunkedSigner, PayloadMode, SigningContext, SigningParams, Verified, VerifyConfig,
     sign_headers, verify,
 };
 
@@ -29,7 +30,7 @@ fn enc(s: &str, keep_slash: bool) -> String {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -52,22 +53,27 @@ fn case() -> impl Strategy<Value = Case> {
     (
         prop::sample::select(vec!["GET", "PUT", "POST", "DELETE", "HEAD"]),
         key,
-        prop::collection::vec(("[a-zA-Z0-9._~-]{1,8}", prop::option::of("[a-zA-Z0-9 /=+&%é._~-]{0,10}")), 0..4),
+        prop::collection::vec(
+            ("[a-zA-Z0-9._~-]{1,8}", prop::option::of("[a-zA-Z0-9 /=+&%é._~-]{0,10}")),
+            0..4,
+        ),
         prop::collection::vec(("[a-z0-9]{1,8}", "[!-~]{1,6}( {1,3}[!-~]{1,6}){0,2}"), 0..3),
         prop::collection::vec(any::<u8>(), 0..64),
         any::<bool>(),
         any::<bool>(),
         946_684_800u64..1_900_000_000,
     )
-        .prop_map(|(method, path, query, meta, body, unsigned_payload, presigned, secs)| Case {
-            method,
-            path: format!("/bucket/{path}"),
-            query,
-            meta,
-            body,
-            unsigned_payload,
-            presigned,
-            secs,
+        .prop_map(|(method, path, query, meta, body, unsigned_payload, presigned, secs)| {
+            Case {
+                method,
+                path: format!("/bucket/{path}"),
+                query,
+                meta,
+                body,
+                unsigned_payload,
+                presigned,
+                secs,
+            }
         })
 }
 
@@ -95,7 +101,7 @@ fn official_sign(case: &Case) -> Req {
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     if case.presigned {
         settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(Duration::from_secs(900));
+        settings.expires_in = Some(Duration::from_mins(15));
     } else {
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     }
@@ -128,11 +134,11 @@ fn official_sign(case: &Case) -> Req {
     }
     for (n, v) in added_params {
         target.push(if target.contains('?') { '&' } else { '?' });
-        target.push_str(&format!("{n}={}", enc(&v, false)));
+        let _ = write!(target, "{n}={}", enc(&v, false));
     }
     let mut req = Req::new(case.method, &target, &[]);
     req.headers = headers;
-    req.body = case.body.clone();
+    req.body.clone_from(&case.body);
     req
 }
 
@@ -230,14 +236,14 @@ proptest! {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     Signed,
     SignedTrailer,
     UnsignedTrailer,
 }
 
 /// A verified streaming request plus its encoded body.
-fn streaming(mode: Mode, payload: &[u8], chunk: usize) -> (Verified, Vec<u8>) {
+pub(crate) fn streaming(mode: Mode, payload: &[u8], chunk: usize) -> (Verified, Vec<u8>) {
     let content_sha = match mode {
         Mode::Signed => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
         Mode::SignedTrailer => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
@@ -328,7 +334,7 @@ proptest! {
         for piece in data.chunks(n) {
             let mut input = Bytes::copy_from_slice(piece);
             match dec.decode(&mut input) {
-                Ok(Some(_)) | Ok(None) => {}
+                Ok(Some(_) | None) => {}
                 Err(_) => return Ok(()),
             }
         }

@@ -23,12 +23,8 @@ fn s(v: &Value) -> &str {
 }
 
 fn request_of(ex: &Value) -> Req {
-    let headers: Vec<(&str, &str)> = ex["request"]["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| (s(&h[0]), s(&h[1])))
-        .collect();
+    let headers: Vec<(&str, &str)> =
+        ex["request"]["headers"].as_array().unwrap().iter().map(|h| (s(&h[0]), s(&h[1]))).collect();
     Req::new(s(&ex["request"]["method"]), s(&ex["request"]["request_target"]), &headers)
 }
 
@@ -92,7 +88,9 @@ fn header_examples_sign_and_verify() {
         assert_eq!(v.chunked_decoder(0).err(), Some(VerifyError::NotStreaming));
 
         // The ", " separator of the generic suite is accepted as well as ",".
-        let spaced = s(&ex["expected"]["authorization"]).replace(",SignedHeaders", ", SignedHeaders").replace(",Signature", ", Signature");
+        let spaced = s(&ex["expected"]["authorization"])
+            .replace(",SignedHeaders", ", SignedHeaders")
+            .replace(",Signature", ", Signature");
         req.headers.last_mut().unwrap().1 = spaced;
         verify_example(&ex, &req).unwrap();
     }
@@ -139,8 +137,8 @@ fn post_policy_example() {
 
 /// Builds the aws-chunked body of a chunked example (65536 + 1024 bytes of `a`).
 fn chunked_body(signer: &mut ChunkedSigner, trailers: &[(&str, &str)]) -> Vec<u8> {
-    let mut body = signer.chunk(&[b'a'; 65536]);
-    body.extend(signer.chunk(&[b'a'; 1024]));
+    let mut body = signer.chunk(&vec![b'a'; 65536]);
+    body.extend(signer.chunk(&vec![b'a'; 1024]));
     body.extend(signer.finish(trailers));
     body
 }
@@ -211,7 +209,10 @@ fn chunked_signed_example() {
 
 #[test]
 fn chunked_signed_trailer_example() {
-    check_chunked("chunked-put-object-signed-trailer.json", &[("x-amz-checksum-crc32c", "sOO8/Q==")]);
+    check_chunked(
+        "chunked-put-object-signed-trailer.json",
+        &[("x-amz-checksum-crc32c", "sOO8/Q==")],
+    );
 }
 
 #[test]

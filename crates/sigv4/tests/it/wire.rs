@@ -29,7 +29,8 @@ fn http_dechunk(mut body: &[u8]) -> Vec<u8> {
 #[test]
 fn every_capture_verifies_and_decodes() {
     let dir = data_dir().join("wire");
-    let index: Value = serde_json::from_str(&fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let index: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let entries = index["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 34);
     let mut chunked_seen = 0;
@@ -58,9 +59,14 @@ fn every_capture_verifies_and_decodes() {
         if e["aws_chunked"].as_bool().unwrap() {
             chunked_seen += 1;
             assert_eq!(v.payload, PayloadMode::StreamingUnsignedTrailer, "{file}");
-            let sizes: Vec<u64> =
-                e["aws_chunk_sizes"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
-            let declared = e["x_amz_decoded_content_length"].as_str().map(|s| s.parse::<u64>().unwrap());
+            let sizes: Vec<u64> = e["aws_chunk_sizes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect();
+            let declared =
+                e["x_amz_decoded_content_length"].as_str().map(|s| s.parse::<u64>().unwrap());
             let base = || match declared {
                 Some(n) => v.chunked_decoder(n).unwrap(),
                 None => v.chunked_decoder_unknown_length().unwrap(),
