@@ -1,6 +1,6 @@
 //! Runs the [`conformance`] suite against every blob store of this crate.
 
-use s3gate_storage_backend::{MemBlobs, conformance};
+use s3gate_storage_backend::{DiskBlobs, MemBlobs, conformance};
 
 /// Generates one `#[tokio::test]` per conformance case in module `$name`, each on a fresh store
 /// made by `$make` (an expression that may also keep a guard, such as a temp dir, alive).
@@ -37,3 +37,7 @@ macro_rules! suite {
 }
 
 suite!(mem, (MemBlobs::new(), ()));
+suite!(disk, {
+    let dir = tempfile::tempdir().unwrap();
+    (DiskBlobs::open(dir.path()).unwrap(), dir)
+});
