@@ -1,1 +1,51 @@
-//! Placeholder.
+//! The s3gate HTTP server: the only crate that speaks hyper's server side.
+//!
+//! [`Gateway`] turns one HTTP request into one S3 response: it authenticates the request with
+//! `s3gate-sigv4`, routes it with `s3gate-protocol`, decodes and verifies the body (plain,
+//! SHA-256-checked or aws-chunked with its trailer), calls the `s3gate-engine`, and renders the
+//! result or the S3 error (XML with a request id). [`serve`] runs the accept loop with
+//! keep-alive, HTTP/2 where the client asks, a header-read timeout, and graceful shutdown.
+//!
+//! Errors of the lower crates become S3 error codes here and only here (`errors.rs`).
+//! The server does not read configuration files or the environment: the binary does.
+
+mod auth;
+mod body;
+mod errors;
+mod headers;
+mod listener;
+mod service;
+
+pub use body::ResponseBody;
+pub use listener::serve;
+pub use service::Gateway;
+
+use std::time::Duration;
+
+/// Settings of the HTTP front.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The region requests must be signed for.
+    pub region: String,
+    /// Base domains for virtual-hosted-style requests (`bucket.<domain>`).
+    pub domains: Vec<String>,
+    /// How long a client may take to send the request head (slowloris guard).
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may run after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// Most concurrent connections; further ones wait in the accept queue.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for `region`.
+    pub fn new(region: impl Into<String>) -> Self {
+        ServerConfig {
+            region: region.into(),
+            domains: Vec::new(),
+            header_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}

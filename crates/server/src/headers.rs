@@ -1,0 +1,277 @@
+//! Reading S3 request headers into engine requests, and writing object headers into responses.
+
+use std::sync::{Arc, OnceLock};
+
+use http::HeaderMap;
+use s3gate_engine::api::{BodyIntegrity, ChecksumRequest, ExpectedChecksum};
+use s3gate_metadata::WriteCondition;
+use s3gate_protocol::{ChecksumAlgorithm, ChecksumType, ErrorCode, S3Error, parse_content_md5};
+
+/// The declared trailer (lowercase header name) and the slot its value lands in.
+pub(crate) type TrailerSlot = (String, Arc<OnceLock<String>>);
+
+/// Headers an object keeps and returns, besides `x-amz-meta-*`.
+pub(crate) const STORED_HEADERS: [&str; 6] = [
+    "content-type",
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+];
+
+/// S3's limit on user metadata: names and values of `x-amz-meta-*`, in UTF-8 bytes.
+const MAX_USER_METADATA: usize = 2048;
+
+/// A header's value as text; `None` if absent or not visible ASCII/UTF-8.
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The headers to store with a new object: [`STORED_HEADERS`] and `x-amz-meta-*`, lowercase
+/// names. `aws-chunked` is removed from Content-Encoding: it describes the transfer, not the
+/// object.
+pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, S3Error> {
+    let mut out = Vec::new();
+    let mut meta_size = 0usize;
+    for (name, value) in headers {
+        let name = name.as_str();
+        let is_meta = name.starts_with("x-amz-meta-");
+        if !is_meta && !STORED_HEADERS.contains(&name) {
+            continue;
+        }
+        let Ok(value) = std::str::from_utf8(value.as_bytes()) else {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                format!("header {name} is not valid UTF-8"),
+            ));
+        };
+        let value = if name == "content-encoding" {
+            let rest: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+                .collect();
+            if rest.is_empty() {
+                continue;
+            }
+            rest.join(",")
+        } else {
+            value.to_owned()
+        };
+        if is_meta {
+            meta_size += name.len() - "x-amz-meta-".len() + value.len();
+        }
+        out.push((name.to_owned(), value));
+    }
+    if meta_size > MAX_USER_METADATA {
+        return Err(S3Error::with_message(
+            ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
+    }
+    Ok(out)
+}
+
+/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded) with S3's limits.
+pub(crate) fn tags(headers: &HeaderMap) -> Result<Vec<(String, String)>, S3Error> {
+    let Some(raw) = header(headers, "x-amz-tagging") else { return Ok(Vec::new()) };
+    parse_tag_set(raw)
+}
+
+/// Parses a URL-encoded tag set and checks S3's limits (10 tags, keys ≤ 128, values ≤ 256
+/// characters, unique keys).
+pub(crate) fn parse_tag_set(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
+    let bad = |msg: &str| S3Error::with_message(ErrorCode::InvalidArgument, msg.to_owned());
+    let mut out: Vec<(String, String)> = Vec::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = url_decode(k).ok_or_else(|| bad("The TagKey you have provided is invalid"))?;
+        let v = url_decode(v).ok_or_else(|| bad("The TagValue you have provided is invalid"))?;
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(bad("The TagKey you have provided is invalid"));
+        }
+        if v.chars().count() > 256 {
+            return Err(bad("The TagValue you have provided is invalid"));
+        }
+        if out.iter().any(|(ek, _)| *ek == k) {
+            return Err(bad("Cannot provide multiple Tags with the same key"));
+        }
+        out.push((k, v));
+    }
+    if out.len() > 10 {
+        return Err(bad("Object tags cannot be greater than 10"));
+    }
+    Ok(out)
+}
+
+fn url_decode(s: &str) -> Option<String> {
+    let s = s.replace('+', " ");
+    percent_decode(&s)
+}
+
+/// Percent-decodes to UTF-8; `None` on invalid UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `If-None-Match: *` / `If-Match: etag` of a write.
+pub(crate) fn write_condition(headers: &HeaderMap) -> Result<WriteCondition, S3Error> {
+    if let Some(v) = header(headers, "if-none-match") {
+        if v.trim() == "*" {
+            return Ok(WriteCondition::IfNoneMatchAny);
+        }
+        return Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            "A header you provided implies functionality that is not implemented: If-None-Match accepts only *",
+        ));
+    }
+    if let Some(v) = header(headers, "if-match") {
+        let v = v.trim();
+        let v = v.strip_prefix("W/").unwrap_or(v);
+        return Ok(WriteCondition::IfMatch(v.trim_matches('"').to_owned()));
+    }
+    Ok(WriteCondition::None)
+}
+
+/// Content-MD5, the requested checksum and the declared length of a body.
+///
+/// `decoded_length` is the length of the object bytes (Content-Length, or
+/// x-amz-decoded-content-length for aws-chunked bodies).
+pub(crate) fn body_integrity(
+    headers: &HeaderMap,
+    decoded_length: Option<u64>,
+    declared_trailers: &[String],
+) -> Result<(BodyIntegrity, Option<TrailerSlot>), S3Error> {
+    let content_md5 = match header(headers, "content-md5") {
+        Some(v) => Some(parse_content_md5(v)?),
+        None if headers.contains_key("content-md5") => {
+            return Err(S3Error::new(ErrorCode::InvalidDigest));
+        }
+        None => None,
+    };
+    let mut found: Vec<(ChecksumAlgorithm, String)> = Vec::new();
+    for alg in ChecksumAlgorithm::all() {
+        if let Some(v) = header(headers, alg.header_name()) {
+            found.push((*alg, v.trim().to_owned()));
+        }
+    }
+    if found.len() > 1 {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        ));
+    }
+    let mut trailer_slot = None;
+    let mut trailer_alg = None;
+    for name in declared_trailers {
+        match ChecksumAlgorithm::from_header_name(name) {
+            Some(alg) if trailer_alg.is_none() => trailer_alg = Some(alg),
+            _ => {
+                return Err(S3Error::with_message(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "The value specified in the x-amz-trailer header is not supported: {name}"
+                    ),
+                ));
+            }
+        }
+    }
+    let declared = header(headers, "x-amz-sdk-checksum-algorithm")
+        .or_else(|| header(headers, "x-amz-checksum-algorithm"));
+    let declared_alg = match declared {
+        Some(v) => Some(ChecksumAlgorithm::parse(v).ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+            )
+        })?),
+        None => None,
+    };
+    let checksum = if let Some((alg, value)) = found.pop() {
+        if trailer_alg.is_some() {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
+        }
+        if declared_alg.is_some_and(|d| d != alg) {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Value for x-amz-sdk-checksum-algorithm header is invalid.",
+            ));
+        }
+        // Validate the encoding now so that a garbled value is a 400 before any byte is read.
+        s3gate_protocol::Checksum::from_base64(alg, &value)?;
+        Some(ChecksumRequest { algorithm: alg, expected: ExpectedChecksum::Header(value) })
+    } else if let Some(alg) = trailer_alg {
+        if declared_alg.is_some_and(|d| d != alg) {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Value for x-amz-sdk-checksum-algorithm header is invalid.",
+            ));
+        }
+        let slot = Arc::new(OnceLock::new());
+        trailer_slot = Some((alg.header_name().to_owned(), Arc::clone(&slot)));
+        Some(ChecksumRequest { algorithm: alg, expected: ExpectedChecksum::Trailer(slot) })
+    } else {
+        declared_alg
+            .map(|alg| ChecksumRequest { algorithm: alg, expected: ExpectedChecksum::Compute })
+    };
+    Ok((BodyIntegrity { content_md5, checksum, length: decoded_length }, trailer_slot))
+}
+
+/// `x-amz-checksum-algorithm` and `x-amz-checksum-type` of CreateMultipartUpload.
+pub(crate) fn upload_checksum(
+    headers: &HeaderMap,
+) -> Result<(Option<ChecksumAlgorithm>, Option<ChecksumType>), S3Error> {
+    let alg = match header(headers, "x-amz-checksum-algorithm") {
+        Some(v) => Some(ChecksumAlgorithm::parse(v).ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Checksum algorithm provided is unsupported.",
+            )
+        })?),
+        None => None,
+    };
+    let ty = match header(headers, "x-amz-checksum-type") {
+        Some(v) => Some(ChecksumType::parse(v).ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Value for x-amz-checksum-type header is invalid.",
+            )
+        })?),
+        None => None,
+    };
+    if ty.is_some() && alg.is_none() {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+        ));
+    }
+    Ok((alg, ty))
+}

@@ -1,0 +1,974 @@
+//! The request path: authenticate → route → decode the body → call the engine → S3 response.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use s3gate_engine::api::{
+    Caller, CompletePart, CompleteUploadRequest, CopyObjectRequest, CreateUploadRequest,
+    GetObjectRequest, ListObjectsRequest, MetadataDirective, PutObjectRequest,
+    UploadPartCopyRequest, UploadPartRequest, WriteOutput,
+};
+use s3gate_engine::{Engine, EngineError};
+use s3gate_metadata::{ListEntry, MetadataStore, UploadListEntry, UploadListQuery};
+use s3gate_protocol::{
+    BucketEntry, BucketName, ChecksumAlgorithm, CompleteMultipartUploadResult, CopyObjectResult,
+    CopyPartResult, DeleteErrorEntry, DeleteResult, DeletedEntry, ETag, ErrorCode,
+    InitiateMultipartUploadResult, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2,
+    ListMultipartUploadsResult, ListPartsResult, LocationConstraint, ObjectEntry, ObjectKey,
+    Operation, Owner, PartEntry, Preconditions, RequestTarget, RouteConfig, S3Error, UploadEntry,
+    format_http_date, parse_complete_multipart_upload, parse_copy_source,
+    parse_create_bucket_configuration, parse_delete, parse_range, route,
+};
+use s3gate_sigv4::{PayloadMode, RequestParts, Verified, Verifier, VerifyConfig};
+use s3gate_storage_backend::BlobStore;
+
+use crate::ServerConfig;
+use crate::auth::UserCache;
+use crate::body::{self, BodyMode, ResponseBody};
+use crate::errors::ApiError;
+use crate::headers::{
+    body_integrity, header, stored_headers, tags, upload_checksum, write_condition,
+};
+
+/// Largest XML request body accepted (CompleteMultipartUpload with 10,000 parts fits).
+const MAX_XML_BODY: usize = 2 * 1024 * 1024;
+
+type Resp = Response<ResponseBody>;
+
+/// The S3 service over one engine: cheap to share behind an `Arc`.
+pub struct Gateway<M, B> {
+    engine: Engine<M, B>,
+    verifier: Verifier,
+    route_cfg: RouteConfig,
+    users: UserCache,
+    request_prefix: u64,
+    request_seq: AtomicU64,
+}
+
+/// What an authenticated request carries into the operation.
+struct Authed {
+    caller: Caller,
+    verified: Verified,
+}
+
+impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
+    /// A gateway serving `engine` with `config`.
+    pub fn new(engine: Engine<M, B>, config: &ServerConfig) -> Self {
+        let mut seed = [0u8; 8];
+        // A failure here leaves a zero prefix: ids stay unique per process through the counter.
+        let _ = getrandom::fill(&mut seed);
+        Gateway {
+            engine,
+            verifier: Verifier::new(VerifyConfig::s3(config.region.clone())),
+            route_cfg: RouteConfig { domains: config.domains.clone() },
+            users: UserCache::new(),
+            request_prefix: u64::from_le_bytes(seed),
+            request_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The engine this gateway serves.
+    pub fn engine(&self) -> &Engine<M, B> {
+        &self.engine
+    }
+
+    fn next_request_id(&self) -> String {
+        let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
+        format!("{:016X}", self.request_prefix.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+    }
+
+    /// Answers one request. Never fails: errors become S3 error responses.
+    pub async fn handle(&self, req: Request<Incoming>) -> Resp {
+        let started = Instant::now();
+        let request_id = self.next_request_id();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let mut op_name = "Unknown";
+        let mut user = String::new();
+        let result = self.handle_inner(req, &mut op_name, &mut user).await;
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(err) => {
+                if let Some(cause) = &err.cause {
+                    tracing::error!(request_id = %request_id, op = op_name, cause = %cause, "internal error");
+                }
+                error_response(&err.s3, &path, &request_id, method == Method::HEAD)
+            }
+        };
+        let headers = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-amz-request-id", v.clone());
+            headers.insert("x-amz-id-2", v);
+        }
+        headers.insert("server", HeaderValue::from_static("s3gate"));
+        tracing::info!(
+            target: "s3gate::access",
+            request_id = %request_id,
+            user = %user,
+            op = op_name,
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
+        resp
+    }
+
+    async fn handle_inner(
+        &self,
+        req: Request<Incoming>,
+        op_name: &mut &'static str,
+        user: &mut String,
+    ) -> Result<Resp, ApiError> {
+        let (parts, body) = req.into_parts();
+        let authed = self.authenticate(&parts).await?;
+        user.clone_from(&authed.caller.user);
+        let host = header(&parts.headers, "host")
+            .map(str::to_owned)
+            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+        let op = route(
+            &RequestTarget {
+                method: parts.method.as_str(),
+                raw_path: parts.uri.path(),
+                raw_query: parts.uri.query(),
+                host: host.as_deref(),
+                has_copy_source: parts.headers.contains_key("x-amz-copy-source"),
+            },
+            &self.route_cfg,
+        )?;
+        *op_name = op.name();
+        self.dispatch(op, &parts.headers, body, &authed).await
+    }
+
+    async fn authenticate(&self, parts: &http::request::Parts) -> Result<Authed, ApiError> {
+        let mut header_pairs: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
+        for (name, value) in &parts.headers {
+            let Ok(v) = value.to_str() else {
+                return Err(ApiError::msg(
+                    ErrorCode::InvalidArgument,
+                    format!("header {name} is not valid ASCII"),
+                ));
+            };
+            header_pairs.push((name.as_str(), v));
+        }
+        // HTTP/2 carries the host in :authority, which hyper puts in the URI.
+        let authority;
+        if !parts.headers.contains_key("host")
+            && let Some(a) = parts.uri.authority()
+        {
+            authority = a.as_str().to_owned();
+            header_pairs.push(("host", &authority));
+        }
+        let request = RequestParts {
+            method: parts.method.as_str(),
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query(),
+            headers: &header_pairs,
+        };
+        if !s3gate_sigv4::has_auth(&request) {
+            return Err(ApiError::code(ErrorCode::AccessDenied));
+        }
+        let access_key = s3gate_sigv4::access_key_id(&request);
+        let found = match access_key {
+            Some(ak) => self
+                .users
+                .lookup(self.engine.metadata(), &ak)
+                .await
+                .map_err(|e| ApiError::from(EngineError::from(e)))?,
+            None => None,
+        };
+        let creds: std::collections::HashMap<String, String> =
+            found.iter().map(|u| (u.access_key_id.clone(), u.secret_key.clone())).collect();
+        let verified = self.verifier.verify(&request, SystemTime::now(), &creds)?;
+        let Some(u) = found else { return Err(ApiError::code(ErrorCode::InvalidAccessKeyId)) };
+        Ok(Authed { caller: Caller { user: u.name, is_root: u.is_root }, verified })
+    }
+
+    #[allow(clippy::too_many_lines, reason = "one arm per S3 operation")]
+    async fn dispatch(
+        &self,
+        op: Operation,
+        headers: &HeaderMap,
+        body: Incoming,
+        authed: &Authed,
+    ) -> Result<Resp, ApiError> {
+        let caller = &authed.caller;
+        let e = &self.engine;
+        let is_head = matches!(op, Operation::HeadObject { .. });
+        match op {
+            Operation::ListBuckets => {
+                let buckets = e.list_buckets(caller).await?;
+                let result = ListAllMyBucketsResult {
+                    owner: owner(&caller.user),
+                    buckets: buckets
+                        .into_iter()
+                        .map(|b| BucketEntry { name: b.name, creation_date: b.created })
+                        .collect(),
+                };
+                Ok(xml(StatusCode::OK, result.to_xml()))
+            }
+            Operation::CreateBucket { bucket } => {
+                let body = read_small_body(body, authed).await?;
+                let location = parse_create_bucket_configuration(&body)?;
+                e.create_bucket(caller, &bucket, location.as_deref()).await?;
+                let mut r = empty(StatusCode::OK);
+                set(&mut r, "location", &format!("/{bucket}"));
+                Ok(r)
+            }
+            Operation::HeadBucket { bucket } => {
+                e.head_bucket(caller, &bucket).await?;
+                let mut r = empty(StatusCode::OK);
+                set(&mut r, "x-amz-bucket-region", &e.config().region);
+                Ok(r)
+            }
+            Operation::DeleteBucket { bucket } => {
+                e.delete_bucket(caller, &bucket).await?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            Operation::GetBucketLocation { bucket } => {
+                let region = e.bucket_location(caller, &bucket).await?;
+                let loc = if region == "us-east-1" { None } else { Some(region) };
+                Ok(xml(StatusCode::OK, LocationConstraint(loc).to_xml()))
+            }
+            Operation::ListObjects { bucket, params } => {
+                let page = e
+                    .list_objects(
+                        caller,
+                        &bucket,
+                        &ListObjectsRequest {
+                            prefix: params.prefix.clone(),
+                            delimiter: params.delimiter.clone(),
+                            start_after: params.marker.clone(),
+                            max_keys: params.max_keys,
+                        },
+                    )
+                    .await?;
+                let (contents, common_prefixes, last) = split_page(page.entries, true);
+                let result = ListBucketResult {
+                    name: bucket.to_string(),
+                    prefix: params.prefix,
+                    marker: params.marker.unwrap_or_default(),
+                    max_keys: params.max_keys,
+                    is_truncated: page.is_truncated,
+                    // S3 returns NextMarker only when a delimiter was given.
+                    next_marker: if page.is_truncated && params.delimiter.is_some() {
+                        last
+                    } else {
+                        None
+                    },
+                    delimiter: params.delimiter,
+                    contents,
+                    common_prefixes,
+                    encoding_type_url: params.encoding_type_url,
+                };
+                Ok(xml(StatusCode::OK, result.to_xml()))
+            }
+            Operation::ListObjectsV2 { bucket, params } => {
+                let start_after = match &params.continuation_token {
+                    Some(token) => Some(decode_token(token)?),
+                    None => params.start_after.clone(),
+                };
+                let page = e
+                    .list_objects(
+                        caller,
+                        &bucket,
+                        &ListObjectsRequest {
+                            prefix: params.prefix.clone(),
+                            delimiter: params.delimiter.clone(),
+                            start_after,
+                            max_keys: params.max_keys,
+                        },
+                    )
+                    .await?;
+                let (contents, common_prefixes, last) =
+                    split_page(page.entries, params.fetch_owner);
+                let key_count = u32::try_from(contents.len() + common_prefixes.len()).unwrap_or(0);
+                let result = ListBucketResultV2 {
+                    name: bucket.to_string(),
+                    prefix: params.prefix,
+                    delimiter: params.delimiter,
+                    max_keys: params.max_keys,
+                    key_count,
+                    is_truncated: page.is_truncated,
+                    continuation_token: params.continuation_token,
+                    next_continuation_token: if page.is_truncated {
+                        last.map(|k| encode_token(&k))
+                    } else {
+                        None
+                    },
+                    start_after: params.start_after,
+                    contents,
+                    common_prefixes,
+                    encoding_type_url: params.encoding_type_url,
+                };
+                Ok(xml(StatusCode::OK, result.to_xml()))
+            }
+            Operation::PutObject { bucket, key } => {
+                let (integrity, mode) = body_setup(headers, authed)?;
+                let req = PutObjectRequest {
+                    bucket,
+                    key,
+                    headers: stored_headers(headers)?,
+                    tags: tags(headers)?,
+                    integrity,
+                    condition: write_condition(headers)?,
+                };
+                let out = e.put_object(caller, req, body::request_stream(body, mode)).await?;
+                let mut r = empty(StatusCode::OK);
+                write_output_headers(&mut r, &out);
+                Ok(r)
+            }
+            Operation::CopyObject { bucket, key } => {
+                let source = copy_source(headers)?;
+                let directive = match header(headers, "x-amz-metadata-directive") {
+                    None | Some("COPY") => MetadataDirective::Copy,
+                    Some("REPLACE") => MetadataDirective::Replace,
+                    Some(_) => {
+                        return Err(ApiError::msg(
+                            ErrorCode::InvalidArgument,
+                            "Unknown metadata directive.",
+                        ));
+                    }
+                };
+                let tags = match header(headers, "x-amz-tagging-directive") {
+                    None | Some("COPY") => None,
+                    Some("REPLACE") => Some(tags(headers)?),
+                    Some(_) => {
+                        return Err(ApiError::msg(
+                            ErrorCode::InvalidArgument,
+                            "Unknown tagging directive.",
+                        ));
+                    }
+                };
+                let out = e
+                    .copy_object(
+                        caller,
+                        CopyObjectRequest {
+                            source_bucket: source.bucket,
+                            source_key: source.key,
+                            source_conditions: Preconditions::from_copy_source_headers(|n| {
+                                header(headers, n)
+                            }),
+                            bucket,
+                            key,
+                            metadata_directive: directive,
+                            headers: stored_headers(headers)?,
+                            tags,
+                            condition: write_condition(headers)?,
+                        },
+                    )
+                    .await?;
+                let result =
+                    CopyObjectResult { etag: out.etag.clone(), last_modified: out.last_modified };
+                let mut r = xml(StatusCode::OK, result.to_xml());
+                write_output_headers(&mut r, &out);
+                Ok(r)
+            }
+            Operation::GetObject { bucket, key, params }
+            | Operation::HeadObject { bucket, key, params } => {
+                self.get_object(bucket, key, params, headers, caller, is_head).await
+            }
+            Operation::DeleteObject { bucket, key } => {
+                e.delete_object(caller, &bucket, &key, write_condition(headers)?).await?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            Operation::DeleteObjects { bucket } => {
+                let raw = read_small_body(body, authed).await?;
+                verify_small_body_integrity(headers, &raw)?;
+                let request = parse_delete(&raw)?;
+                let keys: Vec<String> = request.objects.iter().map(|o| o.key.clone()).collect();
+                let results = e.delete_objects(caller, &bucket, keys).await?;
+                let mut out = DeleteResult { deleted: Vec::new(), errors: Vec::new() };
+                for (key, res) in results {
+                    match res {
+                        Ok(()) => {
+                            if !request.quiet {
+                                out.deleted.push(DeletedEntry {
+                                    key,
+                                    version_id: None,
+                                    delete_marker: None,
+                                    delete_marker_version_id: None,
+                                });
+                            }
+                        }
+                        Err(err) => {
+                            let api = ApiError::from(err);
+                            if let Some(cause) = &api.cause {
+                                tracing::error!(key = %key, cause = %cause, "DeleteObjects key failed");
+                            }
+                            out.errors.push(DeleteErrorEntry {
+                                key,
+                                version_id: None,
+                                code: api.s3.code,
+                                message: api.s3.message,
+                            });
+                        }
+                    }
+                }
+                Ok(xml(StatusCode::OK, out.to_xml()))
+            }
+            Operation::CreateMultipartUpload { bucket, key } => {
+                let (checksum_algorithm, checksum_type) = upload_checksum(headers)?;
+                let upload_id = e
+                    .create_upload(
+                        caller,
+                        CreateUploadRequest {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                            headers: stored_headers(headers)?,
+                            tags: tags(headers)?,
+                            checksum_algorithm,
+                            checksum_type,
+                        },
+                    )
+                    .await?;
+                let result = InitiateMultipartUploadResult {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    upload_id: upload_id.to_string(),
+                };
+                let mut r = xml(StatusCode::OK, result.to_xml());
+                if let Some(alg) = checksum_algorithm {
+                    set(&mut r, "x-amz-checksum-algorithm", alg.as_str());
+                }
+                if let Some(ty) = checksum_type {
+                    set(&mut r, "x-amz-checksum-type", ty.as_str());
+                }
+                Ok(r)
+            }
+            Operation::UploadPart { bucket, key, upload_id, part_number } => {
+                let (integrity, mode) = body_setup(headers, authed)?;
+                let out = e
+                    .upload_part(
+                        caller,
+                        UploadPartRequest { bucket, key, upload_id, part_number, integrity },
+                        body::request_stream(body, mode),
+                    )
+                    .await?;
+                let mut r = empty(StatusCode::OK);
+                set(&mut r, "etag", &out.etag.quoted());
+                if let Some(c) = &out.checksum {
+                    set(&mut r, c.algorithm.header_name(), &c.to_base64());
+                }
+                Ok(r)
+            }
+            Operation::UploadPartCopy { bucket, key, upload_id, part_number } => {
+                let source = copy_source(headers)?;
+                let source_range = match header(headers, "x-amz-copy-source-range") {
+                    Some(v) => Some(parse_copy_range(v)?),
+                    None => None,
+                };
+                let out = e
+                    .upload_part_copy(
+                        caller,
+                        UploadPartCopyRequest {
+                            bucket,
+                            key,
+                            upload_id,
+                            part_number,
+                            source_bucket: source.bucket,
+                            source_key: source.key,
+                            source_range,
+                            source_conditions: Preconditions::from_copy_source_headers(|n| {
+                                header(headers, n)
+                            }),
+                        },
+                    )
+                    .await?;
+                let result =
+                    CopyPartResult { etag: out.etag.clone(), last_modified: out.last_modified };
+                Ok(xml(StatusCode::OK, result.to_xml()))
+            }
+            Operation::CompleteMultipartUpload { bucket, key, upload_id } => {
+                let raw = read_small_body(body, authed).await?;
+                let parts = parse_complete_multipart_upload(&raw)?;
+                let out = e
+                    .complete_upload(
+                        caller,
+                        CompleteUploadRequest {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                            upload_id,
+                            parts: parts
+                                .into_iter()
+                                .map(|p| CompletePart {
+                                    part_number: p.part_number,
+                                    etag: p.etag,
+                                    checksums: p.checksums,
+                                })
+                                .collect(),
+                            condition: write_condition(headers)?,
+                        },
+                    )
+                    .await?;
+                let host = header(headers, "host").unwrap_or("localhost");
+                let result = CompleteMultipartUploadResult {
+                    location: format!("http://{host}/{bucket}/{}", url_path_encode(key.as_str())),
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    etag: out.etag.clone(),
+                    checksums: out.checksum.iter().map(|c| (c.algorithm, c.to_base64())).collect(),
+                    checksum_type: out.checksum_type,
+                };
+                let mut r = xml(StatusCode::OK, result.to_xml());
+                write_output_headers(&mut r, &out);
+                Ok(r)
+            }
+            Operation::AbortMultipartUpload { bucket, key, upload_id } => {
+                e.abort_upload(caller, &bucket, &key, &upload_id).await?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            Operation::ListParts {
+                bucket,
+                key,
+                upload_id,
+                max_parts,
+                part_number_marker,
+                encoding_type_url: _,
+            } => {
+                let page = e
+                    .list_parts(caller, &bucket, &key, &upload_id, part_number_marker, max_parts)
+                    .await?;
+                let next = page.parts.last().map_or(0, |p| p.part_number);
+                let result = ListPartsResult {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    upload_id: upload_id.to_string(),
+                    owner: owner(&page.upload.owner),
+                    storage_class: "STANDARD".to_owned(),
+                    part_number_marker,
+                    next_part_number_marker: next,
+                    max_parts,
+                    is_truncated: page.is_truncated,
+                    parts: page
+                        .parts
+                        .iter()
+                        .map(|p| PartEntry {
+                            part_number: u16::try_from(p.part_number).unwrap_or(u16::MAX),
+                            last_modified: p.last_modified,
+                            etag: ETag::parse_quoted_or_not(&p.etag),
+                            size: p.size,
+                            checksums: match (&page.upload.checksum_algorithm, &p.checksum) {
+                                (Some(alg), Some(v)) => ChecksumAlgorithm::parse(alg)
+                                    .map(|a| vec![(a, v.clone())])
+                                    .unwrap_or_default(),
+                                _ => Vec::new(),
+                            },
+                        })
+                        .collect(),
+                };
+                Ok(xml(StatusCode::OK, result.to_xml()))
+            }
+            Operation::ListMultipartUploads { bucket, params } => {
+                let page = e
+                    .list_uploads(
+                        caller,
+                        &bucket,
+                        &UploadListQuery {
+                            prefix: params.prefix.clone(),
+                            delimiter: params.delimiter.clone(),
+                            key_marker: params.key_marker.clone(),
+                            upload_id_marker: params.upload_id_marker.clone(),
+                            max_uploads: params.max_uploads,
+                        },
+                    )
+                    .await?;
+                let mut uploads = Vec::new();
+                let mut common_prefixes = Vec::new();
+                let mut next_key_marker = None;
+                let mut next_upload_id_marker = None;
+                for entry in page.entries {
+                    match entry {
+                        UploadListEntry::Upload(u) => {
+                            next_key_marker = Some(u.key.clone());
+                            next_upload_id_marker = Some(u.upload_id.clone());
+                            uploads.push(UploadEntry {
+                                key: u.key,
+                                upload_id: u.upload_id,
+                                initiated: u.initiated,
+                                owner: owner(&u.owner),
+                                storage_class: "STANDARD".to_owned(),
+                            });
+                        }
+                        UploadListEntry::CommonPrefix(p) => {
+                            next_key_marker = Some(p.clone());
+                            next_upload_id_marker = None;
+                            common_prefixes.push(p);
+                        }
+                    }
+                }
+                let result = ListMultipartUploadsResult {
+                    bucket: bucket.to_string(),
+                    key_marker: params.key_marker.unwrap_or_default(),
+                    upload_id_marker: params.upload_id_marker.unwrap_or_default(),
+                    next_key_marker: if page.is_truncated { next_key_marker } else { None },
+                    next_upload_id_marker: if page.is_truncated {
+                        next_upload_id_marker
+                    } else {
+                        None
+                    },
+                    prefix: params.prefix,
+                    delimiter: params.delimiter,
+                    max_uploads: params.max_uploads,
+                    is_truncated: page.is_truncated,
+                    uploads,
+                    common_prefixes,
+                    encoding_type_url: params.encoding_type_url,
+                };
+                Ok(xml(StatusCode::OK, result.to_xml()))
+            }
+        }
+    }
+
+    async fn get_object(
+        &self,
+        bucket: BucketName,
+        key: ObjectKey,
+        params: s3gate_protocol::GetObjectParams,
+        headers: &HeaderMap,
+        caller: &Caller,
+        head: bool,
+    ) -> Result<Resp, ApiError> {
+        if params.version_id.as_deref().is_some_and(|v| v != "null") {
+            return Err(ApiError::msg(
+                ErrorCode::NoSuchVersion,
+                "The specified version does not exist.",
+            ));
+        }
+        let range = header(headers, "range").and_then(parse_range);
+        if range.is_some() && params.part_number.is_some() {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
+        let req = GetObjectRequest {
+            bucket,
+            key,
+            range,
+            part_number: params.part_number,
+            conditions: Preconditions::from_headers(|n| header(headers, n)),
+        };
+        let out = match self.engine.get_object(caller, &req, head).await {
+            Ok(out) => out,
+            Err(EngineError::NotModified) => {
+                // 304 carries the validators but no body.
+                if let Ok(Some(v)) =
+                    self.engine.metadata().object(req.bucket.as_str(), req.key.as_str()).await
+                {
+                    let mut r = empty(StatusCode::NOT_MODIFIED);
+                    set(&mut r, "etag", &ETag::parse_quoted_or_not(&v.etag).quoted());
+                    set(&mut r, "last-modified", &format_http_date(v.last_modified));
+                    return Ok(r);
+                }
+                return Err(ApiError::code(ErrorCode::NotModified));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let status = if out.range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+        let mut r = if head {
+            empty(status)
+        } else {
+            let mut r = Response::new(body::stream(out.body));
+            *r.status_mut() = status;
+            r
+        };
+        let v = &out.version;
+        set(&mut r, "content-length", &out.content_length.to_string());
+        set(&mut r, "etag", &ETag::parse_quoted_or_not(&v.etag).quoted());
+        set(&mut r, "last-modified", &format_http_date(v.last_modified));
+        set(&mut r, "accept-ranges", "bytes");
+        if let Some(range) = out.range {
+            set(&mut r, "content-range", &range.content_range(v.size));
+        }
+        if !v.headers.iter().any(|(n, _)| n == "content-type") {
+            set(&mut r, "content-type", "binary/octet-stream");
+        }
+        for (name, value) in &v.headers {
+            if let (Ok(n), Ok(val)) =
+                (http::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+            {
+                r.headers_mut().insert(n, val);
+            }
+        }
+        if let Some(n) = out.parts_count {
+            set(&mut r, "x-amz-mp-parts-count", &n.to_string());
+        }
+        if !v.tags.is_empty() {
+            set(&mut r, "x-amz-tagging-count", &v.tags.len().to_string());
+        }
+        if header(headers, "x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
+            && let Some((alg, value)) = &out.checksum
+        {
+            set(&mut r, alg.header_name(), value);
+            if let Some(t) = &v.checksum_type
+                && let Ok(val) = HeaderValue::from_str(t)
+            {
+                r.headers_mut().insert("x-amz-checksum-type", val);
+            }
+        }
+        for (name, value) in &params.response_overrides {
+            if let (Ok(n), Ok(val)) =
+                (http::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+            {
+                r.headers_mut().insert(n, val);
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// Sets up reading an object body: its integrity data, the trailer slot and the decoding mode.
+fn body_setup(
+    headers: &HeaderMap,
+    authed: &Authed,
+) -> Result<(s3gate_engine::api::BodyIntegrity, BodyMode), ApiError> {
+    let v = &authed.verified;
+    let content_length = match header(headers, "content-length") {
+        Some(s) => Some(s.parse::<u64>().map_err(|_| {
+            ApiError::msg(ErrorCode::InvalidArgument, "Content-Length is not a number")
+        })?),
+        None => None,
+    };
+    let chunked_transfer = header(headers, "transfer-encoding")
+        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+    if v.payload.is_streaming() {
+        let decoded_len = match header(headers, "x-amz-decoded-content-length") {
+            Some(s) => Some(s.parse::<u64>().map_err(|_| {
+                ApiError::msg(
+                    ErrorCode::InvalidArgument,
+                    "x-amz-decoded-content-length is not a number",
+                )
+            })?),
+            None => None,
+        };
+        if decoded_len.is_none() && content_length.is_none() && !chunked_transfer {
+            return Err(ApiError::code(ErrorCode::MissingContentLength));
+        }
+        let (integrity, trailer) = body_integrity(headers, decoded_len, &v.declared_trailers)?;
+        let decoder = Box::new(match decoded_len {
+            Some(n) => v.chunked_decoder(n)?,
+            None => v.chunked_decoder_unknown_length()?,
+        });
+        Ok((integrity, BodyMode::Chunked { decoder, trailer }))
+    } else {
+        if content_length.is_none() && !chunked_transfer {
+            return Err(ApiError::code(ErrorCode::MissingContentLength));
+        }
+        if !v.declared_trailers.is_empty() {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidRequest,
+                "x-amz-trailer requires an aws-chunked streaming payload.",
+            ));
+        }
+        let (integrity, _) = body_integrity(headers, content_length, &[])?;
+        let mode = match v.payload {
+            PayloadMode::Sha256(expected) => {
+                BodyMode::Sha256(s3gate_sigv4::PayloadHasher::new(expected))
+            }
+            _ => BodyMode::Plain,
+        };
+        Ok((integrity, mode))
+    }
+}
+
+/// Reads a small (XML) request body whole, verifying its payload hash, under [`MAX_XML_BODY`].
+async fn read_small_body(body: Incoming, authed: &Authed) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, MAX_XML_BODY);
+    let collected = limited.collect().await.map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            ApiError::msg(ErrorCode::MalformedXML, "The XML you provided was too large.")
+        } else {
+            ApiError::msg(ErrorCode::IncompleteBody, "The request body terminated unexpectedly.")
+        }
+    })?;
+    let raw = collected.to_bytes();
+    match authed.verified.payload {
+        PayloadMode::Sha256(expected) => {
+            let mut h = s3gate_sigv4::PayloadHasher::new(expected);
+            h.update(&raw);
+            h.finish()?;
+        }
+        PayloadMode::Unsigned => {}
+        PayloadMode::StreamingSigned { .. } | PayloadMode::StreamingUnsignedTrailer => {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidRequest,
+                "aws-chunked bodies are not accepted for this operation.",
+            ));
+        }
+    }
+    Ok(raw)
+}
+
+/// Content-MD5 or x-amz-checksum-* of a whole small body (DeleteObjects requires one).
+fn verify_small_body_integrity(headers: &HeaderMap, raw: &[u8]) -> Result<(), ApiError> {
+    if let Some(v) = header(headers, "content-md5") {
+        let want = s3gate_protocol::parse_content_md5(v)?;
+        let got: [u8; 16] = md5_of(raw);
+        if want != got {
+            return Err(ApiError::msg(
+                ErrorCode::BadDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+    }
+    for alg in ChecksumAlgorithm::all() {
+        if let Some(v) = header(headers, alg.header_name()) {
+            let want = s3gate_protocol::Checksum::from_base64(*alg, v.trim())?;
+            let got = s3gate_protocol::Checksum::compute(*alg, raw);
+            if want != got {
+                return Err(ApiError::msg(
+                    ErrorCode::BadDigest,
+                    format!(
+                        "The {} you specified did not match the calculated checksum.",
+                        alg.header_name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn md5_of(raw: &[u8]) -> [u8; 16] {
+    use md5::Digest as _;
+    md5::Md5::digest(raw).into()
+}
+
+fn copy_source(headers: &HeaderMap) -> Result<s3gate_protocol::CopySource, ApiError> {
+    let v = header(headers, "x-amz-copy-source").ok_or_else(|| {
+        ApiError::msg(
+            ErrorCode::InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+    })?;
+    let source = parse_copy_source(v)?;
+    if source.version_id.as_deref().is_some_and(|v| v != "null") {
+        return Err(ApiError::msg(
+            ErrorCode::NotImplemented,
+            "Copying a specific version requires bucket versioning, which s3gate does not implement yet.",
+        ));
+    }
+    Ok(source)
+}
+
+/// `x-amz-copy-source-range: bytes=a-b` (both ends required, inclusive).
+fn parse_copy_range(v: &str) -> Result<(u64, u64), ApiError> {
+    let bad = || {
+        ApiError::msg(
+            ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+    };
+    let spec = v.trim().strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    if a > b {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+fn owner(user: &str) -> Owner {
+    Owner { id: user.to_owned(), display_name: user.to_owned() }
+}
+
+/// Splits a listing page into Contents and CommonPrefixes; also returns the last sort key.
+fn split_page(
+    entries: Vec<ListEntry>,
+    with_owner: bool,
+) -> (Vec<ObjectEntry>, Vec<String>, Option<String>) {
+    let last = entries.last().map(|e| e.sort_key().to_owned());
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in entries {
+        match entry {
+            ListEntry::Object(o) => contents.push(ObjectEntry {
+                etag: ETag::parse_quoted_or_not(&o.etag),
+                owner: with_owner.then(|| owner(&o.owner)),
+                checksum_algorithm: o
+                    .checksum_algorithm
+                    .as_deref()
+                    .and_then(ChecksumAlgorithm::parse),
+                key: o.key,
+                last_modified: o.last_modified,
+                size: o.size,
+                storage_class: "STANDARD".to_owned(),
+            }),
+            ListEntry::CommonPrefix(p) => prefixes.push(p),
+        }
+    }
+    (contents, prefixes, last)
+}
+
+/// Continuation tokens are opaque to clients: base64 of the last key returned.
+fn encode_token(key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+fn decode_token(token: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::msg(ErrorCode::InvalidArgument, "The continuation token provided is incorrect")
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    String::from_utf8(raw).map_err(|_| bad())
+}
+
+fn write_output_headers(r: &mut Resp, out: &WriteOutput) {
+    set(r, "etag", &out.etag.quoted());
+    if let Some(c) = &out.checksum {
+        set(r, c.algorithm.header_name(), &c.to_base64());
+    }
+    if let Some(t) = out.checksum_type {
+        set(r, "x-amz-checksum-type", t.as_str());
+    }
+}
+
+fn url_path_encode(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+pub(crate) fn set(r: &mut Resp, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+fn empty(status: StatusCode) -> Resp {
+    let mut r = Response::new(body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+fn xml(status: StatusCode, doc: String) -> Resp {
+    let mut r = Response::new(body::full(doc));
+    *r.status_mut() = status;
+    r.headers_mut().insert("content-type", HeaderValue::from_static("application/xml"));
+    r
+}
+
+/// The S3 error response: XML with Code, Message, Resource and RequestId; no body for HEAD
+/// and for 304.
+pub(crate) fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -> Resp {
+    let status =
+        StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if head || status == StatusCode::NOT_MODIFIED {
+        return empty(status);
+    }
+    xml(status, err.to_xml(resource, request_id))
+}
