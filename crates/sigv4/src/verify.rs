@@ -374,6 +374,9 @@ fn parse_header_auth(
 ) -> Result<Parsed, VerifyError> {
     let malformed = |m: &str| VerifyError::AuthorizationHeaderMalformed(m.to_owned());
     let (algorithm, rest) = auth.trim().split_once(' ').unwrap_or((auth.trim(), ""));
+    if algorithm.is_empty() {
+        return Err(malformed("empty Authorization header"));
+    }
     if algorithm != ALGORITHM {
         return Err(VerifyError::UnsupportedAlgorithm(algorithm.to_owned()));
     }
@@ -554,11 +557,13 @@ fn verify_with(
             VerifyError::AuthorizationHeaderMalformed(m)
         });
     }
+    // Only x-amz-* names are lowercased (allocated), so the common case stays cheap.
     let mut unsigned: Vec<String> = req
         .headers
         .iter()
+        .filter(|(n, _)| n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")))
+        .filter(|(n, _)| !signed.iter().any(|s| s.eq_ignore_ascii_case(n)))
         .map(|(n, _)| n.to_ascii_lowercase())
-        .filter(|n| n.starts_with("x-amz-") && !signed.contains(&n.as_str()))
         .collect();
     if !signed.contains(&"host") {
         unsigned.push("host".to_owned());

@@ -105,6 +105,10 @@ fn header_auth_errors() {
     check("sigv2", &r, now, Err(VerifyError::UnsupportedAlgorithm("AWS".into())));
 
     let mut r = ok.clone();
+    set_header(&mut r, "authorization", "  ");
+    check("empty authorization", &r, now, malformed("empty Authorization header"));
+
+    let mut r = ok.clone();
     edit_auth(&mut r, |a| a.split(", Signature=").next().unwrap().to_owned());
     check("no Signature", &r, now, malformed("missing Signature"));
 
