@@ -340,3 +340,42 @@ proptest! {
         }
     }
 }
+
+fn auth_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,80}",
+        "AWS4-HMAC-SHA256 [A-Za-z=/,; 0-9_-]{0,120}",
+        "AWS4-HMAC-SHA256 Credential=[A-Z/0-9a-z_]{0,40}, ?SignedHeaders=[a-z;-]{0,30}, ?Signature=[0-9a-f]{0,70}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn verify_never_panics(
+        method in "[A-Z]{0,7}",
+        path in "\\PC{0,40}",
+        query in prop::option::of("[A-Za-z0-9%&=+/._~-]{0,60}|X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[A-Za-z0-9%/_]{0,50}&X-Amz-Date=[0-9TZ]{0,17}&X-Amz-Expires=[0-9-]{0,8}&X-Amz-SignedHeaders=[a-z%;]{0,20}&X-Amz-Signature=[0-9a-f]{0,64}"),
+        auth in prop::option::of(auth_like()),
+        date in prop::option::of("[0-9TZ]{0,17}|\\PC{0,30}"),
+        sha in prop::option::of("[0-9a-fA-F]{64}|[A-Z0-9-]{0,50}|\\PC{0,10}"),
+        extra in prop::collection::vec(("[A-Za-z-]{1,12}", "\\PC{0,20}"), 0..4),
+        secs in 0u64..4_000_000_000,
+    ) {
+        let mut headers: Vec<(String, String)> = vec![("host".into(), "h".into())];
+        if let Some(a) = auth { headers.push(("Authorization".into(), a)); }
+        if let Some(d) = date { headers.push(("x-amz-date".into(), d)); }
+        if let Some(s) = sha { headers.push(("x-amz-content-sha256".into(), s)); }
+        headers.extend(extra);
+        let mut req = Req::new(&method, "/", &[]);
+        req.path = path;
+        req.query = query;
+        req.headers = headers;
+        let creds = creds("AKIDEXAMPLE", "secret");
+        let now = UNIX_EPOCH + Duration::from_secs(secs);
+        let _ = req.with(|p| (s3gate_sigv4::has_auth(p), s3gate_sigv4::access_key_id(p)));
+        let result = req.with(|p| verify(p, now, &VerifyConfig::s3("us-east-1"), &creds));
+        prop_assert!(result.is_err());
+    }
+}
