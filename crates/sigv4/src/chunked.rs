@@ -370,3 +370,55 @@ impl ChunkedDecoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_sizes() {
+        let check = |s: &str, expected: Option<u64>| {
+            assert_eq!(parse_hex_size(s.as_bytes()), expected, "{s:?}");
+        };
+        check("0", Some(0));
+        check("2000", Some(8192));
+        check("1909C", Some(0x1909c));
+        check("000000000000000a", Some(10));
+        check("ffffffffffffffff", Some(u64::MAX));
+        check("", None);
+        check("+1", None);
+        check("-1", None);
+        check(" 1", None);
+        check("1 ", None);
+        check("0x10", None);
+        check("10000000000000000", None);
+    }
+
+    #[test]
+    fn unsigned_trailer_body_in_one_piece() {
+        let mut dec = ChunkedDecoder::new(
+            ChunkedMode::UnsignedTrailer,
+            Some(3),
+            vec!["x-amz-checksum-crc32".into()],
+        );
+        let mut input =
+            Bytes::from_static(b"3\r\nabc\r\n0\r\nX-Amz-Checksum-CRC32: AAAAAA== \r\n\r\n");
+        assert_eq!(dec.decode(&mut input), Ok(Some(Bytes::from_static(b"abc"))));
+        assert_eq!(dec.decode(&mut input), Ok(None));
+        assert!(dec.is_done());
+        assert_eq!(dec.decoded_so_far(), 3);
+        assert_eq!(
+            dec.finish(),
+            Ok(vec![("x-amz-checksum-crc32".to_owned(), "AAAAAA==".to_owned())])
+        );
+    }
+
+    #[test]
+    fn line_cap_holds_across_pieces() {
+        let mut dec = ChunkedDecoder::new(ChunkedMode::UnsignedTrailer, None, Vec::new());
+        let mut first = Bytes::from(vec![b'0'; MAX_LINE]);
+        assert_eq!(dec.decode(&mut first), Ok(None));
+        let mut second = Bytes::from_static(b"00");
+        assert_eq!(dec.decode(&mut second), Err(ChunkedError::ChunkHeaderTooLong));
+    }
+}
