@@ -1,32 +1,6 @@
 //! [`DiskBlobs`]: blobs as files on a local filesystem.
 //!
-//! # Layout
-//!
-//! ```text
-//! <root>/blobs/ab/cd/abcd…(32 hex)   committed blobs, two levels of 256-way fan-out
-//! <root>/tmp/<id>.tmp                 writes in progress (same filesystem, so rename is atomic)
-//! ```
-//!
-//! # Durability order of a put
-//!
-//! 1. The body is streamed into `tmp/<id>.tmp`, then the file is `fsync`ed: without it the
-//!    rename below could reach the disk before the data, and a crash would leave a committed
-//!    name on an empty or partial file.
-//! 2. The fan-out directories are created; the first time this process uses one, its parent
-//!    directory is `fsync`ed, so that the directory entry itself survives a crash.
-//! 3. The temp file is `rename`d to `blobs/ab/cd/<id>`: readers see the whole blob or none.
-//! 4. The fan-out directory is `fsync`ed: this makes the rename durable *before* `put` returns
-//!    the id, so the metadata that the caller commits next never names a blob a crash can lose.
-//!
-//! A delete is not `fsync`ed: a delete lost in a crash only resurrects an unreferenced blob,
-//! which the orphan sweep removes again.
-//!
-//! # Threads
-//!
-//! No file I/O runs on the async workers. A put hands its body, in batches of `Bytes`, to one
-//! blocking writer (`spawn_blocking`) through a bounded channel; a get reads 1 MiB frames with
-//! `spawn_blocking`, one frame ahead of the consumer; list and cleanup walk directories with
-//! `spawn_blocking`.
+//! The layout, durability order and threading are documented on [`DiskBlobs`].
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -43,7 +17,7 @@ use tokio::task::{JoinError, JoinHandle, spawn_blocking};
 use crate::blob::{
     BlobEntry, BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, ByteStream,
 };
-use crate::mem::checked_range;
+use crate::range::checked_range;
 
 /// Capacity of the writer's buffer: small body chunks are coalesced into writes this large.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -63,8 +37,46 @@ const DIR_MODE: u32 = 0o700;
 
 /// A [`BlobStore`] keeping each blob as one file under a root directory.
 ///
-/// See the module docs for the layout and the exact fsync order. Files are created with mode
-/// `0600` and directories with `0700` on Unix. Cloning is cheap and shares the store.
+/// Files are created with mode `0600` and directories with `0700` on Unix: only the gateway's
+/// user reads object data. Cloning is cheap and shares the store.
+///
+/// # Layout
+///
+/// ```text
+/// <root>/blobs/ab/cd/abcd…(32 hex)   committed blobs, two levels of 256-way fan-out
+/// <root>/tmp/<id>.tmp                 writes in progress (same filesystem, so rename is atomic)
+/// ```
+///
+/// # Durability order of a put
+///
+/// 1. The body is streamed into `tmp/<id>.tmp`, then the file is `fsync`ed: without it the
+///    rename below could reach the disk before the data, and a crash would leave a committed
+///    name on an empty or partial file.
+/// 2. The fan-out directories are created; the first time this process uses one, its parent
+///    directory is `fsync`ed, so that the directory entry itself survives a crash.
+/// 3. The temp file is `rename`d to `blobs/ab/cd/<id>`: readers see the whole blob or none.
+/// 4. The fan-out directory is `fsync`ed: this makes the rename durable *before* `put` returns
+///    the id, so the metadata that the caller commits next never names a blob a crash can lose.
+///
+/// A delete is not `fsync`ed: a delete lost in a crash only resurrects an unreferenced blob,
+/// which the orphan sweep removes again.
+///
+/// # Threads
+///
+/// No file I/O runs on the async workers. A put hands its body, in batches of `Bytes`, to one
+/// blocking writer (`spawn_blocking`) through a bounded channel; a get reads 1 MiB frames with
+/// `spawn_blocking`, one frame ahead of the consumer; list and cleanup walk directories with
+/// `spawn_blocking`. Each put in flight holds one blocking-pool thread until its body ends, so
+/// the runtime's `max_blocking_threads` bounds concurrent uploads.
+///
+/// # Cancellation
+///
+/// Dropping a `put` future closes the channel; the writer deletes its temp file. If the drop
+/// lands while the writer is already committing (between its last check and the rename), the
+/// blob becomes visible without anyone knowing its id: an orphan that the sweep removes, as it
+/// removes any blob older than its grace period that no metadata references. A temp file whose
+/// writer died with the process stays in `tmp/` until [`BlobStore::cleanup_incomplete`].
+/// Dropping a read stream lets at most one in-flight frame read finish, then closes the file.
 #[derive(Debug, Clone)]
 pub struct DiskBlobs {
     inner: Arc<Inner>,
@@ -341,11 +353,15 @@ fn write_and_commit(
                 }
             }
             Some(Msg::Finish) => break,
-            None => return Ok(None),
+            None => {
+                // Abandoned: discard the buffer rather than flush it into a doomed file.
+                let _ = out.into_parts();
+                return Ok(None);
+            }
         }
     }
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-    // Step 1: the data must be on disk before its name is (see the module docs).
+    // Step 1: the data must be on disk before its name is (see the `DiskBlobs` docs).
     file.sync_all()?;
     drop(file);
     if done.is_closed() {

@@ -6,12 +6,40 @@
 //! [`MemBlobs`] (for tests). [`conformance`] holds the suite every implementation must pass.
 //!
 //! The store knows nothing of buckets, keys or metadata: which blobs are live is the metadata
-//! store's business; this crate only writes, reads, deletes and enumerates blobs.
+//! store's business; this crate only writes, reads, deletes and enumerates blobs. Callers write
+//! the blob first and commit metadata second, so a crash leaves at worst an unreferenced blob
+//! (found by [`BlobStore::list`] and removed by the orphan sweep), never a reference to a
+//! missing one.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use futures_util::{StreamExt, stream};
+//! use s3gate_storage_backend::{BlobStore, ByteStream, DiskBlobs};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # let dir = tempfile::tempdir()?;
+//! let store = DiskBlobs::open(dir.path())?;
+//! let body: ByteStream = Box::pin(stream::iter([Ok(Bytes::from("hello, ")), Ok(Bytes::from("world"))]));
+//! let info = store.put(body).await?; // durable once this returns
+//! assert_eq!(info.size, 12);
+//!
+//! let mut range = store.get(&info.id, 7, Some(5)).await?;
+//! let mut read = Vec::new();
+//! while let Some(frame) = range.next().await {
+//!     read.extend_from_slice(&frame?);
+//! }
+//! assert_eq!(read, b"world");
+//! store.delete(&info.id).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod blob;
 pub mod conformance;
 mod disk;
 mod mem;
+mod range;
 
 pub use blob::*;
 pub use disk::DiskBlobs;
