@@ -752,10 +752,17 @@ fn body_setup(
             return Err(ApiError::code(ErrorCode::MissingContentLength));
         }
         let (integrity, trailer) = body_integrity(headers, decoded_len, &v.declared_trailers)?;
-        let decoder = Box::new(match decoded_len {
+        let mut decoder = match decoded_len {
             Some(n) => v.chunked_decoder(n)?,
             None => v.chunked_decoder_unknown_length()?,
-        });
+        };
+        if v.payload == PayloadMode::StreamingUnsignedTrailer {
+            // botocore and the AWS CLI send unseekable bodies (`aws s3 cp - s3://...`) in
+            // unsigned chunks of whatever a read returned (7,000 bytes and less); AWS accepts
+            // them, so the 8 KiB minimum is enforced for signed chunks only.
+            decoder = decoder.with_min_chunk_size(0);
+        }
+        let decoder = Box::new(decoder);
         Ok((integrity, BodyMode::Chunked { decoder, trailer }))
     } else {
         if content_length.is_none() && !chunked_transfer {
