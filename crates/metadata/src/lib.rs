@@ -1,8 +1,8 @@
 //! Metadata for the s3gate gateway: buckets, object versions, multipart uploads and their parts,
 //! users and blob references, behind one async trait, [`MetadataStore`].
 //!
-//! Implementations: [`SqliteMetadata`] (embedded default: WAL, durable group commit, readers on
-//! their own connections) and [`MemMetadata`] (for engine tests). [`conformance`] holds the one
+//! Implementations: `SqliteMetadata` (embedded default: WAL, durable group commit, readers on
+//! their own connections) and [`MemMetadata`] (for engine tests). `conformance` holds the one
 //! test suite every implementation must pass.
 //!
 //! The store never sees object data: it keeps blob ids that the storage backend generated.
@@ -12,7 +12,10 @@
 //! so bucket versioning is a feature and not a migration.
 
 mod error;
+mod list;
+mod mem;
 mod store;
 
 pub use error::MetaError;
+pub use mem::MemMetadata;
 pub use store::*;

@@ -1,0 +1,428 @@
+//! [`MemMetadata`]: the whole store in one mutex, for engine tests.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use crate::list::{self, KeySource, RefDelta, UploadMarker};
+use crate::{
+    Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectSummary,
+    ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
+};
+
+/// An in-memory [`MetadataStore`], exactly as strict as [`crate::SqliteMetadata`]: same errors,
+/// same listing semantics, same blob reference counting. Nothing survives a drop.
+///
+/// Every call takes one `std::sync::Mutex` for its whole duration and never awaits while
+/// holding it; each call validates everything before it changes anything, so it is atomic.
+#[derive(Debug, Default)]
+pub struct MemMetadata {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: BTreeMap<String, User>,
+    buckets: BTreeMap<String, BucketState>,
+    blobs: HashMap<String, BlobRefs>,
+    /// (retired_at, blob id) of every blob with no reference.
+    retired: BTreeSet<(SystemTime, String)>,
+}
+
+#[derive(Debug)]
+struct BucketState {
+    bucket: Bucket,
+    /// Current version of each key.
+    objects: BTreeMap<String, ObjectVersion>,
+    uploads: HashMap<String, UploadState>,
+}
+
+#[derive(Debug)]
+struct UploadState {
+    upload: Upload,
+    parts: BTreeMap<u32, Part>,
+}
+
+#[derive(Debug)]
+struct BlobRefs {
+    refs: u64,
+    retired_at: Option<SystemTime>,
+}
+
+impl MemMetadata {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Calls never panic between checks and changes, so a poisoned state is consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Checks `condition` against the current version (`None` if absent or a delete marker).
+pub(crate) fn check_condition(
+    condition: &WriteCondition,
+    current_etag: Option<&str>,
+) -> Result<(), MetaError> {
+    match (condition, current_etag) {
+        (WriteCondition::None, _) | (WriteCondition::IfNoneMatchAny, None) => Ok(()),
+        (WriteCondition::IfNoneMatchAny, Some(_)) => Err(MetaError::PreconditionFailed),
+        (WriteCondition::IfMatch(_), None) => Err(MetaError::NoSuchKey),
+        (WriteCondition::IfMatch(want), Some(have)) => {
+            if want == have {
+                Ok(())
+            } else {
+                Err(MetaError::PreconditionFailed)
+            }
+        }
+    }
+}
+
+fn live_etag(v: Option<&ObjectVersion>) -> Option<&str> {
+    v.filter(|v| !v.is_delete_marker).map(|v| v.etag.as_str())
+}
+
+impl State {
+    /// Applies `delta` and returns the blobs it retired, in id order.
+    fn apply(&mut self, delta: RefDelta, now: SystemTime) -> Vec<String> {
+        let mut retired = Vec::new();
+        for (id, change) in delta.changes() {
+            let entry =
+                self.blobs.entry(id.clone()).or_insert(BlobRefs { refs: 0, retired_at: None });
+            let before = entry.refs;
+            let after = before.saturating_add_signed(change);
+            entry.refs = after;
+            if after > 0 {
+                if let Some(at) = entry.retired_at.take() {
+                    self.retired.remove(&(at, id));
+                }
+            } else if before > 0 {
+                entry.retired_at = Some(now);
+                self.retired.insert((now, id.clone()));
+                retired.push(id);
+            }
+        }
+        retired
+    }
+
+    fn bucket_mut(&mut self, name: &str) -> Result<&mut BucketState, MetaError> {
+        self.buckets.get_mut(name).ok_or(MetaError::NoSuchBucket)
+    }
+
+    /// Commits `version` as the current version of its key after `condition`, dropping the
+    /// references of the replaced version into `delta`. Changes nothing on error.
+    fn commit_version(
+        &mut self,
+        version: ObjectVersion,
+        condition: &WriteCondition,
+        delta: &mut RefDelta,
+    ) -> Result<bool, MetaError> {
+        let b = self.bucket_mut(&version.bucket)?;
+        check_condition(condition, live_etag(b.objects.get(&version.key)))?;
+        for p in &version.parts {
+            delta.add(&p.blob_id);
+        }
+        let old = b.objects.insert(version.key.clone(), version);
+        if let Some(old) = &old {
+            for p in &old.parts {
+                delta.remove(&p.blob_id);
+            }
+        }
+        Ok(old.is_some())
+    }
+}
+
+fn drop_upload(u: &UploadState, delta: &mut RefDelta) {
+    for p in u.parts.values() {
+        delta.remove(&p.blob_id);
+    }
+}
+
+struct MemKeys<'a>(&'a BTreeMap<String, ObjectVersion>);
+
+impl KeySource for MemKeys<'_> {
+    fn fetch(
+        &mut self,
+        lower: Bound<&str>,
+        upper: Option<&str>,
+        limit: usize,
+        out: &mut Vec<ObjectSummary>,
+    ) -> Result<(), MetaError> {
+        let upper = upper.map_or(Bound::Unbounded, Bound::Excluded);
+        let rows = self.0.range::<str, _>((lower, upper)).map(|(_, v)| v);
+        out.extend(rows.filter(|v| !v.is_delete_marker).take(limit).map(summary));
+        Ok(())
+    }
+}
+
+fn summary(v: &ObjectVersion) -> ObjectSummary {
+    ObjectSummary {
+        key: v.key.clone(),
+        size: v.size,
+        etag: v.etag.clone(),
+        last_modified: v.last_modified,
+        owner: v.owner.clone(),
+        checksum_algorithm: v.checksum_algorithm.clone(),
+    }
+}
+
+impl MetadataStore for MemMetadata {
+    async fn create_user(&self, user: User) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        if s.users.contains_key(&user.name)
+            || s.users.values().any(|u| u.access_key_id == user.access_key_id)
+        {
+            return Err(MetaError::UserExists);
+        }
+        s.users.insert(user.name.clone(), user);
+        Ok(())
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<(), MetaError> {
+        self.lock().users.remove(name).map(drop).ok_or(MetaError::NoSuchUser)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, MetaError> {
+        Ok(self.lock().users.values().cloned().collect())
+    }
+
+    async fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<User>, MetaError> {
+        Ok(self.lock().users.values().find(|u| u.access_key_id == access_key_id).cloned())
+    }
+
+    async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        if let Some(b) = s.buckets.get(&bucket.name) {
+            return Err(MetaError::BucketExists { owner: b.bucket.owner.clone() });
+        }
+        s.buckets.insert(
+            bucket.name.clone(),
+            BucketState { bucket, objects: BTreeMap::new(), uploads: HashMap::new() },
+        );
+        Ok(())
+    }
+
+    async fn bucket(&self, name: &str) -> Result<Option<Bucket>, MetaError> {
+        Ok(self.lock().buckets.get(name).map(|b| b.bucket.clone()))
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<CommitOutcome, MetaError> {
+        let mut s = self.lock();
+        let b = s.buckets.get(name).ok_or(MetaError::NoSuchBucket)?;
+        if !b.objects.is_empty() {
+            return Err(MetaError::BucketNotEmpty);
+        }
+        let b = s.buckets.remove(name).ok_or(MetaError::NoSuchBucket)?;
+        let mut delta = RefDelta::default();
+        for u in b.uploads.into_values() {
+            drop_upload(&u, &mut delta);
+        }
+        let retired_blobs = s.apply(delta, SystemTime::now());
+        Ok(CommitOutcome { retired_blobs, replaced: false })
+    }
+
+    async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
+        let s = self.lock();
+        let all = s.buckets.values().map(|b| &b.bucket);
+        Ok(all.filter(|b| owner.is_none_or(|o| b.owner == o)).cloned().collect())
+    }
+
+    async fn put_object(
+        &self,
+        version: ObjectVersion,
+        condition: WriteCondition,
+    ) -> Result<CommitOutcome, MetaError> {
+        let mut s = self.lock();
+        let mut delta = RefDelta::default();
+        let replaced = s.commit_version(version, &condition, &mut delta)?;
+        let retired_blobs = s.apply(delta, SystemTime::now());
+        Ok(CommitOutcome { retired_blobs, replaced })
+    }
+
+    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>, MetaError> {
+        let s = self.lock();
+        let v = s.buckets.get(bucket).and_then(|b| b.objects.get(key));
+        Ok(v.filter(|v| !v.is_delete_marker).cloned())
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: WriteCondition,
+    ) -> Result<CommitOutcome, MetaError> {
+        let mut s = self.lock();
+        let b = s.bucket_mut(bucket)?;
+        check_condition(&condition, live_etag(b.objects.get(key)))?;
+        let Some(old) = b.objects.remove(key) else {
+            return Ok(CommitOutcome::default());
+        };
+        let mut delta = RefDelta::default();
+        for p in &old.parts {
+            delta.remove(&p.blob_id);
+        }
+        let retired_blobs = s.apply(delta, SystemTime::now());
+        Ok(CommitOutcome { retired_blobs, replaced: true })
+    }
+
+    async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, MetaError> {
+        let s = self.lock();
+        let b = s.buckets.get(bucket).ok_or(MetaError::NoSuchBucket)?;
+        list::list_objects(&mut MemKeys(&b.objects), query)
+    }
+
+    async fn create_upload(&self, upload: Upload) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        let b = s.bucket_mut(&upload.bucket)?;
+        // Upload ids are generated unique by the engine; a repeated id replaces nothing.
+        if b.uploads.contains_key(&upload.upload_id) {
+            return Err(MetaError::Conflict);
+        }
+        b.uploads.insert(upload.upload_id.clone(), UploadState { upload, parts: BTreeMap::new() });
+        Ok(())
+    }
+
+    async fn upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>, MetaError> {
+        let s = self.lock();
+        let u = s.buckets.get(bucket).and_then(|b| b.uploads.get(upload_id));
+        Ok(u.map(|u| u.upload.clone()))
+    }
+
+    async fn put_part(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        part: Part,
+    ) -> Result<CommitOutcome, MetaError> {
+        let mut s = self.lock();
+        let u = s
+            .buckets
+            .get_mut(bucket)
+            .and_then(|b| b.uploads.get_mut(upload_id))
+            .ok_or(MetaError::NoSuchUpload)?;
+        let mut delta = RefDelta::default();
+        delta.add(&part.blob_id);
+        let old = u.parts.insert(part.part_number, part);
+        if let Some(old) = &old {
+            delta.remove(&old.blob_id);
+        }
+        let retired_blobs = s.apply(delta, SystemTime::now());
+        Ok(CommitOutcome { retired_blobs, replaced: old.is_some() })
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        after: u32,
+        max: u32,
+    ) -> Result<(Vec<Part>, bool), MetaError> {
+        let s = self.lock();
+        let u = s
+            .buckets
+            .get(bucket)
+            .and_then(|b| b.uploads.get(upload_id))
+            .ok_or(MetaError::NoSuchUpload)?;
+        let max = max.min(list::MAX_PAGE) as usize;
+        let mut rest = u.parts.range((Bound::Excluded(after), Bound::Unbounded)).map(|(_, p)| p);
+        let parts: Vec<Part> = rest.by_ref().take(max).cloned().collect();
+        let more = rest.next().is_some();
+        Ok((parts, more))
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        query: &UploadListQuery,
+    ) -> Result<UploadPage, MetaError> {
+        let s = self.lock();
+        let b = s.buckets.get(bucket).ok_or(MetaError::NoSuchBucket)?;
+        let mut all: Vec<&Upload> = b.uploads.values().map(|u| &u.upload).collect();
+        all.sort_by(|x, y| {
+            (&x.key, x.initiated, &x.upload_id).cmp(&(&y.key, y.initiated, &y.upload_id))
+        });
+        let marker: UploadMarker = match (&query.key_marker, &query.upload_id_marker) {
+            (Some(km), Some(id)) => b
+                .uploads
+                .get(id)
+                .filter(|u| &u.upload.key == km)
+                .map(|u| (u.upload.initiated, u.upload.upload_id.clone())),
+            _ => None,
+        };
+        list::list_uploads(all.into_iter().map(|u| Ok(u.clone())), query, &marker)
+    }
+
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        version: ObjectVersion,
+        condition: WriteCondition,
+    ) -> Result<CommitOutcome, MetaError> {
+        let mut s = self.lock();
+        let b = s.buckets.get_mut(&version.bucket).ok_or(MetaError::NoSuchUpload)?;
+        if b.uploads.get(upload_id).is_none_or(|u| u.upload.key != version.key) {
+            return Err(MetaError::NoSuchUpload);
+        }
+        let mut delta = RefDelta::default();
+        let replaced = s.commit_version(version.clone(), &condition, &mut delta)?;
+        let b = s.bucket_mut(&version.bucket)?;
+        if let Some(u) = b.uploads.remove(upload_id) {
+            drop_upload(&u, &mut delta);
+        }
+        let retired_blobs = s.apply(delta, SystemTime::now());
+        Ok(CommitOutcome { retired_blobs, replaced })
+    }
+
+    async fn abort_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+    ) -> Result<CommitOutcome, MetaError> {
+        let mut s = self.lock();
+        let u = s
+            .buckets
+            .get_mut(bucket)
+            .and_then(|b| b.uploads.remove(upload_id))
+            .ok_or(MetaError::NoSuchUpload)?;
+        let mut delta = RefDelta::default();
+        drop_upload(&u, &mut delta);
+        let retired_blobs = s.apply(delta, SystemTime::now());
+        Ok(CommitOutcome { retired_blobs, replaced: false })
+    }
+
+    async fn retired_blobs(
+        &self,
+        before: SystemTime,
+        limit: u32,
+    ) -> Result<Vec<RetiredBlob>, MetaError> {
+        let s = self.lock();
+        let due = s.retired.iter().take_while(|(at, _)| *at <= before);
+        let due = due.take(limit as usize);
+        Ok(due.map(|(at, id)| RetiredBlob { blob_id: id.clone(), retired_at: *at }).collect())
+    }
+
+    async fn forget_blobs(&self, blob_ids: &[String]) -> Result<Vec<String>, MetaError> {
+        let mut s = self.lock();
+        let mut forgotten = Vec::new();
+        for id in blob_ids {
+            if let Some(b) = s.blobs.get(id)
+                && b.refs == 0
+            {
+                if let Some(at) = b.retired_at {
+                    s.retired.remove(&(at, id.clone()));
+                }
+                s.blobs.remove(id);
+                forgotten.push(id.clone());
+            }
+        }
+        Ok(forgotten)
+    }
+
+    async fn known_blobs(&self, blob_ids: &[String]) -> Result<Vec<String>, MetaError> {
+        let s = self.lock();
+        Ok(blob_ids.iter().filter(|id| s.blobs.contains_key(*id)).cloned().collect())
+    }
+}
