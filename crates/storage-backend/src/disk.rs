@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -172,6 +173,15 @@ impl Inner {
     }
 }
 
+/// Marks a put abandoned when its async side ends; see [`DiskBlobs::put`].
+struct AbandonOnDrop(Arc<AtomicBool>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// What a put's async task sends its writer.
 enum Msg {
     /// More body bytes, in order.
@@ -190,10 +200,14 @@ impl BlobStore for DiskBlobs {
         let (done_tx, done_rx) = oneshot::channel();
         let inner = Arc::clone(&self.inner);
         let writer_id = id.clone();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        // Set when this future ends, whichever way: a writer still running then (body error,
+        // dropped future) skips the batches still queued instead of writing them.
+        let abandon_guard = AbandonOnDrop(Arc::clone(&abandoned));
         // The writer owns the temp file. If this future is dropped, `tx` and `done_rx` drop with
         // it: the writer sees the closed channel (or the closed result slot) and deletes the
         // file instead of committing it.
-        spawn_blocking(move || write_blob(&inner, &writer_id, rx, done_tx));
+        spawn_blocking(move || write_blob(&inner, &writer_id, rx, &abandoned, done_tx));
 
         let mut batch = Vec::new();
         let mut batch_len = 0;
@@ -214,6 +228,7 @@ impl BlobStore for DiskBlobs {
                     }
                 }
                 Some(Err(e)) => {
+                    abandon_guard.0.store(true, Ordering::Relaxed);
                     drop(tx);
                     // Wait until the writer has removed its temp file, so a failed put leaves
                     // nothing behind once it returns.
@@ -311,10 +326,11 @@ fn write_blob(
     inner: &Inner,
     id: &BlobId,
     mut rx: mpsc::Receiver<Msg>,
+    abandoned: &AtomicBool,
     done: oneshot::Sender<WriteResult>,
 ) {
     let tmp = inner.tmp_path(id);
-    match write_and_commit(inner, id, &tmp, &mut rx, &done) {
+    match write_and_commit(inner, id, &tmp, &mut rx, abandoned, &done) {
         Ok(Some(size)) => {
             if done.send(Ok(size)).is_err() {
                 // The put was dropped during the commit itself: the blob is durable but nobody
@@ -336,6 +352,7 @@ fn write_and_commit(
     id: &BlobId,
     tmp: &Path,
     rx: &mut mpsc::Receiver<Msg>,
+    abandoned: &AtomicBool,
     done: &oneshot::Sender<WriteResult>,
 ) -> io::Result<Option<u64>> {
     let mut options = OpenOptions::new();
@@ -346,6 +363,10 @@ fn write_and_commit(
     let mut size = 0u64;
     loop {
         match rx.blocking_recv() {
+            Some(Msg::Data(_)) if abandoned.load(Ordering::Relaxed) => {
+                let _ = out.into_parts();
+                return Ok(None);
+            }
             Some(Msg::Data(batch)) => {
                 for chunk in batch {
                     out.write_all(&chunk)?;
@@ -364,7 +385,7 @@ fn write_and_commit(
     // Step 1: the data must be on disk before its name is (see the `DiskBlobs` docs).
     file.sync_all()?;
     drop(file);
-    if done.is_closed() {
+    if done.is_closed() || abandoned.load(Ordering::Relaxed) {
         return Ok(None);
     }
     // Step 2: fan-out directories, their entries made durable once.
