@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use s3gate_metadata::{ObjectVersion, Part, Upload, WriteCondition};
 use s3gate_protocol::{
-    BucketName, ByteRange, Checksum, ChecksumAlgorithm, ChecksumType, ETag, ObjectKey,
-    PartNumber, Preconditions, RangeSpec, UploadId,
+    BucketName, ByteRange, Checksum, ChecksumAlgorithm, ChecksumType, ETag, ObjectKey, PartNumber,
+    Preconditions, RangeSpec, UploadId,
 };
 
 /// Who is asking: every operation checks bucket ownership against it.
@@ -80,6 +80,9 @@ pub struct WriteOutput {
     pub checksum: Option<Checksum>,
     /// Checksum type of the stored checksum, if any.
     pub checksum_type: Option<ChecksumType>,
+    /// The stored checksum as S3 prints it (base64; `base64-N` for a composite multipart
+    /// checksum, which `checksum` cannot hold), if any. Added by the engine.
+    pub checksum_value: Option<(ChecksumAlgorithm, String)>,
     /// Last-Modified of the new version.
     pub last_modified: SystemTime,
     /// Version id (`null` in unversioned buckets).

@@ -1,2 +1,40 @@
-//! Placeholder: the engine helper replaces this file.
+//! The s3gate engine: S3 object, multipart and streaming logic over two traits,
+//! [`MetadataStore`](s3gate_metadata::MetadataStore) and
+//! [`BlobStore`](s3gate_storage_backend::BlobStore). It knows no HTTP: the server calls it with
+//! the plain request types of [`api`] and maps [`EngineError`] to S3 error codes.
+//!
+//! Principal type: [`Engine`]. Its invariants:
+//! - **Data first, metadata second.** A body is streamed into a new blob while MD5 and the
+//!   checksum are computed on a blocking thread (pipelined through a bounded channel); only a
+//!   durable, verified blob is committed to the metadata. Any failure deletes the blob.
+//! - **Never delete what someone reads.** Blobs whose last reference a write removed are left to
+//!   [`Engine::collect_garbage`], which spares blobs younger than `gc_grace` and blobs leased by
+//!   an open GET body or a running copy. Copies re-read their source after leasing, so they never
+//!   name a blob the collector forgot.
+//! - **Bounded memory.** A GET streams its parts in order with a read-ahead window of
+//!   `read_ahead_parts` parts, each behind a small channel: memory never grows with the object.
+//! - **Errors mid-stream are errors.** A failing blob read ends the body stream with `Err`, never
+//!   with a short `Ok` body.
+//!
+//! Deliberately not here: authentication, XML, HTTP status codes, configuration files.
+
 pub mod api;
+mod config;
+mod engine;
+mod error;
+mod gc;
+mod lease;
+mod multipart;
+mod read;
+mod write;
+
+pub use api::*;
+pub use config::EngineConfig;
+pub use engine::Engine;
+pub use error::EngineError;
+pub use gc::{GcReport, SweepReport};
+pub use s3gate_metadata::{Bucket, ListPage, UploadListQuery, UploadPage, WriteCondition};
+pub use s3gate_storage_backend::{BoxError, ByteStream};
+
+/// The body of a GET: blob bytes, ending with `Err` if a read fails midway.
+pub type BodyStream = s3gate_storage_backend::BlobStream;

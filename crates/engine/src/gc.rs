@@ -1,0 +1,152 @@
+//! The collector of retired blobs and the orphan sweep.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt as _;
+use s3gate_metadata::MetadataStore;
+use s3gate_storage_backend::{BlobEntry, BlobId, BlobStore};
+
+use crate::{Engine, EngineError};
+
+/// Retired blobs fetched per collector round.
+const GC_BATCH: u32 = 1000;
+/// Blob ids checked against the metadata per sweep batch.
+const SWEEP_BATCH: usize = 500;
+
+/// What one [`Engine::collect_garbage`] run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs forgotten and deleted.
+    pub deleted: u64,
+    /// Retired blobs spared because a reader or copy holds a lease on them.
+    pub skipped_leased: u64,
+}
+
+/// What one [`Engine::sweep_orphans`] run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Blobs the metadata did not know, deleted.
+    pub orphans_deleted: u64,
+    /// Leftovers of interrupted writes removed by the backend.
+    pub temp_removed: u64,
+}
+
+impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
+    /// Deletes retired blobs older than `gc_grace` that nobody leases: they are forgotten in the
+    /// metadata first (revived ones are kept), then deleted from the backend.
+    pub async fn collect_garbage(&self) -> Result<GcReport, EngineError> {
+        let mut report = GcReport::default();
+        let cutoff = SystemTime::now()
+            .checked_sub(self.inner.config.gc_grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        loop {
+            let retired = self.inner.meta.retired_blobs(cutoff, GC_BATCH).await?;
+            let full = retired.len() == GC_BATCH as usize;
+            let (leased, free): (Vec<_>, Vec<_>) =
+                retired.into_iter().map(|r| r.blob_id).partition(|id| self.is_leased(id));
+            report.skipped_leased += leased.len() as u64;
+            if free.is_empty() {
+                break;
+            }
+            let forgotten = self.inner.meta.forget_blobs(&free).await?;
+            for id in &forgotten {
+                let Some(blob) = BlobId::parse(id) else {
+                    tracing::warn!(blob = %id, "metadata named an invalid blob id; not deleting");
+                    continue;
+                };
+                match self.inner.blobs.delete(&blob).await {
+                    Ok(()) => report.deleted += 1,
+                    // The metadata forgot it: the orphan sweep will delete it later.
+                    Err(e) => {
+                        tracing::warn!(blob = %id, error = %e, "could not delete a collected blob");
+                    }
+                }
+            }
+            // Leased blobs come back in the next batch: stop when a batch makes no progress.
+            if !full || forgotten.is_empty() {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes interrupted writes older than `older_than`, then every committed blob the
+    /// metadata does not know that is older than `older_than` and not leased.
+    pub async fn sweep_orphans(&self, older_than: Duration) -> Result<SweepReport, EngineError> {
+        let temp_removed = self.inner.blobs.cleanup_incomplete(older_than).await?;
+        let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut report = SweepReport { orphans_deleted: 0, temp_removed };
+        let mut list = self.inner.blobs.list().await?;
+        let mut batch: Vec<BlobEntry> = Vec::with_capacity(SWEEP_BATCH);
+        loop {
+            let next = list.next().await.transpose()?;
+            let end = next.is_none();
+            if let Some(entry) = next
+                && entry.modified <= cutoff
+            {
+                batch.push(entry);
+            }
+            if batch.len() >= SWEEP_BATCH || (end && !batch.is_empty()) {
+                report.orphans_deleted += self.sweep_batch(std::mem::take(&mut batch)).await?;
+            }
+            if end {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn sweep_batch(&self, batch: Vec<BlobEntry>) -> Result<u64, EngineError> {
+        let ids: Vec<String> = batch.iter().map(|e| e.id.as_str().to_owned()).collect();
+        let known: HashSet<String> = self.inner.meta.known_blobs(&ids).await?.into_iter().collect();
+        let mut deleted = 0;
+        for entry in batch {
+            if known.contains(entry.id.as_str()) || self.is_leased(entry.id.as_str()) {
+                continue;
+            }
+            match self.inner.blobs.delete(&entry.id).await {
+                Ok(()) => deleted += 1,
+                Err(e) => {
+                    tracing::warn!(blob = %entry.id, error = %e, "could not delete an orphan blob");
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Runs [`Self::collect_garbage`] and [`Self::sweep_orphans`] (with `orphan_grace`) every
+    /// `every`, logging failures, until the task is aborted.
+    pub fn spawn_background(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every.max(Duration::from_millis(1)));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match engine.collect_garbage().await {
+                    Ok(r) if r.deleted > 0 || r.skipped_leased > 0 => {
+                        tracing::info!(
+                            deleted = r.deleted,
+                            skipped_leased = r.skipped_leased,
+                            "collected retired blobs"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+                }
+                match engine.sweep_orphans(engine.inner.config.orphan_grace).await {
+                    Ok(r) if r.orphans_deleted > 0 || r.temp_removed > 0 => {
+                        tracing::info!(
+                            orphans_deleted = r.orphans_deleted,
+                            temp_removed = r.temp_removed,
+                            "swept orphan blobs"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,396 @@
+//! Multipart uploads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use s3gate_metadata::{
+    MetadataStore, NULL_VERSION, ObjectPart, ObjectVersion, Part, Upload, UploadListQuery,
+    UploadPage,
+};
+use s3gate_protocol::{
+    BucketName, Checksum, ChecksumAlgorithm, ChecksumType, ETag, ObjectKey, UploadId,
+};
+use s3gate_storage_backend::{BlobError, BlobStore, BoxError, ByteStream};
+
+use crate::api::{
+    Caller, CompleteUploadRequest, CreateUploadRequest, PartOutput, PartsPage,
+    UploadPartCopyRequest, UploadPartRequest, WriteOutput,
+};
+use crate::engine::write_output;
+use crate::read::{read_stream, segments};
+use crate::write::{WriteSpec, Written, discard, write_blob};
+use crate::{Engine, EngineError};
+
+/// Highest part number S3 allows.
+const MAX_PART_NUMBER: u32 = 10_000;
+
+/// Page size used to read all parts of an upload at completion.
+const PART_PAGE: u32 = 1000;
+
+const INVALID_PART: &str = "One or more of the specified parts could not be found. The part may \
+     not have been uploaded, or the specified entity tag may not match the part's entity tag.";
+
+/// A fresh upload id: 128 random bits as 32 lowercase hex digits.
+fn new_upload_id() -> Result<String, EngineError> {
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| EngineError::Internal(Box::new(e)))?;
+    Ok(hex::encode(raw))
+}
+
+/// The upload's checksum algorithm and type.
+fn upload_checksum(upload: &Upload) -> Option<(ChecksumAlgorithm, ChecksumType)> {
+    let alg = ChecksumAlgorithm::parse(upload.checksum_algorithm.as_deref()?)?;
+    let ty = upload.checksum_type.as_deref().and_then(ChecksumType::parse).unwrap_or(
+        if alg.supports_composite() { ChecksumType::Composite } else { ChecksumType::FullObject },
+    );
+    Some((alg, ty))
+}
+
+impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
+    /// Loads an upload of the caller's bucket that belongs to `key`.
+    async fn owned_upload(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<Upload, EngineError> {
+        self.owned_bucket(caller, bucket).await?;
+        let upload = self
+            .inner
+            .meta
+            .upload(bucket.as_str(), upload_id.as_str())
+            .await?
+            .ok_or(EngineError::NoSuchUpload)?;
+        if upload.key != key.as_str() {
+            return Err(EngineError::NoSuchUpload);
+        }
+        Ok(upload)
+    }
+
+    /// Starts an upload and returns its id.
+    pub async fn create_upload(
+        &self,
+        caller: &Caller,
+        req: CreateUploadRequest,
+    ) -> Result<UploadId, EngineError> {
+        self.owned_bucket(caller, &req.bucket).await?;
+        match (req.checksum_algorithm, req.checksum_type) {
+            (None, Some(_)) => {
+                return Err(EngineError::InvalidRequest(
+                    "The x-amz-checksum-type header can only be used with the \
+                     x-amz-checksum-algorithm header."
+                        .into(),
+                ));
+            }
+            (Some(alg), Some(ChecksumType::FullObject)) if !alg.supports_full_object() => {
+                return Err(EngineError::InvalidRequest(format!(
+                    "The FULL_OBJECT checksum type cannot be used with the {alg} checksum algorithm."
+                )));
+            }
+            (Some(alg), Some(ChecksumType::Composite)) if !alg.supports_composite() => {
+                return Err(EngineError::InvalidRequest(format!(
+                    "The COMPOSITE checksum type cannot be used with the {alg} checksum algorithm."
+                )));
+            }
+            _ => {}
+        }
+        let id = new_upload_id()?;
+        let upload = Upload {
+            upload_id: id.clone(),
+            bucket: req.bucket.as_str().to_owned(),
+            key: req.key.as_str().to_owned(),
+            initiated: SystemTime::now(),
+            owner: caller.user.clone(),
+            headers: req.headers,
+            tags: req.tags,
+            checksum_algorithm: req.checksum_algorithm.map(|a| a.as_str().to_owned()),
+            checksum_type: req.checksum_type.map(|t| t.as_str().to_owned()),
+        };
+        self.inner.meta.create_upload(upload).await?;
+        UploadId::parse(&id).map_err(EngineError::Protocol)
+    }
+
+    /// Records a written blob as a part; deletes the blob if the upload is gone.
+    async fn commit_part(
+        &self,
+        upload: &Upload,
+        part_number: u32,
+        written: Written,
+    ) -> Result<PartOutput, EngineError> {
+        let alg = upload_checksum(upload).map(|(alg, _)| alg);
+        let checksum = alg.and_then(|a| written.checksum(a)).cloned();
+        let etag = ETag::from_md5(&written.md5);
+        let part = Part {
+            part_number,
+            blob_id: written.info.id.as_str().to_owned(),
+            blob_offset: 0,
+            size: written.info.size,
+            etag: etag.as_str().to_owned(),
+            checksum: checksum.as_ref().map(Checksum::to_base64),
+            last_modified: SystemTime::now(),
+        };
+        let last_modified = part.last_modified;
+        if let Err(e) = self.inner.meta.put_part(&upload.bucket, &upload.upload_id, part).await {
+            discard(&*self.inner.blobs, &written.info.id).await;
+            return Err(e.into());
+        }
+        Ok(PartOutput { etag, checksum, last_modified })
+    }
+
+    /// Stores one part (a re-upload of the same number replaces it).
+    ///
+    /// The part's checksum in the upload's algorithm is always computed and stored; a checksum
+    /// the client sends in another algorithm is verified but not stored.
+    pub async fn upload_part(
+        &self,
+        caller: &Caller,
+        req: UploadPartRequest,
+        body: ByteStream,
+    ) -> Result<PartOutput, EngineError> {
+        let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        let alg = upload_checksum(&upload).map(|(alg, _)| alg);
+        let spec = WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?;
+        let written = write_blob(&*self.inner.blobs, body, spec).await?;
+        self.commit_part(&upload, u32::from(req.part_number.get()), written).await
+    }
+
+    /// Stores a byte range of another object as a part: the bytes are read (under lease) and
+    /// written to a new blob, so the part's ETag is the MD5 of exactly those bytes.
+    pub async fn upload_part_copy(
+        &self,
+        caller: &Caller,
+        req: UploadPartCopyRequest,
+    ) -> Result<PartOutput, EngineError> {
+        let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        let (source, lease) = self
+            .lease_source(caller, &req.source_bucket, &req.source_key, &req.source_conditions)
+            .await?;
+        let range = match req.source_range {
+            None => (source.size > 0)
+                .then(|| s3gate_protocol::ByteRange { start: 0, end: source.size - 1 }),
+            Some((a, b)) if a > b => {
+                return Err(EngineError::InvalidArgument(
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last \
+                     where first and last are the zero-based offsets of the first and last bytes \
+                     to copy"
+                        .into(),
+                ));
+            }
+            Some((a, b)) if b >= source.size => {
+                return Err(EngineError::Protocol(
+                    s3gate_protocol::S3Error::with_message(
+                        s3gate_protocol::ErrorCode::InvalidRange,
+                        "The requested range is not satisfiable",
+                    )
+                    .with_extra("RangeRequested", format!("bytes={a}-{b}"))
+                    .with_extra("ActualObjectSize", source.size.to_string()),
+                ));
+            }
+            Some((a, b)) => Some(s3gate_protocol::ByteRange { start: a, end: b }),
+        };
+        let len = range.map_or(0, |r| r.len());
+        let segs = match range {
+            Some(r) => segments(&source.parts, Some(r))?,
+            None => Vec::new(),
+        };
+        let data = read_stream(
+            Arc::clone(&self.inner.blobs),
+            segs,
+            self.inner.config.read_ahead_parts,
+            Some(lease),
+        );
+        let body: ByteStream = Box::pin(futures_util::StreamExt::map(data, |item| {
+            item.map_err(|e| Box::new(SourceReadError(e)) as BoxError)
+        }));
+        let alg = upload_checksum(&upload).map(|(alg, _)| alg);
+        let spec = WriteSpec::internal(len, alg, self.inner.config.max_put_size);
+        let written = match write_blob(&*self.inner.blobs, body, spec).await {
+            Ok(w) => w,
+            Err(EngineError::Body(e)) => {
+                return Err(match e.downcast::<SourceReadError>() {
+                    Ok(source_err) => source_err.0.into(),
+                    Err(e) => EngineError::Body(e),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        self.commit_part(&upload, u32::from(req.part_number.get()), written).await
+    }
+
+    /// Completes an upload: validates the listed parts and commits the object made of them.
+    pub async fn complete_upload(
+        &self,
+        caller: &Caller,
+        req: CompleteUploadRequest,
+    ) -> Result<WriteOutput, EngineError> {
+        let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        if req.parts.is_empty() {
+            return Err(EngineError::InvalidRequest("You must specify at least one part".into()));
+        }
+        for p in &req.parts {
+            if p.part_number == 0 || p.part_number > MAX_PART_NUMBER {
+                return Err(EngineError::InvalidArgument(
+                    "Part number must be an integer between 1 and 10000, inclusive".into(),
+                ));
+            }
+        }
+        if req.parts.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+            return Err(EngineError::InvalidPartOrder);
+        }
+        let stored = self.all_parts(&upload).await?;
+        let checksum_kind = upload_checksum(&upload);
+        let mut chosen = Vec::with_capacity(req.parts.len());
+        for (i, listed) in req.parts.iter().enumerate() {
+            let part = stored
+                .get(&listed.part_number)
+                .ok_or_else(|| EngineError::InvalidPart(INVALID_PART.into()))?;
+            let etag = ETag::parse_quoted_or_not(&listed.etag);
+            if etag.as_str() != part.etag {
+                return Err(EngineError::InvalidPart(INVALID_PART.into()));
+            }
+            if let Some((alg, _)) = checksum_kind {
+                for (given_alg, value) in &listed.checksums {
+                    if *given_alg == alg && part.checksum.as_deref() != Some(value.trim()) {
+                        return Err(EngineError::InvalidPart(INVALID_PART.into()));
+                    }
+                }
+            }
+            if i + 1 < req.parts.len() && part.size < self.inner.config.min_part_size {
+                return Err(EngineError::EntityTooSmall);
+            }
+            chosen.push(part.clone());
+        }
+        let mut md5s = Vec::with_capacity(chosen.len());
+        for p in &chosen {
+            let md5 = ETag::parse_quoted_or_not(&p.etag)
+                .md5_bytes()
+                .ok_or_else(|| EngineError::internal("stored part etag is not an md5"))?;
+            md5s.push(md5);
+        }
+        let etag = ETag::multipart(&md5s);
+        let (checksum_algorithm, checksum_type, checksum) =
+            match checksum_kind.and_then(|k| object_checksum(k, &chosen)) {
+                Some((alg, ty, value)) => {
+                    (Some(alg.as_str().to_owned()), Some(ty.as_str().to_owned()), Some(value))
+                }
+                None => (None, None, None),
+            };
+        let version = ObjectVersion {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            version_id: NULL_VERSION.to_owned(),
+            is_delete_marker: false,
+            size: chosen.iter().map(|p| p.size).sum(),
+            etag: etag.as_str().to_owned(),
+            last_modified: SystemTime::now(),
+            owner: caller.user.clone(),
+            headers: upload.headers.clone(),
+            tags: upload.tags.clone(),
+            checksum_algorithm,
+            checksum_type,
+            checksum,
+            parts: chosen
+                .iter()
+                .map(|p| ObjectPart {
+                    part_number: p.part_number,
+                    blob_id: p.blob_id.clone(),
+                    blob_offset: p.blob_offset,
+                    size: p.size,
+                    etag: p.etag.clone(),
+                    checksum: p.checksum.clone(),
+                })
+                .collect(),
+        };
+        let out = write_output(&version);
+        self.inner.meta.complete_upload(&upload.upload_id, version, req.condition).await?;
+        Ok(out)
+    }
+
+    /// Every part of an upload by number.
+    async fn all_parts(&self, upload: &Upload) -> Result<HashMap<u32, Part>, EngineError> {
+        let mut out = HashMap::new();
+        let mut after = 0;
+        loop {
+            let (parts, more) = self
+                .inner
+                .meta
+                .list_parts(&upload.bucket, &upload.upload_id, after, PART_PAGE)
+                .await?;
+            let Some(last) = parts.last() else { break };
+            after = last.part_number;
+            out.extend(parts.into_iter().map(|p| (p.part_number, p)));
+            if !more {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Aborts an upload; its blobs are left to the collector.
+    pub async fn abort_upload(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<(), EngineError> {
+        self.owned_upload(caller, bucket, key, upload_id).await?;
+        self.inner.meta.abort_upload(bucket.as_str(), upload_id.as_str()).await?;
+        Ok(())
+    }
+
+    /// Parts numbered after `after`, at most `max`.
+    pub async fn list_parts(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        after: u32,
+        max: u32,
+    ) -> Result<PartsPage, EngineError> {
+        let upload = self.owned_upload(caller, bucket, key, upload_id).await?;
+        let (parts, is_truncated) =
+            self.inner.meta.list_parts(bucket.as_str(), upload_id.as_str(), after, max).await?;
+        Ok(PartsPage { upload, parts, is_truncated })
+    }
+
+    /// One page of the bucket's uploads in progress.
+    pub async fn list_uploads(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        query: &UploadListQuery,
+    ) -> Result<UploadPage, EngineError> {
+        self.owned_bucket(caller, bucket).await?;
+        Ok(self.inner.meta.list_uploads(bucket.as_str(), query).await?)
+    }
+}
+
+/// The object checksum of a completed upload: composite (`base64-N`) or combined full-object
+/// CRC. `None` if a part lacks its checksum.
+fn object_checksum(
+    (alg, ty): (ChecksumAlgorithm, ChecksumType),
+    parts: &[Part],
+) -> Option<(ChecksumAlgorithm, ChecksumType, String)> {
+    let sums = parts
+        .iter()
+        .map(|p| Checksum::from_base64(alg, p.checksum.as_deref()?).ok())
+        .collect::<Option<Vec<_>>>()?;
+    match ty {
+        ChecksumType::Composite => Some((alg, ty, s3gate_protocol::composite_checksum(alg, &sums))),
+        ChecksumType::FullObject => {
+            let with_len: Vec<(Checksum, u64)> =
+                sums.into_iter().zip(parts.iter().map(|p| p.size)).collect();
+            let combined = Checksum::combine_full_object(alg, &with_len)?;
+            Some((alg, ty, combined.to_base64()))
+        }
+    }
+}
+
+/// A failure reading a copy source, carried through the body stream of the new blob.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the copy source failed")]
+struct SourceReadError(#[source] BlobError);

@@ -1,0 +1,276 @@
+//! The write path: a request body streams into a new blob while MD5 and the checksums are
+//! computed on a blocking thread, pipelined with the socket read and the blob write.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use md5::{Digest as _, Md5};
+use s3gate_protocol::{Checksum, ChecksumAlgorithm, Checksummer};
+use s3gate_storage_backend::{BlobError, BlobId, BlobInfo, BlobStore, BoxError, ByteStream};
+use tokio::sync::mpsc;
+
+use crate::EngineError;
+use crate::api::{BodyIntegrity, ExpectedChecksum};
+
+/// Chunks queued between the body and the hasher thread: bounds memory, lets hashing overlap
+/// with the socket read and the blob write.
+const HASH_QUEUE: usize = 8;
+
+/// The expected value of a checksum, resolved before the body is read where possible.
+#[derive(Debug)]
+enum Expected {
+    /// Nothing to compare.
+    None,
+    /// Known up front.
+    Value(Checksum),
+    /// Filled by the body stream before it ends.
+    Trailer(Arc<OnceLock<String>>),
+}
+
+/// What to enforce and compute while writing one body.
+#[derive(Debug)]
+pub(crate) struct WriteSpec {
+    content_md5: Option<[u8; 16]>,
+    length: Option<u64>,
+    max_size: u64,
+    verify: Option<(ChecksumAlgorithm, Expected)>,
+    compute: Vec<ChecksumAlgorithm>,
+}
+
+impl WriteSpec {
+    /// Builds the spec from the request's integrity data; `store_alg` is the algorithm whose
+    /// checksum is stored with the data (computed even when the client sent none). An invalid
+    /// header value fails before any byte is read.
+    pub(crate) fn new(
+        integrity: &BodyIntegrity,
+        store_alg: Option<ChecksumAlgorithm>,
+        max_size: u64,
+    ) -> Result<Self, EngineError> {
+        let verify = match &integrity.checksum {
+            None => None,
+            Some(req) => {
+                let expected = match &req.expected {
+                    ExpectedChecksum::Compute => Expected::None,
+                    ExpectedChecksum::Header(v) => {
+                        Expected::Value(Checksum::from_base64(req.algorithm, v)?)
+                    }
+                    ExpectedChecksum::Trailer(slot) => Expected::Trailer(Arc::clone(slot)),
+                };
+                Some((req.algorithm, expected))
+            }
+        };
+        let mut compute = Vec::new();
+        for alg in verify.as_ref().map(|v| v.0).into_iter().chain(store_alg) {
+            if !compute.contains(&alg) {
+                compute.push(alg);
+            }
+        }
+        Ok(WriteSpec {
+            content_md5: integrity.content_md5,
+            length: integrity.length,
+            max_size,
+            verify,
+            compute,
+        })
+    }
+
+    /// A spec for data the engine itself produces (part copies): nothing to verify.
+    pub(crate) fn internal(
+        length: u64,
+        store_alg: Option<ChecksumAlgorithm>,
+        max_size: u64,
+    ) -> Self {
+        WriteSpec {
+            content_md5: None,
+            length: Some(length),
+            max_size,
+            verify: None,
+            compute: store_alg.into_iter().collect(),
+        }
+    }
+}
+
+/// A durable, verified blob.
+#[derive(Debug)]
+pub(crate) struct Written {
+    /// The blob.
+    pub(crate) info: BlobInfo,
+    /// MD5 of the data.
+    pub(crate) md5: [u8; 16],
+    /// Every computed checksum (the verified one and the stored one).
+    pub(crate) checksums: Vec<Checksum>,
+}
+
+impl Written {
+    /// The computed checksum of an algorithm.
+    pub(crate) fn checksum(&self, alg: ChecksumAlgorithm) -> Option<&Checksum> {
+        self.checksums.iter().find(|c| c.algorithm == alg)
+    }
+}
+
+/// Errors the engine injects into the body stream to abort the blob write.
+#[derive(Debug, thiserror::Error)]
+enum LimitError {
+    #[error("body longer than declared")]
+    TooMuch,
+    #[error("body larger than allowed")]
+    TooLarge,
+    #[error("body shorter than declared")]
+    Incomplete { expected: u64, received: u64 },
+    #[error("hasher stopped")]
+    HasherGone,
+}
+
+impl From<LimitError> for EngineError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::TooMuch => EngineError::TooMuchBody,
+            LimitError::TooLarge => EngineError::EntityTooLarge,
+            LimitError::Incomplete { expected, received } => {
+                EngineError::IncompleteBody { expected, received }
+            }
+            LimitError::HasherGone => EngineError::internal("hasher thread stopped"),
+        }
+    }
+}
+
+/// Maps a failed `put`, recognising the engine's own injected errors.
+fn put_error(e: BlobError) -> EngineError {
+    match e {
+        BlobError::Body(body) => match body.downcast::<LimitError>() {
+            Ok(limit) => (*limit).into(),
+            Err(body) => EngineError::Body(body),
+        },
+        other => other.into(),
+    }
+}
+
+/// The state of the body adapter.
+struct Feed {
+    body: ByteStream,
+    tx: Option<mpsc::Sender<Bytes>>,
+    received: u64,
+    length: Option<u64>,
+    max_size: u64,
+    done: bool,
+}
+
+async fn feed_next(mut f: Feed) -> Option<(Result<Bytes, BoxError>, Feed)> {
+    if f.done {
+        return None;
+    }
+    let fail = |mut f: Feed, e: BoxError| {
+        f.done = true;
+        f.tx = None;
+        Some((Err(e), f))
+    };
+    match f.body.next().await {
+        Some(Ok(chunk)) => {
+            f.received += chunk.len() as u64;
+            if f.length.is_some_and(|len| f.received > len) {
+                return fail(f, Box::new(LimitError::TooMuch));
+            }
+            if f.received > f.max_size {
+                return fail(f, Box::new(LimitError::TooLarge));
+            }
+            if !chunk.is_empty()
+                && let Some(tx) = &f.tx
+                && tx.send(chunk.clone()).await.is_err()
+            {
+                return fail(f, Box::new(LimitError::HasherGone));
+            }
+            Some((Ok(chunk), f))
+        }
+        Some(Err(e)) => fail(f, e),
+        None => {
+            f.done = true;
+            f.tx = None;
+            match f.length {
+                Some(expected) if f.received < expected => {
+                    let received = f.received;
+                    fail(f, Box::new(LimitError::Incomplete { expected, received }))
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Deletes a blob the engine gave up on; a failure only leaves an orphan for the sweep.
+pub(crate) async fn discard<B: BlobStore>(blobs: &B, id: &BlobId) {
+    if let Err(e) = blobs.delete(id).await {
+        tracing::warn!(blob = %id, error = %e, "could not delete an abandoned blob; the orphan sweep will");
+    }
+}
+
+/// Streams `body` into a new blob, enforcing the declared length and maximum size, then checks
+/// `Content-MD5` and the checksum. On any failure nothing stays stored.
+pub(crate) async fn write_blob<B: BlobStore>(
+    blobs: &B,
+    body: ByteStream,
+    spec: WriteSpec,
+) -> Result<Written, EngineError> {
+    if spec.length.is_some_and(|len| len > spec.max_size) {
+        return Err(EngineError::EntityTooLarge);
+    }
+    let (tx, mut rx) = mpsc::channel::<Bytes>(HASH_QUEUE);
+    let algs = spec.compute.clone();
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut md5 = Md5::new();
+        let mut sums: Vec<Checksummer> = algs.iter().map(|a| Checksummer::new(*a)).collect();
+        while let Some(chunk) = rx.blocking_recv() {
+            md5.update(&chunk);
+            for s in &mut sums {
+                s.update(&chunk);
+            }
+        }
+        let digest: [u8; 16] = md5.finalize().into();
+        (digest, sums.into_iter().map(Checksummer::finalize).collect::<Vec<_>>())
+    });
+    let feed = Feed {
+        body,
+        tx: Some(tx),
+        received: 0,
+        length: spec.length,
+        max_size: spec.max_size,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(feed, feed_next);
+    let info = blobs.put(Box::pin(stream)).await.map_err(put_error)?;
+    let (md5, checksums) = match hasher.await {
+        Ok(v) => v,
+        Err(e) => {
+            discard(blobs, &info.id).await;
+            return Err(EngineError::Internal(Box::new(e)));
+        }
+    };
+    let written = Written { info, md5, checksums };
+    if let Err(e) = verify(&spec, &written) {
+        discard(blobs, &written.info.id).await;
+        return Err(e);
+    }
+    Ok(written)
+}
+
+fn verify(spec: &WriteSpec, written: &Written) -> Result<(), EngineError> {
+    if spec.content_md5.is_some_and(|md5| md5 != written.md5) {
+        return Err(EngineError::BadDigest);
+    }
+    let Some((alg, expected)) = &spec.verify else {
+        return Ok(());
+    };
+    let expected = match expected {
+        Expected::None => return Ok(()),
+        Expected::Value(c) => c.clone(),
+        Expected::Trailer(slot) => match slot.get() {
+            None => return Err(EngineError::TrailerMissing(alg.header_name().to_owned())),
+            Some(v) => Checksum::from_base64(*alg, v)?,
+        },
+    };
+    match written.checksum(*alg) {
+        Some(got) if got.raw == expected.raw => Ok(()),
+        Some(_) => Err(EngineError::ChecksumMismatch(*alg)),
+        None => Err(EngineError::internal("requested checksum was not computed")),
+    }
+}
