@@ -151,6 +151,16 @@ impl KeySource for MemKeys<'_> {
         limit: usize,
         out: &mut Vec<ObjectSummary>,
     ) -> Result<(), MetaError> {
+        let start = match lower {
+            Bound::Included(s) | Bound::Excluded(s) => Some(s),
+            Bound::Unbounded => None,
+        };
+        // BTreeMap::range panics on an empty range; a start at or past the end selects nothing.
+        if let (Some(s), Some(u)) = (start, upper)
+            && s >= u
+        {
+            return Ok(());
+        }
         let upper = upper.map_or(Bound::Unbounded, Bound::Excluded);
         let rows = self.0.range::<str, _>((lower, upper)).map(|(_, v)| v);
         out.extend(rows.filter(|v| !v.is_delete_marker).take(limit).map(summary));

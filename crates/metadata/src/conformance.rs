@@ -1,0 +1,891 @@
+//! The conformance suite every [`MetadataStore`] implementation must pass.
+//!
+//! Each case is a public async function taking a fresh, empty store; [`CASES`] names them all.
+//! [`crate::conformance_tests!`] turns the list into one `#[tokio::test]` per case for an
+//! implementation, so a failure names its case:
+//!
+//! ```text
+//! s3gate_metadata::conformance_tests!((s3gate_metadata::MemMetadata::new(), ()));
+//! ```
+//!
+//! Failures panic with a message; the suite is compiled into the library (not `cfg(test)`) so
+//! that implementations living elsewhere (PostgreSQL) run the very same cases.
+#![allow(clippy::unwrap_used, reason = "a conformance suite reports failures by panicking")]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use crate::{
+    Bucket, CommitOutcome, ListEntry, ListPage, ListQuery, MetaError, MetadataStore, NULL_VERSION,
+    ObjectPart, ObjectVersion, Part, Upload, UploadListEntry, UploadListQuery, User,
+    WriteCondition,
+};
+
+/// Names of every case, in the order [`crate::conformance_tests!`] generates them.
+pub const CASES: &[&str] = &[
+    "users",
+    "buckets",
+    "delete_bucket_aborts_uploads",
+    "put_get_overwrite",
+    "shared_blobs",
+    "revived_blob_is_not_forgotten",
+    "conditions_on_put",
+    "conditions_on_delete",
+    "conditions_on_complete",
+    "delete_missing_key",
+    "keys_with_slashes_coexist",
+    "list_prefix_and_delimiter",
+    "list_start_after",
+    "list_max_keys_and_truncation",
+    "parts",
+    "list_uploads",
+    "complete_upload",
+    "abort_upload",
+    "retired_blobs_order",
+    "forget_and_known_blobs",
+    "random_listing_model",
+];
+
+/// Generates one `#[tokio::test]` per conformance case. `$make` is an expression evaluated
+/// afresh for each test, giving `(store, guard)`; the guard (a temporary directory, say) lives
+/// until the case ends.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            users buckets delete_bucket_aborts_uploads put_get_overwrite shared_blobs
+            revived_blob_is_not_forgotten conditions_on_put conditions_on_delete
+            conditions_on_complete delete_missing_key keys_with_slashes_coexist
+            list_prefix_and_delimiter list_start_after list_max_keys_and_truncation parts
+            list_uploads complete_upload abort_upload retired_blobs_order
+            forget_and_known_blobs random_listing_model);
+    };
+    (@cases $make:expr; $($case:ident)*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (store, _guard) = $make;
+                $crate::conformance::$case(&store).await;
+            }
+        )*
+    };
+}
+
+fn t(secs: u64, nanos: u32) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000 + secs, nanos)
+}
+
+fn user(name: &str, key: &str) -> User {
+    User {
+        name: name.into(),
+        access_key_id: key.into(),
+        secret_key: format!("secret-{name}"),
+        is_root: name == "root",
+        created: t(1, 123_456_789),
+    }
+}
+
+fn bucket(name: &str, owner: &str) -> Bucket {
+    Bucket { name: name.into(), owner: owner.into(), region: "us-east-1".into(), created: t(2, 5) }
+}
+
+/// An object of `bucket`/`key` with one part per blob (each 10 bytes).
+fn obj(bucket: &str, key: &str, etag: &str, blobs: &[&str]) -> ObjectVersion {
+    let parts: Vec<ObjectPart> = blobs
+        .iter()
+        .zip(1..)
+        .map(|(b, n)| ObjectPart {
+            part_number: n,
+            blob_id: (*b).into(),
+            blob_offset: u64::from(n) * 3,
+            size: 10,
+            etag: format!("{etag}{n}"),
+            checksum: (n == 1).then(|| "AAAAAA==".into()),
+        })
+        .collect();
+    ObjectVersion {
+        bucket: bucket.into(),
+        key: key.into(),
+        version_id: NULL_VERSION.into(),
+        is_delete_marker: false,
+        size: 10 * parts.len() as u64,
+        etag: etag.into(),
+        last_modified: t(3, 999_999_999),
+        owner: "alice".into(),
+        headers: vec![
+            ("content-type".into(), "text/plain".into()),
+            ("x-amz-meta-b".into(), "2".into()),
+            ("x-amz-meta-a".into(), "1 é".into()),
+        ],
+        tags: vec![("k".into(), "v".into())],
+        checksum_algorithm: Some("CRC32".into()),
+        checksum_type: Some("FULL_OBJECT".into()),
+        checksum: Some("AAAAAA==".into()),
+        parts,
+    }
+}
+
+fn plain(bucket: &str, key: &str) -> ObjectVersion {
+    let mut v = obj(bucket, key, "e", &[]);
+    v.headers.clear();
+    v.tags.clear();
+    v.checksum_algorithm = None;
+    v.checksum_type = None;
+    v.checksum = None;
+    v
+}
+
+fn upload(bucket: &str, key: &str, id: &str, initiated: SystemTime) -> Upload {
+    Upload {
+        upload_id: id.into(),
+        bucket: bucket.into(),
+        key: key.into(),
+        initiated,
+        owner: "alice".into(),
+        headers: vec![("content-type".into(), "a/b".into())],
+        tags: vec![],
+        checksum_algorithm: Some("SHA256".into()),
+        checksum_type: None,
+    }
+}
+
+fn part(n: u32, blob: &str) -> Part {
+    Part {
+        part_number: n,
+        blob_id: blob.into(),
+        blob_offset: 7,
+        size: 5 << 20,
+        etag: format!("etag{n}"),
+        checksum: None,
+        last_modified: t(4, n),
+    }
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn outcome(retired: &[&str], replaced: bool) -> CommitOutcome {
+    CommitOutcome { retired_blobs: strs(retired), replaced }
+}
+
+async fn setup(m: &impl MetadataStore) {
+    m.create_bucket(bucket("bk", "alice")).await.unwrap();
+}
+
+fn keys(page: &ListPage) -> Vec<String> {
+    page.entries
+        .iter()
+        .map(|e| match e {
+            ListEntry::Object(o) => o.key.clone(),
+            ListEntry::CommonPrefix(p) => format!("{p}*"),
+        })
+        .collect()
+}
+
+fn query(prefix: &str, delimiter: Option<&str>, start_after: Option<&str>, max: u32) -> ListQuery {
+    ListQuery {
+        prefix: prefix.into(),
+        delimiter: delimiter.map(Into::into),
+        start_after: start_after.map(Into::into),
+        max_keys: max,
+    }
+}
+
+async fn retired_ids(m: &impl MetadataStore) -> Vec<String> {
+    let far = SystemTime::now() + Duration::from_hours(1);
+    let mut ids: Vec<String> =
+        m.retired_blobs(far, 1000).await.unwrap().into_iter().map(|r| r.blob_id).collect();
+    ids.sort();
+    ids
+}
+
+/// Users: create, duplicate name or access key, list, lookup, delete.
+pub async fn users(m: &impl MetadataStore) {
+    assert!(m.list_users().await.unwrap().is_empty());
+    m.create_user(user("bob", "AK2")).await.unwrap();
+    m.create_user(user("alice", "AK1")).await.unwrap();
+    assert!(matches!(m.create_user(user("alice", "AK3")).await, Err(MetaError::UserExists)));
+    assert!(matches!(m.create_user(user("carol", "AK1")).await, Err(MetaError::UserExists)));
+    let names: Vec<String> = m.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, strs(&["alice", "bob"]));
+    assert_eq!(m.user_by_access_key("AK1").await.unwrap(), Some(user("alice", "AK1")));
+    assert_eq!(m.user_by_access_key("AK3").await.unwrap(), None);
+    m.delete_user("alice").await.unwrap();
+    assert!(matches!(m.delete_user("alice").await, Err(MetaError::NoSuchUser)));
+    assert_eq!(m.user_by_access_key("AK1").await.unwrap(), None);
+    // The freed name and key can be reused.
+    m.create_user(user("alice", "AK1")).await.unwrap();
+    let root = user("root", "AKROOT");
+    m.create_user(root.clone()).await.unwrap();
+    assert_eq!(m.user_by_access_key("AKROOT").await.unwrap(), Some(root));
+}
+
+/// Buckets: create, duplicate (with owner), list by owner, delete empty / non-empty / missing.
+pub async fn buckets(m: &impl MetadataStore) {
+    m.create_bucket(bucket("b2", "bob")).await.unwrap();
+    m.create_bucket(bucket("b1", "alice")).await.unwrap();
+    m.create_bucket(bucket("b3", "alice")).await.unwrap();
+    match m.create_bucket(bucket("b2", "alice")).await {
+        Err(MetaError::BucketExists { owner }) => assert_eq!(owner, "bob"),
+        other => panic!("expected BucketExists, got {other:?}"),
+    }
+    assert_eq!(m.bucket("b1").await.unwrap(), Some(bucket("b1", "alice")));
+    assert_eq!(m.bucket("nope").await.unwrap(), None);
+    let names = |v: Vec<Bucket>| v.into_iter().map(|b| b.name).collect::<Vec<_>>();
+    assert_eq!(names(m.list_buckets(None).await.unwrap()), strs(&["b1", "b2", "b3"]));
+    assert_eq!(names(m.list_buckets(Some("alice")).await.unwrap()), strs(&["b1", "b3"]));
+    assert!(m.list_buckets(Some("carol")).await.unwrap().is_empty());
+
+    m.put_object(obj("b1", "k", "e", &["x"]), WriteCondition::None).await.unwrap();
+    assert!(matches!(m.delete_bucket("b1").await, Err(MetaError::BucketNotEmpty)));
+    assert!(matches!(m.delete_bucket("nope").await, Err(MetaError::NoSuchBucket)));
+    m.delete_object("b1", "k", WriteCondition::None).await.unwrap();
+    assert_eq!(m.delete_bucket("b1").await.unwrap(), outcome(&[], false));
+    assert_eq!(m.bucket("b1").await.unwrap(), None);
+    assert!(matches!(m.delete_bucket("b1").await, Err(MetaError::NoSuchBucket)));
+    assert!(matches!(
+        m.put_object(obj("b1", "k", "e", &["y"]), WriteCondition::None).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        m.list_objects("b1", &query("", None, None, 10)).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        m.create_upload(upload("b1", "k", "u", t(0, 0))).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    // The name is free again.
+    m.create_bucket(bucket("b1", "bob")).await.unwrap();
+    assert_eq!(m.bucket("b1").await.unwrap().unwrap().owner, "bob");
+}
+
+/// Deleting a bucket aborts its uploads and retires their blobs.
+pub async fn delete_bucket_aborts_uploads(m: &impl MetadataStore) {
+    setup(m).await;
+    m.create_upload(upload("bk", "k", "u1", t(0, 0))).await.unwrap();
+    m.create_upload(upload("bk", "j", "u2", t(0, 0))).await.unwrap();
+    m.put_part("bk", "u1", part(1, "p1")).await.unwrap();
+    m.put_part("bk", "u1", part(2, "p2")).await.unwrap();
+    m.put_part("bk", "u2", part(1, "p3")).await.unwrap();
+    let out = m.delete_bucket("bk").await.unwrap();
+    assert_eq!(out, outcome(&["p1", "p2", "p3"], false));
+    assert_eq!(retired_ids(m).await, strs(&["p1", "p2", "p3"]));
+    assert_eq!(m.upload("bk", "u1").await.unwrap(), None);
+    // A new bucket of the same name has no uploads.
+    setup(m).await;
+    let q = UploadListQuery { max_uploads: 10, ..Default::default() };
+    assert!(m.list_uploads("bk", &q).await.unwrap().entries.is_empty());
+    assert!(matches!(m.put_part("bk", "u1", part(3, "p4")).await, Err(MetaError::NoSuchUpload)));
+}
+
+/// Put, get and overwrite: records round-trip exactly; the replaced version's blobs retire.
+pub async fn put_get_overwrite(m: &impl MetadataStore) {
+    setup(m).await;
+    assert_eq!(m.object("bk", "k").await.unwrap(), None);
+    assert_eq!(m.object("nobucket", "k").await.unwrap(), None);
+    let v1 = obj("bk", "k", "e1", &["b1", "b2"]);
+    assert_eq!(m.put_object(v1.clone(), WriteCondition::None).await.unwrap(), outcome(&[], false));
+    assert_eq!(m.object("bk", "k").await.unwrap(), Some(v1));
+    let v2 = obj("bk", "k", "e2", &["b3"]);
+    let out = m.put_object(v2.clone(), WriteCondition::None).await.unwrap();
+    assert_eq!(out, outcome(&["b1", "b2"], true));
+    assert_eq!(m.object("bk", "k").await.unwrap(), Some(v2));
+    // An empty object has no parts and holds no blob.
+    let empty = plain("bk", "k");
+    assert_eq!(
+        m.put_object(empty.clone(), WriteCondition::None).await.unwrap(),
+        outcome(&["b3"], true)
+    );
+    assert_eq!(m.object("bk", "k").await.unwrap(), Some(empty));
+    // Overwriting with the same blob keeps it alive.
+    let v3 = obj("bk", "j", "e3", &["b4"]);
+    m.put_object(v3.clone(), WriteCondition::None).await.unwrap();
+    assert_eq!(m.put_object(v3, WriteCondition::None).await.unwrap(), outcome(&[], true));
+    assert_eq!(retired_ids(m).await, strs(&["b1", "b2", "b3"]));
+    // Objects of other buckets are separate.
+    m.create_bucket(bucket("other", "bob")).await.unwrap();
+    assert_eq!(m.object("other", "k").await.unwrap(), None);
+}
+
+/// A blob shared by two objects retires only when both are gone.
+pub async fn shared_blobs(m: &impl MetadataStore) {
+    setup(m).await;
+    m.put_object(obj("bk", "a", "e", &["s", "x"]), WriteCondition::None).await.unwrap();
+    m.put_object(obj("bk", "b", "e", &["s"]), WriteCondition::None).await.unwrap();
+    let out = m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    assert_eq!(out, outcome(&["x"], true));
+    let out = m.delete_object("bk", "b", WriteCondition::None).await.unwrap();
+    assert_eq!(out, outcome(&["s"], true));
+    // One object naming the same blob twice holds two references.
+    m.put_object(obj("bk", "c", "e", &["d", "d"]), WriteCondition::None).await.unwrap();
+    m.put_object(obj("bk", "e", "e", &["d"]), WriteCondition::None).await.unwrap();
+    assert_eq!(m.delete_object("bk", "e", WriteCondition::None).await.unwrap(), outcome(&[], true));
+    assert_eq!(
+        m.delete_object("bk", "c", WriteCondition::None).await.unwrap(),
+        outcome(&["d"], true)
+    );
+    assert_eq!(retired_ids(m).await, strs(&["d", "s", "x"]));
+}
+
+/// Re-referencing a retired blob revives it: `forget_blobs` keeps it.
+pub async fn revived_blob_is_not_forgotten(m: &impl MetadataStore) {
+    setup(m).await;
+    m.put_object(obj("bk", "a", "e", &["r"]), WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    assert_eq!(retired_ids(m).await, strs(&["r"]));
+    m.put_object(obj("bk", "b", "e", &["r"]), WriteCondition::None).await.unwrap();
+    assert!(retired_ids(m).await.is_empty());
+    assert!(m.forget_blobs(&strs(&["r"])).await.unwrap().is_empty());
+    assert_eq!(m.known_blobs(&strs(&["r"])).await.unwrap(), strs(&["r"]));
+    // An upload part can revive a blob too.
+    m.delete_object("bk", "b", WriteCondition::None).await.unwrap();
+    m.create_upload(upload("bk", "u", "u1", t(0, 0))).await.unwrap();
+    m.put_part("bk", "u1", part(1, "r")).await.unwrap();
+    assert!(m.forget_blobs(&strs(&["r"])).await.unwrap().is_empty());
+    assert_eq!(m.abort_upload("bk", "u1").await.unwrap(), outcome(&["r"], false));
+    assert_eq!(m.forget_blobs(&strs(&["r"])).await.unwrap(), strs(&["r"]));
+    assert!(m.known_blobs(&strs(&["r"])).await.unwrap().is_empty());
+}
+
+/// `If-None-Match: *` and `If-Match` on put.
+pub async fn conditions_on_put(m: &impl MetadataStore) {
+    setup(m).await;
+    let none_match = WriteCondition::IfNoneMatchAny;
+    let put = |etag: &str, blob: &str| obj("bk", "k", etag, &[blob]);
+    let r = m.put_object(put("e0", "z"), WriteCondition::IfMatch("e0".into())).await;
+    assert!(matches!(r, Err(MetaError::NoSuchKey)));
+    assert_eq!(
+        m.put_object(put("e1", "a"), none_match.clone()).await.unwrap(),
+        outcome(&[], false)
+    );
+    let r = m.put_object(put("e2", "b"), none_match.clone()).await;
+    assert!(matches!(r, Err(MetaError::PreconditionFailed)));
+    let r = m.put_object(put("e2", "b"), WriteCondition::IfMatch("zzz".into())).await;
+    assert!(matches!(r, Err(MetaError::PreconditionFailed)));
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().etag, "e1");
+    let out = m.put_object(put("e3", "c"), WriteCondition::IfMatch("e1".into())).await.unwrap();
+    assert_eq!(out, outcome(&["a"], true));
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().etag, "e3");
+    // Failed writes registered nothing.
+    assert!(m.known_blobs(&strs(&["b", "z"])).await.unwrap().is_empty());
+}
+
+/// `If-None-Match: *` and `If-Match` on delete.
+pub async fn conditions_on_delete(m: &impl MetadataStore) {
+    setup(m).await;
+    let r = m.delete_object("bk", "k", WriteCondition::IfMatch("e".into())).await;
+    assert!(matches!(r, Err(MetaError::NoSuchKey)));
+    let r = m.delete_object("bk", "k", WriteCondition::IfNoneMatchAny).await;
+    assert_eq!(r.unwrap(), outcome(&[], false));
+    m.put_object(obj("bk", "k", "e1", &["a"]), WriteCondition::None).await.unwrap();
+    let r = m.delete_object("bk", "k", WriteCondition::IfNoneMatchAny).await;
+    assert!(matches!(r, Err(MetaError::PreconditionFailed)));
+    let r = m.delete_object("bk", "k", WriteCondition::IfMatch("e2".into())).await;
+    assert!(matches!(r, Err(MetaError::PreconditionFailed)));
+    assert!(m.object("bk", "k").await.unwrap().is_some());
+    let r = m.delete_object("bk", "k", WriteCondition::IfMatch("e1".into())).await;
+    assert_eq!(r.unwrap(), outcome(&["a"], true));
+    assert_eq!(m.object("bk", "k").await.unwrap(), None);
+    let r = m.delete_object("nobucket", "k", WriteCondition::None).await;
+    assert!(matches!(r, Err(MetaError::NoSuchBucket)));
+}
+
+/// `If-None-Match: *` and `If-Match` on complete; a failed condition leaves the upload intact.
+pub async fn conditions_on_complete(m: &impl MetadataStore) {
+    setup(m).await;
+    m.create_upload(upload("bk", "k", "u1", t(0, 0))).await.unwrap();
+    m.put_part("bk", "u1", part(1, "p1")).await.unwrap();
+    let v = obj("bk", "k", "m-1", &["p1"]);
+    let r = m.complete_upload("u1", v.clone(), WriteCondition::IfMatch("x".into())).await;
+    assert!(matches!(r, Err(MetaError::NoSuchKey)));
+    m.put_object(obj("bk", "k", "e1", &["old"]), WriteCondition::None).await.unwrap();
+    let r = m.complete_upload("u1", v.clone(), WriteCondition::IfNoneMatchAny).await;
+    assert!(matches!(r, Err(MetaError::PreconditionFailed)));
+    let r = m.complete_upload("u1", v.clone(), WriteCondition::IfMatch("x".into())).await;
+    assert!(matches!(r, Err(MetaError::PreconditionFailed)));
+    assert!(m.upload("bk", "u1").await.unwrap().is_some());
+    assert_eq!(m.list_parts("bk", "u1", 0, 10).await.unwrap().0, vec![part(1, "p1")]);
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().etag, "e1");
+    let r = m.complete_upload("u1", v.clone(), WriteCondition::IfMatch("e1".into())).await;
+    assert_eq!(r.unwrap(), outcome(&["old"], true));
+    assert_eq!(m.object("bk", "k").await.unwrap(), Some(v));
+}
+
+/// Deleting a missing key is not an error.
+pub async fn delete_missing_key(m: &impl MetadataStore) {
+    setup(m).await;
+    let out = m.delete_object("bk", "nope", WriteCondition::None).await.unwrap();
+    assert_eq!(out, outcome(&[], false));
+    m.put_object(plain("bk", "k"), WriteCondition::None).await.unwrap();
+    assert_eq!(m.delete_object("bk", "k", WriteCondition::None).await.unwrap(), outcome(&[], true));
+    assert_eq!(
+        m.delete_object("bk", "k", WriteCondition::None).await.unwrap(),
+        outcome(&[], false)
+    );
+}
+
+/// Keys `a`, `a/` and `a/b` are distinct objects.
+pub async fn keys_with_slashes_coexist(m: &impl MetadataStore) {
+    setup(m).await;
+    for (k, e) in [("a/b", "3"), ("a", "1"), ("a/", "2")] {
+        m.put_object(obj("bk", k, e, &[k]), WriteCondition::IfNoneMatchAny).await.unwrap();
+    }
+    for (k, e) in [("a", "1"), ("a/", "2"), ("a/b", "3")] {
+        assert_eq!(m.object("bk", k).await.unwrap().unwrap().etag, e);
+    }
+    let page = m.list_objects("bk", &query("", None, None, 10)).await.unwrap();
+    assert_eq!(keys(&page), strs(&["a", "a/", "a/b"]));
+    let page = m.list_objects("bk", &query("", Some("/"), None, 10)).await.unwrap();
+    assert_eq!(keys(&page), strs(&["a", "a/*"]));
+    m.delete_object("bk", "a/", WriteCondition::None).await.unwrap();
+    let page = m.list_objects("bk", &query("a", None, None, 10)).await.unwrap();
+    assert_eq!(keys(&page), strs(&["a", "a/b"]));
+}
+
+async fn put_keys(m: &impl MetadataStore, keys: &[&str]) {
+    for k in keys {
+        m.put_object(plain("bk", k), WriteCondition::None).await.unwrap();
+    }
+}
+
+/// Prefix and delimiter (one and several characters), byte order, summaries.
+pub async fn list_prefix_and_delimiter(m: &impl MetadataStore) {
+    setup(m).await;
+    let all = [
+        "a/b/c",
+        "a/b/d",
+        "a/c",
+        "a/d/e",
+        "a--x--y",
+        "a--z",
+        "b",
+        "b/",
+        "c/x",
+        "é/1",
+        "z",
+        "\u{10ffff}/x",
+        "A",
+    ];
+    put_keys(m, &all).await;
+    let list = |p: &str, d: Option<&str>| {
+        let q = query(p, d, None, 1000);
+        async move { keys(&m.list_objects("bk", &q).await.unwrap()) }
+    };
+    // Byte order: uppercase before lowercase before multi-byte.
+    assert_eq!(
+        list("", None).await,
+        strs(&[
+            "A",
+            "a--x--y",
+            "a--z",
+            "a/b/c",
+            "a/b/d",
+            "a/c",
+            "a/d/e",
+            "b",
+            "b/",
+            "c/x",
+            "z",
+            "é/1",
+            "\u{10ffff}/x"
+        ])
+    );
+    assert_eq!(
+        list("", Some("/")).await,
+        strs(&["A", "a--x--y", "a--z", "a/*", "b", "b/*", "c/*", "z", "é/*", "\u{10ffff}/*"])
+    );
+    assert_eq!(list("a/", Some("/")).await, strs(&["a/b/*", "a/c", "a/d/*"]));
+    assert_eq!(list("a/b", Some("/")).await, strs(&["a/b/*"]));
+    assert_eq!(list("a/b/", Some("/")).await, strs(&["a/b/c", "a/b/d"]));
+    assert_eq!(list("a", Some("--")).await, strs(&["a--*", "a/b/c", "a/b/d", "a/c", "a/d/e"]));
+    assert_eq!(list("a--", Some("--")).await, strs(&["a--x--*", "a--z"]));
+    assert_eq!(list("", Some("b")).await.first().map(String::as_str), Some("A"));
+    assert_eq!(list("é", None).await, strs(&["é/1"]));
+    assert_eq!(list("\u{10ffff}", Some("/")).await, strs(&["\u{10ffff}/*"]));
+    assert!(list("nope", Some("/")).await.is_empty());
+    // An empty delimiter is no delimiter.
+    assert_eq!(list("a/", Some("")).await, strs(&["a/b/c", "a/b/d", "a/c", "a/d/e"]));
+    let page = m.list_objects("bk", &query("b", None, None, 1)).await.unwrap();
+    let mut expected = plain("bk", "b");
+    expected.etag = "e".into();
+    match &page.entries[..] {
+        [ListEntry::Object(o)] => {
+            assert_eq!(o.key, "b");
+            assert_eq!(o.size, 0);
+            assert_eq!(o.etag, "e");
+            assert_eq!(o.owner, "alice");
+            assert_eq!(o.last_modified, expected.last_modified);
+            assert_eq!(o.checksum_algorithm, None);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(page.is_truncated);
+}
+
+/// An entry is listed iff its sort key is greater than `start_after`.
+pub async fn list_start_after(m: &impl MetadataStore) {
+    setup(m).await;
+    put_keys(m, &["a/1", "a/2", "b", "c/1", "c/2", "d"]).await;
+    let list = |d: Option<&str>, sa: &str| {
+        let q = query("", d, Some(sa), 1000);
+        async move { keys(&m.list_objects("bk", &q).await.unwrap()) }
+    };
+    assert_eq!(list(None, "a/1").await, strs(&["a/2", "b", "c/1", "c/2", "d"]));
+    assert_eq!(list(None, "a").await, strs(&["a/1", "a/2", "b", "c/1", "c/2", "d"]));
+    assert_eq!(list(Some("/"), "a").await, strs(&["a/*", "b", "c/*", "d"]));
+    // A start_after equal to, or inside, a common prefix skips the whole prefix.
+    assert_eq!(list(Some("/"), "a/").await, strs(&["b", "c/*", "d"]));
+    assert_eq!(list(Some("/"), "a/1").await, strs(&["b", "c/*", "d"]));
+    assert_eq!(list(Some("/"), "b").await, strs(&["c/*", "d"]));
+    assert_eq!(list(Some("/"), "c/").await, strs(&["d"]));
+    assert!(list(Some("/"), "d").await.is_empty());
+    assert!(list(Some("/"), "zzz").await.is_empty());
+    // A start_after before the prefix does not matter; after it, it bounds within the prefix.
+    let q = query("c/", None, Some("a"), 1000);
+    assert_eq!(keys(&m.list_objects("bk", &q).await.unwrap()), strs(&["c/1", "c/2"]));
+    let q = query("c/", None, Some("c/1"), 1000);
+    assert_eq!(keys(&m.list_objects("bk", &q).await.unwrap()), strs(&["c/2"]));
+    let q = query("c/", None, Some("c/3"), 1000);
+    assert!(m.list_objects("bk", &q).await.unwrap().entries.is_empty());
+}
+
+/// `max_keys`, including 0, and truncation; paging by the last sort key.
+pub async fn list_max_keys_and_truncation(m: &impl MetadataStore) {
+    setup(m).await;
+    put_keys(m, &["a/1", "a/2", "b", "c/1", "d"]).await;
+    let page = m.list_objects("bk", &query("", Some("/"), None, 0)).await.unwrap();
+    assert_eq!(page, ListPage::default());
+    let page = m.list_objects("bk", &query("", Some("/"), None, 2)).await.unwrap();
+    assert_eq!((keys(&page), page.is_truncated), (strs(&["a/*", "b"]), true));
+    let page = m.list_objects("bk", &query("", Some("/"), Some("b"), 2)).await.unwrap();
+    assert_eq!((keys(&page), page.is_truncated), (strs(&["c/*", "d"]), false));
+    let page = m.list_objects("bk", &query("", Some("/"), None, 4)).await.unwrap();
+    assert_eq!((keys(&page), page.is_truncated), (strs(&["a/*", "b", "c/*", "d"]), false));
+    let page = m.list_objects("bk", &query("", None, None, 5)).await.unwrap();
+    assert!(!page.is_truncated);
+    let page = m.list_objects("bk", &query("", None, None, 4)).await.unwrap();
+    assert!(page.is_truncated);
+    // Page through one key at a time.
+    let mut seen = Vec::new();
+    let mut start_after: Option<String> = None;
+    loop {
+        let q = query("", None, start_after.as_deref(), 1);
+        let page = m.list_objects("bk", &q).await.unwrap();
+        seen.extend(keys(&page));
+        if !page.is_truncated {
+            break;
+        }
+        start_after = Some(page.entries.last().unwrap().sort_key().to_owned());
+    }
+    assert_eq!(seen, strs(&["a/1", "a/2", "b", "c/1", "d"]));
+    // More than the cap: at most 1000 entries.
+    let many: Vec<String> = (0..1001).map(|i| format!("m{i:04}")).collect();
+    for k in &many {
+        m.put_object(plain("bk", k), WriteCondition::None).await.unwrap();
+    }
+    let page = m.list_objects("bk", &query("m", None, None, 5000)).await.unwrap();
+    assert_eq!((page.entries.len(), page.is_truncated), (1000, true));
+}
+
+/// Parts: put, replace (the old blob retires), list with pagination, missing upload.
+pub async fn parts(m: &impl MetadataStore) {
+    setup(m).await;
+    let u = upload("bk", "k", "u1", t(9, 9));
+    m.create_upload(u.clone()).await.unwrap();
+    assert_eq!(m.upload("bk", "u1").await.unwrap(), Some(u));
+    assert_eq!(m.upload("bk", "u2").await.unwrap(), None);
+    assert_eq!(m.upload("nobucket", "u1").await.unwrap(), None);
+    assert_eq!(m.list_parts("bk", "u1", 0, 10).await.unwrap(), (vec![], false));
+    for n in [3, 1, 2, 10_000] {
+        let out = m.put_part("bk", "u1", part(n, &format!("p{n}"))).await.unwrap();
+        assert_eq!(out, outcome(&[], false));
+    }
+    let out = m.put_part("bk", "u1", part(2, "p2b")).await.unwrap();
+    assert_eq!(out, outcome(&["p2"], true));
+    // Same blob again: nothing retires.
+    assert_eq!(m.put_part("bk", "u1", part(2, "p2b")).await.unwrap(), outcome(&[], true));
+    let (ps, more) = m.list_parts("bk", "u1", 0, 2).await.unwrap();
+    assert_eq!((ps, more), (vec![part(1, "p1"), part(2, "p2b")], true));
+    let (ps, more) = m.list_parts("bk", "u1", 2, 2).await.unwrap();
+    assert_eq!((ps, more), (vec![part(3, "p3"), part(10_000, "p10000")], false));
+    let (ps, more) = m.list_parts("bk", "u1", 3, 1).await.unwrap();
+    assert_eq!((ps, more), (vec![part(10_000, "p10000")], false));
+    assert_eq!(m.list_parts("bk", "u1", 10_000, 5).await.unwrap(), (vec![], false));
+    assert_eq!(m.list_parts("bk", "u1", 0, 0).await.unwrap(), (vec![], true));
+    let mut p = part(5, "p5");
+    p.checksum = Some("abc=".into());
+    m.put_part("bk", "u1", p.clone()).await.unwrap();
+    assert_eq!(m.list_parts("bk", "u1", 4, 1).await.unwrap(), (vec![p], true));
+    assert!(matches!(m.list_parts("bk", "u2", 0, 1).await, Err(MetaError::NoSuchUpload)));
+    assert!(matches!(m.put_part("bk", "u2", part(1, "q")).await, Err(MetaError::NoSuchUpload)));
+    assert!(m.known_blobs(&strs(&["q"])).await.unwrap().is_empty());
+}
+
+fn upload_keys(page: &crate::UploadPage) -> Vec<String> {
+    page.entries
+        .iter()
+        .map(|e| match e {
+            UploadListEntry::Upload(u) => format!("{}#{}", u.key, u.upload_id),
+            UploadListEntry::CommonPrefix(p) => format!("{p}*"),
+        })
+        .collect()
+}
+
+/// Upload listing: order, prefix, delimiter, key and upload-id markers, truncation.
+pub async fn list_uploads(m: &impl MetadataStore) {
+    setup(m).await;
+    // Same key: ordered by initiation time, then id.
+    for (k, id, secs) in [
+        ("k", "z1", 1),
+        ("k", "a2", 2),
+        ("k", "b2", 2),
+        ("d/1", "x", 0),
+        ("d/2", "y", 0),
+        ("j", "w", 5),
+        ("m", "v", 0),
+    ] {
+        m.create_upload(upload("bk", k, id, t(secs, 0))).await.unwrap();
+    }
+    let list = |prefix: &str, d: Option<&str>, km: Option<&str>, idm: Option<&str>, max: u32| {
+        let q = UploadListQuery {
+            prefix: prefix.into(),
+            delimiter: d.map(Into::into),
+            key_marker: km.map(Into::into),
+            upload_id_marker: idm.map(Into::into),
+            max_uploads: max,
+        };
+        async move {
+            let page = m.list_uploads("bk", &q).await.unwrap();
+            (upload_keys(&page), page.is_truncated)
+        }
+    };
+    let all = strs(&["d/1#x", "d/2#y", "j#w", "k#z1", "k#a2", "k#b2", "m#v"]);
+    assert_eq!(list("", None, None, None, 100).await, (all.clone(), false));
+    assert_eq!(list("", None, None, None, 7).await, (all.clone(), false));
+    assert_eq!(list("", None, None, None, 6).await, (all[..6].to_vec(), true));
+    assert_eq!(list("", None, None, None, 0).await, (vec![], false));
+    assert_eq!(list("", Some("/"), None, None, 100).await.0[..2], strs(&["d/*", "j#w"]));
+    assert_eq!(list("d/", Some("/"), None, None, 100).await.0, strs(&["d/1#x", "d/2#y"]));
+    assert_eq!(list("k", None, None, None, 100).await.0, strs(&["k#z1", "k#a2", "k#b2"]));
+    assert_eq!(list("", None, Some("j"), None, 100).await.0, all[3..].to_vec());
+    assert_eq!(list("", None, Some("k"), None, 100).await.0, strs(&["m#v"]));
+    assert_eq!(list("", None, Some("k"), Some("z1"), 100).await.0, strs(&["k#a2", "k#b2", "m#v"]));
+    assert_eq!(list("", None, Some("k"), Some("a2"), 100).await.0, strs(&["k#b2", "m#v"]));
+    assert_eq!(list("", None, Some("k"), Some("a2"), 1).await, (strs(&["k#b2"]), true));
+    // A key marker inside a common prefix skips the prefix.
+    assert_eq!(list("", Some("/"), Some("d/1"), None, 100).await.0[0], "j#w");
+    assert_eq!(list("", Some("/"), Some("c"), None, 1).await, (strs(&["d/*"]), true));
+    let q = UploadListQuery { max_uploads: 1, ..Default::default() };
+    let page = m.list_uploads("bk", &q).await.unwrap();
+    assert_eq!(page.entries, vec![UploadListEntry::Upload(upload("bk", "d/1", "x", t(0, 0)))]);
+    assert!(matches!(
+        m.list_uploads("nobucket", &UploadListQuery::default()).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+}
+
+/// Completing an upload commits the version, drops unlisted parts and removes the upload.
+pub async fn complete_upload(m: &impl MetadataStore) {
+    setup(m).await;
+    m.put_object(obj("bk", "k", "old", &["o1"]), WriteCondition::None).await.unwrap();
+    m.create_upload(upload("bk", "k", "u1", t(0, 0))).await.unwrap();
+    m.create_upload(upload("bk", "k", "u2", t(0, 0))).await.unwrap();
+    for n in 1..=3 {
+        m.put_part("bk", "u1", part(n, &format!("p{n}"))).await.unwrap();
+    }
+    let v = obj("bk", "k", "abc-2", &["p1", "p3"]);
+    // The upload belongs to its key.
+    let wrong = obj("bk", "other", "abc-2", &["p1", "p3"]);
+    let r = m.complete_upload("u1", wrong, WriteCondition::None).await;
+    assert!(matches!(r, Err(MetaError::NoSuchUpload)));
+    let out = m.complete_upload("u1", v.clone(), WriteCondition::None).await.unwrap();
+    assert_eq!(out, outcome(&["o1", "p2"], true));
+    assert_eq!(m.object("bk", "k").await.unwrap(), Some(v.clone()));
+    assert_eq!(m.upload("bk", "u1").await.unwrap(), None);
+    let r = m.complete_upload("u1", v.clone(), WriteCondition::None).await;
+    assert!(matches!(r, Err(MetaError::NoSuchUpload)));
+    assert!(matches!(m.abort_upload("bk", "u1").await, Err(MetaError::NoSuchUpload)));
+    assert!(matches!(m.list_parts("bk", "u1", 0, 5).await, Err(MetaError::NoSuchUpload)));
+    // The other upload of the key is untouched.
+    assert!(m.upload("bk", "u2").await.unwrap().is_some());
+    assert_eq!(m.known_blobs(&strs(&["p1", "p2", "p3"])).await.unwrap(), strs(&["p1", "p2", "p3"]));
+    // Deleting the object retires the completed parts.
+    let out = m.delete_object("bk", "k", WriteCondition::None).await.unwrap();
+    assert_eq!(out, outcome(&["p1", "p3"], true));
+    let r = m.complete_upload("u9", v.clone(), WriteCondition::None).await;
+    assert!(matches!(r, Err(MetaError::NoSuchUpload)));
+    let mut gone = v;
+    gone.bucket = "nobucket".into();
+    let r = m.complete_upload("u2", gone, WriteCondition::None).await;
+    assert!(matches!(r, Err(MetaError::NoSuchUpload)));
+}
+
+/// Aborting removes the upload and retires its parts' blobs.
+pub async fn abort_upload(m: &impl MetadataStore) {
+    setup(m).await;
+    m.create_upload(upload("bk", "k", "u1", t(0, 0))).await.unwrap();
+    m.put_part("bk", "u1", part(1, "p1")).await.unwrap();
+    m.put_part("bk", "u1", part(2, "p2")).await.unwrap();
+    // A blob also held by an object survives the abort.
+    m.put_object(obj("bk", "x", "e", &["p2"]), WriteCondition::None).await.unwrap();
+    assert_eq!(m.abort_upload("bk", "u1").await.unwrap(), outcome(&["p1"], false));
+    assert_eq!(m.upload("bk", "u1").await.unwrap(), None);
+    assert!(matches!(m.abort_upload("bk", "u1").await, Err(MetaError::NoSuchUpload)));
+    assert!(matches!(m.abort_upload("nobucket", "u1").await, Err(MetaError::NoSuchUpload)));
+    // An empty upload aborts cleanly.
+    m.create_upload(upload("bk", "k", "u2", t(0, 0))).await.unwrap();
+    assert_eq!(m.abort_upload("bk", "u2").await.unwrap(), outcome(&[], false));
+}
+
+/// `retired_blobs`: oldest first, bounded by `before` and `limit`.
+pub async fn retired_blobs_order(m: &impl MetadataStore) {
+    setup(m).await;
+    let start = SystemTime::now();
+    assert!(m.retired_blobs(start + Duration::from_mins(1), 10).await.unwrap().is_empty());
+    m.put_object(obj("bk", "a", "e", &["z1", "y1"]), WriteCondition::None).await.unwrap();
+    m.put_object(obj("bk", "b", "e", &["x2"]), WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let middle = SystemTime::now();
+    std::thread::sleep(Duration::from_millis(5));
+    m.delete_object("bk", "b", WriteCondition::None).await.unwrap();
+    let end = SystemTime::now();
+    let all = m.retired_blobs(end, 10).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|r| r.blob_id.as_str()).collect();
+    // Same retirement time: ordered by id.
+    assert_eq!(ids, ["y1", "z1", "x2"]);
+    assert_eq!(all[0].retired_at, all[1].retired_at);
+    assert!(all[0].retired_at >= start && all[0].retired_at <= middle);
+    assert!(all[2].retired_at > middle && all[2].retired_at <= end);
+    let early = m.retired_blobs(middle, 10).await.unwrap();
+    assert_eq!(early, all[..2].to_vec());
+    assert_eq!(m.retired_blobs(end, 1).await.unwrap(), all[..1].to_vec());
+    assert!(m.retired_blobs(end, 0).await.unwrap().is_empty());
+    assert!(m.retired_blobs(start - Duration::from_secs(1), 10).await.unwrap().is_empty());
+    // `before` is inclusive.
+    assert_eq!(m.retired_blobs(all[2].retired_at, 10).await.unwrap(), all);
+}
+
+/// `forget_blobs` removes only unreferenced blobs; `known_blobs` reports what is left.
+pub async fn forget_and_known_blobs(m: &impl MetadataStore) {
+    setup(m).await;
+    m.put_object(obj("bk", "a", "e", &["live", "dead"]), WriteCondition::None).await.unwrap();
+    m.put_object(obj("bk", "b", "e", &["live"]), WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    let ask = strs(&["unknown", "live", "dead"]);
+    assert_eq!(m.known_blobs(&ask).await.unwrap(), strs(&["live", "dead"]));
+    assert_eq!(m.forget_blobs(&ask).await.unwrap(), strs(&["dead"]));
+    assert_eq!(m.known_blobs(&ask).await.unwrap(), strs(&["live"]));
+    assert!(m.forget_blobs(&ask).await.unwrap().is_empty());
+    assert!(retired_ids(m).await.is_empty());
+    assert!(m.known_blobs(&[]).await.unwrap().is_empty());
+    assert!(m.forget_blobs(&[]).await.unwrap().is_empty());
+}
+
+/// A tiny deterministic generator (xorshift64*), so the model test needs no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).unwrap()
+    }
+
+    fn word(&mut self, max_len: usize) -> String {
+        const ALPHABET: [&str; 6] = ["a", "b", "/", "-", "é", "\u{10ffff}"];
+        let len = self.below(max_len + 1);
+        (0..len).map(|_| ALPHABET[self.below(ALPHABET.len())]).collect()
+    }
+}
+
+/// Every sort key the model lists for (prefix, delimiter), in order, ignoring `start_after`.
+fn model_listing(
+    model: &BTreeMap<String, String>,
+    prefix: &str,
+    delim: Option<&str>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for key in model.keys().filter(|k| k.starts_with(prefix)) {
+        let rolled = delim.and_then(|d| {
+            key[prefix.len()..].find(d).map(|i| format!("{}*", &key[..prefix.len() + i + d.len()]))
+        });
+        let entry = rolled.unwrap_or_else(|| key.clone());
+        if out.last() != Some(&entry) {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+fn strip(sort_key: &str) -> &str {
+    sort_key.strip_suffix('*').unwrap_or(sort_key)
+}
+
+/// Random puts, deletes and listings against a `BTreeMap` model (fixed seed): every page, and
+/// paging through with `start_after`, gives exactly the model's keys and common prefixes.
+pub async fn random_listing_model(m: &impl MetadataStore) {
+    setup(m).await;
+    let mut rng = Rng(0x5EED_CAFE_F00D_1234);
+    let mut model: BTreeMap<String, String> = BTreeMap::new();
+    let delimiters = [None, Some("/"), Some("-/"), Some("é")];
+    for step in 0..400 {
+        let key = rng.word(4);
+        if key.is_empty() {
+            continue;
+        }
+        if rng.below(3) == 0 {
+            m.delete_object("bk", &key, WriteCondition::None).await.unwrap();
+            model.remove(&key);
+        } else {
+            let etag = format!("e{step}");
+            m.put_object(obj("bk", &key, &etag, &[&etag]), WriteCondition::None).await.unwrap();
+            model.insert(key, etag);
+        }
+        if step % 4 != 0 {
+            continue;
+        }
+        let prefix = rng.word(2);
+        let delim = delimiters[rng.below(delimiters.len())];
+        let expected = model_listing(&model, &prefix, delim);
+        // One page from a random start_after.
+        let start_after = (rng.below(2) == 0).then(|| rng.word(3));
+        let max = u32::try_from(rng.below(6)).unwrap();
+        let q = query(&prefix, delim, start_after.as_deref(), max);
+        let page = m.list_objects("bk", &q).await.unwrap();
+        let after: Vec<&String> = expected
+            .iter()
+            .filter(|e| start_after.as_deref().is_none_or(|sa| strip(e) > sa))
+            .collect();
+        let want: Vec<String> = after.iter().take(max as usize).map(|s| (*s).clone()).collect();
+        let ctx = format!("prefix {prefix:?} delim {delim:?} after {start_after:?} max {max}");
+        assert_eq!(keys(&page), want, "{ctx}");
+        assert_eq!(page.is_truncated, max > 0 && after.len() > max as usize, "{ctx}");
+        for e in &page.entries {
+            if let ListEntry::Object(o) = e {
+                assert_eq!(Some(&o.etag), model.get(&o.key), "{ctx}");
+            }
+        }
+        // Paging through from the start.
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let page_size = u32::try_from(1 + rng.below(3)).unwrap();
+        loop {
+            let q = query(&prefix, delim, cursor.as_deref(), page_size);
+            let page = m.list_objects("bk", &q).await.unwrap();
+            seen.extend(keys(&page));
+            if !page.is_truncated {
+                break;
+            }
+            cursor = Some(page.entries.last().unwrap().sort_key().to_owned());
+        }
+        assert_eq!(seen, expected, "paging prefix {prefix:?} delim {delim:?}");
+    }
+}
