@@ -1,7 +1,7 @@
 //! Metadata for the s3gate gateway: buckets, object versions, multipart uploads and their parts,
 //! users and blob references, behind one async trait, [`MetadataStore`].
 //!
-//! Implementations: `SqliteMetadata` (embedded default: WAL, durable group commit, readers on
+//! Implementations: [`SqliteMetadata`] (embedded default: WAL, durable group commit, readers on
 //! their own connections) and [`MemMetadata`] (for engine tests). [`conformance`] holds the one
 //! test suite every implementation must pass.
 //!
@@ -15,8 +15,10 @@ pub mod conformance;
 mod error;
 mod list;
 mod mem;
+mod sqlite;
 mod store;
 
 pub use error::MetaError;
 pub use mem::MemMetadata;
+pub use sqlite::SqliteMetadata;
 pub use store::*;

@@ -1,0 +1,114 @@
+//! Versioned schema migrations, applied in order and tracked by `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Migration `i` moves the schema from version `i` to `i + 1`. Append only; never edit one
+/// that has shipped.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    access_key_id TEXT NOT NULL UNIQUE,
+    secret_key TEXT NOT NULL,
+    is_root INTEGER NOT NULL,
+    created INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE buckets (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    region TEXT NOT NULL,
+    created INTEGER NOT NULL
+) STRICT;
+CREATE INDEX buckets_by_owner ON buckets (owner, name);
+
+-- One row per object version. Keys use the BINARY collation: memcmp of UTF-8, i.e. S3 order.
+CREATE TABLE objects (
+    id INTEGER PRIMARY KEY,
+    bucket TEXT NOT NULL REFERENCES buckets (name),
+    key TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    is_latest INTEGER NOT NULL,
+    is_delete_marker INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    checksum_algorithm TEXT,
+    checksum_type TEXT,
+    checksum TEXT,
+    UNIQUE (bucket, key, version_id)
+) STRICT;
+-- Listings and lookups of current versions seek this index.
+CREATE UNIQUE INDEX objects_latest ON objects (bucket, key) WHERE is_latest;
+
+CREATE TABLE object_parts (
+    object_id INTEGER NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    part_number INTEGER NOT NULL,
+    blob_id TEXT NOT NULL,
+    blob_offset INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    checksum TEXT,
+    PRIMARY KEY (object_id, idx)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE uploads (
+    bucket TEXT NOT NULL REFERENCES buckets (name),
+    upload_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    initiated INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    checksum_algorithm TEXT,
+    checksum_type TEXT,
+    PRIMARY KEY (bucket, upload_id)
+) STRICT;
+CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated, upload_id);
+
+CREATE TABLE upload_parts (
+    bucket TEXT NOT NULL,
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    blob_id TEXT NOT NULL,
+    blob_offset INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    checksum TEXT,
+    last_modified INTEGER NOT NULL,
+    PRIMARY KEY (bucket, upload_id, part_number),
+    FOREIGN KEY (bucket, upload_id) REFERENCES uploads (bucket, upload_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+-- refs counts object and upload parts naming the blob; retired_at is set when it drops to 0.
+CREATE TABLE blobs (
+    blob_id TEXT PRIMARY KEY,
+    refs INTEGER NOT NULL,
+    retired_at INTEGER
+) STRICT, WITHOUT ROWID;
+CREATE INDEX blobs_retired ON blobs (retired_at, blob_id) WHERE retired_at IS NOT NULL;
+"];
+
+/// Brings the schema up to date, each step in its own transaction.
+pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let target = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        if current >= target {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", target)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema version this build writes.
+pub(super) fn latest_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
