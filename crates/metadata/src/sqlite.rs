@@ -385,3 +385,241 @@ impl MetadataStore for SqliteMetadata {
         self.read(move |c, _| ops::known_blobs(c, &ids)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::{ListEntry, NULL_VERSION, WriteCondition};
+
+    fn open() -> (SqliteMetadata, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        (SqliteMetadata::open(&dir.path().join("m.db")).unwrap(), dir)
+    }
+
+    fn bucket() -> Bucket {
+        Bucket {
+            name: "bk".into(),
+            owner: "o".into(),
+            region: "r".into(),
+            created: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn plain(key: &str) -> ObjectVersion {
+        ObjectVersion {
+            bucket: "bk".into(),
+            key: key.into(),
+            version_id: NULL_VERSION.into(),
+            is_delete_marker: false,
+            size: 0,
+            etag: "e".into(),
+            last_modified: SystemTime::UNIX_EPOCH,
+            owner: "o".into(),
+            headers: vec![],
+            tags: vec![],
+            checksum_algorithm: None,
+            checksum_type: None,
+            checksum: None,
+            parts: vec![],
+        }
+    }
+
+    fn pragma(c: &Connection, name: &str) -> R<String> {
+        let v: rusqlite::types::Value = c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?;
+        Ok(match v {
+            rusqlite::types::Value::Integer(n) => n.to_string(),
+            rusqlite::types::Value::Text(s) => s,
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[tokio::test]
+    async fn durability_settings_apply_to_writer_and_readers() {
+        let (m, _dir) = open();
+        for name in ["synchronous", "journal_mode", "foreign_keys", "busy_timeout", "user_version"]
+        {
+            let w = m.write(move |c, _| pragma(c, name)).await.unwrap();
+            let r = m.read(move |c, _| pragma(c, name)).await.unwrap();
+            let want = match name {
+                "synchronous" => "2",
+                "journal_mode" => "wal",
+                "foreign_keys" | "user_version" => "1",
+                _ => "5000",
+            };
+            assert_eq!((w.as_str(), r.as_str()), (want, want), "{name}");
+        }
+        // Readers cannot write.
+        let r = m.read(|c, _| Ok(c.execute("DELETE FROM users", [])?)).await;
+        assert!(matches!(r, Err(MetaError::Backend(_))));
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen_and_migrations_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        {
+            let m = SqliteMetadata::open(&path).unwrap();
+            m.create_bucket(bucket()).await.unwrap();
+            m.put_object(plain("k"), WriteCondition::None).await.unwrap();
+        }
+        let m = SqliteMetadata::open(&path).unwrap();
+        assert_eq!(m.object("bk", "k").await.unwrap(), Some(plain("k")));
+        // A database from a newer build is refused.
+        m.write(|c, _| Ok(c.pragma_update(None, "user_version", 99)?)).await.unwrap();
+        drop(m);
+        assert!(matches!(SqliteMetadata::open(&path), Err(MetaError::Backend(_))));
+    }
+
+    #[tokio::test]
+    async fn failing_write_in_a_group_does_not_undo_the_others() {
+        let (m, _dir) = open();
+        m.create_bucket(bucket()).await.unwrap();
+        let m = Arc::new(m);
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let m = Arc::clone(&m);
+            tasks.push(tokio::spawn(async move {
+                // Odd tasks fail their condition; their savepoints roll back alone.
+                let cond = if i % 2 == 0 {
+                    WriteCondition::None
+                } else {
+                    WriteCondition::IfMatch("nope".into())
+                };
+                m.put_object(plain(&format!("k{i:02}")), cond).await
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            assert_eq!(r.is_ok(), i % 2 == 0, "{i}: {r:?}");
+        }
+        let q = ListQuery { max_keys: 1000, ..Default::default() };
+        assert_eq!(m.list_objects("bk", &q).await.unwrap().entries.len(), 32);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_puts_share_transactions() {
+        let (m, _dir) = open();
+        m.create_bucket(bucket()).await.unwrap();
+        let m = Arc::new(m);
+        let (b0, j0) = m.group_commit_stats();
+        let mut tasks = Vec::new();
+        for t in 0..32 {
+            let m = Arc::clone(&m);
+            tasks.push(tokio::spawn(async move {
+                for i in (t..200).step_by(32) {
+                    m.put_object(plain(&format!("k{i:03}")), WriteCondition::None).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let (b1, j1) = m.group_commit_stats();
+        let (batches, jobs) = (b1 - b0, j1 - j0);
+        assert_eq!(jobs, 200);
+        assert!(batches < jobs, "{batches} transactions for {jobs} writes");
+        let q = ListQuery { max_keys: 1000, ..Default::default() };
+        assert_eq!(m.list_objects("bk", &q).await.unwrap().entries.len(), 200);
+    }
+
+    #[tokio::test]
+    async fn listing_uses_the_latest_index() {
+        let (m, _dir) = open();
+        let plan = m
+            .read(|c, _| {
+                let mut plans = Vec::new();
+                for (op, bounded) in [(">", true), (">=", false)] {
+                    let sql = format!("EXPLAIN QUERY PLAN {}", ops::fetch_sql(op, bounded));
+                    let mut st = c.prepare(&sql)?;
+                    let upper = bounded.then_some("b");
+                    let rows = st.query_map(rusqlite::params!["bk", "a", upper, 5], |r| {
+                        r.get::<_, String>(3)
+                    })?;
+                    plans.push(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "));
+                }
+                Ok(plans.join(" | "))
+            })
+            .await
+            .unwrap();
+        assert!(
+            plan.contains("USING INDEX objects_latest (bucket=? AND key>? AND key<?)"),
+            "{plan}"
+        );
+        assert!(plan.contains("USING INDEX objects_latest (bucket=? AND key>?)"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn skewed_delimiter_listing_costs_one_seek_per_prefix() {
+        let (m, _dir) = open();
+        m.create_bucket(bucket()).await.unwrap();
+        // 90 000 keys under one prefix, 5 000 small prefixes and 5 000 plain keys, in one write.
+        m.write(|c, now| {
+            let none = WriteCondition::None;
+            for i in 0..90_000 {
+                ops::put_object(c, &plain(&format!("big/{i:05}")), &none, now)?;
+            }
+            for i in 0..5_000 {
+                ops::put_object(c, &plain(&format!("p{i:04}/x")), &none, now)?;
+                ops::put_object(c, &plain(&format!("t{i:04}")), &none, now)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let delimited = |start_after: Option<String>, max_keys| ListQuery {
+            prefix: String::new(),
+            delimiter: Some("/".into()),
+            start_after,
+            max_keys,
+        };
+        // The first page rolls 90 000 keys into "big/" at the cost of one seek.
+        let s0 = m.listing_seeks();
+        let page = m.list_objects("bk", &delimited(None, 3)).await.unwrap();
+        let sort_keys: Vec<&str> = page.entries.iter().map(ListEntry::sort_key).collect();
+        assert_eq!(sort_keys, ["big/", "p0000/", "p0001/"]);
+        assert!(m.listing_seeks() - s0 <= 4, "{} seeks", m.listing_seeks() - s0);
+        // Paging through everything: seeks stay within a few per page beyond one per entry.
+        let s0 = m.listing_seeks();
+        let (mut entries, mut pages, mut cursor) = (0_u64, 0_u64, None);
+        loop {
+            let before = m.listing_seeks();
+            let page = m.list_objects("bk", &delimited(cursor, 1000)).await.unwrap();
+            let n = page.entries.len() as u64;
+            assert!(
+                m.listing_seeks() - before <= n + 3,
+                "{} seeks for {n}",
+                m.listing_seeks() - before
+            );
+            entries += n;
+            pages += 1;
+            if !page.is_truncated {
+                break;
+            }
+            cursor = page.entries.last().map(|e| e.sort_key().to_owned());
+        }
+        assert_eq!(entries, 1 + 5_000 + 5_000);
+        assert!(m.listing_seeks() - s0 <= entries + 3 * pages);
+        // Without a delimiter a page is one range query.
+        let s0 = m.listing_seeks();
+        let q = ListQuery { max_keys: 1000, ..Default::default() };
+        let page = m.list_objects("bk", &q).await.unwrap();
+        assert_eq!((page.entries.len(), page.is_truncated), (1000, true));
+        assert_eq!(m.listing_seeks() - s0, 1);
+    }
+
+    #[test]
+    fn times_round_trip_in_nanoseconds() {
+        for t in [
+            SystemTime::UNIX_EPOCH,
+            SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
+            SystemTime::UNIX_EPOCH - Duration::new(5, 1),
+        ] {
+            let n = to_nanos(t).unwrap();
+            assert_eq!(ops::from_nanos(n), t);
+        }
+    }
+}

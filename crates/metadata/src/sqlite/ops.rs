@@ -67,7 +67,7 @@ pub(super) fn to_nanos(t: SystemTime) -> R<i64> {
     n.map_err(|_| backend("time out of range"))
 }
 
-fn from_nanos(n: i64) -> SystemTime {
+pub(super) fn from_nanos(n: i64) -> SystemTime {
     let d = Duration::from_nanos(n.unsigned_abs());
     if n >= 0 { SystemTime::UNIX_EPOCH + d } else { SystemTime::UNIX_EPOCH - d }
 }
@@ -425,6 +425,16 @@ pub(super) fn delete_object(
     Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, replaced: true })
 }
 
+/// The range query of one listing seek (`op` is `>` or `>=`).
+pub(super) fn fetch_sql(op: &str, bounded: bool) -> String {
+    let upper = if bounded { "AND key < ?3" } else { "AND ?3 IS NULL" };
+    format!(
+        "SELECT key, size, etag, last_modified, owner, checksum_algorithm FROM objects \
+         WHERE bucket = ?1 AND is_latest AND key {op} ?2 {upper} AND NOT is_delete_marker \
+         ORDER BY key LIMIT ?4"
+    )
+}
+
 /// Seeks over `objects_latest`, counting each query in `seeks`.
 struct SqliteKeys<'a> {
     c: &'a Connection,
@@ -445,12 +455,7 @@ impl KeySource for SqliteKeys<'_> {
             Bound::Excluded(s) => (">", s),
             Bound::Unbounded => (">=", ""),
         };
-        let upper_sql = if upper.is_some() { "AND key < ?3" } else { "AND ?3 IS NULL" };
-        let sql = format!(
-            "SELECT key, size, etag, last_modified, owner, checksum_algorithm FROM objects \
-             WHERE bucket = ?1 AND is_latest AND key {op} ?2 {upper_sql} AND NOT is_delete_marker \
-             ORDER BY key LIMIT ?4"
-        );
+        let sql = fetch_sql(op, upper.is_some());
         self.seeks.fetch_add(1, Ordering::Relaxed);
         let mut run = || -> rusqlite::Result<()> {
             let mut st = self.c.prepare_cached(&sql)?;
