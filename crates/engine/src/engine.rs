@@ -22,6 +22,9 @@ use crate::read::{empty_stream, read_stream, segments};
 use crate::write::{WriteSpec, discard, write_blob};
 use crate::{EngineConfig, EngineError};
 
+/// Most keys one DeleteObjects request may name.
+const MAX_DELETE_KEYS: usize = 1000;
+
 /// How often a copy retries when its source changes between reading and leasing it.
 const COPY_ATTEMPTS: usize = 5;
 
@@ -385,6 +388,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         keys: Vec<String>,
     ) -> Result<Vec<(String, Result<(), EngineError>)>, EngineError> {
         self.owned_bucket(caller, bucket).await?;
+        if keys.len() > MAX_DELETE_KEYS {
+            // The server rejects such bodies first; S3 answers MalformedXML.
+            return Err(EngineError::Protocol(S3Error::new(ErrorCode::MalformedXML)));
+        }
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let result = match ObjectKey::parse(key.clone()) {

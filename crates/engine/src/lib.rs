@@ -16,6 +16,49 @@
 //! - **Errors mid-stream are errors.** A failing blob read ends the body stream with `Err`, never
 //!   with a short `Ok` body.
 //!
+//! ```
+//! use futures_util::StreamExt as _;
+//! use s3gate_engine::{BodyIntegrity, Caller, Engine, EngineConfig, GetObjectRequest};
+//! use s3gate_engine::{PutObjectRequest, WriteCondition};
+//! use s3gate_metadata::MemMetadata;
+//! use s3gate_protocol::{BucketName, ObjectKey, Preconditions};
+//! use s3gate_storage_backend::MemBlobs;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let engine = Engine::new(MemMetadata::new(), MemBlobs::new(), EngineConfig::new("us-east-1"));
+//! let alice = Caller { user: "alice".into(), is_root: false };
+//! let bucket = BucketName::parse("photos").unwrap();
+//! let key = ObjectKey::parse("cat.txt".into()).unwrap();
+//! engine.create_bucket(&alice, &bucket, None).await.unwrap();
+//!
+//! let body = futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"meow"))]);
+//! let put = PutObjectRequest {
+//!     bucket: bucket.clone(),
+//!     key: key.clone(),
+//!     headers: vec![],
+//!     tags: vec![],
+//!     integrity: BodyIntegrity { length: Some(4), ..Default::default() },
+//!     condition: WriteCondition::None,
+//! };
+//! let written = engine.put_object(&alice, put, Box::pin(body)).await.unwrap();
+//! assert_eq!(written.etag.as_str(), "4a4be40c96ac6314e91d93f38043a634");
+//!
+//! let get = GetObjectRequest {
+//!     bucket,
+//!     key,
+//!     range: None,
+//!     part_number: None,
+//!     conditions: Preconditions::default(),
+//! };
+//! let mut out = engine.get_object(&alice, &get, false).await.unwrap();
+//! let mut data = Vec::new();
+//! while let Some(chunk) = out.body.next().await {
+//!     data.extend_from_slice(&chunk.unwrap());
+//! }
+//! assert_eq!(data, b"meow");
+//! # });
+//! ```
+//!
 //! Deliberately not here: authentication, XML, HTTP status codes, configuration files.
 
 pub mod api;

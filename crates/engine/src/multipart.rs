@@ -120,7 +120,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         written: Written,
     ) -> Result<PartOutput, EngineError> {
         let alg = upload_checksum(upload).map(|(alg, _)| alg);
-        let checksum = alg.and_then(|a| written.checksum(a)).cloned();
+        let stored = alg.and_then(|a| written.checksum(a)).cloned();
         let etag = ETag::from_md5(&written.md5);
         let part = Part {
             part_number,
@@ -128,7 +128,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             blob_offset: 0,
             size: written.info.size,
             etag: etag.as_str().to_owned(),
-            checksum: checksum.as_ref().map(Checksum::to_base64),
+            checksum: stored.as_ref().map(Checksum::to_base64),
             last_modified: SystemTime::now(),
         };
         let last_modified = part.last_modified;
@@ -136,6 +136,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             discard(&*self.inner.blobs, &written.info.id).await;
             return Err(e.into());
         }
+        // Without an upload algorithm, echo the checksum the client sent (verified, not stored).
+        let checksum = stored.or_else(|| written.checksums.first().cloned());
         Ok(PartOutput { etag, checksum, last_modified })
     }
 

@@ -1215,3 +1215,62 @@ proptest::proptest! {
         rt.block_on(run_model(ops));
     }
 }
+
+#[tokio::test]
+async fn multipart_blob_error_after_first_part_ends_with_err() {
+    let e = setup().await;
+    three_parts(&e).await;
+    let v = e.metadata().object("bkt", "mp").await.unwrap().unwrap();
+    let out = e.get_object(&alice(), &get_req("mp"), false).await.unwrap();
+    e.blobs().delete(&BlobId::parse(&v.parts[2].blob_id).unwrap()).await.unwrap();
+    let mut body = out.body;
+    let mut ok_bytes = 0;
+    let mut ended_with_err = false;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(c) => ok_bytes += c.len(),
+            Err(_) => {
+                ended_with_err = true;
+                break;
+            }
+        }
+    }
+    assert!(ended_with_err);
+    assert!(ok_bytes <= 12, "only the first two parts can be served");
+    assert!(body.next().await.is_none(), "nothing after the error");
+}
+
+#[tokio::test]
+async fn part_checksum_without_upload_algorithm_is_verified_and_echoed() {
+    let e = setup().await;
+    let id = create(&e, "mp", None).await;
+    let alg = ChecksumAlgorithm::Crc32c;
+    let mut req = part_req("mp", &id, 1);
+    req.integrity = checksum_integrity(
+        alg,
+        ExpectedChecksum::Header(Checksum::compute(alg, b"other").to_base64()),
+    );
+    assert!(matches!(
+        e.upload_part(&alice(), req.clone(), body(b"part")).await,
+        Err(EngineError::ChecksumMismatch(ChecksumAlgorithm::Crc32c))
+    ));
+    assert!(e.blobs().is_empty());
+    req.integrity = checksum_integrity(
+        alg,
+        ExpectedChecksum::Header(Checksum::compute(alg, b"part").to_base64()),
+    );
+    let out = e.upload_part(&alice(), req, body(b"part")).await.unwrap();
+    assert_eq!(out.checksum, Some(Checksum::compute(alg, b"part")));
+    let page = e.list_parts(&alice(), &bn("bkt"), &key("mp"), &id, 0, 10).await.unwrap();
+    assert_eq!(page.parts[0].checksum, None);
+}
+
+#[tokio::test]
+async fn delete_objects_caps_the_batch() {
+    let e = setup().await;
+    let keys: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
+    assert!(matches!(
+        e.delete_objects(&alice(), &bn("bkt"), keys).await,
+        Err(EngineError::Protocol(s)) if s.code == ErrorCode::MalformedXML
+    ));
+}
