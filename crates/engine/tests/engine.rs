@@ -1227,12 +1227,11 @@ async fn multipart_blob_error_after_first_part_ends_with_err() {
     let mut ok_bytes = 0;
     let mut ended_with_err = false;
     while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(c) => ok_bytes += c.len(),
-            Err(_) => {
-                ended_with_err = true;
-                break;
-            }
+        if let Ok(c) = chunk {
+            ok_bytes += c.len();
+        } else {
+            ended_with_err = true;
+            break;
         }
     }
     assert!(ended_with_err);
