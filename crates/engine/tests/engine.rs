@@ -1126,9 +1126,11 @@ async fn read_ahead_window_is_respected() {
 #[derive(Debug, Clone)]
 enum Op {
     Put(u8, Vec<u8>),
+    Multipart(u8, Vec<Vec<u8>>, Vec<u8>),
     Delete(u8),
     Copy(u8, u8),
     Get(u8),
+    Range(u8, u64, u64),
     List,
     Collect,
 }
@@ -1137,9 +1139,16 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     use proptest::prelude::*;
     prop_oneof![
         4 => (0u8..5, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(k, d)| Op::Put(k, d)),
+        2 => (
+            0u8..5,
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 5..12), 0..3),
+            proptest::collection::vec(any::<u8>(), 0..12),
+        )
+            .prop_map(|(k, parts, last)| Op::Multipart(k, parts, last)),
         2 => (0u8..5).prop_map(Op::Delete),
         2 => (0u8..5, 0u8..5).prop_map(|(a, b)| Op::Copy(a, b)),
         2 => (0u8..5).prop_map(Op::Get),
+        2 => (0u8..5, 0u64..40, 0u64..40).prop_map(|(k, a, b)| Op::Range(k, a.min(b), a.max(b))),
         1 => Just(Op::List),
         1 => Just(Op::Collect),
     ]
@@ -1157,6 +1166,24 @@ async fn run_model(ops: Vec<Op>) {
             Op::Put(k, data) => {
                 put(&e, &key_name(k), &data).await;
                 model.insert(key_name(k), data);
+            }
+            Op::Multipart(k, parts, last) => {
+                let name = key_name(k);
+                let id = create(&e, &name, None).await;
+                let mut listed = Vec::new();
+                for (i, data) in parts.iter().chain(std::iter::once(&last)).enumerate() {
+                    // Odd part numbers, so numbering need not be contiguous.
+                    let n = u32::try_from(i).unwrap() * 2 + 1;
+                    let out = upload(&e, &name, &id, n, data).await;
+                    listed.push(CompletePart {
+                        part_number: n,
+                        etag: out.etag.quoted(),
+                        checksums: vec![],
+                    });
+                }
+                let req = CompleteUploadRequest { parts: listed, ..complete_req(&name, &id, &[]) };
+                e.complete_upload(&alice(), req).await.unwrap();
+                model.insert(name, [parts.concat(), last].concat());
             }
             Op::Delete(k) => {
                 e.delete_object(&alice(), &bn("bkt"), &key(&key_name(k)), WriteCondition::None)
@@ -1183,6 +1210,20 @@ async fn run_model(ops: Vec<Op>) {
                     Err(EngineError::NoSuchKey)
                 )),
             },
+            Op::Range(k, start, end) => {
+                let got = get_range(&e, &key_name(k), RangeSpec::FromTo(start, end)).await;
+                match model.get(&key_name(k)) {
+                    None => assert!(matches!(got, Err(EngineError::NoSuchKey))),
+                    Some(data) if start >= data.len() as u64 => assert!(matches!(
+                        got,
+                        Err(EngineError::Protocol(err)) if err.code == ErrorCode::InvalidRange
+                    )),
+                    Some(data) => {
+                        let last = usize::try_from(end).unwrap().min(data.len() - 1);
+                        assert_eq!(got.unwrap(), data[usize::try_from(start).unwrap()..=last]);
+                    }
+                }
+            }
             Op::List => {
                 let page = e
                     .list_objects(
