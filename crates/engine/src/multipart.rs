@@ -306,6 +306,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 .collect(),
         };
         let out = write_output(&version);
+        // A concurrent re-upload may retire a listed part's blob before the commit revives it:
+        // the lease keeps the collector away from it meanwhile.
+        let _lease = self.lease_parts(&version.parts);
         self.inner.meta.complete_upload(&upload.upload_id, version, req.condition).await?;
         Ok(out)
     }
