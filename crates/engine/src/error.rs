@@ -139,3 +139,31 @@ impl From<S3Error> for EngineError {
         EngineError::Protocol(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(e: impl Into<EngineError>, expected: &str) {
+        let got = format!("{:?}", e.into());
+        assert!(got.starts_with(expected), "{got} should start with {expected}");
+    }
+
+    #[test]
+    fn store_errors_map_to_outcomes() {
+        check(MetaError::NoSuchBucket, "NoSuchBucket");
+        check(MetaError::BucketNotEmpty, "BucketNotEmpty");
+        check(MetaError::NoSuchKey, "NoSuchKey");
+        check(MetaError::NoSuchUpload, "NoSuchUpload");
+        check(MetaError::PreconditionFailed, "PreconditionFailed");
+        check(MetaError::Conflict, "ConditionalConflict");
+        check(MetaError::Unavailable("busy".into()), "Unavailable");
+        check(MetaError::Backend("corrupt".into()), "Internal");
+        check(MetaError::NoSuchUser, "Internal");
+        check(BlobError::InsufficientStorage, "InsufficientStorage");
+        check(BlobError::Unavailable("down".into()), "Unavailable");
+        check(BlobError::Body("client".into()), "Body");
+        check(BlobError::NotFound, "Internal");
+        check(BlobError::Backend("io".into()), "Internal");
+    }
+}
