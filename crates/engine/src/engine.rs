@@ -19,7 +19,7 @@ use crate::api::{
 };
 use crate::lease::{LeaseGuard, Leases};
 use crate::read::{empty_stream, read_stream, segments};
-use crate::write::{WriteSpec, discard, write_blob};
+use crate::write::{WriteSpec, discard, verify_empty, write_blob};
 use crate::{EngineConfig, EngineError};
 
 /// Most keys one DeleteObjects request may name.
@@ -233,15 +233,27 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let alg =
             req.integrity.checksum.as_ref().map_or(ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm);
         let spec = WriteSpec::new(&req.integrity, Some(alg), self.inner.config.max_put_size)?;
-        let written = write_blob(&*self.inner.blobs, body, spec).await?;
-        let etag = ETag::from_md5(&written.md5);
-        let checksum = written.checksum(alg).map(Checksum::to_base64);
+        // A body declared empty needs no blob (and no fsync): only its verification.
+        let (written, md5, checksums) = if req.integrity.length == Some(0) {
+            let (md5, checksums) = verify_empty(body, &spec).await?;
+            (None, md5, checksums)
+        } else {
+            let w = write_blob(&*self.inner.blobs, body, spec).await?;
+            let info = (w.info.size > 0).then_some(w.info.clone());
+            if info.is_none() {
+                // An empty object has no data pieces: its blob is not needed.
+                discard(&*self.inner.blobs, &w.info.id).await;
+            }
+            (info, w.md5, w.checksums)
+        };
+        let etag = ETag::from_md5(&md5);
+        let checksum = checksums.iter().find(|c| c.algorithm == alg).map(Checksum::to_base64);
         let version = ObjectVersion {
             bucket: req.bucket.as_str().to_owned(),
             key: req.key.as_str().to_owned(),
             version_id: NULL_VERSION.to_owned(),
             is_delete_marker: false,
-            size: written.info.size,
+            size: written.as_ref().map_or(0, |w| w.size),
             etag: etag.as_str().to_owned(),
             last_modified: SystemTime::now(),
             owner: caller.user.clone(),
@@ -250,26 +262,25 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             checksum_algorithm: Some(alg.as_str().to_owned()),
             checksum_type: Some(ChecksumType::FullObject.as_str().to_owned()),
             checksum: checksum.clone(),
-            parts: if written.info.size == 0 {
-                // An empty object has no data pieces: its blob is not needed.
-                Vec::new()
-            } else {
-                vec![ObjectPart {
+            parts: written
+                .iter()
+                .map(|w| ObjectPart {
                     part_number: 1,
-                    blob_id: written.info.id.as_str().to_owned(),
+                    blob_id: w.id.as_str().to_owned(),
                     blob_offset: 0,
-                    size: written.info.size,
+                    size: w.size,
                     etag: etag.as_str().to_owned(),
-                    checksum,
-                }]
-            },
+                    checksum: checksum.clone(),
+                })
+                .collect(),
         };
         let out = write_output(&version);
-        let committed = self.inner.meta.put_object(version, req.condition).await;
-        if committed.is_err() || written.info.size == 0 {
-            discard(&*self.inner.blobs, &written.info.id).await;
+        if let Err(e) = self.inner.meta.put_object(version, req.condition).await {
+            if let Some(w) = &written {
+                discard(&*self.inner.blobs, &w.id).await;
+            }
+            return Err(e.into());
         }
-        committed?;
         Ok(out)
     }
 

@@ -246,15 +246,15 @@ pub(crate) async fn write_blob<B: BlobStore>(
         }
     };
     let written = Written { info, md5, checksums };
-    if let Err(e) = verify(&spec, &written) {
+    if let Err(e) = verify(&spec, written.md5, &written.checksums) {
         discard(blobs, &written.info.id).await;
         return Err(e);
     }
     Ok(written)
 }
 
-fn verify(spec: &WriteSpec, written: &Written) -> Result<(), EngineError> {
-    if spec.content_md5.is_some_and(|md5| md5 != written.md5) {
+fn verify(spec: &WriteSpec, md5: [u8; 16], checksums: &[Checksum]) -> Result<(), EngineError> {
+    if spec.content_md5.is_some_and(|expected| expected != md5) {
         return Err(EngineError::BadDigest);
     }
     let Some((alg, expected)) = &spec.verify else {
@@ -268,9 +268,29 @@ fn verify(spec: &WriteSpec, written: &Written) -> Result<(), EngineError> {
             Some(v) => Checksum::from_base64(*alg, v)?,
         },
     };
-    match written.checksum(*alg) {
+    match checksums.iter().find(|c| c.algorithm == *alg) {
         Some(got) if got.raw == expected.raw => Ok(()),
         Some(_) => Err(EngineError::ChecksumMismatch(*alg)),
         None => Err(EngineError::internal("requested checksum was not computed")),
     }
+}
+
+/// The MD5 and checksums of a body declared empty, verified like [`write_blob`] does but without
+/// writing a blob: an empty object needs no data piece.
+pub(crate) async fn verify_empty(
+    mut body: ByteStream,
+    spec: &WriteSpec,
+) -> Result<([u8; 16], Vec<Checksum>), EngineError> {
+    let mut received = 0u64;
+    while let Some(chunk) = body.next().await {
+        received += chunk.map_err(EngineError::Body)?.len() as u64;
+        if received > 0 {
+            return Err(EngineError::TooMuchBody);
+        }
+    }
+    let md5: [u8; 16] = Md5::digest([]).into();
+    let checksums: Vec<Checksum> =
+        spec.compute.iter().map(|a| Checksum::compute(*a, &[])).collect();
+    verify(spec, md5, &checksums)?;
+    Ok((md5, checksums))
 }

@@ -255,6 +255,37 @@ async fn empty_object_has_no_blob() {
         get_range(&e, "empty", RangeSpec::FromTo(0, 0)).await,
         Err(EngineError::Protocol(s)) if s.code == ErrorCode::InvalidRange
     ));
+
+    // Declared empty: verified without writing a blob.
+    let declared =
+        |integrity: BodyIntegrity| PutObjectRequest { integrity, ..put_req("bkt", "e2") };
+    let zero = BodyIntegrity { length: Some(0), content_md5: Some(md5(b"")), ..Default::default() };
+    let out = e.put_object(&alice(), declared(zero.clone()), body(b"")).await.unwrap();
+    assert_eq!(out.checksum, Some(Checksum::compute(ChecksumAlgorithm::Crc64Nvme, b"")));
+    assert!(e.blobs().is_empty());
+    assert!(get(&e, "e2").await.is_empty());
+    assert!(matches!(
+        e.put_object(&alice(), declared(zero.clone()), body(b"x")).await,
+        Err(EngineError::TooMuchBody)
+    ));
+    let bad_md5 = BodyIntegrity { content_md5: Some(md5(b"x")), ..zero.clone() };
+    assert!(matches!(
+        e.put_object(&alice(), declared(bad_md5), body(b"")).await,
+        Err(EngineError::BadDigest)
+    ));
+    let alg = ChecksumAlgorithm::Sha1;
+    let bad_sum = BodyIntegrity {
+        checksum: Some(ChecksumRequest {
+            algorithm: alg,
+            expected: ExpectedChecksum::Header(Checksum::compute(alg, b"x").to_base64()),
+        }),
+        ..zero
+    };
+    assert!(matches!(
+        e.put_object(&alice(), declared(bad_sum), body(b"")).await,
+        Err(EngineError::ChecksumMismatch(ChecksumAlgorithm::Sha1))
+    ));
+    assert!(e.blobs().is_empty());
 }
 
 #[tokio::test]
