@@ -1070,7 +1070,7 @@ impl s3gate_storage_backend::BlobStore for Counting {
         let now = self.open.fetch_add(1, SeqCst) + 1;
         self.max_open.fetch_max(now, SeqCst);
         // Give the other read-ahead tasks a chance to open theirs.
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         match self.inner.get(id, offset, len).await {
             Ok(s) => Ok(Box::pin(Tracked { inner: s, open: Arc::clone(&self.open) })),
             Err(e) => {
