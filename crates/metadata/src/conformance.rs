@@ -577,7 +577,9 @@ pub async fn list_max_keys_and_truncation(m: &impl MetadataStore) {
         if !page.is_truncated {
             break;
         }
-        start_after = Some(page.entries.last().unwrap().sort_key().to_owned());
+        let next = page.entries.last().unwrap().sort_key().to_owned();
+        assert!(start_after.as_ref().is_none_or(|sa| next > *sa), "paging must advance");
+        start_after = Some(next);
     }
     assert_eq!(seen, strs(&["a/1", "a/2", "b", "c/1", "d"]));
     // More than the cap: at most 1000 entries.
@@ -884,7 +886,9 @@ pub async fn random_listing_model(m: &impl MetadataStore) {
             if !page.is_truncated {
                 break;
             }
-            cursor = Some(page.entries.last().unwrap().sort_key().to_owned());
+            let next = page.entries.last().unwrap().sort_key().to_owned();
+            assert!(cursor.as_ref().is_none_or(|c| next > *c), "paging must advance: {ctx}");
+            cursor = Some(next);
         }
         assert_eq!(seen, expected, "paging prefix {prefix:?} delim {delim:?}");
     }

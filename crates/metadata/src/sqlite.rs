@@ -56,7 +56,7 @@ trait Job: Send {
     /// Runs the write; `false` if it failed (its savepoint is then rolled back).
     fn run(&mut self, conn: &Connection) -> bool;
     /// Replies to the caller once the group's fate is known.
-    fn finish(self: Box<Self>, commit: Result<(), &str>);
+    fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
 }
 
 struct TypedJob<T, F> {
@@ -81,11 +81,11 @@ where
         ok
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), &str>) {
+    fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
         let result = match (commit, self.result) {
             (Ok(()), Some(r)) => r,
             (Err(_), Some(Err(e))) => Err(e),
-            (Err(msg), _) => Err(MetaError::Backend(msg.to_owned().into())),
+            (Err(e), _) => Err(group_error(e)),
             (Ok(()), None) => Err(MetaError::Backend("write did not run".into())),
         };
         // The caller may have gone away (dropped future); the write stands regardless.
@@ -179,9 +179,9 @@ impl SqliteMetadata {
                 open_conn(&inner.path, flags).map_err(db_error)?
             };
             let result = (|| -> R<T> {
-                conn.execute_batch("BEGIN")?;
+                conn.prepare_cached("BEGIN")?.execute([])?;
                 let r = work(&conn, &inner);
-                conn.execute_batch("COMMIT")?;
+                conn.prepare_cached("COMMIT")?.execute([])?;
                 r
             })();
             if conn.is_autocommit() {
@@ -193,6 +193,17 @@ impl SqliteMetadata {
             result.map_err(MetaError::from)
         });
         task.await.map_err(|e| MetaError::Backend(Box::new(e)))?
+    }
+}
+
+/// The error each write of a failed group gets: retryable when the database was busy.
+fn group_error(e: &rusqlite::Error) -> MetaError {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    let msg: Box<dyn std::error::Error + Send + Sync> =
+        format!("metadata group commit failed: {e}").into();
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => MetaError::Unavailable(msg),
+        _ => MetaError::Backend(msg),
     }
 }
 
@@ -219,12 +230,11 @@ fn writer_loop(conn: &Connection, rx: &mpsc::Receiver<Box<dyn Job>>, inner: &Inn
         } else {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        let msg = commit.as_ref().map(|&()| ()).map_err(|e| {
-            tracing::error!(error = %e, "metadata group commit failed");
-            "metadata group commit failed"
-        });
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, jobs = group.len(), "metadata group commit failed");
+        }
         for job in group.drain(..) {
-            job.finish(msg);
+            job.finish(commit.as_ref().map(|&()| ()));
         }
     }
 }
