@@ -127,6 +127,12 @@ fn cases(m: &Model) -> Vec<Case> {
     for prefix in prefixes {
         for delimiter in delimiters {
             for start_after in starts {
+                let inside_group = delimiter.is_some_and(|d| {
+                    start_after.strip_prefix(prefix).is_some_and(|rest| rest.contains(d))
+                });
+                if inside_group {
+                    continue;
+                }
                 let n = model_items(m, prefix, delimiter, start_after).len();
                 for max_keys in [1, 7, 1000] {
                     // Bound the number of requests: tiny pages only over short listings.
@@ -341,8 +347,8 @@ async fn listing_reflects_deletes_and_overwrites() {
             Case { prefix: "", delimiter: Some("/"), start_after: "", max_keys: 1 },
             Case { prefix: "p1/", delimiter: Some("/"), start_after: "", max_keys: 1000 },
         ] {
-            check_v2(&c, &b, &m, &case).await;
             check_v1(&c, &b, &m, &case).await;
+            check_v2(&c, &b, &m, &case).await;
         }
     }
 }

@@ -182,7 +182,7 @@ async fn replay_real_client_requests() {
         ("boto3-15-put-object-plain.http", "obj/100k.txt"),
         ("boto3-02-put-object-tls.http", "obj/100k.txt"),
         ("boto3-04-put-object-sha256-tls.http", "obj/sha256.txt"),
-        ("boto3-17-put-object-content-md5-plain.http", "obj/content-md5.txt"),
+        ("boto3-17-put-object-content-md5-plain.http", "obj/md5.txt"),
         ("awscli-05-s3-cp-stdin-plain.http", "cli/stdin.txt"),
         ("curl-02-put-object-plain.http", "curl/1k.txt"),
     ] {
