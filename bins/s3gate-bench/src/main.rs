@@ -1,0 +1,324 @@
+//! `s3gate-bench`: a load generator for s3gate (and any S3 endpoint) built on the official AWS
+//! SDK for Rust, with this machine's ceilings measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p s3gate-bench -- --spawn target/release/s3gate --markdown out.md
+//! cargo run --release -p s3gate-bench -- --endpoint http://127.0.0.1:9000 \
+//!     --access-key K --secret-key S --server-pid PID [--peer-endpoint URL ...] [--quick]
+//! ```
+//!
+//! Scenarios (groups for `--scenarios`): `ceilings` (one-core MD5 and SHA-256, loopback TCP,
+//! disk write + fdatasync, fsync latency), `small` (4 KiB PUT/GET/HEAD at concurrency 1, 32,
+//! 128), `large` (single-stream PUT and GET of 1 GiB), `multipart` (1 GiB in 16 MiB parts, 8 in
+//! flight, and its GET), `range` (1 MiB random ranged GETs, 32 in flight), `list`
+//! (ListObjectsV2 over 100,000 keys: full pagination, a `/` listing at the top, and one over a
+//! bucket with 90% of its keys under one prefix), `mixed` (70% GET / 30% PUT for 60 s).
+//! Every scenario checks what it reads; beside each one the server's peak RSS (VmRSS sampled
+//! every 50 ms) and CPU seconds are recorded when its pid is known. Each figure is the median
+//! of `--rounds` rounds. Output: JSON lines (stdout or `--json`) and a markdown table
+//! (`--markdown`).
+//!
+//! It deliberately does not tune the client: SDK defaults (checksums, aws-chunked uploads)
+//! unless `--when-required`, because that is what applications send.
+
+// Rates are computed from byte and operation counts far below 2^52.
+#![allow(clippy::cast_precision_loss)]
+
+mod ceilings;
+mod content;
+mod report;
+mod scenarios;
+mod target;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+
+use crate::report::{Metric, RunInfo, Sample};
+use crate::scenarios::{Ctx, GROUPS, RoundResult, Sizes};
+use crate::target::{Spawned, Target};
+
+/// Load generator for s3gate and any other S3 endpoint.
+#[derive(Parser, Debug)]
+#[command(name = "s3gate-bench", version)]
+struct Cli {
+    /// Endpoint of the gateway under test (not needed with --spawn).
+    #[arg(long, required_unless_present = "spawn")]
+    endpoint: Option<String>,
+    /// Access key for --endpoint.
+    #[arg(long, env = "S3GATE_BENCH_ACCESS_KEY", default_value = "")]
+    access_key: String,
+    /// Secret key for --endpoint.
+    #[arg(long, env = "S3GATE_BENCH_SECRET_KEY", default_value = "", hide_env_values = true)]
+    secret_key: String,
+    /// Pid of the gateway, for its RSS and CPU figures.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Start this s3gate binary on a fresh temporary data directory and a free port instead.
+    #[arg(long, conflicts_with = "endpoint")]
+    spawn: Option<PathBuf>,
+    /// A second S3 endpoint run through the same scenarios (e.g. s3s-fs).
+    #[arg(long)]
+    peer_endpoint: Option<String>,
+    /// Access key for --peer-endpoint.
+    #[arg(long, default_value = "")]
+    peer_access_key: String,
+    /// Secret key for --peer-endpoint.
+    #[arg(long, default_value = "")]
+    peer_secret_key: String,
+    /// Pid of the peer server.
+    #[arg(long)]
+    peer_pid: Option<u32>,
+    /// Comma-separated groups: ceilings,small,large,multipart,range,list,mixed (default: all).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Rounds per scenario; figures are medians.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Shrink every size and count for a smoke run.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds of the mixed run (60, or 5 with --quick).
+    #[arg(long)]
+    mixed_seconds: Option<u64>,
+    /// Send checksums only when required (RequestChecksumCalculation::WhenRequired).
+    #[arg(long)]
+    when_required: bool,
+    /// Where the generated upload file (and a spawned data directory) go.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Directory on the gateway's data filesystem for the disk ceilings (default: the spawned
+    /// data directory, else --work-dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Write JSON lines here instead of stdout.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the markdown report here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(run(cli))
+}
+
+/// Results keyed by (target, scenario), each holding every round's samples.
+#[derive(Default)]
+struct Results {
+    order: Vec<(String, String)>,
+    rounds: Vec<Vec<Vec<Sample>>>,
+}
+
+impl Results {
+    fn add(&mut self, target: &str, scenario: &str, samples: Vec<Sample>) {
+        let key = (target.to_owned(), scenario.to_owned());
+        let idx = self.order.iter().position(|k| *k == key).unwrap_or_else(|| {
+            self.order.push(key);
+            self.rounds.push(Vec::new());
+            self.order.len() - 1
+        });
+        self.rounds[idx].push(samples);
+    }
+
+    fn add_round(&mut self, target: &str, r: RoundResult) {
+        for (scenario, samples) in r {
+            self.add(target, &scenario, samples);
+        }
+    }
+
+    /// One metric per (target, scenario, metric name), folded over rounds.
+    fn metrics(&self) -> Vec<Metric> {
+        let mut out = Vec::new();
+        for ((target, scenario), rounds) in self.order.iter().zip(&self.rounds) {
+            let mut names: Vec<&str> = Vec::new();
+            for s in rounds.iter().flatten() {
+                if !names.contains(&s.metric.as_str()) {
+                    names.push(&s.metric);
+                }
+            }
+            for name in names {
+                let per_round: Vec<Sample> =
+                    rounds.iter().flatten().filter(|s| s.metric == name).cloned().collect();
+                out.extend(Metric::fold(target, scenario, &per_round));
+            }
+        }
+        out
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let info = RunInfo::collect();
+    let groups: Vec<String> = if cli.scenarios.is_empty() {
+        GROUPS.iter().map(|g| (*g).to_owned()).collect()
+    } else {
+        cli.scenarios.clone()
+    };
+    if let Some(bad) = groups.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+        bail!("unknown scenario group {bad:?}; known: {}", GROUPS.join(","));
+    }
+    let rounds = cli.rounds.max(1);
+    let sizes = Sizes::new(cli.quick, cli.mixed_seconds);
+    let work_dir = cli.work_dir.clone().unwrap_or_else(target::default_work_dir);
+
+    let spawned = match &cli.spawn {
+        Some(bin) => {
+            let s = Spawned::start(bin, &work_dir)?;
+            eprintln!("spawned {} (pid {}) at {}", bin.display(), s.pid(), s.endpoint);
+            Some(s)
+        }
+        None => None,
+    };
+    let (endpoint, ak, sk, pid) = match &spawned {
+        Some(s) => (s.endpoint.clone(), s.access_key.clone(), s.secret_key.clone(), Some(s.pid())),
+        None => (
+            cli.endpoint.clone().unwrap_or_default(),
+            cli.access_key.clone(),
+            cli.secret_key.clone(),
+            cli.server_pid,
+        ),
+    };
+    let mut targets = vec![Target {
+        name: "s3gate".to_owned(),
+        client: target::client(&endpoint, &ak, &sk, cli.when_required),
+        pid,
+    }];
+    if let Some(peer) = &cli.peer_endpoint {
+        targets.push(Target {
+            name: "peer".to_owned(),
+            client: target::client(
+                peer,
+                &cli.peer_access_key,
+                &cli.peer_secret_key,
+                cli.when_required,
+            ),
+            pid: cli.peer_pid,
+        });
+    }
+
+    let mut results = Results::default();
+    let mut failures = Vec::new();
+    for t in &targets {
+        if let Some(rss) = t.pid.and_then(target::rss_mib) {
+            results.add(&t.name, "idle_at_start", vec![Sample::new("server_rss_mib", "MiB", rss)]);
+        }
+    }
+
+    if groups.iter().any(|g| g == "ceilings") {
+        let disk_dir = cli
+            .data_dir
+            .clone()
+            .or_else(|| spawned.as_ref().map(|s| s.data_dir.path().to_owned()))
+            .unwrap_or_else(|| work_dir.clone());
+        let cs = ceilings::CeilingSizes::new(cli.quick);
+        eprintln!("ceilings (disk in {})", disk_dir.display());
+        let buf = Arc::new(content::generate(5, cs.hash_bytes));
+        for _ in 0..rounds {
+            let b = Arc::clone(&buf);
+            let mut samples = tokio::task::spawn_blocking(move || ceilings::hashes(&b)).await?;
+            samples.push(ceilings::loopback(cs.tcp_bytes).await?);
+            let dir = disk_dir.clone();
+            samples.extend(
+                tokio::task::spawn_blocking(move || ceilings::disk(&dir, cs.disk_bytes, cs.fsyncs))
+                    .await??,
+            );
+            eprintln!(
+                "  {}",
+                samples
+                    .iter()
+                    .map(|s| format!("{}={:.2}", s.metric, s.value))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            results.add("machine", "ceiling", samples);
+        }
+    }
+
+    let needs_large = groups.iter().any(|g| matches!(g.as_str(), "large" | "multipart" | "range"));
+    let file_dir = tempfile::Builder::new().prefix("s3gate-bench-file-").tempdir_in(&work_dir)?;
+    let large = if needs_large {
+        eprintln!("generating the {} MiB upload file", sizes.large >> 20);
+        let path = file_dir.path().join("large.bin");
+        let (len, part) = (sizes.large, sizes.part);
+        Arc::new(
+            tokio::task::spawn_blocking(move || content::LargeFile::create(&path, 42, len, part))
+                .await??,
+        )
+    } else {
+        Arc::new(content::LargeFile::create(&file_dir.path().join("large.bin"), 42, 0, sizes.part)?)
+    };
+
+    for t in &targets {
+        let ctx = Ctx { client: t.client.clone(), pid: t.pid, sizes, large: Arc::clone(&large) };
+        for group in groups.iter().filter(|g| *g != "ceilings") {
+            eprintln!("{} / {group}", t.name);
+            if let Err(e) = run_group(&ctx, group, rounds, &t.name, &mut results).await {
+                let msg = format!("{} / {group}: {e:#}", t.name);
+                eprintln!("FAILED {msg}");
+                failures.push(msg);
+            }
+        }
+    }
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for t in &targets {
+        if let Some(rss) = t.pid.and_then(target::rss_mib) {
+            results.add(&t.name, "idle_after_run", vec![Sample::new("server_rss_mib", "MiB", rss)]);
+        }
+    }
+
+    let metrics = results.metrics();
+    let mut lines: String = metrics.iter().map(|m| m.to_json() + "\n").collect();
+    for f in &failures {
+        lines.push_str(&serde_json::json!({ "failure": f }).to_string());
+        lines.push('\n');
+    }
+    match &cli.json {
+        Some(p) => std::fs::write(p, &lines).with_context(|| format!("writing {}", p.display()))?,
+        None => print!("{lines}"),
+    }
+    if let Some(p) = &cli.markdown {
+        let md =
+            report::markdown(&info, &metrics, &failures, &[&cli.secret_key, &cli.peer_secret_key]);
+        std::fs::write(p, md).with_context(|| format!("writing {}", p.display()))?;
+    }
+    drop(spawned);
+    if failures.is_empty() { Ok(()) } else { bail!("{} scenario group(s) failed", failures.len()) }
+}
+
+async fn run_group(
+    ctx: &Ctx,
+    group: &str,
+    rounds: usize,
+    target: &str,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    match group {
+        "range" => scenarios::setup_range(ctx).await?,
+        "list" => scenarios::setup_list(ctx).await?,
+        _ => {}
+    }
+    let mixed_objects =
+        if group == "mixed" { Some(scenarios::setup_mixed(ctx).await?) } else { None };
+    for round in 0..rounds {
+        let r = match (group, &mixed_objects) {
+            ("small", _) => scenarios::small(ctx, round).await?,
+            ("large", _) => scenarios::large(ctx, round).await?,
+            ("multipart", _) => scenarios::multipart(ctx, round).await?,
+            ("range", _) => scenarios::range(ctx, round).await?,
+            ("list", _) => scenarios::list(ctx, round).await?,
+            ("mixed", Some(objs)) => scenarios::mixed(ctx, round, objs).await?,
+            _ => bail!("unknown group {group}"),
+        };
+        results.add_round(target, r);
+    }
+    Ok(())
+}
