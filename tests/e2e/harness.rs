@@ -91,6 +91,16 @@ impl Gateway {
         Self::spawn(dir, access_key, secret_key, &[])
     }
 
+    /// As [`Gateway::start_on`], with extra `serve` arguments.
+    pub fn start_on_with(
+        dir: &Path,
+        access_key: &str,
+        secret_key: &str,
+        extra: &[&str],
+    ) -> Gateway {
+        Self::spawn(dir, access_key, secret_key, extra)
+    }
+
     fn spawn(dir: &Path, ak: &str, sk: &str, extra: &[&str]) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
             .arg("serve")

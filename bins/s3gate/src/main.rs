@@ -62,6 +62,17 @@ struct ServeArgs {
     /// Parts of a multipart object read ahead concurrently by a GET.
     #[arg(long, env = "S3GATE_READ_AHEAD_PARTS", default_value_t = 4)]
     read_ahead_parts: usize,
+    /// Seconds a retired blob is kept before the collector may delete it (readers that looked
+    /// up an object just before it was overwritten still find its data).
+    #[arg(long, env = "S3GATE_GC_GRACE_SECONDS", default_value_t = 30)]
+    gc_grace_seconds: u64,
+    /// Seconds an unreferenced blob must be old before the periodic sweep deletes it (writes
+    /// in flight have not committed their blob yet).
+    #[arg(long, env = "S3GATE_ORPHAN_GRACE_SECONDS", default_value_t = 3600)]
+    orphan_grace_seconds: u64,
+    /// Seconds between runs of the collector and the orphan sweep.
+    #[arg(long, env = "S3GATE_GC_INTERVAL_SECONDS", default_value_t = 30)]
+    gc_interval_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -104,6 +115,9 @@ fn main() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Each upload in flight holds one blocking thread (its disk writer), besides SQLite
+        // readers and file reads: leave room for many concurrent uploads.
+        .max_blocking_threads(2048)
         .thread_name("s3gate-worker")
         .build()
         .context("starting the async runtime")?;
@@ -132,14 +146,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut engine_config = EngineConfig::new(args.region.clone());
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
+    engine_config.gc_grace = Duration::from_secs(args.gc_grace_seconds);
+    engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
     let engine = Engine::new(meta, blobs, engine_config);
-    // Nothing is in flight right after start: every temp file and unknown blob is debris of a
-    // crash.
+    // Nothing is in flight and nobody reads before the listener opens: every retired blob can
+    // go, and every temp file and unknown blob is debris of a crash.
+    match engine.collect_garbage_older_than(Duration::ZERO).await {
+        Ok(report) => tracing::info!(?report, "start-up collection done"),
+        Err(e) => tracing::warn!(error = %e, "start-up collection failed"),
+    }
     match engine.sweep_orphans(Duration::ZERO).await {
         Ok(report) => tracing::info!(?report, "start-up sweep done"),
         Err(e) => tracing::warn!(error = %e, "start-up sweep failed"),
     }
-    let background = engine.spawn_background(Duration::from_secs(30));
+    let background = engine.spawn_background(Duration::from_secs(args.gc_interval_seconds.max(1)));
 
     let mut server_config = ServerConfig::new(args.region.clone());
     server_config.domains = args.domains;

@@ -137,10 +137,11 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
 
     // ---- buckets ----
 
-    /// The caller's buckets (every bucket for root), ordered by name.
+    /// The caller's own buckets, ordered by name.
     pub async fn list_buckets(&self, caller: &Caller) -> Result<Vec<Bucket>, EngineError> {
-        let owner = (!caller.is_root).then_some(caller.user.as_str());
-        Ok(self.inner.meta.list_buckets(owner).await?)
+        // As in S3, ListBuckets lists the caller's own buckets; root's power to act on every
+        // bucket does not make other users' buckets its own.
+        Ok(self.inner.meta.list_buckets(Some(caller.user.as_str())).await?)
     }
 
     /// Creates a bucket in the gateway's region. `location` must be absent, empty or the region.

@@ -36,10 +36,17 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     /// Deletes retired blobs older than `gc_grace` that nobody leases: they are forgotten in the
     /// metadata first (revived ones are kept), then deleted from the backend.
     pub async fn collect_garbage(&self) -> Result<GcReport, EngineError> {
+        self.collect_garbage_older_than(self.inner.config.gc_grace).await
+    }
+
+    /// [`Self::collect_garbage`] with an explicit grace period. At start-up, before the server
+    /// accepts connections, no reader can hold a blob, so `Duration::ZERO` is safe there.
+    pub async fn collect_garbage_older_than(
+        &self,
+        grace: Duration,
+    ) -> Result<GcReport, EngineError> {
         let mut report = GcReport::default();
-        let cutoff = SystemTime::now()
-            .checked_sub(self.inner.config.gc_grace)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff = SystemTime::now().checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
         loop {
             let retired = self.inner.meta.retired_blobs(cutoff, GC_BATCH).await?;
             let full = retired.len() == GC_BATCH as usize;

@@ -513,7 +513,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     bucket: bucket.to_string(),
                     key: key.to_string(),
                     etag: out.etag.clone(),
-                    checksums: out.checksum.iter().map(|c| (c.algorithm, c.to_base64())).collect(),
+                    checksums: out.checksum_value.iter().cloned().collect(),
                     checksum_type: out.checksum_type,
                 };
                 let mut r = xml(StatusCode::OK, result.to_xml());
@@ -930,8 +930,8 @@ fn decode_token(token: &str) -> Result<String, ApiError> {
 
 fn write_output_headers(r: &mut Resp, out: &WriteOutput) {
     set(r, "etag", &out.etag.quoted());
-    if let Some(c) = &out.checksum {
-        set(r, c.algorithm.header_name(), &c.to_base64());
+    if let Some((alg, value)) = &out.checksum_value {
+        set(r, alg.header_name(), value);
     }
     if let Some(t) = out.checksum_type {
         set(r, "x-amz-checksum-type", t.as_str());
