@@ -72,7 +72,7 @@ impl LargeFile {
     /// Writes `len` bytes of stream `seed` to `path`, hashing as it goes.
     pub(crate) fn create(path: &Path, seed: u64, len: u64, part_size: u64) -> anyhow::Result<Self> {
         const BLOCK: u64 = 4 << 20;
-        if part_size % BLOCK != 0 {
+        if !part_size.is_multiple_of(BLOCK) {
             bail!("part size must be a multiple of 4 MiB");
         }
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -91,7 +91,7 @@ impl LargeFile {
             crc.update(&buf[..n]);
             out.write_all(&buf[..n])?;
             off += n as u64;
-            if off % part_size == 0 || off == len {
+            if off.is_multiple_of(part_size) || off == len {
                 part_md5s.push(part.finalize_reset().into());
             }
         }
@@ -127,7 +127,6 @@ impl LargeFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use md5::Digest as _;
 
     #[test]
     fn fill_at_any_offset_matches_the_stream() {

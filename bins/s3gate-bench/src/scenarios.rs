@@ -89,7 +89,7 @@ impl Sizes {
                 ranged_ops: 1_000,
                 list_keys: 100_000,
                 list_repeats: 30,
-                mixed: Duration::from_secs(60),
+                mixed: Duration::from_mins(1),
                 mixed_objects: 1_000,
             }
         };
@@ -124,9 +124,9 @@ async fn measured<F>(ctx: &Ctx, name: &str, out: &mut RoundResult, f: F) -> anyh
 where
     F: Future<Output = anyhow::Result<Vec<Sample>>>,
 {
-    let sampler = ctx.pid.map(Sampler::start);
+    let watch = ctx.pid.map(Sampler::start);
     let mut samples = f.await.with_context(|| format!("scenario {name}"))?;
-    if let Some(s) = sampler {
+    if let Some(s) = watch {
         samples.extend(s.finish());
     }
     eprintln!("  {name}: {}", summary(&samples));
@@ -268,10 +268,10 @@ pub(crate) async fn small(ctx: &Ctx, round: usize) -> anyhow::Result<RoundResult
             ((round as u64) << 32) | conc as u64,
             ctx.sizes.small_ops,
         );
-        let n = objs.len();
+        let ops = objs.len();
         let (c, o) = (ctx.client.clone(), Arc::clone(&objs));
         measured(ctx, &format!("put_4k_c{conc}"), &mut out, async move {
-            let (lat, el) = pool(conc, n, move |i| {
+            let (lat, el) = pool(conc, ops, move |i| {
                 let (c, o) = (c.clone(), Arc::clone(&o));
                 async move { put_small(&c, SMALL_BUCKET, &o[i]).await }
             })
@@ -281,7 +281,7 @@ pub(crate) async fn small(ctx: &Ctx, round: usize) -> anyhow::Result<RoundResult
         .await?;
         let (c, o) = (ctx.client.clone(), Arc::clone(&objs));
         measured(ctx, &format!("get_4k_c{conc}"), &mut out, async move {
-            let (lat, el) = pool(conc, n, move |i| {
+            let (lat, el) = pool(conc, ops, move |i| {
                 let (c, o) = (c.clone(), Arc::clone(&o));
                 async move { get_small(&c, SMALL_BUCKET, &o[i]).await }
             })
@@ -291,7 +291,7 @@ pub(crate) async fn small(ctx: &Ctx, round: usize) -> anyhow::Result<RoundResult
         .await?;
         let (c, o) = (ctx.client.clone(), Arc::clone(&objs));
         measured(ctx, &format!("head_4k_c{conc}"), &mut out, async move {
-            let (lat, el) = pool(conc, n, move |i| {
+            let (lat, el) = pool(conc, ops, move |i| {
                 let (c, o) = (c.clone(), Arc::clone(&o));
                 async move {
                     let o = &o[i];
@@ -487,7 +487,7 @@ async fn upload_parts(
     while let Some(r) = set.join_next().await {
         parts.push(r??);
     }
-    parts.sort_by_key(|p| p.part_number());
+    parts.sort_by_key(CompletedPart::part_number);
     Ok(parts)
 }
 
