@@ -34,4 +34,5 @@ mod memory;
 mod multipart;
 mod objects;
 mod range;
+mod tidy;
 mod wire;

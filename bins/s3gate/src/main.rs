@@ -129,11 +129,17 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
+/// Opens (creating, migrating) the data directory's metadata store, off the async workers.
 async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let path = data_dir.join(METADATA_FILE);
-    SqliteMetadata::open(&path).with_context(|| format!("opening {}", path.display()))
+    let data_dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let path = data_dir.join(METADATA_FILE);
+        SqliteMetadata::open(&path).with_context(|| format!("opening {}", path.display()))
+    })
+    .await
+    .context("metadata open task failed")?
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -181,8 +187,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "try: AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://{addr} --region {} s3 ls",
         args.region
     );
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
 
     s3gate_server::serve(listener, gateway, &server_config, shutdown_signal()).await?;
     background.abort();
