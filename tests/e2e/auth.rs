@@ -281,3 +281,16 @@ async fn every_response_has_a_request_id() {
     assert!(r.header("x-amz-request-id").is_some(), "PATCH error request id");
     assert!(r.error_code().is_some(), "PATCH error body: {}", r.text());
 }
+
+/// The data directory holds secret keys (the root credentials file and the users table), so
+/// nothing in it may be readable by other local users.
+#[tokio::test]
+async fn secrets_on_disk_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let gw = Gateway::start();
+    for name in ["metadata.sqlite", "metadata.sqlite-wal"] {
+        let path = gw.dir.join(name);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", path.display());
+    }
+}

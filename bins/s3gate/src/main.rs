@@ -133,10 +133,24 @@ fn main() -> anyhow::Result<()> {
 async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
     let data_dir = data_dir.to_owned();
     tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        if !data_dir.exists() {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+            std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))?;
+        }
         let path = data_dir.join(METADATA_FILE);
-        SqliteMetadata::open(&path).with_context(|| format!("opening {}", path.display()))
+        let meta =
+            SqliteMetadata::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        // The database holds secret keys: readable by the gateway's user only.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = data_dir.join(format!("{METADATA_FILE}{suffix}"));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("restricting {}", file.display()))?;
+            }
+        }
+        Ok(meta)
     })
     .await
     .context("metadata open task failed")?
