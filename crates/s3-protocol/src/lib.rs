@@ -54,6 +54,7 @@ pub mod error;
 pub mod names;
 pub mod range;
 pub mod route;
+pub mod tagging;
 pub mod time;
 pub mod xml;
 
@@ -68,6 +69,7 @@ pub use route::{
     CopySource, GetObjectParams, ListObjectsParams, ListObjectsV2Params, ListUploadsParams,
     Operation, RequestTarget, RouteConfig, parse_copy_source, route,
 };
+pub use tagging::parse_tagging_header;
 pub use time::{format_http_date, format_iso8601, parse_http_date, parse_iso8601};
 pub use xml::{
     BucketEntry, CompleteMultipartUploadResult, CompletedPart, CopyObjectResult, CopyPartResult,

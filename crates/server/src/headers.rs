@@ -76,67 +76,7 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
 /// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded) with S3's limits.
 pub(crate) fn tags(headers: &HeaderMap) -> Result<Vec<(String, String)>, S3Error> {
     let Some(raw) = header(headers, "x-amz-tagging") else { return Ok(Vec::new()) };
-    parse_tag_set(raw)
-}
-
-/// Parses a URL-encoded tag set and checks S3's limits (10 tags, keys ≤ 128, values ≤ 256
-/// characters, unique keys).
-pub(crate) fn parse_tag_set(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
-    let bad = |msg: &str| S3Error::with_message(ErrorCode::InvalidArgument, msg.to_owned());
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = url_decode(k).ok_or_else(|| bad("The TagKey you have provided is invalid"))?;
-        let v = url_decode(v).ok_or_else(|| bad("The TagValue you have provided is invalid"))?;
-        if k.is_empty() || k.chars().count() > 128 {
-            return Err(bad("The TagKey you have provided is invalid"));
-        }
-        if v.chars().count() > 256 {
-            return Err(bad("The TagValue you have provided is invalid"));
-        }
-        if out.iter().any(|(ek, _)| *ek == k) {
-            return Err(bad("Cannot provide multiple Tags with the same key"));
-        }
-        out.push((k, v));
-    }
-    if out.len() > 10 {
-        return Err(bad("Object tags cannot be greater than 10"));
-    }
-    Ok(out)
-}
-
-fn url_decode(s: &str) -> Option<String> {
-    let s = s.replace('+', " ");
-    percent_decode(&s)
-}
-
-/// Percent-decodes to UTF-8; `None` on invalid UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    s3gate_protocol::parse_tagging_header(raw)
 }
 
 /// `If-None-Match: *` / `If-Match: etag` of a write.

@@ -1,6 +1,5 @@
 //! The request path: authenticate → route → decode the body → call the engine → S3 response.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
@@ -509,7 +508,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     .await?;
                 let host = header(headers, "host").unwrap_or("localhost");
                 let result = CompleteMultipartUploadResult {
-                    location: format!("http://{host}/{bucket}/{}", url_path_encode(key.as_str())),
+                    location: format!(
+                        "http://{host}/{bucket}/{}",
+                        s3gate_protocol::xml::url_encode(key.as_str())
+                    ),
                     bucket: bucket.to_string(),
                     key: key.to_string(),
                     etag: out.etag.clone(),
@@ -936,18 +938,6 @@ fn write_output_headers(r: &mut Resp, out: &WriteOutput) {
     if let Some(t) = out.checksum_type {
         set(r, "x-amz-checksum-type", t.as_str());
     }
-}
-
-fn url_path_encode(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 pub(crate) fn set(r: &mut Resp, name: &'static str, value: &str) {

@@ -1,0 +1,78 @@
+//! Object tag sets as the `x-amz-tagging` header carries them, with S3's limits.
+
+use percent_encoding::percent_decode_str;
+
+use crate::error::{ErrorCode, S3Error};
+
+/// Most tags one object may carry.
+pub const MAX_TAGS: usize = 10;
+/// Longest tag key, in characters.
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+/// Longest tag value, in characters.
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+
+/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, form-URL-encoded: `+` is a space) and checks S3's
+/// limits: at most [`MAX_TAGS`] tags, non-empty keys of at most [`MAX_TAG_KEY_CHARS`]
+/// characters, values of at most [`MAX_TAG_VALUE_CHARS`], no key twice. Violations are
+/// `InvalidArgument`, as on S3 (`InvalidTag` is reserved for the tagging XML body).
+pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
+    let bad = |msg: &str| S3Error::with_message(ErrorCode::InvalidArgument, msg.to_owned());
+    let mut out: Vec<(String, String)> = Vec::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = form_decode(k).ok_or_else(|| bad("The TagKey you have provided is invalid"))?;
+        let v = form_decode(v).ok_or_else(|| bad("The TagValue you have provided is invalid"))?;
+        if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+            return Err(bad("The TagKey you have provided is invalid"));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(bad("The TagValue you have provided is invalid"));
+        }
+        if out.iter().any(|(ek, _)| *ek == k) {
+            return Err(bad("Cannot provide multiple Tags with the same key"));
+        }
+        out.push((k, v));
+    }
+    if out.len() > MAX_TAGS {
+        return Err(bad("Object tags cannot be greater than 10"));
+    }
+    Ok(out)
+}
+
+/// Form-URL decoding to UTF-8; `None` if the bytes are not UTF-8.
+fn form_decode(s: &str) -> Option<String> {
+    percent_decode_str(&s.replace('+', " ")).decode_utf8().ok().map(std::borrow::Cow::into_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(raw: &str, expected: Result<&[(&str, &str)], ErrorCode>) {
+        let got = parse_tagging_header(raw);
+        match expected {
+            Ok(tags) => {
+                let want: Vec<(String, String)> =
+                    tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+                assert_eq!(got.unwrap(), want, "{raw}");
+            }
+            Err(code) => assert_eq!(got.unwrap_err().code, code, "{raw}"),
+        }
+    }
+
+    #[test]
+    fn cases() {
+        check("", Ok(&[]));
+        check("a=1&b=2", Ok(&[("a", "1"), ("b", "2")]));
+        check("k%20x=v+y", Ok(&[("k x", "v y")]));
+        check("a%2Bb=c%26d", Ok(&[("a+b", "c&d")]));
+        check("novalue", Ok(&[("novalue", "")]));
+        check("a=1&a=2", Err(ErrorCode::InvalidArgument));
+        check("=v", Err(ErrorCode::InvalidArgument));
+        check("%FF=v", Err(ErrorCode::InvalidArgument));
+        check(&format!("{}=v", "k".repeat(129)), Err(ErrorCode::InvalidArgument));
+        check(&format!("k={}", "v".repeat(257)), Err(ErrorCode::InvalidArgument));
+        let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+        check(&eleven.join("&"), Err(ErrorCode::InvalidArgument));
+    }
+}
