@@ -303,7 +303,12 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let etag = ETag::parse_quoted_or_not(&version.etag);
         match req.conditions.evaluate(&etag, version.last_modified) {
             ConditionOutcome::Proceed => {}
-            ConditionOutcome::NotModified => return Err(EngineError::NotModified),
+            ConditionOutcome::NotModified => {
+                return Err(EngineError::NotModified {
+                    etag,
+                    last_modified: version.last_modified,
+                });
+            }
             ConditionOutcome::PreconditionFailed => return Err(EngineError::PreconditionFailed),
         }
         let multipart = etag.part_count().is_some();

@@ -1,7 +1,7 @@
 //! The engine's error type and the mappings from the two stores' errors.
 
 use s3gate_metadata::MetaError;
-use s3gate_protocol::{ChecksumAlgorithm, S3Error};
+use s3gate_protocol::{ChecksumAlgorithm, ETag, S3Error};
 use s3gate_storage_backend::{BlobError, BoxError};
 
 /// What went wrong in an engine operation: one variant per outcome the server maps to an S3
@@ -35,9 +35,15 @@ pub enum EngineError {
     /// A precondition (read conditions, copy-source conditions, or a conditional write) failed.
     #[error("precondition failed")]
     PreconditionFailed,
-    /// A read condition answered 304 Not Modified.
+    /// A read condition answered 304 Not Modified; the validators of the version it was
+    /// decided on, which a 304 response still carries.
     #[error("not modified")]
-    NotModified,
+    NotModified {
+        /// ETag of the current version.
+        etag: ETag,
+        /// Last-Modified of the current version.
+        last_modified: std::time::SystemTime,
+    },
     /// A conditional write raced with another write; the client should retry.
     #[error("conditional request conflict")]
     ConditionalConflict,

@@ -64,7 +64,7 @@ impl From<EngineError> for ApiError {
                 "The specified location-constraint is not valid",
             ),
             EngineError::PreconditionFailed => ApiError::code(ErrorCode::PreconditionFailed),
-            EngineError::NotModified => ApiError::code(ErrorCode::NotModified),
+            EngineError::NotModified { .. } => ApiError::code(ErrorCode::NotModified),
             EngineError::ConditionalConflict => {
                 ApiError::code(ErrorCode::ConditionalRequestConflict)
             }

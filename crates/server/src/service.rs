@@ -659,17 +659,12 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         };
         let out = match self.engine.get_object(caller, &req, head).await {
             Ok(out) => out,
-            Err(EngineError::NotModified) => {
-                // 304 carries the validators but no body.
-                if let Ok(Some(v)) =
-                    self.engine.metadata().object(req.bucket.as_str(), req.key.as_str()).await
-                {
-                    let mut r = empty(StatusCode::NOT_MODIFIED);
-                    set(&mut r, "etag", &ETag::parse_quoted_or_not(&v.etag).quoted());
-                    set(&mut r, "last-modified", &format_http_date(v.last_modified));
-                    return Ok(r);
-                }
-                return Err(ApiError::code(ErrorCode::NotModified));
+            Err(EngineError::NotModified { etag, last_modified }) => {
+                // 304 carries the validators of the version the condition was decided on.
+                let mut r = empty(StatusCode::NOT_MODIFIED);
+                set(&mut r, "etag", &etag.quoted());
+                set(&mut r, "last-modified", &format_http_date(last_modified));
+                return Ok(r);
             }
             Err(e) => return Err(e.into()),
         };
