@@ -161,8 +161,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let meta = open_metadata(&data_dir).await?;
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
-    let blobs = DiskBlobs::open(&data_dir)
-        .with_context(|| format!("opening blob store in {}", data_dir.display()))?;
+    let blobs = {
+        let dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || DiskBlobs::open(&dir))
+            .await
+            .context("blob store open task failed")?
+            .with_context(|| format!("opening blob store in {}", data_dir.display()))?
+    };
 
     let mut engine_config = EngineConfig::new(args.region.clone());
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
