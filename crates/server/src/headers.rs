@@ -145,9 +145,13 @@ pub(crate) fn body_integrity(
         .or_else(|| header(headers, "x-amz-checksum-algorithm"));
     let declared_alg = match declared {
         Some(v) => Some(ChecksumAlgorithm::parse(v).ok_or_else(|| {
+            let names: Vec<&str> = ChecksumAlgorithm::all().iter().map(|a| a.as_str()).collect();
             S3Error::with_message(
                 ErrorCode::InvalidRequest,
-                "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+                format!(
+                    "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [{}]",
+                    names.join(", ")
+                ),
             )
         })?),
         None => None,
