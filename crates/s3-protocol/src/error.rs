@@ -53,6 +53,8 @@ error_codes! {
     AuthorizationQueryParametersError => 400, "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed.";
     /// The body does not match `Content-MD5` or a checksum header.
     BadDigest => 400, "The Content-MD5 you specified did not match what we received.";
+    /// A generic bad request (S3 uses it for more than 10 object tags).
+    BadRequest => 400, "Bad Request";
     /// The bucket name is taken by another account.
     BucketAlreadyExists => 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.";
     /// The caller already owns this bucket.
@@ -81,6 +83,8 @@ error_codes! {
     InvalidChunkSizeError => 403, "Only the last chunk is allowed to have a size less than 8192 bytes";
     /// `Content-MD5` is not a valid base64 MD5.
     InvalidDigest => 400, "The Content-MD5 you specified is not valid.";
+    /// A tag in a tag set breaks the tagging rules.
+    InvalidTag => 400, "The tag provided was not a valid tag. This error can occur if the tag did not pass input validation.";
     /// The location constraint is not valid.
     InvalidLocationConstraint => 400, "The specified location constraint is not valid.";
     /// The operation is not valid for the object's state or storage class.

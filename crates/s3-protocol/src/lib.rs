@@ -69,13 +69,14 @@ pub use route::{
     CopySource, GetObjectParams, ListObjectsParams, ListObjectsV2Params, ListUploadsParams,
     Operation, RequestTarget, RouteConfig, parse_copy_source, route,
 };
-pub use tagging::parse_tagging_header;
+pub use tagging::{check_tag_set, parse_tagging_header};
 pub use time::{format_http_date, format_iso8601, parse_http_date, parse_iso8601};
 pub use xml::{
-    BucketEntry, CompleteMultipartUploadResult, CompletedPart, CopyObjectResult, CopyPartResult,
-    DeleteErrorEntry, DeleteRequest, DeleteResult, DeletedEntry, ErrorBody,
-    InitiateMultipartUploadResult, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2,
-    ListMultipartUploadsResult, ListPartsResult, LocationConstraint, ObjectEntry, ObjectIdentifier,
-    Owner, PartEntry, UploadEntry, parse_complete_multipart_upload,
-    parse_create_bucket_configuration, parse_delete, parse_error_body,
+    AttributesPart, AttributesParts, BucketEntry, CompleteMultipartUploadResult, CompletedPart,
+    CopyObjectResult, CopyPartResult, DeleteErrorEntry, DeleteRequest, DeleteResult, DeletedEntry,
+    ErrorBody, GetObjectAttributesResult, InitiateMultipartUploadResult, ListAllMyBucketsResult,
+    ListBucketResult, ListBucketResultV2, ListMultipartUploadsResult, ListPartsResult,
+    LocationConstraint, ObjectEntry, ObjectIdentifier, Owner, PartEntry, Tagging, UploadEntry,
+    parse_complete_multipart_upload, parse_create_bucket_configuration, parse_delete,
+    parse_error_body, parse_tagging,
 };

@@ -154,6 +154,14 @@ pub enum Operation {
     },
     /// `GET /bucket?uploads`.
     ListMultipartUploads { bucket: BucketName, params: ListUploadsParams },
+    /// `GET /bucket/key?tagging`.
+    GetObjectTagging { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
+    /// `PUT /bucket/key?tagging`.
+    PutObjectTagging { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
+    /// `DELETE /bucket/key?tagging`.
+    DeleteObjectTagging { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
+    /// `GET /bucket/key?attributes` (the attributes are named by headers).
+    GetObjectAttributes { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
 }
 
 impl Operation {
@@ -180,6 +188,10 @@ impl Operation {
             Self::AbortMultipartUpload { .. } => "AbortMultipartUpload",
             Self::ListParts { .. } => "ListParts",
             Self::ListMultipartUploads { .. } => "ListMultipartUploads",
+            Self::GetObjectTagging { .. } => "GetObjectTagging",
+            Self::PutObjectTagging { .. } => "PutObjectTagging",
+            Self::DeleteObjectTagging { .. } => "DeleteObjectTagging",
+            Self::GetObjectAttributes { .. } => "GetObjectAttributes",
         }
     }
 
@@ -205,7 +217,11 @@ impl Operation {
             | Self::CompleteMultipartUpload { bucket, .. }
             | Self::AbortMultipartUpload { bucket, .. }
             | Self::ListParts { bucket, .. }
-            | Self::ListMultipartUploads { bucket, .. } => Some(bucket),
+            | Self::ListMultipartUploads { bucket, .. }
+            | Self::GetObjectTagging { bucket, .. }
+            | Self::PutObjectTagging { bucket, .. }
+            | Self::DeleteObjectTagging { bucket, .. }
+            | Self::GetObjectAttributes { bucket, .. } => Some(bucket),
         }
     }
 
@@ -222,7 +238,11 @@ impl Operation {
             | Self::UploadPartCopy { key, .. }
             | Self::CompleteMultipartUpload { key, .. }
             | Self::AbortMultipartUpload { key, .. }
-            | Self::ListParts { key, .. } => Some(key),
+            | Self::ListParts { key, .. }
+            | Self::GetObjectTagging { key, .. }
+            | Self::PutObjectTagging { key, .. }
+            | Self::DeleteObjectTagging { key, .. }
+            | Self::GetObjectAttributes { key, .. } => Some(key),
             Self::ListBuckets
             | Self::CreateBucket { .. }
             | Self::HeadBucket { .. }
@@ -236,12 +256,16 @@ impl Operation {
     }
 }
 
-/// Sub-resources S3 has and this gateway does not implement (→ 501).
+/// Sub-resources this gateway implements on objects but not on buckets (bucket tagging is a
+/// bucket configuration, which is not implemented).
+const OBJECT_ONLY_SUBRESOURCES: &[&str] = &["attributes", "tagging"];
+
+/// Sub-resources S3 has and this gateway does not implement (→ 501), besides
+/// [`OBJECT_ONLY_SUBRESOURCES`] on buckets.
 const UNIMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
     "analytics",
-    "attributes",
     "cors",
     "encryption",
     "intelligent-tiering",
@@ -265,7 +289,6 @@ const UNIMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "retention",
     "select",
     "session",
-    "tagging",
     "torrent",
     "versioning",
     "versions",
@@ -414,7 +437,11 @@ pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3
     };
     let bucket = BucketName::parse(&bucket)?;
 
-    if let Some(sub) = UNIMPLEMENTED_SUBRESOURCES.iter().find(|s| query.has(s)) {
+    let unimplemented = UNIMPLEMENTED_SUBRESOURCES
+        .iter()
+        .chain(if key.is_empty() { OBJECT_ONLY_SUBRESOURCES } else { &[] })
+        .find(|s| query.has(s));
+    if let Some(sub) = unimplemented {
         return Err(S3Error::with_message(
             ErrorCode::NotImplemented,
             format!("The '{sub}' sub-resource is not implemented by this gateway."),
@@ -518,6 +545,25 @@ fn route_object(
     query: &Query,
 ) -> Result<Operation, S3Error> {
     let method = req.method;
+    if query.has("tagging") {
+        let version_id = query.non_empty("versionId");
+        return match method {
+            "GET" => Ok(Operation::GetObjectTagging { bucket, key, version_id }),
+            "PUT" => Ok(Operation::PutObjectTagging { bucket, key, version_id }),
+            "DELETE" => Ok(Operation::DeleteObjectTagging { bucket, key, version_id }),
+            _ => Err(method_not_allowed(method, "OBJECT")),
+        };
+    }
+    if query.has("attributes") {
+        return match method {
+            "GET" => Ok(Operation::GetObjectAttributes {
+                bucket,
+                key,
+                version_id: query.non_empty("versionId"),
+            }),
+            _ => Err(method_not_allowed(method, "OBJECT")),
+        };
+    }
     if query.has("uploads") {
         return match method {
             "POST" => Ok(Operation::CreateMultipartUpload { bucket, key }),

@@ -40,6 +40,31 @@ pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error>
 }
 
 /// Form-URL decoding to UTF-8; `None` if the bytes are not UTF-8.
+/// Checks a tag set from a Tagging XML body (PutObjectTagging) against S3's limits, with the
+/// codes S3 answers a body with: `InvalidTag` for a bad or repeated key or value, `BadRequest`
+/// for more than [`MAX_TAGS`] tags.
+pub fn check_tag_set(tags: &[(String, String)]) -> Result<(), S3Error> {
+    let invalid = |msg: &str| S3Error::with_message(ErrorCode::InvalidTag, msg.to_owned());
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+            return Err(invalid("The TagKey you have provided is invalid"));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(invalid("The TagValue you have provided is invalid"));
+        }
+        if tags[..i].iter().any(|(ek, _)| ek == k) {
+            return Err(invalid("Cannot provide multiple Tags with the same key"));
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(S3Error::with_message(
+            ErrorCode::BadRequest,
+            "Object tags cannot be greater than 10",
+        ));
+    }
+    Ok(())
+}
+
 fn form_decode(s: &str) -> Option<String> {
     percent_decode_str(&s.replace('+', " ")).decode_utf8().ok().map(std::borrow::Cow::into_owned)
 }
@@ -74,5 +99,24 @@ mod tests {
         check(&format!("k={}", "v".repeat(257)), Err(ErrorCode::InvalidArgument));
         let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
         check(&eleven.join("&"), Err(ErrorCode::InvalidArgument));
+    }
+
+    #[test]
+    fn tag_set_limits() {
+        let set = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        assert!(check_tag_set(&set(&[("a", "1"), ("b", "")])).is_ok());
+        assert!(check_tag_set(&[]).is_ok());
+        let code = |tags: &[(String, String)]| check_tag_set(tags).unwrap_err().code;
+        assert_eq!(code(&set(&[("a", "1"), ("a", "2")])), ErrorCode::InvalidTag);
+        assert_eq!(code(&set(&[("", "1")])), ErrorCode::InvalidTag);
+        assert_eq!(code(&[("k".repeat(129), String::new())]), ErrorCode::InvalidTag);
+        assert_eq!(code(&[("k".to_owned(), "v".repeat(257))]), ErrorCode::InvalidTag);
+        // Limits count characters, not bytes.
+        assert!(check_tag_set(&[("é".repeat(128), "é".repeat(256))]).is_ok());
+        let eleven: Vec<(String, String)> =
+            (0..11).map(|i| (format!("k{i}"), String::new())).collect();
+        assert_eq!(code(&eleven), ErrorCode::BadRequest);
     }
 }

@@ -23,6 +23,8 @@ pub const MAX_COMPLETE_BODY: usize = 1024 * 1024;
 pub const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
 /// Largest CreateBucketConfiguration body accepted.
 pub const MAX_CREATE_BUCKET_BODY: usize = 64 * 1024;
+/// Largest Tagging body accepted (10 tags of 128 + 256 characters fit many times over).
+pub const MAX_TAGGING_BODY: usize = 64 * 1024;
 /// Most objects a DeleteObjects request may name.
 pub const MAX_DELETE_OBJECTS: usize = 1000;
 /// Deepest element nesting accepted in a request body.
@@ -297,6 +299,25 @@ pub fn parse_error_body(body: &[u8]) -> Result<ErrorBody, S3Error> {
 
 // ---------------------------------------------------------------------------
 // Response writing.
+
+/// Parses a PutObjectTagging body, `<Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet>
+/// </Tagging>`, in document order. Structure errors are `MalformedXML`; the tag limits are
+/// checked by [`crate::tagging::check_tag_set`].
+pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    let root = parse_document(body, MAX_TAGGING_BODY)?;
+    expect_root(&root, "Tagging")?;
+    let set = root.child("TagSet").ok_or_else(malformed)?;
+    let mut tags = Vec::new();
+    for tag in set.children("Tag") {
+        let key = tag.child("Key").ok_or_else(malformed)?.text.clone();
+        let value = tag.child("Value").ok_or_else(malformed)?.text.clone();
+        tags.push((key, value));
+    }
+    if set.children.iter().any(|c| c.name != "Tag") {
+        return Err(malformed());
+    }
+    Ok(tags)
+}
 
 /// A small writer that keeps element order explicit.
 struct Writer {
@@ -887,6 +908,108 @@ impl LocationConstraint {
     }
 }
 
+/// GetObjectTagging response: the tag set in stored order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tagging(pub Vec<(String, String)>);
+
+impl Tagging {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "Tagging";
+        let mut w = Writer::new(ROOT);
+        w.open("TagSet");
+        for (k, v) in &self.0 {
+            w.open("Tag");
+            w.elem("Key", k);
+            w.elem("Value", v);
+            w.close("Tag");
+        }
+        w.close("TagSet");
+        w.finish(ROOT)
+    }
+}
+
+/// One part in GetObjectAttributes' `ObjectParts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributesPart {
+    /// Part number.
+    pub part_number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// The part's checksum, if the object has one.
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
+}
+
+/// GetObjectAttributes' `ObjectParts` (multipart objects only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributesParts {
+    /// Total parts of the object.
+    pub parts_count: u32,
+    /// Echoed part-number marker.
+    pub part_number_marker: u32,
+    /// Marker for the next page (last part listed).
+    pub next_part_number_marker: u32,
+    /// Echoed max-parts.
+    pub max_parts: u32,
+    /// Whether more parts follow.
+    pub is_truncated: bool,
+    /// This page of parts.
+    pub parts: Vec<AttributesPart>,
+}
+
+/// GetObjectAttributes response; each field is present only when requested (and known).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetObjectAttributesResult {
+    /// The ETag, unquoted (S3 sends it without quotes here).
+    pub etag: Option<String>,
+    /// The object checksum and its type.
+    pub checksum: Option<((ChecksumAlgorithm, String), Option<ChecksumType>)>,
+    /// Parts of a multipart object.
+    pub object_parts: Option<AttributesParts>,
+    /// Storage class.
+    pub storage_class: Option<String>,
+    /// Size in bytes.
+    pub object_size: Option<u64>,
+}
+
+impl GetObjectAttributesResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "GetObjectAttributesResponse";
+        let mut w = Writer::new(ROOT);
+        w.opt("ETag", self.etag.as_deref());
+        if let Some(((alg, value), ty)) = &self.checksum {
+            w.open("Checksum");
+            w.elem(alg.xml_element(), value);
+            if let Some(ty) = ty {
+                w.elem("ChecksumType", ty.as_str());
+            }
+            w.close("Checksum");
+        }
+        if let Some(p) = &self.object_parts {
+            w.open("ObjectParts");
+            w.bool("IsTruncated", p.is_truncated);
+            w.num("MaxParts", p.max_parts);
+            w.num("NextPartNumberMarker", p.next_part_number_marker);
+            w.num("PartNumberMarker", p.part_number_marker);
+            for part in &p.parts {
+                w.open("Part");
+                w.checksums(&part.checksums);
+                w.num("PartNumber", part.part_number);
+                w.num("Size", part.size);
+                w.close("Part");
+            }
+            w.num("PartsCount", p.parts_count);
+            w.close("ObjectParts");
+        }
+        w.opt("StorageClass", self.storage_class.as_deref());
+        if let Some(n) = self.object_size {
+            w.num("ObjectSize", n);
+        }
+        w.finish(ROOT)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,6 +1017,63 @@ mod tests {
 
     fn check_err<T: std::fmt::Debug>(result: Result<T, S3Error>) {
         assert_eq!(result.unwrap_err().code, ErrorCode::MalformedXML);
+    }
+
+    #[test]
+    fn tagging_parses_and_round_trips() {
+        let body = br#"<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet>
+            <Tag><Key>a b</Key><Value>x&amp;y</Value></Tag><Tag><Key>e</Key><Value/></Tag>
+            </TagSet></Tagging>"#;
+        let tags = parse_tagging(body).unwrap();
+        assert_eq!(tags, vec![("a b".into(), "x&y".into()), ("e".into(), String::new())]);
+        assert_eq!(parse_tagging(Tagging(tags.clone()).to_xml().as_bytes()).unwrap(), tags);
+        assert!(parse_tagging(b"<Tagging><TagSet/></Tagging>").unwrap().is_empty());
+        check_err(parse_tagging(b"<Tagging/>"));
+        check_err(parse_tagging(b"<Tags><TagSet/></Tags>"));
+        check_err(parse_tagging(b"<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>"));
+        check_err(parse_tagging(b"<Tagging><TagSet><Bogus/></TagSet></Tagging>"));
+        check_err(parse_tagging(&vec![b' '; MAX_TAGGING_BODY + 1]));
+    }
+
+    #[test]
+    fn object_attributes_in_aws_order() {
+        let result = GetObjectAttributesResult {
+            etag: Some("abc-2".into()),
+            checksum: Some((
+                (ChecksumAlgorithm::Crc32, "AAAAAA==-2".into()),
+                Some(ChecksumType::Composite),
+            )),
+            object_parts: Some(AttributesParts {
+                parts_count: 2,
+                part_number_marker: 0,
+                next_part_number_marker: 1,
+                max_parts: 1,
+                is_truncated: true,
+                parts: vec![AttributesPart {
+                    part_number: 1,
+                    size: 5,
+                    checksums: vec![(ChecksumAlgorithm::Crc32, "AAAAAB==".into())],
+                }],
+            }),
+            storage_class: Some("STANDARD".into()),
+            object_size: Some(10),
+        };
+        let xml = result.to_xml();
+        let order = [
+            "<ETag>abc-2</ETag>",
+            "<Checksum><ChecksumCRC32>AAAAAA==-2</ChecksumCRC32><ChecksumType>COMPOSITE",
+            "<ObjectParts><IsTruncated>true</IsTruncated><MaxParts>1</MaxParts>",
+            "<Part><ChecksumCRC32>AAAAAB==</ChecksumCRC32><PartNumber>1</PartNumber><Size>5",
+            "<PartsCount>2</PartsCount></ObjectParts>",
+            "<StorageClass>STANDARD</StorageClass><ObjectSize>10</ObjectSize>",
+        ];
+        let mut at = 0;
+        for piece in order {
+            let found = xml[at..].find(piece).unwrap_or_else(|| panic!("{piece} in {xml}"));
+            at += found + piece.len();
+        }
+        let empty = GetObjectAttributesResult::default().to_xml();
+        assert!(empty.ends_with("<GetObjectAttributesResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></GetObjectAttributesResponse>"));
     }
 
     #[test]
@@ -1014,6 +1194,7 @@ mod tests {
             let _ = parse_complete_multipart_upload(&body);
             let _ = parse_delete(&body);
             let _ = parse_create_bucket_configuration(&body);
+            let _ = parse_tagging(&body);
         }
 
         #[test]

@@ -183,9 +183,34 @@ fn not_implemented_subresources() {
             check(&format!("{method} /bkt/key?{sub}="), "!NotImplemented");
         }
     }
+    // Object tagging and attributes are implemented; bucket tagging is a configuration.
+    for sub in OBJECT_ONLY_SUBRESOURCES {
+        for method in ["GET", "PUT", "DELETE", "POST", "HEAD"] {
+            check(&format!("{method} /bkt?{sub}"), "!NotImplemented");
+        }
+    }
     // Combined with an implemented one, the unimplemented one wins.
-    check("GET /bkt/key?uploadId=x&tagging", "!NotImplemented");
+    check("GET /bkt/key?uploadId=x&acl", "!NotImplemented");
     check("GET /bkt?versions&list-type=2", "!NotImplemented");
+}
+
+#[test]
+fn object_tagging_and_attributes() {
+    check("GET /bkt/k?tagging", "GetObjectTagging bkt [k]");
+    check("PUT /bkt/k?tagging", "PutObjectTagging bkt [k]");
+    check("DELETE /bkt/k?tagging=", "DeleteObjectTagging bkt [k]");
+    check("POST /bkt/k?tagging", "!MethodNotAllowed");
+    check("HEAD /bkt/k?tagging", "!MethodNotAllowed");
+    check("GET /bkt/k?attributes", "GetObjectAttributes bkt [k]");
+    check("HEAD /bkt/k?attributes", "!MethodNotAllowed");
+    check("PUT /bkt/k?attributes", "!MethodNotAllowed");
+    check("GET /k?tagging @bkt.s3.example.test", "GetObjectTagging bkt [k]");
+    let Operation::PutObjectTagging { version_id, .. } =
+        route(&target("PUT", "/bkt/k?tagging&versionId=v1", None, false), &cfg()).unwrap()
+    else {
+        panic!("not PutObjectTagging")
+    };
+    assert_eq!(version_id.as_deref(), Some("v1"));
 }
 
 fn op(uri: &str) -> Operation {
