@@ -27,6 +27,7 @@ pub const CASES: &[&str] = &[
     "buckets",
     "delete_bucket_aborts_uploads",
     "put_get_overwrite",
+    "object_tags",
     "shared_blobs",
     "revived_blob_is_not_forgotten",
     "conditions_on_put",
@@ -53,7 +54,7 @@ pub const CASES: &[&str] = &[
 macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@cases $make;
-            users buckets delete_bucket_aborts_uploads put_get_overwrite shared_blobs
+            users buckets delete_bucket_aborts_uploads put_get_overwrite object_tags shared_blobs
             revived_blob_is_not_forgotten conditions_on_put conditions_on_delete
             conditions_on_complete delete_missing_key keys_with_slashes_coexist
             list_prefix_and_delimiter list_start_after list_max_keys_and_truncation parts
@@ -307,6 +308,34 @@ pub async fn put_get_overwrite(m: &impl MetadataStore) {
     // Objects of other buckets are separate.
     m.create_bucket(bucket("other", "bob")).await.unwrap();
     assert_eq!(m.object("other", "k").await.unwrap(), None);
+}
+
+/// Tags of a version change alone: ETag, Last-Modified, parts and blob references stay.
+pub async fn object_tags(m: &impl MetadataStore) {
+    setup(m).await;
+    let tags = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    };
+    let v1 = obj("bk", "k", "e1", &["b1"]);
+    m.put_object(v1.clone(), WriteCondition::None).await.unwrap();
+    let id = m.set_object_tags("bk", "k", None, tags(&[("a", "1"), ("b", "")])).await.unwrap();
+    assert_eq!(id, NULL_VERSION);
+    let got = m.object("bk", "k").await.unwrap().unwrap();
+    assert_eq!(got, ObjectVersion { tags: tags(&[("a", "1"), ("b", "")]), ..v1.clone() });
+    // By version id, and back to no tags.
+    m.set_object_tags("bk", "k", Some(NULL_VERSION), Vec::new()).await.unwrap();
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().tags, Vec::new());
+    let missing = |r: Result<String, MetaError>| matches!(r, Err(MetaError::NoSuchKey));
+    assert!(missing(m.set_object_tags("bk", "k", Some("v9"), tags(&[("x", "")])).await));
+    assert!(missing(m.set_object_tags("bk", "nokey", None, tags(&[("x", "")])).await));
+    assert!(matches!(
+        m.set_object_tags("nobucket", "k", None, Vec::new()).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    // No blob changed hands: overwriting the key still retires exactly b1.
+    assert_eq!(retired_ids(m).await, Vec::<String>::new());
+    m.delete_object("bk", "k", WriteCondition::None).await.unwrap();
+    assert_eq!(retired_ids(m).await, strs(&["b1"]));
 }
 
 /// A blob shared by two objects retires only when both are gone.

@@ -278,6 +278,25 @@ impl MetadataStore for MemMetadata {
         Ok(CommitOutcome { retired_blobs, replaced: true })
     }
 
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> Result<String, MetaError> {
+        let mut s = self.lock();
+        let b = s.bucket_mut(bucket)?;
+        // Only current versions are kept (unversioned buckets).
+        match b.objects.get_mut(key) {
+            Some(v) if !v.is_delete_marker && version_id.is_none_or(|id| id == v.version_id) => {
+                v.tags = tags;
+                Ok(v.version_id.clone())
+            }
+            _ => Err(MetaError::NoSuchKey),
+        }
+    }
+
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, MetaError> {
         let s = self.lock();
         let b = s.buckets.get(bucket).ok_or(MetaError::NoSuchBucket)?;

@@ -313,6 +313,19 @@ impl MetadataStore for SqliteMetadata {
         self.write(move |c, now| ops::delete_object(c, &bucket, &key, &condition, now)).await
     }
 
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> Result<String, MetaError> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let version_id = version_id.map(str::to_owned);
+        self.write(move |c, _| ops::set_object_tags(c, &bucket, &key, version_id.as_deref(), &tags))
+            .await
+    }
+
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, MetaError> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
         self.read(move |c, inner| ops::list_objects(c, &bucket, &query, &inner.seeks)).await

@@ -327,6 +327,17 @@ pub trait MetadataStore: Send + Sync + 'static {
         key: &str,
         condition: WriteCondition,
     ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+    /// Replaces the tags of one version of a key, changing nothing else (not its ETag,
+    /// Last-Modified or data): the current version when `version_id` is `None`, else the version
+    /// of that id. Returns the version id. [`MetaError::NoSuchBucket`] if the bucket is gone,
+    /// [`MetaError::NoSuchKey`] if there is no such version (or it is a delete marker).
+    fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> impl Future<Output = Result<String, MetaError>> + Send;
     /// One page of current versions, answered by index seeks: cost grows with the page, not the
     /// bucket; with a delimiter, each common prefix costs one seek whatever lies under it.
     fn list_objects(

@@ -425,6 +425,27 @@ pub(super) fn delete_object(
     Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, replaced: true })
 }
 
+pub(super) fn set_object_tags(
+    c: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    tags: &Pairs,
+) -> R<String> {
+    if !bucket_exists(c, bucket)? {
+        return Err(MetaError::NoSuchBucket.into());
+    }
+    let updated: Option<String> = c
+        .prepare_cached(
+            "UPDATE objects SET tags = ?4 WHERE bucket = ?1 AND key = ?2 \
+             AND (version_id = ?3 OR (?3 IS NULL AND is_latest)) AND NOT is_delete_marker \
+             RETURNING version_id",
+        )?
+        .query_row(rusqlite::params![bucket, key, version_id, pairs_to_json(tags)?], |r| r.get(0))
+        .optional()?;
+    updated.ok_or_else(|| MetaError::NoSuchKey.into())
+}
+
 /// The range query of one listing seek (`op` is `>` or `>=`).
 pub(super) fn fetch_sql(op: &str, bounded: bool) -> String {
     let upper = if bounded { "AND key < ?3" } else { "AND ?3 IS NULL" };
