@@ -69,6 +69,7 @@ mod gc;
 mod lease;
 mod multipart;
 mod read;
+mod tagging;
 mod write;
 
 pub use api::*;

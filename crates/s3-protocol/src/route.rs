@@ -538,6 +538,23 @@ fn list_objects(bucket: BucketName, query: &Query) -> Result<Operation, S3Error>
     }
 }
 
+/// `?tagging` and `?attributes` on an object.
+fn route_object_metadata(
+    method: &str,
+    bucket: BucketName,
+    key: ObjectKey,
+    query: &Query,
+) -> Result<Operation, S3Error> {
+    let version_id = query.non_empty("versionId");
+    match (query.has("tagging"), method) {
+        (true, "GET") => Ok(Operation::GetObjectTagging { bucket, key, version_id }),
+        (true, "PUT") => Ok(Operation::PutObjectTagging { bucket, key, version_id }),
+        (true, "DELETE") => Ok(Operation::DeleteObjectTagging { bucket, key, version_id }),
+        (false, "GET") => Ok(Operation::GetObjectAttributes { bucket, key, version_id }),
+        _ => Err(method_not_allowed(method, "OBJECT")),
+    }
+}
+
 fn route_object(
     req: &RequestTarget<'_>,
     bucket: BucketName,
@@ -545,24 +562,8 @@ fn route_object(
     query: &Query,
 ) -> Result<Operation, S3Error> {
     let method = req.method;
-    if query.has("tagging") {
-        let version_id = query.non_empty("versionId");
-        return match method {
-            "GET" => Ok(Operation::GetObjectTagging { bucket, key, version_id }),
-            "PUT" => Ok(Operation::PutObjectTagging { bucket, key, version_id }),
-            "DELETE" => Ok(Operation::DeleteObjectTagging { bucket, key, version_id }),
-            _ => Err(method_not_allowed(method, "OBJECT")),
-        };
-    }
-    if query.has("attributes") {
-        return match method {
-            "GET" => Ok(Operation::GetObjectAttributes {
-                bucket,
-                key,
-                version_id: query.non_empty("versionId"),
-            }),
-            _ => Err(method_not_allowed(method, "OBJECT")),
-        };
+    if query.has("tagging") || query.has("attributes") {
+        return route_object_metadata(method, bucket, key, query);
     }
     if query.has("uploads") {
         return match method {

@@ -16,13 +16,14 @@ use s3gate_engine::api::{
 use s3gate_engine::{Engine, EngineError};
 use s3gate_metadata::{ListEntry, MetadataStore, UploadListEntry, UploadListQuery};
 use s3gate_protocol::{
-    BucketEntry, BucketName, ChecksumAlgorithm, CompleteMultipartUploadResult, CopyObjectResult,
-    CopyPartResult, DeleteErrorEntry, DeleteResult, DeletedEntry, ETag, ErrorCode,
+    AttributesPart, AttributesParts, BucketEntry, BucketName, ChecksumAlgorithm,
+    CompleteMultipartUploadResult, CopyObjectResult, CopyPartResult, DeleteErrorEntry,
+    DeleteResult, DeletedEntry, ETag, ErrorCode, GetObjectAttributesResult,
     InitiateMultipartUploadResult, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2,
     ListMultipartUploadsResult, ListPartsResult, LocationConstraint, ObjectEntry, ObjectKey,
-    Operation, Owner, PartEntry, Preconditions, RequestTarget, RouteConfig, S3Error, UploadEntry,
-    format_http_date, parse_complete_multipart_upload, parse_copy_source,
-    parse_create_bucket_configuration, parse_delete, parse_range, route,
+    Operation, Owner, PartEntry, Preconditions, RequestTarget, RouteConfig, S3Error, Tagging,
+    UploadEntry, format_http_date, parse_complete_multipart_upload, parse_copy_source,
+    parse_create_bucket_configuration, parse_delete, parse_range, parse_tagging, route,
 };
 use s3gate_sigv4::{PayloadMode, RequestParts, Verified, Verifier, VerifyConfig};
 use s3gate_storage_backend::BlobStore;
@@ -379,7 +380,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::DeleteObjects { bucket } => {
                 let raw = read_small_body(body, authed).await?;
-                verify_small_body_integrity(headers, &raw)?;
+                verify_small_body_integrity(headers, &raw, true)?;
                 let request = parse_delete(&raw)?;
                 let keys: Vec<String> = request.objects.iter().map(|o| o.key.clone()).collect();
                 let results = e.delete_objects(caller, &bucket, keys).await?;
@@ -567,6 +568,30 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 };
                 Ok(xml(StatusCode::OK, result.to_xml()))
             }
+            Operation::GetObjectTagging { bucket, key, version_id } => {
+                let (_, tags) =
+                    e.object_tagging(caller, &bucket, &key, version_id.as_deref()).await?;
+                Ok(xml(StatusCode::OK, Tagging(tags).to_xml()))
+            }
+            Operation::PutObjectTagging { bucket, key, version_id } => {
+                let raw = read_small_body(body, authed).await?;
+                verify_small_body_integrity(headers, &raw, true)?;
+                let tags = parse_tagging(&raw)?;
+                e.put_object_tagging(caller, &bucket, &key, version_id.as_deref(), tags).await?;
+                Ok(empty(StatusCode::OK))
+            }
+            Operation::DeleteObjectTagging { bucket, key, version_id } => {
+                e.put_object_tagging(caller, &bucket, &key, version_id.as_deref(), Vec::new())
+                    .await?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            Operation::GetObjectAttributes { bucket, key, version_id } => {
+                let wanted = ObjectAttributes::from_headers(headers)?;
+                let v = e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
+                let mut r = xml(StatusCode::OK, wanted.render(&v).to_xml());
+                set(&mut r, "last-modified", &format_http_date(v.last_modified));
+                Ok(r)
+            }
             Operation::ListMultipartUploads { bucket, params } => {
                 let page = e
                     .list_uploads(
@@ -721,6 +746,114 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     }
 }
 
+/// What a GetObjectAttributes request asks for (`x-amz-object-attributes`, `x-amz-max-parts`,
+/// `x-amz-part-number-marker`).
+#[allow(clippy::struct_excessive_bools, reason = "one flag per attribute S3 defines")]
+struct ObjectAttributes {
+    etag: bool,
+    checksum: bool,
+    object_parts: bool,
+    storage_class: bool,
+    object_size: bool,
+    max_parts: u32,
+    part_number_marker: u32,
+}
+
+impl ObjectAttributes {
+    fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let mut a = ObjectAttributes {
+            etag: false,
+            checksum: false,
+            object_parts: false,
+            storage_class: false,
+            object_size: false,
+            max_parts: 1000,
+            part_number_marker: 0,
+        };
+        // Several header lines are one comma-separated list.
+        let mut any = false;
+        for value in headers.get_all("x-amz-object-attributes") {
+            let text = value.to_str().map_err(|_| invalid_attribute())?;
+            for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                any = true;
+                match name {
+                    "ETag" => a.etag = true,
+                    "Checksum" => a.checksum = true,
+                    "ObjectParts" => a.object_parts = true,
+                    "StorageClass" => a.storage_class = true,
+                    "ObjectSize" => a.object_size = true,
+                    _ => return Err(invalid_attribute()),
+                }
+            }
+        }
+        if !any {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidArgument,
+                "x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty",
+            ));
+        }
+        let number = |name: &str, default: u32| -> Result<u32, ApiError> {
+            match header(headers, name) {
+                None => Ok(default),
+                Some(v) => v.trim().parse::<u32>().map_err(|_| {
+                    ApiError::msg(
+                        ErrorCode::InvalidArgument,
+                        format!("Provided {name} not an integer or within integer range"),
+                    )
+                }),
+            }
+        };
+        a.max_parts = number("x-amz-max-parts", 1000)?.min(1000);
+        a.part_number_marker = number("x-amz-part-number-marker", 0)?;
+        Ok(a)
+    }
+
+    fn render(&self, v: &s3gate_metadata::ObjectVersion) -> GetObjectAttributesResult {
+        let algorithm = v.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
+        let checksum_type =
+            v.checksum_type.as_deref().and_then(s3gate_protocol::ChecksumType::parse);
+        let multipart = ETag::parse_quoted_or_not(&v.etag).part_count().is_some();
+        GetObjectAttributesResult {
+            etag: self.etag.then(|| v.etag.clone()),
+            checksum: if self.checksum {
+                algorithm.zip(v.checksum.clone()).map(|c| (c, checksum_type))
+            } else {
+                None
+            },
+            object_parts: (self.object_parts && multipart).then(|| {
+                let after: Vec<_> =
+                    v.parts.iter().filter(|p| p.part_number > self.part_number_marker).collect();
+                let page: Vec<AttributesPart> = after
+                    .iter()
+                    .take(self.max_parts as usize)
+                    .map(|p| AttributesPart {
+                        part_number: p.part_number,
+                        size: p.size,
+                        checksums: algorithm
+                            .zip(p.checksum.clone())
+                            .map(|c| vec![c])
+                            .unwrap_or_default(),
+                    })
+                    .collect();
+                AttributesParts {
+                    parts_count: u32::try_from(v.parts.len()).unwrap_or(u32::MAX),
+                    part_number_marker: self.part_number_marker,
+                    next_part_number_marker: page.last().map_or(0, |p| p.part_number),
+                    max_parts: self.max_parts,
+                    is_truncated: after.len() > page.len(),
+                    parts: page,
+                }
+            }),
+            storage_class: self.storage_class.then(|| "STANDARD".to_owned()),
+            object_size: self.object_size.then_some(v.size),
+        }
+    }
+}
+
+fn invalid_attribute() -> ApiError {
+    ApiError::msg(ErrorCode::InvalidArgument, "Invalid attribute name specified.")
+}
+
 /// Sets up reading an object body: its integrity data, the trailer slot and the decoding mode.
 fn body_setup(
     headers: &HeaderMap,
@@ -810,8 +943,21 @@ async fn read_small_body(body: Incoming, authed: &Authed) -> Result<Bytes, ApiEr
     Ok(raw)
 }
 
-/// Content-MD5 or x-amz-checksum-* of a whole small body (DeleteObjects requires one).
-fn verify_small_body_integrity(headers: &HeaderMap, raw: &[u8]) -> Result<(), ApiError> {
+/// Content-MD5 or x-amz-checksum-* of a whole small body; operations S3 marks as requiring a
+/// checksum (DeleteObjects, PutObjectTagging) refuse a body that has neither.
+fn verify_small_body_integrity(
+    headers: &HeaderMap,
+    raw: &[u8],
+    required: bool,
+) -> Result<(), ApiError> {
+    let has_checksum =
+        ChecksumAlgorithm::all().iter().any(|a| headers.contains_key(a.header_name()));
+    if required && !has_checksum && !headers.contains_key("content-md5") {
+        return Err(ApiError::msg(
+            ErrorCode::InvalidRequest,
+            "Missing required header for this request: Content-Md5.",
+        ));
+    }
     if let Some(v) = header(headers, "content-md5") {
         let want = s3gate_protocol::parse_content_md5(v)?;
         let got: [u8; 16] = md5_of(raw);

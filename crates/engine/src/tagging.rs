@@ -1,0 +1,78 @@
+//! Object tagging and GetObjectAttributes: metadata-only operations on one version.
+
+use s3gate_metadata::{MetaError, MetadataStore, NULL_VERSION, ObjectVersion};
+use s3gate_protocol::{BucketName, ErrorCode, ObjectKey, S3Error, check_tag_set};
+use s3gate_storage_backend::BlobStore;
+
+use crate::api::Caller;
+use crate::engine::Engine;
+use crate::error::EngineError;
+
+/// The version a request names: versioning is not implemented yet, so every bucket holds only
+/// the `null` version and any other id does not exist.
+fn check_version(version_id: Option<&str>) -> Result<(), EngineError> {
+    match version_id {
+        None | Some(NULL_VERSION) => Ok(()),
+        Some(_) => Err(EngineError::Protocol(S3Error::with_message(
+            ErrorCode::NoSuchVersion,
+            "The specified version does not exist.",
+        ))),
+    }
+}
+
+impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
+    /// The version a metadata-only read addresses.
+    async fn version(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&str>,
+    ) -> Result<ObjectVersion, EngineError> {
+        self.owned_bucket(caller, bucket).await?;
+        check_version(version_id)?;
+        self.metadata().object(bucket.as_str(), key.as_str()).await?.ok_or(EngineError::NoSuchKey)
+    }
+
+    /// GetObjectTagging: the version id and its tags in stored order.
+    pub async fn object_tagging(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&str>,
+    ) -> Result<(String, Vec<(String, String)>), EngineError> {
+        let v = self.version(caller, bucket, key, version_id).await?;
+        Ok((v.version_id, v.tags))
+    }
+
+    /// PutObjectTagging (an empty set is DeleteObjectTagging): replaces the tag set of the
+    /// version after checking S3's limits; returns the version id.
+    pub async fn put_object_tagging(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> Result<String, EngineError> {
+        check_tag_set(&tags)?;
+        self.owned_bucket(caller, bucket).await?;
+        check_version(version_id)?;
+        match self.metadata().set_object_tags(bucket.as_str(), key.as_str(), None, tags).await {
+            Err(MetaError::NoSuchKey) => Err(EngineError::NoSuchKey),
+            other => Ok(other?),
+        }
+    }
+
+    /// GetObjectAttributes: the version whose attributes the server reports.
+    pub async fn object_attributes(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&str>,
+    ) -> Result<ObjectVersion, EngineError> {
+        self.version(caller, bucket, key, version_id).await
+    }
+}
