@@ -47,6 +47,13 @@ fn upload_checksum(upload: &Upload) -> Option<(ChecksumAlgorithm, ChecksumType)>
     Some((alg, ty))
 }
 
+/// The checksum every part of the upload is stored with, and how the object's checksum is made
+/// from them: the upload's own, else CRC64NVME full-object, which AWS gives an upload created
+/// without an algorithm.
+fn storage_checksum(upload: &Upload) -> (ChecksumAlgorithm, ChecksumType) {
+    upload_checksum(upload).unwrap_or((ChecksumAlgorithm::Crc64Nvme, ChecksumType::FullObject))
+}
+
 impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     /// Loads an upload of the caller's bucket that belongs to `key`.
     async fn owned_upload(
@@ -112,15 +119,16 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         UploadId::parse(&id).map_err(EngineError::Protocol)
     }
 
-    /// Records a written blob as a part; deletes the blob if the upload is gone.
+    /// Records a written blob as a part; deletes the blob if the upload is gone. `client_alg`
+    /// is the algorithm of a checksum the client sent with the part.
     async fn commit_part(
         &self,
         upload: &Upload,
         part_number: u32,
         written: Written,
+        client_alg: Option<ChecksumAlgorithm>,
     ) -> Result<PartOutput, EngineError> {
-        let alg = upload_checksum(upload).map(|(alg, _)| alg);
-        let stored = alg.and_then(|a| written.checksum(a)).cloned();
+        let stored = written.checksum(storage_checksum(upload).0).cloned();
         let etag = ETag::from_md5(&written.md5);
         let part = Part {
             part_number,
@@ -136,8 +144,13 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             discard(&*self.inner.blobs, &written.info.id).await;
             return Err(e.into());
         }
-        // Without an upload algorithm, echo the checksum the client sent (verified, not stored).
-        let checksum = stored.or_else(|| written.checksums.first().cloned());
+        // With an upload algorithm, the part's checksum in it; without, echo the checksum the
+        // client sent (verified; the default CRC64NVME is stored but not announced).
+        let checksum = if upload_checksum(upload).is_some() {
+            stored
+        } else {
+            client_alg.and_then(|a| written.checksum(a)).cloned()
+        };
         Ok(PartOutput { etag, checksum, last_modified })
     }
 
@@ -152,10 +165,11 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         body: ByteStream,
     ) -> Result<PartOutput, EngineError> {
         let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
-        let alg = upload_checksum(&upload).map(|(alg, _)| alg);
+        let alg = Some(storage_checksum(&upload).0);
         let spec = WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?;
         let written = write_blob(&*self.inner.blobs, body, spec).await?;
-        self.commit_part(&upload, u32::from(req.part_number.get()), written).await
+        let client_alg = req.integrity.checksum.as_ref().map(|c| c.algorithm);
+        self.commit_part(&upload, u32::from(req.part_number.get()), written, client_alg).await
     }
 
     /// Stores a byte range of another object as a part: the bytes are read (under lease) and
@@ -206,7 +220,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let body: ByteStream = Box::pin(futures_util::StreamExt::map(data, |item| {
             item.map_err(|e| Box::new(SourceReadError(e)) as BoxError)
         }));
-        let alg = upload_checksum(&upload).map(|(alg, _)| alg);
+        let alg = Some(storage_checksum(&upload).0);
         let spec = WriteSpec::internal(len, alg, self.inner.config.max_put_size);
         let written = match write_blob(&*self.inner.blobs, body, spec).await {
             Ok(w) => w,
@@ -218,7 +232,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             }
             Err(e) => return Err(e),
         };
-        self.commit_part(&upload, u32::from(req.part_number.get()), written).await
+        self.commit_part(&upload, u32::from(req.part_number.get()), written, None).await
     }
 
     /// Completes an upload: validates the listed parts and commits the object made of them.
@@ -272,8 +286,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             md5s.push(md5);
         }
         let etag = ETag::multipart(&md5s);
+        // Parts stored before every part carried a checksum leave the object without one.
         let (checksum_algorithm, checksum_type, checksum) =
-            match checksum_kind.and_then(|k| object_checksum(k, &chosen)) {
+            match object_checksum(storage_checksum(&upload), &chosen) {
                 Some((alg, ty, value)) => {
                     (Some(alg.as_str().to_owned()), Some(ty.as_str().to_owned()), Some(value))
                 }

@@ -1336,8 +1336,30 @@ async fn part_checksum_without_upload_algorithm_is_verified_and_echoed() {
     );
     let out = e.upload_part(&alice(), req, body(b"part")).await.unwrap();
     assert_eq!(out.checksum, Some(Checksum::compute(alg, b"part")));
+    // Stored is the default CRC64NVME (the server lists no checksum: the upload has none).
     let page = e.list_parts(&alice(), &bn("bkt"), &key("mp"), &id, 0, 10).await.unwrap();
-    assert_eq!(page.parts[0].checksum, None);
+    let crc64 = Checksum::compute(ChecksumAlgorithm::Crc64Nvme, b"part").to_base64();
+    assert_eq!(page.parts[0].checksum.as_deref(), Some(crc64.as_str()));
+}
+
+/// An upload created without an algorithm completes with a CRC64NVME full-object checksum
+/// combined from its parts, as on AWS.
+#[tokio::test]
+async fn upload_without_algorithm_gets_a_full_object_crc64nvme() {
+    let e = setup().await;
+    let id = create(&e, "mp", None).await;
+    let first = vec![7u8; 5 * 1024 * 1024];
+    let a = e.upload_part(&alice(), part_req("mp", &id, 1), body(&first)).await.unwrap();
+    assert_eq!(a.checksum, None, "nothing announced for an upload without an algorithm");
+    let b = e.upload_part(&alice(), part_req("mp", &id, 2), body(b"tail")).await.unwrap();
+    let out = e
+        .complete_upload(&alice(), complete_req("mp", &id, &[(1, &a.etag), (2, &b.etag)]))
+        .await
+        .unwrap();
+    let whole = [first.as_slice(), b"tail"].concat();
+    let want = Checksum::compute(ChecksumAlgorithm::Crc64Nvme, &whole).to_base64();
+    assert_eq!(out.checksum_value, Some((ChecksumAlgorithm::Crc64Nvme, want)));
+    assert_eq!(out.checksum_type, Some(ChecksumType::FullObject));
 }
 
 #[tokio::test]
