@@ -26,13 +26,18 @@ mod harness;
 
 mod auth;
 mod buckets;
+mod clients;
 mod concurrency;
+mod conditional;
 mod copy;
 mod crash;
 mod listing;
 mod memory;
 mod multipart;
 mod objects;
+mod presign;
 mod range;
 mod tidy;
+mod vhost;
 mod wire;
+mod wire_corpus;
