@@ -156,10 +156,48 @@ def scenario(mode):
     expect(client_error(s3.head_bucket, Bucket=bucket) == (404, "404"), "bucket deleted")
 
 
+def new_features():
+    """Issue #4 operations that land with the lead's branch: object tagging sub-resources,
+    CopyObject's tagging directive and GetObjectAttributes. Enabled by
+    S3GATE_CLIENTS_NEW_FEATURES=1 until they are merged."""
+    if os.environ.get("S3GATE_CLIENTS_NEW_FEATURES") != "1":
+        print("--- SKIP tagging / GetObjectAttributes steps: set S3GATE_CLIENTS_NEW_FEATURES=1 "
+              "once those operations are implemented", flush=True)
+        return
+    bucket = f"{BUCKET}-new"
+    s3 = boto3.client("s3", endpoint_url=ENDPOINT,
+                      config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+    s3.create_bucket(Bucket=bucket)
+    step("tagging: put_object Tagging, get/put/delete_object_tagging")
+    data = os.urandom(3000)
+    s3.put_object(Bucket=bucket, Key="t", Body=data, Tagging="a=1&b=two%20words")
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]}
+    expect(tags == {"a": "1", "b": "two words"}, f"tags {tags}")
+    s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": [{"Key": "c", "Value": "3"}]})
+    tags = s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]
+    expect(tags == [{"Key": "c", "Value": "3"}], f"tags after put {tags}")
+    step("copy_object TaggingDirective COPY and REPLACE")
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "t"})
+    expect(s3.get_object_tagging(Bucket=bucket, Key="copy")["TagSet"] == [{"Key": "c", "Value": "3"}], "COPY keeps tags")
+    s3.copy_object(Bucket=bucket, Key="copy2", CopySource={"Bucket": bucket, "Key": "t"},
+                   TaggingDirective="REPLACE", Tagging="d=4")
+    expect(s3.get_object_tagging(Bucket=bucket, Key="copy2")["TagSet"] == [{"Key": "d", "Value": "4"}], "REPLACE")
+    s3.delete_object_tagging(Bucket=bucket, Key="t")
+    expect(s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == [], "tags deleted")
+    step("get_object_attributes")
+    a = s3.get_object_attributes(Bucket=bucket, Key="t", ObjectAttributes=["ETag", "ObjectSize", "StorageClass"])
+    expect(a["ObjectSize"] == len(data), f"ObjectSize {a}")
+    expect(a["ETag"] == hashlib.md5(data).hexdigest(), f"ETag {a}")
+    for k in ["t", "copy", "copy2"]:
+        s3.delete_object(Bucket=bucket, Key=k)
+    s3.delete_bucket(Bucket=bucket)
+
+
 def main():
     print(f"boto3 {boto3.__version__}, botocore {botocore.__version__}", flush=True)
     for mode in ["when_supported", "when_required"]:
         scenario(mode)
+    new_features()
     print("boto3 scenario passed")
 
 

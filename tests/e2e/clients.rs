@@ -219,9 +219,7 @@ async fn rust_sdk_matrix() {
             .send()
             .await
             .unwrap();
-        for (key, want) in
-            [("small.bin", &small), ("streamed.bin", &streamed), ("big.bin", &big)]
-        {
+        for (key, want) in [("small.bin", &small), ("streamed.bin", &streamed), ("big.bin", &big)] {
             let got = get(&c, &b, key).await;
             assert_eq!(sha256_hex(&got), sha256_hex(want), "{flavour:?} {key}");
         }
@@ -235,8 +233,7 @@ async fn rust_sdk_matrix() {
         let prefixes: Vec<&str> = l.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
         assert_eq!(keys, ["big.bin", "small.bin", "streamed.bin"], "{flavour:?}");
         assert_eq!(prefixes, ["dir/"], "{flavour:?}");
-        let l =
-            c.list_objects_v2().bucket(&b).prefix("dir/").delimiter("/").send().await.unwrap();
+        let l = c.list_objects_v2().bucket(&b).prefix("dir/").delimiter("/").send().await.unwrap();
         assert_eq!(l.contents().len(), 1, "{flavour:?}");
         assert_eq!(l.common_prefixes()[0].prefix(), Some("dir/sub/"), "{flavour:?}");
 
@@ -278,11 +275,10 @@ async fn rust_sdk_matrix() {
         assert_eq!(sha256_hex(&r.body), sha256_hex(&streamed), "{flavour:?} presigned GET");
 
         // Batch delete, one key absent.
-        let objects: Vec<ObjectIdentifier> =
-            ["small.bin", "dir/a.txt", "copy/big.bin", "absent"]
-                .iter()
-                .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
-                .collect();
+        let objects: Vec<ObjectIdentifier> = ["small.bin", "dir/a.txt", "copy/big.bin", "absent"]
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+            .collect();
         let d = c
             .delete_objects()
             .bucket(&b)

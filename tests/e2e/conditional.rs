@@ -37,7 +37,13 @@ fn one_winner(what: &str, outcomes: &[Outcome]) -> usize {
     winners[0]
 }
 
-async fn race_puts(c: &Client, b: &str, k: &str, bodies: &[Vec<u8>], if_match: Option<&str>) -> Vec<Outcome> {
+async fn race_puts(
+    c: &Client,
+    b: &str,
+    k: &str,
+    bodies: &[Vec<u8>],
+    if_match: Option<&str>,
+) -> Vec<Outcome> {
     let mut tasks = Vec::new();
     for (i, body) in bodies.iter().enumerate() {
         let c = c.clone();
@@ -115,7 +121,12 @@ async fn racing_if_match_overwrites_have_one_winner() {
     expect_err(c.head_object().bucket("cond-im").key("absent").send().await, 404, "", "absent");
 }
 
-async fn upload_one_part(c: &Client, b: &str, k: &str, data: &[u8]) -> (String, CompletedMultipartUpload) {
+async fn upload_one_part(
+    c: &Client,
+    b: &str,
+    k: &str,
+    data: &[u8],
+) -> (String, CompletedMultipartUpload) {
     let up = c.create_multipart_upload().bucket(b).key(k).send().await.unwrap();
     let id = up.upload_id().unwrap().to_owned();
     let out = c

@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use s3gate_sigv4::{RequestParts, SigningParams, presign};
 
 use crate::harness::{
-    Flavour, Gateway, RawResponse, REGION, crc32_b64, create_bucket, etag_of, expect_err, get,
+    Flavour, Gateway, REGION, RawResponse, crc32_b64, create_bucket, etag_of, expect_err, get,
     hyper_request, put, random_bytes, sha256_hex, xml_element,
 };
 
@@ -95,10 +95,7 @@ async fn sdk_presigned_get_put_head_delete_upload_part() {
             assert_presigned(&r, 200, "presigned UploadPart");
             assert_eq!(r.header("etag"), Some(etag_of(part).as_str()));
             done.push(
-                CompletedPart::builder()
-                    .part_number(n)
-                    .e_tag(r.header("etag").unwrap())
-                    .build(),
+                CompletedPart::builder().part_number(n).e_tag(r.header("etag").unwrap()).build(),
             );
         }
         c.complete_multipart_upload()
@@ -230,8 +227,8 @@ async fn presigned_expiry() {
     assert_eq!(r.status, 200, "week-long URL signed two hours ago: {}", r.text());
 
     // Expired PUT and DELETE change nothing.
-    let r = hyper_request("PUT", &url("PUT", "/presign-exp/k", old, 60), &[], b"new".to_vec())
-        .await;
+    let r =
+        hyper_request("PUT", &url("PUT", "/presign-exp/k", old, 60), &[], b"new".to_vec()).await;
     r.assert_error(403, "AccessDenied", "expired PUT");
     let r = hyper_request("DELETE", &url("DELETE", "/presign-exp/k", old, 60), &[], vec![]).await;
     r.assert_error(403, "AccessDenied", "expired DELETE");
@@ -283,8 +280,12 @@ async fn presigned_put_with_checksum_hoisted_into_the_query() {
             enc(crc)
         );
         let headers = [("host", host.as_str())];
-        let req =
-            RequestParts { method: "PUT", raw_path: &path, raw_query: Some(&query), headers: &headers };
+        let req = RequestParts {
+            method: "PUT",
+            raw_path: &path,
+            raw_query: Some(&query),
+            headers: &headers,
+        };
         let params = SigningParams {
             access_key_id: &gw.access_key,
             secret_key: &gw.secret_key,
@@ -295,10 +296,8 @@ async fn presigned_put_with_checksum_hoisted_into_the_query() {
         format!("http://{host}{path}?{}", presign(&req, Duration::from_secs(300), &params))
     };
     // Find a body whose CRC32 has `+` or `/` in base64, so the encoding is exercised.
-    let data = (0..)
-        .map(|_| random_bytes(5000))
-        .find(|d| crc32_b64(d).contains(['+', '/']))
-        .unwrap();
+    let data =
+        (0..).map(|_| random_bytes(5000)).find(|d| crc32_b64(d).contains(['+', '/'])).unwrap();
     let crc = crc32_b64(&data);
 
     let r = hyper_request("PUT", &url("good", &crc), &[], data.clone()).await;

@@ -54,7 +54,11 @@ impl Intercept for ToLoopback {
 
 /// A virtual-host-mode SDK client for `http://DOMAIN:port` that only ever connects to
 /// 127.0.0.1.
-fn vhost_client(gw: &Gateway, domain: &str, flavour: Flavour) -> (Client, Arc<Mutex<Vec<(String, String)>>>) {
+fn vhost_client(
+    gw: &Gateway,
+    domain: &str,
+    flavour: Flavour,
+) -> (Client, Arc<Mutex<Vec<(String, String)>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let base = client_for(gw.port, &gw.access_key, &gw.secret_key, flavour, true);
     let conf = base
@@ -94,7 +98,10 @@ async fn sdk_virtual_hosted_style_on_several_domains() {
             assert!(get(&path_client, &b, "dir/a b+c.txt").await == small, "path-style read");
             assert!(get(&c, &b, "dir/sub/big.bin").await == big, "{domain} {flavour:?}");
             assert!(
-                seen.lock().unwrap().iter().all(|(h, p)| h.starts_with(&b) && !p.starts_with(&format!("/{b}"))),
+                seen.lock()
+                    .unwrap()
+                    .iter()
+                    .all(|(h, p)| h.starts_with(&b) && !p.starts_with(&format!("/{b}"))),
                 "every request virtual-hosted: {:?}",
                 seen.lock().unwrap()
             );
@@ -163,10 +170,11 @@ async fn sdk_virtual_hosted_style_on_several_domains() {
             assert!(r.body == small);
 
             // Batch delete, then the bucket.
-            let objects: Vec<ObjectIdentifier> = ["dir/a b+c.txt", "dir/sub/big.bin", "copy.bin", "mp"]
-                .iter()
-                .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
-                .collect();
+            let objects: Vec<ObjectIdentifier> =
+                ["dir/a b+c.txt", "dir/sub/big.bin", "copy.bin", "mp"]
+                    .iter()
+                    .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+                    .collect();
             let d = c
                 .delete_objects()
                 .bucket(&b)

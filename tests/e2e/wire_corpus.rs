@@ -39,8 +39,13 @@ enum Mode {
 }
 
 impl Mode {
-    const ALL: [Mode; 5] =
-        [Mode::Unsigned, Mode::SignedHex, Mode::Streaming, Mode::StreamingTrailer, Mode::UnsignedTrailer];
+    const ALL: [Mode; 5] = [
+        Mode::Unsigned,
+        Mode::SignedHex,
+        Mode::Streaming,
+        Mode::StreamingTrailer,
+        Mode::UnsignedTrailer,
+    ];
 
     fn header(self, body: &[u8]) -> String {
         match self {
@@ -194,9 +199,10 @@ impl Case {
 
 /// The body of a case: deterministic per name, so a failure reproduces.
 fn body_of(case: &Case) -> Vec<u8> {
-    let mut seed = case.name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let mut seed = case
+        .name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     (0..case.body_len)
         .map(|_| {
             seed ^= seed << 13;
@@ -350,7 +356,13 @@ async fn run(cases: Vec<Case>) {
             failures.push(format!("[{i}] {}: {e}", case.name));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 async fn check(
@@ -441,9 +453,8 @@ async fn corpus_payload_modes_and_checksums() {
             cases.push(ok);
             let name = format!("{mode:?}: {} header wrong", alg.sdk_name());
             let data = body_of(&Case { name: name.clone(), ..probe.clone() });
-            cases.push(
-                Case::err(name, mode, 400, "BadDigest").header(alg.name(), alg.wrong(&data)),
-            );
+            cases
+                .push(Case::err(name, mode, 400, "BadDigest").header(alg.name(), alg.wrong(&data)));
             if mode.trailers() {
                 let name = format!("{mode:?}: {} trailer", alg.sdk_name());
                 let data = body_of(&Case { name: name.clone(), ..probe.clone() });
@@ -496,7 +507,8 @@ async fn corpus_checksum_declarations() {
         );
         let n = format!("{mode:?}: unknown x-amz-sdk-checksum-algorithm");
         cases.push(
-            Case::err(n, mode, 400, "InvalidRequest").header("x-amz-sdk-checksum-algorithm", "CRC99"),
+            Case::err(n, mode, 400, "InvalidRequest")
+                .header("x-amz-sdk-checksum-algorithm", "CRC99"),
         );
         let n = format!("{mode:?}: x-amz-sdk-checksum-algorithm differs from the header");
         let data = d(&n, mode);
@@ -539,10 +551,13 @@ async fn corpus_checksum_declarations() {
         let n = format!("{mode:?}: trailer sent but not declared");
         let data = d(&n, mode);
         cases.push(
-            Case::err(n, mode, 400, "InvalidRequest").trailer(Alg::Crc32.name(), Alg::Crc32.of(&data)),
+            Case::err(n, mode, 400, "InvalidRequest")
+                .trailer(Alg::Crc32.name(), Alg::Crc32.of(&data)),
         );
         let n = format!("{mode:?}: declared trailer missing");
-        cases.push(Case::err(n, mode, 400, "InvalidRequest").header("x-amz-trailer", Alg::Crc32.name()));
+        cases.push(
+            Case::err(n, mode, 400, "InvalidRequest").header("x-amz-trailer", Alg::Crc32.name()),
+        );
         let n = format!("{mode:?}: trailer mode without any trailer");
         cases.push(Case::ok(n, mode));
         let n = format!("{mode:?}: x-amz-sdk-checksum-algorithm differs from the trailer");
@@ -556,7 +571,9 @@ async fn corpus_checksum_declarations() {
     }
     for mode in [Mode::Unsigned, Mode::SignedHex, Mode::Streaming] {
         let n = format!("{mode:?}: x-amz-trailer on a mode without trailers");
-        cases.push(Case::err(n, mode, 400, "InvalidRequest").header("x-amz-trailer", Alg::Crc32.name()));
+        cases.push(
+            Case::err(n, mode, 400, "InvalidRequest").header("x-amz-trailer", Alg::Crc32.name()),
+        );
     }
     run(cases).await;
 }
@@ -589,20 +606,33 @@ async fn corpus_framing_edge_cases() {
         empty.body_len = 0;
         cases.push(empty);
 
-        let mut c = Case::err(format!("{mode:?}: final chunk missing"), mode, 400, "IncompleteBody");
+        let mut c =
+            Case::err(format!("{mode:?}: final chunk missing"), mode, 400, "IncompleteBody");
         c.omit_final = true;
         cases.push(c);
 
-        let mut c =
-            Case::err(format!("{mode:?}: decoded length 1 more than sent"), mode, 400, "IncompleteBody");
+        let mut c = Case::err(
+            format!("{mode:?}: decoded length 1 more than sent"),
+            mode,
+            400,
+            "IncompleteBody",
+        );
         c.decoded_len = Some("20001".into());
         cases.push(c);
-        let mut c =
-            Case::err(format!("{mode:?}: decoded length 1 less than sent"), mode, 400, "InvalidRequest");
+        let mut c = Case::err(
+            format!("{mode:?}: decoded length 1 less than sent"),
+            mode,
+            400,
+            "InvalidRequest",
+        );
         c.decoded_len = Some("19999".into());
         cases.push(c);
-        let mut c =
-            Case::err(format!("{mode:?}: decoded length not a number"), mode, 400, "InvalidArgument");
+        let mut c = Case::err(
+            format!("{mode:?}: decoded length not a number"),
+            mode,
+            400,
+            "InvalidArgument",
+        );
         c.decoded_len = Some("twenty".into());
         cases.push(c);
 
@@ -635,19 +665,38 @@ async fn corpus_framing_edge_cases() {
     let n = "StreamingTrailer: trailer signature wrong";
     let mut c = Case::err(n, Mode::StreamingTrailer, 403, "SignatureDoesNotMatch");
     let data = body_of(&c);
-    c = c.header("x-amz-trailer", Alg::Crc32.name()).trailer(Alg::Crc32.name(), Alg::Crc32.of(&data));
+    c = c
+        .header("x-amz-trailer", Alg::Crc32.name())
+        .trailer(Alg::Crc32.name(), Alg::Crc32.of(&data));
     c.corrupt_trailer_sig = true;
     cases.push(c);
 
-    let mut c = Case::err("SignedHex: body differs from x-amz-content-sha256", Mode::SignedHex, 400, "XAmzContentSHA256Mismatch");
+    let mut c = Case::err(
+        "SignedHex: body differs from x-amz-content-sha256",
+        Mode::SignedHex,
+        400,
+        "XAmzContentSHA256Mismatch",
+    );
     c.corrupt_body = true;
     cases.push(c);
-    let mut c = Case::err("UnsignedTrailer: chunk data altered (trailer catches it)", Mode::UnsignedTrailer, 400, "BadDigest");
+    let mut c = Case::err(
+        "UnsignedTrailer: chunk data altered (trailer catches it)",
+        Mode::UnsignedTrailer,
+        400,
+        "BadDigest",
+    );
     let data = body_of(&c);
-    c = c.header("x-amz-trailer", Alg::Crc32.name()).trailer(Alg::Crc32.name(), Alg::Crc32.of(&data));
+    c = c
+        .header("x-amz-trailer", Alg::Crc32.name())
+        .trailer(Alg::Crc32.name(), Alg::Crc32.of(&data));
     c.corrupt_body = true;
     cases.push(c);
-    let mut c = Case::err("Streaming: chunk data altered (chunk signature catches it)", Mode::Streaming, 403, "SignatureDoesNotMatch");
+    let mut c = Case::err(
+        "Streaming: chunk data altered (chunk signature catches it)",
+        Mode::Streaming,
+        403,
+        "SignatureDoesNotMatch",
+    );
     c.corrupt_body = true;
     cases.push(c);
     run(cases).await;
