@@ -22,12 +22,15 @@ use crate::harness::{
 
 const DOMAINS: [&str; 2] = ["s3.example.test", "s3.other.test"];
 
+/// The `(host, path)` of each request an interceptor saw.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
 /// Redirects each request to `127.0.0.1:port`, keeping the signed host in `Host`; records
 /// the `(host, path)` of each request.
 #[derive(Debug)]
 struct ToLoopback {
     port: u16,
-    seen: Arc<Mutex<Vec<(String, String)>>>,
+    seen: Seen,
 }
 
 impl Intercept for ToLoopback {
@@ -54,11 +57,7 @@ impl Intercept for ToLoopback {
 
 /// A virtual-host-mode SDK client for `http://DOMAIN:port` that only ever connects to
 /// 127.0.0.1.
-fn vhost_client(
-    gw: &Gateway,
-    domain: &str,
-    flavour: Flavour,
-) -> (Client, Arc<Mutex<Vec<(String, String)>>>) {
+fn vhost_client(gw: &Gateway, domain: &str, flavour: Flavour) -> (Client, Seen) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let base = client_for(gw.port, &gw.access_key, &gw.secret_key, flavour, true);
     let conf = base
