@@ -768,7 +768,8 @@ async fn corpus_upload_part() {
         }
     }
     let listed = c.list_parts().bucket(BUCKET).key("mp").upload_id(&id).send().await.unwrap();
-    let numbers: Vec<i32> = listed.parts().iter().filter_map(|p| p.part_number()).collect();
+    let numbers: Vec<i32> =
+        listed.parts().iter().filter_map(aws_sdk_s3::types::Part::part_number).collect();
     let want: Vec<i32> = accepted.iter().map(|(n, _, _)| *n).collect();
     assert_eq!(numbers, want, "only the accepted parts are listed");
     // Parts are 20,000 bytes, below the 5 MiB minimum: completing only the last one is allowed.
