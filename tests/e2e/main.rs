@@ -3,7 +3,9 @@
 //! flavours), with hyper, or with raw bytes over a `TcpStream` for wire-level cases.
 //!
 //! Environment: `S3GATE_TEST_LARGE=1` enables the 2 GiB memory test; `S3GATE_TEST_LOG=1`
-//! echoes the servers' stderr; `S3GATE_TEST_SEED=N` replays the randomised tests.
+//! echoes the servers' stderr; `S3GATE_TEST_SEED=N` replays the randomised tests;
+//! `S3GATE_TEST_CLIENTS=1` runs the external client matrix (`clients.rs`, programs from
+//! `S3GATE_CLIENTS_VENV`'s `bin` and `PATH`).
 
 // Test code: a panic is the failure report; sizes are small enough for any cast; short names
 // (`c` client, `b` bucket, `k` key) keep the many S3 calls readable; durations read best in
@@ -26,7 +28,9 @@ mod harness;
 
 mod auth;
 mod buckets;
+mod clients;
 mod concurrency;
+mod conditional;
 mod copy;
 mod crash;
 mod integrity;
@@ -34,6 +38,9 @@ mod listing;
 mod memory;
 mod multipart;
 mod objects;
+mod presign;
 mod range;
 mod tidy;
+mod vhost;
 mod wire;
+mod wire_corpus;

@@ -13,6 +13,7 @@ mod auth;
 mod body;
 mod errors;
 mod headers;
+mod hoist;
 mod listener;
 mod service;
 

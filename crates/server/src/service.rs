@@ -126,8 +126,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         op_name: &mut &'static str,
         user: &mut String,
     ) -> Result<Resp, ApiError> {
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let authed = self.authenticate(&parts).await?;
+        if authed.verified.presigned {
+            crate::hoist::hoist_query_headers(parts.uri.query(), &mut parts.headers);
+        }
         user.clone_from(&authed.caller.user);
         let host = header(&parts.headers, "host")
             .map(str::to_owned)

@@ -234,6 +234,15 @@ fn has_query_auth(req: &RequestParts<'_>) -> bool {
     ["X-Amz-Signature", "X-Amz-Algorithm", "X-Amz-Credential"]
         .iter()
         .any(|n| query_param(req.raw_query, n).is_some())
+        || is_sigv2_query(req)
+}
+
+/// A Signature Version 2 presigned URL (`AWSAccessKeyId`, `Signature`, `Expires`), as
+/// s3cmd's `signurl` and AWS CLI v1's `presign` make by default: authenticated, but with an
+/// algorithm this crate does not implement (so `NotImplemented`, not anonymous `AccessDenied`).
+fn is_sigv2_query(req: &RequestParts<'_>) -> bool {
+    query_param(req.raw_query, "AWSAccessKeyId").is_some()
+        && query_param(req.raw_query, "Signature").is_some()
 }
 
 /// Whether the request carries any `SigV4` auth (header or query). `false` = anonymous.
@@ -470,6 +479,9 @@ fn parse_query_auth(
     cfg: &VerifyConfig,
 ) -> Result<Parsed, VerifyError> {
     let qerr = |m: &str| VerifyError::AuthorizationQueryParametersError(m.to_owned());
+    if query_param(req.raw_query, "X-Amz-Algorithm").is_none() && is_sigv2_query(req) {
+        return Err(VerifyError::UnsupportedAlgorithm("AWS (Signature Version 2)".to_owned()));
+    }
     let get = |name: &str| {
         query_param(req.raw_query, name).ok_or_else(|| qerr(&format!("missing {name}")))
     };

@@ -104,6 +104,17 @@ fn header_auth_errors() {
     set_header(&mut r, "authorization", "AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=");
     check("sigv2", &r, now, Err(VerifyError::UnsupportedAlgorithm("AWS".into())));
 
+    // A SigV2 presigned URL (s3cmd signurl, AWS CLI v1 presign) is not anonymous.
+    let mut r = ok.clone();
+    r.headers.retain(|(n, _)| n != "authorization");
+    r.query = Some("AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Signature=abc%3D&Expires=1".into());
+    check(
+        "sigv2 presigned",
+        &r,
+        now,
+        Err(VerifyError::UnsupportedAlgorithm("AWS (Signature Version 2)".into())),
+    );
+
     let mut r = ok.clone();
     set_header(&mut r, "authorization", "  ");
     check("empty authorization", &r, now, malformed("empty Authorization header"));
