@@ -156,14 +156,8 @@ def scenario(mode):
     expect(client_error(s3.head_bucket, Bucket=bucket) == (404, "404"), "bucket deleted")
 
 
-def new_features():
-    """Issue #4 operations that land with the lead's branch: object tagging sub-resources,
-    CopyObject's tagging directive and GetObjectAttributes. Enabled by
-    S3GATE_CLIENTS_NEW_FEATURES=1 until they are merged."""
-    if os.environ.get("S3GATE_CLIENTS_NEW_FEATURES") != "1":
-        print("--- SKIP tagging / GetObjectAttributes steps: set S3GATE_CLIENTS_NEW_FEATURES=1 "
-              "once those operations are implemented", flush=True)
-        return
+def tagging_and_attributes():
+    """Object tagging sub-resources, CopyObject's tagging directive and GetObjectAttributes."""
     bucket = f"{BUCKET}-new"
     s3 = boto3.client("s3", endpoint_url=ENDPOINT,
                       config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
@@ -197,7 +191,7 @@ def main():
     print(f"boto3 {boto3.__version__}, botocore {botocore.__version__}", flush=True)
     for mode in ["when_supported", "when_required"]:
         scenario(mode)
-    new_features()
+    tagging_and_attributes()
     print("boto3 scenario passed")
 
 
