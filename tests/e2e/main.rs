@@ -29,6 +29,7 @@ mod buckets;
 mod concurrency;
 mod copy;
 mod crash;
+mod crash_matrix;
 mod listing;
 mod memory;
 mod multipart;
