@@ -80,7 +80,7 @@ fn launch(dir: &Path, ak: &str, sk: &str, failpoint: Option<&str>) -> Launch {
     let stderr = Arc::new(Mutex::new(String::new()));
     let pipe = child.stderr.take().expect("stderr pipe");
     let sink = Arc::clone(&stderr);
-    std::thread::spawn(move || {
+    let err_reader = std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut line = String::new();
         while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
@@ -117,8 +117,8 @@ fn launch(dir: &Path, ak: &str, sk: &str, failpoint: Option<&str>) -> Launch {
         Ok(port) => Launch::Up(Proc { child, port, stderr }),
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             let status = child.wait().expect("wait for s3gate");
-            // Let the stderr thread drain the last lines.
-            std::thread::sleep(Duration::from_millis(50));
+            // The pipe is closed: the reader ends once it drained the last lines.
+            let _ = err_reader.join();
             let err = stderr.lock().unwrap().clone();
             Launch::Died(status, err)
         }
@@ -141,6 +141,19 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+    /// Waits (up to 5 s) until the stderr reader has seen `needle`: the process may exit before
+    /// the reader thread drained the pipe.
+    fn stderr_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let err = self.stderr();
+            if err.contains(needle) || Instant::now() > deadline {
+                return err;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits up to `limit` for the process to exit on its own.
     fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
@@ -240,11 +253,12 @@ where
     }
 }
 
+/// Sends a request; a lost reply returns from the calling function (with `$lost`, if given).
 macro_rules! send {
-    ($req:expr, $what:expr) => {
+    ($req:expr, $what:expr $(, $lost:expr)?) => {
         match outcome($req.send().await, $what) {
             Outcome::Ok(v) => v,
-            Outcome::Lost => return,
+            Outcome::Lost => return $($lost)?,
         }
     };
 }
@@ -353,14 +367,18 @@ async fn client_loop(
                 assert_eq!(etag, Some(copied.etag.as_str()), "CopyObject ETag");
                 model.settle(&key, Some(copied));
             }
-            _ => multipart(&c, &key, model, rng).await,
+            _ => {
+                if !multipart(&c, &key, model, rng).await {
+                    return;
+                }
+            }
         }
     }
 }
 
 /// One multipart sequence: Create, one to three UploadParts (re-uploads included), then
-/// Complete (listing all or some parts) or Abort.
-async fn multipart(c: &Client, key: &str, model: &mut ClientModel, rng: &mut Rng) {
+/// Complete (listing all or some parts) or Abort. `false` when a reply was lost.
+async fn multipart(c: &Client, key: &str, model: &mut ClientModel, rng: &mut Rng) -> bool {
     let idx = model.uploads.len();
     model.uploads.push(Up {
         id: None,
@@ -370,7 +388,7 @@ async fn multipart(c: &Client, key: &str, model: &mut ClientModel, rng: &mut Rng
         completes_to: None,
     });
     let created =
-        send!(c.create_multipart_upload().bucket(BUCKET).key(key), "CreateMultipartUpload");
+        send!(c.create_multipart_upload().bucket(BUCKET).key(key), "CreateMultipartUpload", false);
     let id = created.upload_id().expect("upload id").to_owned();
     model.uploads[idx].id = Some(id.clone());
     model.uploads[idx].may_be_gone = false;
@@ -396,7 +414,8 @@ async fn multipart(c: &Client, key: &str, model: &mut ClientModel, rng: &mut Rng
                 .upload_id(&id)
                 .part_number(n)
                 .body(ByteStream::from(part.clone())),
-            "UploadPart"
+            "UploadPart",
+            false
         );
         assert_eq!(out.e_tag(), Some(etag.as_str()), "UploadPart ETag");
         model.uploads[idx].parts.insert(n, vec![Some(etag)]);
@@ -407,11 +426,12 @@ async fn multipart(c: &Client, key: &str, model: &mut ClientModel, rng: &mut Rng
         model.uploads[idx].may_be_gone = true;
         send!(
             c.abort_multipart_upload().bucket(BUCKET).key(key).upload_id(&id),
-            "AbortMultipartUpload"
+            "AbortMultipartUpload",
+            false
         );
         model.uploads.remove(idx);
         model.acked += 1;
-        return;
+        return true;
     }
     // List every part, or (when part 1 is small) only one of them: the other is retired.
     let listed: Vec<i32> = if big_first || data.len() == 1 {
@@ -439,16 +459,19 @@ async fn multipart(c: &Client, key: &str, model: &mut ClientModel, rng: &mut Rng
         c.complete_multipart_upload().bucket(BUCKET).key(key).upload_id(&id).multipart_upload(
             CompletedMultipartUpload::builder().set_parts(Some(completed)).build()
         ),
-        "CompleteMultipartUpload"
+        "CompleteMultipartUpload",
+        false
     );
     assert_eq!(out.e_tag(), Some(obj.etag.as_str()), "CompleteMultipartUpload ETag");
     model.uploads.remove(idx);
     model.settle(key, Some(obj));
+    true
 }
 
 // ---------------------------------------------------------------- checks
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+/// Files under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else { return out };
     for e in rd.flatten() {
@@ -460,6 +483,20 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Blob ids the metadata references (object parts and upload parts), read from the data
+/// directory's SQLite file (read-only; the gateway may be running).
+pub fn referenced_blobs(dir: &Path) -> BTreeSet<String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("metadata.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut st = conn
+        .prepare("SELECT blob_id FROM object_parts UNION SELECT blob_id FROM upload_parts")
+        .unwrap();
+    st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
 }
 
 /// `PRAGMA integrity_check` and `foreign_key_check` on a copy of the crashed database (the
@@ -795,11 +832,12 @@ async fn crash_matrix() {
                     Launch::Up(mut fp) => {
                         let set = run_load(&fp, &ak, &sk, &mut models, &mut rng, &stop).await;
                         let exited =
-                            tokio::task::block_in_place(|| fp.wait_exit(Duration::from_secs(3)));
+                            tokio::task::block_in_place(|| fp.wait_exit(Duration::from_secs(2)));
                         if exited.is_some() {
-                            let err = fp.stderr();
+                            let line = format!("s3gate failpoint {name}: aborting");
+                            let err = fp.stderr_with(&line);
                             assert!(
-                                err.contains(&format!("s3gate failpoint {name}: aborting")),
+                                err.contains(&line),
                                 "cycle {cycle}: the gateway armed with {spec} died elsewhere \
                                  ({exited:?}):\n{err}"
                             );

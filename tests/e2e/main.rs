@@ -30,6 +30,7 @@ mod concurrency;
 mod copy;
 mod crash;
 mod crash_matrix;
+mod full_disk;
 mod listing;
 mod memory;
 mod multipart;
