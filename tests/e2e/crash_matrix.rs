@@ -560,7 +560,7 @@ fn check_disk(dir: &Path, cycle: usize) {
 
 /// Reads every key and upload, checks them against the model, and settles the model to what
 /// was observed. Uploads are aborted afterwards (an acknowledged operation like any other).
-async fn verify(c: &Client, models: &mut [ClientModel], cycle: usize, stats: &mut Stats) {
+async fn verify(c: &Client, models: &mut [ClientModel], cycle: usize, tally: &mut Stats) {
     let mut listed = BTreeSet::new();
     let mut pages = c.list_objects_v2().bucket(BUCKET).into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -599,9 +599,9 @@ async fn verify(c: &Client, models: &mut [ClientModel], cycle: usize, stats: &mu
             assert_eq!(listed.contains(key), got.is_some(), "cycle {cycle}: list and GET of {key}");
             if possible.len() > 1 {
                 if got == possible[0] {
-                    stats.lost_not_applied += 1
+                    tally.lost_not_applied += 1;
                 } else {
-                    stats.lost_applied += 1
+                    tally.lost_applied += 1;
                 }
             }
             *possible = vec![got.clone()];
@@ -732,7 +732,7 @@ fn choose_kill(rng: &mut Rng) -> Kill {
 }
 
 /// Runs the clients against `p` until `stop` is set or all of them lost the gateway.
-async fn run_load(
+fn run_load(
     p: &Proc,
     ak: &str,
     sk: &str,
@@ -774,10 +774,14 @@ async fn crash_matrix() {
         );
         return;
     }
-    assert!(
-        cfg!(feature = "failpoints"),
-        "S3GATE_TEST_CRASH needs the binary built with `cargo test -p s3gate --features failpoints`"
-    );
+    #[allow(clippy::assertions_on_constants, reason = "the constant is the build's feature set")]
+    {
+        assert!(
+            cfg!(feature = "failpoints"),
+            "S3GATE_TEST_CRASH needs the binary built with `cargo test -p s3gate --features \
+             failpoints`"
+        );
+    }
     let cycles: usize =
         std::env::var("S3GATE_TEST_CRASH_CYCLES").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
     let tmp = tempfile::Builder::new().prefix("s3gate-matrix-").tempdir().unwrap();
@@ -785,7 +789,7 @@ async fn crash_matrix() {
     let scratch = tmp.path().join("scratch");
     let (ak, sk) = random_keys();
     let mut rng = Rng::from_os("crash_matrix");
-    let mut stats = Stats::default();
+    let mut tally = Stats::default();
     let mut models: Vec<ClientModel> = (0..CLIENTS)
         .map(|me| ClientModel {
             keys: (0..KEYS_PER_CLIENT).map(|k| (key_of(me, k), vec![None])).collect(),
@@ -805,13 +809,13 @@ async fn crash_matrix() {
                         err.contains(&format!("s3gate failpoint {name}: aborting")),
                         "cycle {cycle}: start-up with {name} died ({status}) elsewhere:\n{err}"
                     );
-                    stats.died_at_startup += 1;
-                    *stats.failpoint_aborts.entry(name).or_default() += 1;
+                    tally.died_at_startup += 1;
+                    *tally.failpoint_aborts.entry(name).or_default() += 1;
                     check_database(&dir, &scratch, cycle);
                 }
                 Launch::Up(mut p) => {
                     p.kill();
-                    *stats.failpoint_missed.entry(name).or_default() += 1;
+                    *tally.failpoint_missed.entry(name).or_default() += 1;
                 }
             }
         }
@@ -825,18 +829,18 @@ async fn crash_matrix() {
             first = false;
         }
         check_disk(&dir, cycle);
-        verify(&c, &mut models, cycle, &mut stats).await;
+        verify(&c, &mut models, cycle, &mut tally).await;
 
         let kill = choose_kill(&mut rng);
         let stop = Arc::new(AtomicBool::new(false));
         match kill {
             Kill::Sigkill(ms) => {
-                let set = run_load(&p, &ak, &sk, &mut models, &mut rng, &stop).await;
+                let set = run_load(&p, &ak, &sk, &mut models, &mut rng, &stop);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 p.kill();
                 stop.store(true, Ordering::Relaxed);
                 join_clients(set, &mut models).await;
-                stats.sigkills += 1;
+                tally.sigkills += 1;
             }
             Kill::Failpoint(name, n) => {
                 p.kill();
@@ -847,11 +851,11 @@ async fn crash_matrix() {
                             err.contains(&format!("s3gate failpoint {name}: aborting")),
                             "cycle {cycle}: start-up with {spec} died ({status}) elsewhere:\n{err}"
                         );
-                        stats.died_at_startup += 1;
-                        *stats.failpoint_aborts.entry(name).or_default() += 1;
+                        tally.died_at_startup += 1;
+                        *tally.failpoint_aborts.entry(name).or_default() += 1;
                     }
                     Launch::Up(mut fp) => {
-                        let set = run_load(&fp, &ak, &sk, &mut models, &mut rng, &stop).await;
+                        let set = run_load(&fp, &ak, &sk, &mut models, &mut rng, &stop);
                         let exited =
                             tokio::task::block_in_place(|| fp.wait_exit(Duration::from_secs(2)));
                         if exited.is_some() {
@@ -862,9 +866,9 @@ async fn crash_matrix() {
                                 "cycle {cycle}: the gateway armed with {spec} died elsewhere \
                                  ({exited:?}):\n{err}"
                             );
-                            *stats.failpoint_aborts.entry(name).or_default() += 1;
+                            *tally.failpoint_aborts.entry(name).or_default() += 1;
                         } else {
-                            *stats.failpoint_missed.entry(name).or_default() += 1;
+                            *tally.failpoint_missed.entry(name).or_default() += 1;
                         }
                         fp.kill();
                         stop.store(true, Ordering::Relaxed);
@@ -878,19 +882,19 @@ async fn crash_matrix() {
     // A last recovery and check.
     let Launch::Up(p) = launch(&dir, &ak, &sk, None) else { panic!("final start failed") };
     check_disk(&dir, cycles);
-    verify(&p.client(&ak, &sk, Flavour::WhenRequired, true), &mut models, cycles, &mut stats).await;
-    stats.acked = models.iter().map(|m| m.acked).sum();
+    verify(&p.client(&ak, &sk, Flavour::WhenRequired, true), &mut models, cycles, &mut tally).await;
+    tally.acked = models.iter().map(|m| m.acked).sum();
     println!(
-        "crash_matrix: {cycles} cycles in {:.1} s: {stats:?}",
+        "crash_matrix: {cycles} cycles in {:.1} s: {tally:?}",
         started.elapsed().as_secs_f64()
     );
-    let aborts: u64 = stats.failpoint_aborts.values().sum();
+    let aborts: u64 = tally.failpoint_aborts.values().sum();
     assert!(
         cycles < 20
-            || (stats.sigkills > 0
+            || (tally.sigkills > 0
                 && aborts > 0
-                && stats.lost_applied + stats.lost_not_applied > 0),
-        "the matrix must crash both ways and lose replies: {stats:?}"
+                && tally.lost_applied + tally.lost_not_applied > 0),
+        "the matrix must crash both ways and lose replies: {tally:?}"
     );
     drop(p);
 }
@@ -961,7 +965,7 @@ async fn broken_blob_read_breaks_the_connection_and_is_logged() {
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     // The read ends at EOF or a reset; either way it must end, and short.
-    let _ = tokio::time::timeout(Duration::from_secs(60), async {
+    tokio::time::timeout(Duration::from_secs(60), async {
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             match stream.read(&mut buf).await {

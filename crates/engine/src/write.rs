@@ -259,7 +259,7 @@ pub(crate) async fn write_blob<B: BlobStore>(
     };
     let stream = futures_util::stream::unfold(feed, feed_next);
     let info = blobs.put(Box::pin(stream)).await.map_err(put_error)?;
-    let (md5, checksums, hashed) = match hasher.await {
+    let (md5, checksums, body_len) = match hasher.await {
         Ok(v) => v,
         Err(e) => {
             discard(blobs, &info.id).await;
@@ -268,10 +268,10 @@ pub(crate) async fn write_blob<B: BlobStore>(
     };
     // A backend that stored a different length than it was given (a short write it did not
     // report) must not produce a version whose size disagrees with its ETag and checksum.
-    if info.size != hashed {
+    if info.size != body_len {
         discard(blobs, &info.id).await;
         return Err(EngineError::internal(format!(
-            "blob store reported {} bytes stored of {hashed} written",
+            "blob store reported {} bytes stored of {body_len} written",
             info.size
         )));
     }

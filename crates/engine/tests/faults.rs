@@ -423,7 +423,7 @@ fn body(data: &[u8]) -> ByteStream {
     Box::pin(futures_util::stream::iter(chunks))
 }
 fn data(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n).map(|i| u8::try_from(i % 256).unwrap().wrapping_mul(31).wrapping_add(seed)).collect()
 }
 fn put_req(k: &str, len: usize) -> PutObjectRequest {
     PutObjectRequest {
@@ -595,12 +595,11 @@ async fn eio_mid_read_ends_the_body_with_an_error() {
             let mut got = 0u64;
             let mut ended_with_error = false;
             while let Some(chunk) = body.next().await {
-                match chunk {
-                    Ok(c) => got += c.len() as u64,
-                    Err(_) => {
-                        ended_with_error = true;
-                        break;
-                    }
+                if let Ok(c) = chunk {
+                    got += c.len() as u64;
+                } else {
+                    ended_with_error = true;
+                    break;
                 }
             }
             assert!(ended_with_error, "{k}: a failed read must end the body with Err");
