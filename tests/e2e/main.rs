@@ -33,6 +33,8 @@ mod concurrency;
 mod conditional;
 mod copy;
 mod crash;
+mod crash_matrix;
+mod full_disk;
 mod integrity;
 mod listing;
 mod memory;

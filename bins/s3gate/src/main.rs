@@ -157,6 +157,11 @@ async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Crash tests only: a binary built without the `failpoints` feature refuses the variable.
+    if let Some(spec) = std::env::var("S3GATE_FAILPOINT").ok().filter(|s| !s.is_empty()) {
+        s3gate_engine::failpoint::arm(&spec).context("S3GATE_FAILPOINT")?;
+        tracing::warn!(%spec, "failpoints armed: this process will abort on purpose");
+    }
     let data_dir = args.data.data_dir;
     let meta = open_metadata(&data_dir).await?;
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;

@@ -19,7 +19,7 @@ use crate::api::{
 };
 use crate::lease::{LeaseGuard, Leases};
 use crate::read::{empty_stream, read_stream, segments};
-use crate::write::{WriteSpec, discard, verify_empty, write_blob};
+use crate::write::{WriteSpec, discard, discard_after_failed_commit, verify_empty, write_blob};
 use crate::{EngineConfig, EngineError};
 
 /// Most keys one DeleteObjects request may name.
@@ -278,7 +278,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let out = write_output(&version);
         if let Err(e) = self.inner.meta.put_object(version, req.condition).await {
             if let Some(w) = &written {
-                discard(&*self.inner.blobs, &w.id).await;
+                discard_after_failed_commit(&*self.inner.blobs, &w.id, &e).await;
             }
             return Err(e.into());
         }

@@ -57,13 +57,17 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 break;
             }
             let forgotten = self.inner.meta.forget_blobs(&free).await?;
+            crate::failpoint::crash_point!(crate::failpoint::GC_AFTER_FORGET);
             for id in &forgotten {
                 let Some(blob) = BlobId::parse(id) else {
                     tracing::warn!(blob = %id, "metadata named an invalid blob id; not deleting");
                     continue;
                 };
                 match self.inner.blobs.delete(&blob).await {
-                    Ok(()) => report.deleted += 1,
+                    Ok(()) => {
+                        report.deleted += 1;
+                        crate::failpoint::crash_point!(crate::failpoint::GC_AFTER_FIRST_DELETE);
+                    }
                     // The metadata forgot it: the orphan sweep will delete it later.
                     Err(e) => {
                         tracing::warn!(blob = %id, error = %e, "could not delete a collected blob");
@@ -108,6 +112,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let ids: Vec<String> = batch.iter().map(|e| e.id.as_str().to_owned()).collect();
         let known: HashSet<String> = self.inner.meta.known_blobs(&ids).await?.into_iter().collect();
         let mut deleted = 0;
+        crate::failpoint::crash_point!(
+            crate::failpoint::SWEEP_BEFORE_DELETE,
+            when batch.iter().any(|e| !known.contains(e.id.as_str()))
+        );
         for entry in batch {
             if known.contains(entry.id.as_str()) || self.is_leased(entry.id.as_str()) {
                 continue;

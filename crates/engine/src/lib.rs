@@ -65,6 +65,7 @@ pub mod api;
 mod config;
 mod engine;
 mod error;
+pub mod failpoint;
 mod gc;
 mod lease;
 mod multipart;

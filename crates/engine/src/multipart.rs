@@ -19,7 +19,7 @@ use crate::api::{
 };
 use crate::engine::write_output;
 use crate::read::{read_stream, segments};
-use crate::write::{WriteSpec, Written, discard, write_blob};
+use crate::write::{WriteSpec, Written, discard_after_failed_commit, write_blob};
 use crate::{Engine, EngineError};
 
 /// Highest part number S3 allows.
@@ -141,7 +141,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         };
         let last_modified = part.last_modified;
         if let Err(e) = self.inner.meta.put_part(&upload.bucket, &upload.upload_id, part).await {
-            discard(&*self.inner.blobs, &written.info.id).await;
+            discard_after_failed_commit(&*self.inner.blobs, &written.info.id, &e).await;
             return Err(e.into());
         }
         // With an upload algorithm, the part's checksum in it; without, echo the checksum the
@@ -324,7 +324,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         // A concurrent re-upload may retire a listed part's blob before the commit revives it:
         // the lease keeps the collector away from it meanwhile.
         let _lease = self.lease_parts(&version.parts);
+        crate::failpoint::crash_point!(crate::failpoint::COMPLETE_BEFORE_COMMIT);
         self.inner.meta.complete_upload(&upload.upload_id, version, req.condition).await?;
+        crate::failpoint::crash_point!(crate::failpoint::COMPLETE_AFTER_COMMIT);
         Ok(out)
     }
 

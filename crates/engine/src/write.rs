@@ -204,6 +204,25 @@ pub(crate) async fn discard<B: BlobStore>(blobs: &B, id: &BlobId) {
     }
 }
 
+/// Deletes a blob whose metadata commit failed, but only when the failure says for certain that
+/// nothing was committed. A store failure (I/O error at COMMIT, lost writer, busy) leaves the
+/// outcome unknown: the version may be durable and name the blob, so deleting it could destroy
+/// an object. Such a blob is left to the orphan sweep, which deletes it only if the metadata
+/// does not know it.
+pub(crate) async fn discard_after_failed_commit<B: BlobStore>(
+    blobs: &B,
+    id: &BlobId,
+    error: &s3gate_metadata::MetaError,
+) {
+    use s3gate_metadata::MetaError;
+    match error {
+        MetaError::Unavailable(_) | MetaError::Backend(_) => {
+            tracing::warn!(blob = %id, error = %error, "metadata commit outcome unknown; leaving the blob to the orphan sweep");
+        }
+        _ => discard(blobs, id).await,
+    }
+}
+
 /// Streams `body` into a new blob, enforcing the declared length and maximum size, then checks
 /// `Content-MD5` and the checksum. On any failure nothing stays stored.
 pub(crate) async fn write_blob<B: BlobStore>(
@@ -219,14 +238,16 @@ pub(crate) async fn write_blob<B: BlobStore>(
     let hasher = tokio::task::spawn_blocking(move || {
         let mut md5 = Md5::new();
         let mut sums: Vec<Checksummer> = algs.iter().map(|a| Checksummer::new(*a)).collect();
+        let mut total = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
+            total += chunk.len() as u64;
             md5.update(&chunk);
             for s in &mut sums {
                 s.update(&chunk);
             }
         }
         let digest: [u8; 16] = md5.finalize().into();
-        (digest, sums.into_iter().map(Checksummer::finalize).collect::<Vec<_>>())
+        (digest, sums.into_iter().map(Checksummer::finalize).collect::<Vec<_>>(), total)
     });
     let feed = Feed {
         body,
@@ -238,18 +259,28 @@ pub(crate) async fn write_blob<B: BlobStore>(
     };
     let stream = futures_util::stream::unfold(feed, feed_next);
     let info = blobs.put(Box::pin(stream)).await.map_err(put_error)?;
-    let (md5, checksums) = match hasher.await {
+    let (md5, checksums, body_len) = match hasher.await {
         Ok(v) => v,
         Err(e) => {
             discard(blobs, &info.id).await;
             return Err(EngineError::Internal(Box::new(e)));
         }
     };
+    // A backend that stored a different length than it was given (a short write it did not
+    // report) must not produce a version whose size disagrees with its ETag and checksum.
+    if info.size != body_len {
+        discard(blobs, &info.id).await;
+        return Err(EngineError::internal(format!(
+            "blob store reported {} bytes stored of {body_len} written",
+            info.size
+        )));
+    }
     let written = Written { info, md5, checksums };
     if let Err(e) = verify(&spec, written.md5, &written.checksums) {
         discard(blobs, &written.info.id).await;
         return Err(e);
     }
+    crate::failpoint::crash_point!(crate::failpoint::BLOB_WRITTEN);
     Ok(written)
 }
 

@@ -196,13 +196,14 @@ impl SqliteMetadata {
     }
 }
 
-/// The error each write of a failed group gets: retryable when the database was busy.
+/// The error each write of a failed group gets: retryable when the database was busy or the
+/// disk full.
 fn group_error(e: &rusqlite::Error) -> MetaError {
-    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull};
     let msg: Box<dyn std::error::Error + Send + Sync> =
         format!("metadata group commit failed: {e}").into();
     match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked) => MetaError::Unavailable(msg),
+        Some(DatabaseBusy | DatabaseLocked | DiskFull) => MetaError::Unavailable(msg),
         _ => MetaError::Backend(msg),
     }
 }

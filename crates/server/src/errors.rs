@@ -221,3 +221,27 @@ impl From<VerifyError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(e: EngineError, status: u16, code: ErrorCode, logged: bool) {
+        let what = format!("{e:?}");
+        let api = ApiError::from(e);
+        assert_eq!((api.s3.status(), api.s3.code), (status, code), "{what}");
+        assert_eq!(api.cause.is_some(), logged, "{what}: cause logged");
+    }
+
+    /// Faults from below: what a client sees when a store fails. Out of space is a 503 that
+    /// SDKs retry with back-off (space comes back as the collector runs), as is an unavailable
+    /// store; anything else is a 500. Every one logs its cause; none leaks it to the client.
+    #[test]
+    fn store_failures_map_to_retryable_or_internal_errors() {
+        check(EngineError::InsufficientStorage, 503, ErrorCode::ServiceUnavailable, true);
+        check(EngineError::Unavailable("busy".into()), 503, ErrorCode::SlowDown, true);
+        check(EngineError::Internal("EIO".into()), 500, ErrorCode::InternalError, true);
+        let api = ApiError::from(EngineError::Internal("/data/blobs/ab/cd: EIO".into()));
+        assert!(!api.s3.message.contains("/data"), "no path in the client's message");
+    }
+}

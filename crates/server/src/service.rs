@@ -107,6 +107,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             headers.insert("x-amz-id-2", v);
         }
         headers.insert("server", HeaderValue::from_static("s3gate"));
+        if method == Method::GET && resp.status().is_success() {
+            // A blob read failing mid-body aborts the connection; say why, with the request id.
+            resp = resp.map(|b| body::log_errors(b, request_id.clone(), op_name));
+        }
         tracing::info!(
             target: "s3gate::access",
             request_id = %request_id,

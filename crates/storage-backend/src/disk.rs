@@ -20,6 +20,8 @@ use crate::blob::{
 };
 use crate::range::checked_range;
 
+/// `errno` of a full filesystem.
+const ENOSPC: i32 = 28;
 /// Capacity of the writer's buffer: small body chunks are coalesced into writes this large.
 const WRITE_BUFFER: usize = 1 << 20;
 /// The async side batches body chunks until they reach this many bytes before waking the writer.
@@ -28,6 +30,13 @@ const WRITE_BATCH: usize = 256 * 1024;
 const WRITE_QUEUE: usize = 8;
 /// Size of the frames a read stream yields (the last one may be shorter).
 const READ_FRAME: usize = 1 << 20;
+
+/// The free-space reserve is the filesystem's size divided by this, within the bounds below.
+const RESERVE_FRACTION: u64 = 64;
+/// Smallest free-space reserve.
+const MIN_RESERVE: u64 = 4 << 20;
+/// Largest free-space reserve.
+const MAX_RESERVE: u64 = 1 << 30;
 
 /// Unix permissions of blob and temp files: only the gateway's user may read object data.
 #[cfg(unix)]
@@ -62,6 +71,14 @@ const DIR_MODE: u32 = 0o700;
 /// A delete is not `fsync`ed: a delete lost in a crash only resurrects an unreferenced blob,
 /// which the orphan sweep removes again.
 ///
+/// # A full disk
+///
+/// A put refuses with [`BlobError::InsufficientStorage`] (and removes its temp file) before
+/// the filesystem's free space would drop below a reserve: 1/64 of the filesystem, at least
+/// 4 MiB, at most 1 GiB. The reserve is for whatever shares the filesystem, above all the
+/// metadata database: without it blobs fill the disk to the last byte, and then the deletes
+/// that would free space cannot commit either.
+///
 /// # Threads
 ///
 /// No file I/O runs on the async workers. A put hands its body, in batches of `Bytes`, to one
@@ -90,6 +107,8 @@ struct Inner {
     tmp: PathBuf,
     /// Fan-out directories ("ab", "ab/cd") whose entry in their parent this process has fsynced.
     durable_dirs: Mutex<HashSet<String>>,
+    /// Free bytes a put leaves on the filesystem (see "A full disk" on [`DiskBlobs`]).
+    reserve: u64,
 }
 
 impl DiskBlobs {
@@ -105,9 +124,21 @@ impl DiskBlobs {
         if created_blobs || created_tmp {
             sync_dir(root).map_err(io_error)?;
         }
-        let inner =
-            Inner { root: root.to_owned(), blobs, tmp, durable_dirs: Mutex::new(HashSet::new()) };
+        let reserve = filesystem_size(root)
+            .map_or(MIN_RESERVE, |size| (size / RESERVE_FRACTION).clamp(MIN_RESERVE, MAX_RESERVE));
+        let inner = Inner {
+            root: root.to_owned(),
+            blobs,
+            tmp,
+            durable_dirs: Mutex::new(HashSet::new()),
+            reserve,
+        };
         Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Free bytes every put leaves on the filesystem.
+    pub fn reserve(&self) -> u64 {
+        self.inner.reserve
     }
 
     /// The root directory.
@@ -368,6 +399,10 @@ fn write_and_commit(
                 return Ok(None);
             }
             Some(Msg::Data(batch)) => {
+                // Bytes still in the buffer are not on the disk yet: count them as written.
+                let coming =
+                    batch.iter().map(|c| c.len() as u64).sum::<u64>() + WRITE_BUFFER as u64;
+                ensure_room(&inner.tmp, coming, inner.reserve)?;
                 for chunk in batch {
                     out.write_all(&chunk)?;
                     size += chunk.len() as u64;
@@ -540,6 +575,35 @@ fn create_dir(dir: &Path) -> io::Result<bool> {
     }
 }
 
+/// Total size of the filesystem holding `path`, if the platform tells.
+fn filesystem_size(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let st = rustix::fs::statvfs(path).ok()?;
+        Some(st.f_blocks.saturating_mul(st.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Fails with ENOSPC if writing `coming` more bytes would leave less than `reserve` free.
+fn ensure_room(path: &Path, coming: u64, reserve: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let st = rustix::fs::statvfs(path)?;
+        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        if free < coming.saturating_add(reserve) {
+            return Err(io::Error::from_raw_os_error(ENOSPC));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, coming, reserve);
+    Ok(())
+}
+
 /// Makes the entries of `dir` (creations, renames) durable.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
@@ -561,7 +625,6 @@ fn remove_quietly(path: &Path) {
 /// Maps an I/O error: out of space or quota is [`BlobError::InsufficientStorage`], anything
 /// else [`BlobError::Backend`].
 fn io_error(e: io::Error) -> BlobError {
-    const ENOSPC: i32 = 28;
     if e.raw_os_error() == Some(ENOSPC)
         || matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
     {

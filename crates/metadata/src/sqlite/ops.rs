@@ -43,11 +43,12 @@ impl From<Fail> for MetaError {
     }
 }
 
-/// Busy and locked databases are worth a retry; everything else is a backend failure.
+/// Busy and locked databases, and a full disk (space comes back as the collector deletes
+/// blobs), are worth a retry; everything else is a backend failure.
 pub(super) fn db_error(e: rusqlite::Error) -> MetaError {
-    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull};
     match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked) => MetaError::Unavailable(Box::new(e)),
+        Some(DatabaseBusy | DatabaseLocked | DiskFull) => MetaError::Unavailable(Box::new(e)),
         _ => MetaError::Backend(Box::new(e)),
     }
 }
