@@ -270,6 +270,16 @@ impl MetadataStore for FaultyMeta {
     ) -> Result<CommitOutcome, MetaError> {
         self.write("delete_object", self.inner.delete_object(bucket, key, condition)).await
     }
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> Result<String, MetaError> {
+        self.write("set_object_tags", self.inner.set_object_tags(bucket, key, version_id, tags))
+            .await
+    }
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, MetaError> {
         self.read("list_objects", self.inner.list_objects(bucket, query)).await
     }
