@@ -80,6 +80,12 @@ pub(crate) fn load<T: CommandFactory + FromArgMatches>(
             continue;
         }
         let what = || format!("{}: option `{key}`", file.display());
+        // `key = ""` leaves an option without a default unset (print-default writes it so).
+        if arg.get_default_values().is_empty()
+            && matches!(value, toml::Value::String(v) if v.is_empty())
+        {
+            continue;
+        }
         match arg.get_action() {
             ArgAction::SetTrue => match value {
                 toml::Value::Boolean(true) => extra.push(format!("--{long}").into()),

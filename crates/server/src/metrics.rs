@@ -88,6 +88,9 @@ pub(crate) struct AccessInfo {
 pub(crate) struct LoggedBody {
     inner: ResponseBody,
     sent: u64,
+    /// The response's length, when its head declares one: hyper stops polling once it is
+    /// reached, so the end of the stream is never observed.
+    expected: Option<u64>,
     done: bool,
     line: AccessLine,
     _in_flight: GaugeGuard<'static>,
@@ -106,10 +109,11 @@ pub(crate) struct AccessLine {
 impl LoggedBody {
     pub(crate) fn new(
         inner: ResponseBody,
+        expected: Option<u64>,
         line: AccessLine,
         in_flight: GaugeGuard<'static>,
     ) -> Self {
-        LoggedBody { inner, sent: 0, done: false, line, _in_flight: in_flight }
+        LoggedBody { inner, sent: 0, expected, done: false, line, _in_flight: in_flight }
     }
 }
 
@@ -159,7 +163,7 @@ impl Drop for LoggedBody {
             status = l.status,
             bytes_received = l.received.load(Ordering::Relaxed),
             bytes_sent = self.sent,
-            complete = self.done || self.inner.is_end_stream(),
+            complete = self.done || self.inner.is_end_stream() || self.expected == Some(self.sent),
             duration_us = u64::try_from(l.started.elapsed().as_micros()).unwrap_or(u64::MAX),
         );
     }

@@ -123,7 +123,12 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             received,
             started,
         };
-        resp.map(|b| LoggedBody::new(b, line, in_flight).boxed_unsync())
+        let expected = if line.method == Method::HEAD {
+            Some(0)
+        } else {
+            header(resp.headers(), "content-length").and_then(|v| v.parse().ok())
+        };
+        resp.map(|b| LoggedBody::new(b, expected, line, in_flight).boxed_unsync())
     }
 
     /// Readiness: the metadata store answers a query and the blob store answers a read (a
