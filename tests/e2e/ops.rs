@@ -5,6 +5,9 @@
 //! These tests start the binary themselves (not through `harness::Gateway`) because they need
 //! its second listener's address, TLS, or their own flags and configuration files.
 
+// Metric samples are parsed as f64 but are small integers here, exactly representable.
+#![allow(clippy::float_cmp)]
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -35,7 +38,7 @@ struct Proc {
     ak: String,
     sk: String,
     stderr: Arc<Mutex<String>>,
-    _tmp: Option<tempfile::TempDir>,
+    tmp: Option<tempfile::TempDir>,
 }
 
 impl Proc {
@@ -45,7 +48,7 @@ impl Proc {
         let tmp = tempfile::Builder::new().prefix("s3gate-ops-").tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut p = Proc::start_on(&dir, &["--listen", "127.0.0.1:0"], args);
-        p._tmp = Some(tmp);
+        p.tmp = Some(tmp);
         p
     }
 
@@ -110,7 +113,7 @@ impl Proc {
             let _ = child.wait();
             panic!("s3gate did not start; stderr:\n{}", stderr.lock().unwrap());
         };
-        Proc { child, port, metrics, dir: dir.to_owned(), ak, sk, stderr, _tmp: None }
+        Proc { child, port, metrics, dir: dir.to_owned(), ak, sk, stderr, tmp: None }
     }
 
     fn client(&self) -> aws_sdk_s3::Client {
@@ -281,11 +284,11 @@ fn print_default_is_a_valid_file_listing_every_option() {
         assert!(text.contains(&format!("\n#{key} = ")), "`{key}` missing:\n{text}");
     }
     // Uncommented, it is a configuration file the gateway accepts, and changes nothing.
-    let uncommented: String = text
+    let keys: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix('#').filter(|l| l.contains(" = ") && !l.starts_with(' ')))
-        .map(|l| format!("{l}\n"))
         .collect();
+    let uncommented = keys.join("\n") + "\n";
     assert!(uncommented.contains("read_ahead_parts = 4"), "{uncommented}");
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("default.toml");

@@ -220,29 +220,13 @@ struct CheckReport {
     retired: u64,
 }
 
-/// Runs `s3gate check`: every blob the metadata names must exist, and every blob must be known
-/// to the metadata. Exits with an error if data is missing or orphans remain.
-pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let o = open(&args.grace.data.data_dir, "us-east-1").await?;
-    let grace = if o.running {
-        Duration::from_secs(args.grace.orphan_grace_seconds)
-    } else {
-        Duration::ZERO
-    };
-    let meta = o.engine.metadata();
-    let blobs = o.engine.blobs();
-    let mut report = CheckReport::default();
-
-    // 1. Every blob the backend holds (ids only; an admin pass may hold them all).
-    let mut stored: HashMap<String, SystemTime> = HashMap::new();
-    let mut list = blobs.list().await?;
-    while let Some(entry) = list.next().await {
-        let entry = entry?;
-        stored.insert(entry.id.as_str().to_owned(), entry.modified);
-    }
-    report.blobs = stored.len() as u64;
-
-    // 2. Every blob the metadata names: object versions, then parts of unfinished uploads.
+/// Walks every object version and every part of an unfinished upload, counting them in
+/// `report`, and returns the (bucket, what, blob id) of each blob not in `stored`.
+async fn unstored_references(
+    meta: &SqliteMetadata,
+    stored: &HashMap<String, SystemTime>,
+    report: &mut CheckReport,
+) -> anyhow::Result<Vec<(String, String, String)>> {
     let mut candidates: Vec<(String, String, String)> = Vec::new();
     for bucket in meta.list_buckets(None).await? {
         let mut after: Option<String> = None;
@@ -303,6 +287,33 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(candidates)
+}
+
+/// Runs `s3gate check`: every blob the metadata names must exist, and every blob must be known
+/// to the metadata. Exits with an error if data is missing or orphans remain.
+pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let o = open(&args.grace.data.data_dir, "us-east-1").await?;
+    let grace = if o.running {
+        Duration::from_secs(args.grace.orphan_grace_seconds)
+    } else {
+        Duration::ZERO
+    };
+    let meta = o.engine.metadata();
+    let blobs = o.engine.blobs();
+    let mut report = CheckReport::default();
+
+    // 1. Every blob the backend holds (ids only; an admin pass may hold them all).
+    let mut stored: HashMap<String, SystemTime> = HashMap::new();
+    let mut list = blobs.list().await?;
+    while let Some(entry) = list.next().await {
+        let entry = entry?;
+        stored.insert(entry.id.as_str().to_owned(), entry.modified);
+    }
+    report.blobs = stored.len() as u64;
+
+    // 2. Every blob the metadata names: object versions, then parts of unfinished uploads.
+    let candidates = unstored_references(meta, &stored, &mut report).await?;
     // The listing and the walk are not one snapshot: a blob written after the listing looks
     // missing. Ask the backend again for each candidate, and keep it only if still absent and
     // still named by the metadata.

@@ -86,21 +86,20 @@ pub(crate) fn load<T: CommandFactory + FromArgMatches>(
         {
             continue;
         }
-        match arg.get_action() {
-            ArgAction::SetTrue => match value {
+        if let ArgAction::SetTrue = arg.get_action() {
+            match value {
                 toml::Value::Boolean(true) => extra.push(format!("--{long}").into()),
                 toml::Value::Boolean(false) => {}
                 _ => bail!("{}: expected true or false", what()),
-            },
-            _ => {
-                let values = match value {
-                    toml::Value::Array(items) => items.iter().collect(),
-                    v => vec![v],
-                };
-                for v in values {
-                    let text = scalar(v).with_context(what)?;
-                    extra.push(format!("--{long}={text}").into());
-                }
+            }
+        } else {
+            let values = match value {
+                toml::Value::Array(items) => items.iter().collect(),
+                v => vec![v],
+            };
+            for v in values {
+                let text = scalar(v).with_context(what)?;
+                extra.push(format!("--{long}={text}").into());
             }
         }
         from_file.insert(id);

@@ -208,8 +208,8 @@ enum UserCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    let argv: Vec<OsString> = std::env::args_os().collect();
-    let loaded = match config::load::<Cli>(argv) {
+    let command_line: Vec<OsString> = std::env::args_os().collect();
+    let loaded = match config::load::<Cli>(command_line) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("s3gate: configuration error: {e:#}");
@@ -231,14 +231,13 @@ fn main() -> anyhow::Result<()> {
         print!("{}", config::print_default(serve));
         return Ok(());
     }
-    match &cli.command {
-        Command::Serve(args) => init_logging(&args.log, args.log_format)
-            .map_err(|e| anyhow::anyhow!("invalid value for --log / S3GATE_LOG: {e}"))?,
-        _ => {
-            let filter = std::env::var("S3GATE_LOG").unwrap_or_else(|_| "warn".to_owned());
-            init_logging(&filter, LogFormat::Text).unwrap_or_else(|_| {
-                let _ = init_logging("warn", LogFormat::Text);
-            });
+    if let Command::Serve(serve_args) = &cli.command {
+        init_logging(&serve_args.log, serve_args.log_format)
+            .map_err(|e| anyhow::anyhow!("invalid value for --log / S3GATE_LOG: {e}"))?;
+    } else {
+        let filter = std::env::var("S3GATE_LOG").unwrap_or_else(|_| "warn".to_owned());
+        if init_logging(&filter, LogFormat::Text).is_err() {
+            let _ = init_logging("warn", LogFormat::Text);
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -305,22 +304,7 @@ type GatewayEngine = Engine<TimedMetadata<SqliteMetadata>, TimedBlobs<DiskBlobs>
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = args.data.data_dir;
     let meta = open_metadata(&data_dir).await?;
-    // One gateway per data directory: the start-up sweep below deletes every unreferenced
-    // blob, which would destroy a second gateway's writes in flight. Admin commands take the
-    // lock briefly when no gateway runs.
-    let lock = admin::lock_file(&data_dir)?;
-    let mut waited = Duration::ZERO;
-    while !admin::try_lock(&lock)? {
-        if waited >= Duration::from_secs(10) {
-            bail!(
-                "{} is in use by another s3gate process (it holds {})",
-                data_dir.display(),
-                data_dir.join(admin::LOCK_FILE).display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += Duration::from_millis(100);
-    }
+    let lock = lock_for_gateway(&data_dir).await?;
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
     let blobs = {
@@ -370,25 +354,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let draining = Arc::new(AtomicBool::new(false));
     let ops = match args.metrics_listen.0 {
-        Some(ops_addr) => {
-            let ops_listener = tokio::net::TcpListener::bind(ops_addr)
-                .await
-                .with_context(|| format!("metrics_listen: binding {ops_addr}"))?;
-            let ops_addr = ops_listener.local_addr()?;
-            let state = Arc::new(OpsState {
-                gateway: Arc::clone(&gateway),
-                extra: extra_metrics(gateway.engine().clone()),
-                draining: Arc::clone(&draining),
-            });
-            let task = tokio::spawn(async move {
-                if let Err(e) =
-                    s3gate_server::serve_ops(ops_listener, state, std::future::pending()).await
-                {
-                    tracing::error!(error = %e, "operations listener failed");
-                }
-            });
-            Some((ops_addr, task))
-        }
+        Some(ops_addr) => Some(start_ops(ops_addr, &gateway, &draining).await?),
         None => None,
     };
     let scheme = if server_config.tls.is_some() { "https" } else { "http" };
@@ -426,6 +392,50 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopped");
     drop(lock);
     Ok(())
+}
+
+/// Takes the data directory's lock for this gateway, waiting up to 10 s for an admin command
+/// to finish. One gateway per data directory: the start-up sweep deletes every unreferenced
+/// blob, which would destroy a second gateway's writes in flight. Admin commands take the lock
+/// briefly when no gateway runs.
+async fn lock_for_gateway(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let lock = admin::lock_file(data_dir)?;
+    let mut waited = Duration::ZERO;
+    while !admin::try_lock(&lock)? {
+        if waited >= Duration::from_secs(10) {
+            bail!(
+                "{} is in use by another s3gate process (it holds {})",
+                data_dir.display(),
+                data_dir.join(admin::LOCK_FILE).display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    Ok(lock)
+}
+
+/// Binds the operations listener and serves it on a task until aborted.
+async fn start_ops(
+    addr: SocketAddr,
+    gateway: &Arc<Gateway<TimedMetadata<SqliteMetadata>, TimedBlobs<DiskBlobs>>>,
+    draining: &Arc<AtomicBool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("metrics_listen: binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    let state = Arc::new(OpsState {
+        gateway: Arc::clone(gateway),
+        extra: extra_metrics(gateway.engine().clone()),
+        draining: Arc::clone(draining),
+    });
+    let task = tokio::spawn(async move {
+        if let Err(e) = s3gate_server::serve_ops(listener, state, std::future::pending()).await {
+            tracing::error!(error = %e, "operations listener failed");
+        }
+    });
+    Ok((bound, task))
 }
 
 /// Samples the registry cannot hold itself, gathered at scrape time: build information,
@@ -500,15 +510,16 @@ fn spawn_sighup_handler(cert: Option<Arc<tls::ReloadableCert>>) -> anyhow::Resul
         .context("installing the SIGHUP handler")?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match &cert {
-                Some(c) => match c.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(e) => tracing::error!(
-                        error = format!("{e:#}"),
-                        "SIGHUP: TLS certificate reload failed; still serving the previous one"
-                    ),
-                },
-                None => tracing::info!("SIGHUP: nothing to reload (no TLS)"),
+            let Some(c) = &cert else {
+                tracing::info!("SIGHUP: nothing to reload (no TLS)");
+                continue;
+            };
+            match c.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "SIGHUP: TLS certificate reload failed; still serving the previous one"
+                ),
             }
         }
     });

@@ -159,6 +159,9 @@ impl Histogram {
     }
 }
 
+/// A family's children: label values joined with U+001F → (the values, the child).
+type Children<M> = HashMap<String, (Vec<String>, Arc<M>)>;
+
 /// A metric of one kind with label values: one child per distinct label-value tuple, created on
 /// first use.
 #[derive(Debug)]
@@ -166,7 +169,7 @@ pub struct Family<M> {
     labels: &'static [&'static str],
     make: fn() -> M,
     /// Keyed by the label values joined with U+001F; the values are kept for rendering.
-    children: RwLock<HashMap<String, (Vec<String>, Arc<M>)>>,
+    children: RwLock<Children<M>>,
 }
 
 impl<M> Family<M> {
