@@ -407,6 +407,63 @@ async fn health_endpoints_answer_without_auth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_readiness_off_while_requests_in_flight_finish() {
+    use tokio::io::AsyncWriteExt as _;
+    let mut p = Proc::start(&["--metrics-listen", "127.0.0.1:0"]);
+    create_bucket(&p.client(), "drain").await;
+    // A signed PUT whose body is only half sent: a request in flight.
+    let host = format!("127.0.0.1:{}", p.port);
+    let headers = [("host", host.as_str()), ("content-length", "10")];
+    let added = s3gate_sigv4::sign_headers(
+        &s3gate_sigv4::RequestParts {
+            method: "PUT",
+            raw_path: "/drain/slow",
+            raw_query: None,
+            headers: &headers,
+        },
+        s3gate_sigv4::UNSIGNED_PAYLOAD,
+        &s3gate_sigv4::SigningParams {
+            access_key_id: &p.ak,
+            secret_key: &p.sk,
+            region: crate::harness::REGION,
+            service: "s3",
+            time: SystemTime::now(),
+        },
+    );
+    let mut head = format!("PUT /drain/slow HTTP/1.1\r\nhost: {host}\r\ncontent-length: 10\r\n");
+    for (n, v) in &added {
+        head.push_str(n);
+        head.push_str(": ");
+        head.push_str(v);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", p.port)).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(b"01234").await.unwrap();
+    let ready = format!("http://127.0.0.1:{}/health/ready", p.metrics.unwrap());
+    assert_eq!(hyper_request("GET", &ready, &[], vec![]).await.status, 200);
+
+    p.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = hyper_request("GET", &ready, &[], vec![]).await;
+        if r.status == 503 {
+            assert_eq!(r.text(), "shutting down\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still ready after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The request in flight completes normally, then the process exits cleanly.
+    stream.write_all(b"56789").await.unwrap();
+    let resp = crate::harness::read_response(&mut stream, false).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let status = p.child.wait().unwrap();
+    assert!(status.success(), "exit {status}; stderr:\n{}", p.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_fails_when_the_blob_store_fails() {
     let p = Proc::start(&["--metrics-listen", "127.0.0.1:0"]);
     let m = p.metrics.unwrap();
