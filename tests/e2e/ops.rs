@@ -406,18 +406,15 @@ async fn health_endpoints_answer_without_auth() {
     assert_eq!(s3.status, 403);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_turns_readiness_off_while_requests_in_flight_finish() {
-    use tokio::io::AsyncWriteExt as _;
-    let mut p = Proc::start(&["--metrics-listen", "127.0.0.1:0"]);
-    create_bucket(&p.client(), "drain").await;
-    // A signed PUT whose body is only half sent: a request in flight.
+/// The head of a header-signed PUT with an unsigned payload of `len` bytes.
+fn unsigned_put_head(p: &Proc, path: &str, len: usize) -> String {
     let host = format!("127.0.0.1:{}", p.port);
-    let headers = [("host", host.as_str()), ("content-length", "10")];
+    let len = len.to_string();
+    let headers = [("host", host.as_str()), ("content-length", len.as_str())];
     let added = s3gate_sigv4::sign_headers(
         &s3gate_sigv4::RequestParts {
             method: "PUT",
-            raw_path: "/drain/slow",
+            raw_path: path,
             raw_query: None,
             headers: &headers,
         },
@@ -430,7 +427,7 @@ async fn sigterm_turns_readiness_off_while_requests_in_flight_finish() {
             time: SystemTime::now(),
         },
     );
-    let mut head = format!("PUT /drain/slow HTTP/1.1\r\nhost: {host}\r\ncontent-length: 10\r\n");
+    let mut head = format!("PUT {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {len}\r\n");
     for (n, v) in &added {
         head.push_str(n);
         head.push_str(": ");
@@ -438,6 +435,60 @@ async fn sigterm_turns_readiness_off_while_requests_in_flight_finish() {
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_abandoned_by_its_client_is_logged_once_and_stores_nothing() {
+    use tokio::io::AsyncWriteExt as _;
+    let p = Proc::start(&["--metrics-listen", "127.0.0.1:0", "--log-format", "json"]);
+    create_bucket(&p.client(), "aborted").await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", p.port)).await.unwrap();
+    stream.write_all(unsigned_put_head(&p, "/aborted/half", 1000).as_bytes()).await.unwrap();
+    stream.write_all(&[7u8; 400]).await.unwrap();
+    stream.flush().await.unwrap();
+    // Wait until the gateway has read those bytes, then vanish.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sample(&p.scrape().await, "s3gate_received_bytes_total").unwrap() < 400.0 {
+        assert!(Instant::now() < deadline, "the body never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        let found = p
+            .stderr()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["target"] == "s3gate::access" && v["key"] == "half");
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "no access event:\n{}", p.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The body read fails, so the request ends as S3's IncompleteBody (400), with the bytes
+    // that did arrive; exactly one event is written for it.
+    assert_eq!(event["status"], 400, "{event}");
+    assert_eq!(event["operation"], "PutObject");
+    assert_eq!(event["bytes_received"], 400);
+    let events = p.stderr().lines().filter(|l| l.contains("\"key\":\"half\"")).count();
+    assert_eq!(events, 1, "{}", p.stderr());
+    let text = p.scrape().await;
+    assert_eq!(
+        sample(&text, "s3gate_requests_total{operation=\"PutObject\",status=\"400\"}"),
+        Some(1.0)
+    );
+    assert!(p.client().head_object().bucket("aborted").key("half").send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_readiness_off_while_requests_in_flight_finish() {
+    use tokio::io::AsyncWriteExt as _;
+    let mut p = Proc::start(&["--metrics-listen", "127.0.0.1:0"]);
+    create_bucket(&p.client(), "drain").await;
+    // A signed PUT whose body is only half sent: a request in flight.
+    let head = unsigned_put_head(&p, "/drain/slow", 10);
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", p.port)).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(b"01234").await.unwrap();

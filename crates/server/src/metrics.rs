@@ -151,21 +151,70 @@ impl Body for LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        let l = &self.line;
+        let complete = self.done || self.inner.is_end_stream() || self.expected == Some(self.sent);
+        self.line.emit(self.sent, complete);
+    }
+}
+
+impl AccessLine {
+    /// Writes the access-log event.
+    fn emit(&self, sent: u64, complete: bool) {
         tracing::info!(
             target: "s3gate::access",
-            request_id = %l.request_id,
-            user = %l.info.user,
-            operation = l.info.operation,
-            bucket = %l.info.bucket,
-            key = %l.info.key,
-            method = %l.method,
-            status = l.status,
-            bytes_received = l.received.load(Ordering::Relaxed),
-            bytes_sent = self.sent,
-            complete = self.done || self.inner.is_end_stream() || self.expected == Some(self.sent),
-            duration_us = u64::try_from(l.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            request_id = %self.request_id,
+            user = %self.info.user,
+            operation = self.info.operation,
+            bucket = %self.info.bucket,
+            key = %self.info.key,
+            method = %self.method,
+            status = self.status,
+            bytes_received = self.received.load(Ordering::Relaxed),
+            bytes_sent = sent,
+            complete,
+            duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
         );
+    }
+}
+
+/// Status logged and counted for a request whose client went away before the response head
+/// (nginx's convention; S3 has none).
+pub(crate) const CLIENT_CLOSED: u16 = 499;
+
+/// The access line of a request still being answered. If the request's future is dropped
+/// before a response exists (the client closed the connection mid-upload, say), dropping this
+/// still writes the request's one access-log event, with status 499, and counts it.
+pub(crate) struct PendingLine {
+    pub(crate) line: AccessLine,
+    armed: bool,
+}
+
+impl PendingLine {
+    pub(crate) fn new(line: AccessLine) -> Self {
+        PendingLine { line, armed: true }
+    }
+
+    /// The request got a response with `status`: the response body logs from here on.
+    pub(crate) fn finish(mut self, status: u16) -> AccessLine {
+        self.armed = false;
+        AccessLine {
+            request_id: std::mem::take(&mut self.line.request_id),
+            info: std::mem::take(&mut self.line.info),
+            method: self.line.method.clone(),
+            status,
+            received: Arc::clone(&self.line.received),
+            started: self.line.started,
+        }
+    }
+}
+
+impl Drop for PendingLine {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Ok(status) = StatusCode::from_u16(CLIENT_CLOSED) {
+                record_request(self.line.info.operation, status, self.line.started);
+            }
+            self.line.emit(0, false);
+        }
     }
 }
 
@@ -464,4 +513,36 @@ fn text(status: StatusCode, body: String) -> Response<ResponseBody> {
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(operation: &'static str) -> AccessLine {
+        AccessLine {
+            request_id: "TEST".to_owned(),
+            info: AccessInfo { operation, ..AccessInfo::default() },
+            method: http::Method::PUT,
+            status: CLIENT_CLOSED,
+            received: Arc::default(),
+            started: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_request_dropped_before_its_response_counts_as_client_closed() {
+        let counter = global().requests.with(&["DroppedOp", "499"]);
+        drop(PendingLine::new(line("DroppedOp")));
+        assert_eq!(counter.get(), 1);
+        // One that got its response is logged by its body instead, never as 499.
+        let finished = PendingLine::new(line("DroppedOp")).finish(200);
+        assert_eq!((finished.status, finished.request_id.as_str()), (200, "TEST"));
+        assert_eq!(counter.get(), 1);
+        assert_eq!(
+            global().request_duration.with(&["DroppedOp"]).count(),
+            1,
+            "the dropped request's latency is recorded once"
+        );
+    }
 }

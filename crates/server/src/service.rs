@@ -35,7 +35,9 @@ use crate::errors::ApiError;
 use crate::headers::{
     body_integrity, header, stored_headers, tags, upload_checksum, write_condition,
 };
-use crate::metrics::{AccessInfo, AccessLine, CountedIncoming, LoggedBody};
+use crate::metrics::{
+    AccessInfo, AccessLine, CLIENT_CLOSED, CountedIncoming, LoggedBody, PendingLine,
+};
 
 /// Largest XML request body accepted (CompleteMultipartUpload with 10,000 parts fits).
 const MAX_XML_BODY: usize = 2 * 1024 * 1024;
@@ -97,32 +99,34 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         let path = req.uri().path().to_owned();
         let received = Arc::new(AtomicU64::new(0));
         let req = req.map(|b| CountedIncoming::new(b, Arc::clone(&received)));
-        let mut info = AccessInfo { operation: "Unknown", ..AccessInfo::default() };
-        let result = self.handle_inner(req, &mut info).await;
+        let mut pending = PendingLine::new(AccessLine {
+            request_id,
+            info: AccessInfo { operation: "Unknown", ..AccessInfo::default() },
+            method,
+            status: CLIENT_CLOSED,
+            received,
+            started,
+        });
+        let result = self.handle_inner(req, &mut pending.line.info).await;
+        let request_id = &pending.line.request_id;
         let mut resp = match result {
             Ok(r) => r,
             Err(err) => {
                 if let Some(cause) = &err.cause {
-                    tracing::error!(request_id = %request_id, op = info.operation, cause = %cause, "internal error");
+                    tracing::error!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "internal error");
                 }
-                error_response(&err.s3, &path, &request_id, method == Method::HEAD)
+                let head = pending.line.method == Method::HEAD;
+                error_response(&err.s3, &path, request_id, head)
             }
         };
         let headers = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert("x-amz-request-id", v.clone());
             headers.insert("x-amz-id-2", v);
         }
         headers.insert("server", HeaderValue::from_static("s3gate"));
-        crate::metrics::record_request(info.operation, resp.status(), started);
-        let line = AccessLine {
-            request_id,
-            info,
-            method,
-            status: resp.status().as_u16(),
-            received,
-            started,
-        };
+        crate::metrics::record_request(pending.line.info.operation, resp.status(), started);
+        let line = pending.finish(resp.status().as_u16());
         let expected = if line.method == Method::HEAD {
             Some(0)
         } else {
