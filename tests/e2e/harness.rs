@@ -104,6 +104,7 @@ impl Gateway {
     fn spawn(dir: &Path, ak: &str, sk: &str, extra: &[&str]) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
             .arg("serve")
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .args(["--listen", "127.0.0.1:0", "--region", REGION, "--data-dir"])
             .arg(dir)
             .args(extra)

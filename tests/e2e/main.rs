@@ -40,6 +40,7 @@ mod listing;
 mod memory;
 mod multipart;
 mod objects;
+mod ops;
 mod presign;
 mod range;
 mod tidy;

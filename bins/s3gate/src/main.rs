@@ -1,18 +1,27 @@
 //! The `s3gate` binary: command line, configuration, logging, runtime and wiring.
 //!
 //! `s3gate serve` runs the gateway on SQLite metadata and local-disk blobs in one data
-//! directory; `s3gate user ...` manages users in that directory's metadata store (also while
-//! the gateway runs).
+//! directory, with optional TLS and an operations listener for metrics and health;
+//! `s3gate user|bucket|gc|check` administer that directory (also while the gateway runs);
+//! `s3gate config print-default` writes a commented configuration file.
+//! Options come from flags, `S3GATE_*` variables and the `--config` file (`config.rs`).
 
+mod admin;
+mod config;
+mod tls;
+
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use s3gate_engine::{Engine, EngineConfig};
 use s3gate_metadata::{MetaError, MetadataStore, SqliteMetadata, User};
+use s3gate_server::metrics::{ExtraMetrics, OpsState, TimedBlobs, TimedMetadata};
 use s3gate_server::{Gateway, ServerConfig};
 use s3gate_storage_backend::DiskBlobs;
 
@@ -23,8 +32,29 @@ const ROOT_CREDENTIALS_FILE: &str = "root-credentials";
 /// The metadata database inside the data directory.
 const METADATA_FILE: &str = "metadata.sqlite";
 
+/// `--version`: the package version and the commit it was built from.
+const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("S3GATE_GIT_COMMIT"), ")");
+/// `--version` in full, with the build's target, profile and compiler.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("S3GATE_GIT_COMMIT"),
+    "\ntarget: ",
+    env!("S3GATE_BUILD_TARGET"),
+    "\nprofile: ",
+    env!("S3GATE_BUILD_PROFILE"),
+    "\nrustc: ",
+    env!("S3GATE_RUSTC_VERSION"),
+);
+
 #[derive(Parser)]
-#[command(name = "s3gate", version, about = "S3-compatible object storage gateway")]
+#[command(
+    name = "s3gate",
+    version = VERSION,
+    long_version = LONG_VERSION,
+    about = "S3-compatible object storage gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,6 +67,22 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage buckets.
+    #[command(subcommand)]
+    Bucket(admin::BucketCommand),
+    /// Run the garbage collector and the orphan sweep once and report what they did.
+    Gc(admin::GraceArgs),
+    /// Verify the metadata against the stored blobs: report missing data and orphans.
+    Check(admin::CheckArgs),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a commented configuration file listing every `serve` option with its default.
+    PrintDefault,
 }
 
 #[derive(Args)]
@@ -44,6 +90,31 @@ struct DataDir {
     /// Directory holding the metadata database and the object data.
     #[arg(long, env = "S3GATE_DATA_DIR", default_value = "./s3gate-data")]
     data_dir: PathBuf,
+    /// TOML configuration file; flags and S3GATE_* variables override its values.
+    #[arg(long, env = "S3GATE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// Output format of the logs on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `--metrics-listen`: an address, or `off`.
+#[derive(Clone, Copy, Debug)]
+struct MetricsListen(Option<SocketAddr>);
+
+fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(MetricsListen(None));
+    }
+    s.parse()
+        .map(|a| MetricsListen(Some(a)))
+        .map_err(|_| format!("expected an address like 127.0.0.1:9190, or off (got {s:?})"))
 }
 
 #[derive(Args)]
@@ -71,8 +142,40 @@ struct ServeArgs {
     #[arg(long, env = "S3GATE_ORPHAN_GRACE_SECONDS", default_value_t = 3600)]
     orphan_grace_seconds: u64,
     /// Seconds between runs of the collector and the orphan sweep.
-    #[arg(long, env = "S3GATE_GC_INTERVAL_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "S3GATE_GC_INTERVAL_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
     gc_interval_seconds: u64,
+    /// Address of the operations listener serving /metrics (Prometheus), /health/live and
+    /// /health/ready without authentication, or `off`.
+    #[arg(long, env = "S3GATE_METRICS_LISTEN", default_value = "127.0.0.1:9190",
+          value_parser = parse_metrics_listen)]
+    metrics_listen: MetricsListen,
+    /// PEM certificate chain: serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN). Reloaded on SIGHUP.
+    #[arg(long, env = "S3GATE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1). Reloaded on SIGHUP.
+    #[arg(long, env = "S3GATE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Most concurrent client connections; further ones wait in the accept queue.
+    #[arg(long, env = "S3GATE_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Seconds a client may take to send a request head (and to finish a TLS handshake).
+    #[arg(long, env = "S3GATE_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_seconds: u64,
+    /// Seconds requests in flight may run on after SIGTERM before connections are closed.
+    #[arg(long, env = "S3GATE_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    shutdown_grace_seconds: u64,
+    /// Log format on stderr.
+    #[arg(long, env = "S3GATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `info,s3gate::access=off`.
+    #[arg(long, env = "S3GATE_LOG", default_value = "info")]
+    log: String,
+    /// Print the effective configuration, each value with where it came from, and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 #[derive(Subcommand)]
@@ -105,14 +208,38 @@ enum UserCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("S3GATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let command_line: Vec<OsString> = std::env::args_os().collect();
+    let loaded = match config::load::<Cli>(command_line) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("s3gate: configuration error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = loaded.cli;
+    if let Command::Serve(args) = &cli.command
+        && args.print_config
+    {
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").context("no serve command")?;
+        print!("{}", config::effective(serve, &loaded.matches, &loaded.from_file));
+        return Ok(());
+    }
+    if let Command::Config(ConfigCommand::PrintDefault) = &cli.command {
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").context("no serve command")?;
+        print!("{}", config::print_default(serve));
+        return Ok(());
+    }
+    if let Command::Serve(serve_args) = &cli.command {
+        init_logging(&serve_args.log, serve_args.log_format)
+            .map_err(|e| anyhow::anyhow!("invalid value for --log / S3GATE_LOG: {e}"))?;
+    } else {
+        let filter = std::env::var("S3GATE_LOG").unwrap_or_else(|_| "warn".to_owned());
+        if init_logging(&filter, LogFormat::Text).is_err() {
+            let _ = init_logging("warn", LogFormat::Text);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Each upload in flight holds one blocking thread (its disk writer), besides SQLite
@@ -125,8 +252,23 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::User(cmd) => user(cmd).await,
+            Command::Bucket(cmd) => admin::bucket(cmd).await,
+            Command::Gc(args) => admin::gc(args).await,
+            Command::Check(args) => admin::check(args).await,
+            Command::Config(ConfigCommand::PrintDefault) => Ok(()),
         }
     })
+}
+
+/// Installs the stderr subscriber: `filter` in EnvFilter syntax, text or JSON lines.
+fn init_logging(filter: &str, format: LogFormat) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Opens (creating, migrating) the data directory's metadata store, off the async workers.
@@ -156,6 +298,9 @@ async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
     .context("metadata open task failed")?
 }
 
+/// The engine as the gateway runs it: both stores timed for the metrics.
+type GatewayEngine = Engine<TimedMetadata<SqliteMetadata>, TimedBlobs<DiskBlobs>>;
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Crash tests only: a binary built without the `failpoints` feature refuses the variable.
     if let Some(spec) = std::env::var("S3GATE_FAILPOINT").ok().filter(|s| !s.is_empty()) {
@@ -164,6 +309,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let data_dir = args.data.data_dir;
     let meta = open_metadata(&data_dir).await?;
+    let lock = lock_for_gateway(&data_dir).await?;
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
     let blobs = {
@@ -178,7 +324,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
     engine_config.gc_grace = Duration::from_secs(args.gc_grace_seconds);
     engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
-    let engine = Engine::new(meta, blobs, engine_config);
+    let engine: GatewayEngine =
+        Engine::new(TimedMetadata::new(meta), TimedBlobs::new(blobs), engine_config);
     // Nothing is in flight and nobody reads before the listener opens: every retired blob can
     // go, and every temp file and unknown blob is debris of a crash.
     match engine.collect_garbage_older_than(Duration::ZERO).await {
@@ -193,12 +340,33 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut server_config = ServerConfig::new(args.region.clone());
     server_config.domains = args.domains;
+    server_config.max_connections = args.max_connections as usize;
+    server_config.header_read_timeout = Duration::from_secs(args.header_read_timeout_seconds);
+    server_config.shutdown_grace = Duration::from_secs(args.shutdown_grace_seconds);
+    let cert = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cert = tls::ReloadableCert::load(cert, key)?;
+            server_config.tls = Some(Arc::new(cert.server_config()?));
+            Some(cert)
+        }
+        _ => None,
+    };
+    spawn_sighup_handler(cert)?;
     let gateway = Arc::new(Gateway::new(engine, &server_config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("binding {}", args.listen))?;
+        .with_context(|| format!("listen: binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("s3gate {}: listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+    let draining = Arc::new(AtomicBool::new(false));
+    let ops = match args.metrics_listen.0 {
+        Some(ops_addr) => Some(start_ops(ops_addr, &gateway, &draining).await?),
+        None => None,
+    };
+    let scheme = if server_config.tls.is_some() { "https" } else { "http" };
+    println!("s3gate {}: listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
+    if let Some((ops_addr, _)) = &ops {
+        println!("metrics on http://{ops_addr}/metrics (health: /health/live, /health/ready)");
+    }
     if generated {
         println!(
             "root credentials (generated, kept in {}):",
@@ -208,14 +376,158 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  secret_access_key: {secret_key}");
     }
     println!(
-        "try: AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://{addr} --region {} s3 ls",
+        "try: AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {scheme}://{addr} --region {} s3 ls",
         args.region
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
 
-    s3gate_server::serve(listener, gateway, &server_config, shutdown_signal()).await?;
+    let shutdown = {
+        let draining = Arc::clone(&draining);
+        async move {
+            shutdown_signal().await;
+            // Load balancers probing /health/ready stop sending new requests.
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    s3gate_server::serve(listener, gateway, &server_config, shutdown).await?;
     background.abort();
+    if let Some((_, task)) = ops {
+        task.abort();
+    }
     tracing::info!("stopped");
+    drop(lock);
+    Ok(())
+}
+
+/// Takes the data directory's lock for this gateway, waiting up to 10 s for an admin command
+/// to finish. One gateway per data directory: the start-up sweep deletes every unreferenced
+/// blob, which would destroy a second gateway's writes in flight. Admin commands take the lock
+/// briefly when no gateway runs.
+async fn lock_for_gateway(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let lock = admin::lock_file(data_dir)?;
+    let mut waited = Duration::ZERO;
+    while !admin::try_lock(&lock)? {
+        if waited >= Duration::from_secs(10) {
+            bail!(
+                "{} is in use by another s3gate process (it holds {})",
+                data_dir.display(),
+                data_dir.join(admin::LOCK_FILE).display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    Ok(lock)
+}
+
+/// Binds the operations listener and serves it on a task until aborted.
+async fn start_ops(
+    addr: SocketAddr,
+    gateway: &Arc<Gateway<TimedMetadata<SqliteMetadata>, TimedBlobs<DiskBlobs>>>,
+    draining: &Arc<AtomicBool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("metrics_listen: binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    let state = Arc::new(OpsState {
+        gateway: Arc::clone(gateway),
+        extra: extra_metrics(gateway.engine().clone()),
+        draining: Arc::clone(draining),
+    });
+    let task = tokio::spawn(async move {
+        if let Err(e) = s3gate_server::serve_ops(listener, state, std::future::pending()).await {
+            tracing::error!(error = %e, "operations listener failed");
+        }
+    });
+    Ok((bound, task))
+}
+
+/// Samples the registry cannot hold itself, gathered at scrape time: build information,
+/// process start, the metadata store's group commits and the collector's backlog.
+fn extra_metrics(engine: GatewayEngine) -> ExtraMetrics {
+    use s3gate_metrics::{write_header, write_sample};
+    /// The backlog query stops counting here: a scrape must stay cheap.
+    const BACKLOG_CAP: u32 = 100_000;
+    let started =
+        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    Arc::new(move || {
+        let engine = engine.clone();
+        Box::pin(async move {
+            let mut out = String::new();
+            write_header(&mut out, "s3gate_build_info", "gauge", "Build information; always 1.");
+            write_sample(
+                &mut out,
+                "s3gate_build_info",
+                &[
+                    ("version", env!("CARGO_PKG_VERSION")),
+                    ("commit", env!("S3GATE_GIT_COMMIT")),
+                    ("rustc", env!("S3GATE_RUSTC_VERSION")),
+                    ("target", env!("S3GATE_BUILD_TARGET")),
+                    ("profile", env!("S3GATE_BUILD_PROFILE")),
+                ],
+                1,
+            );
+            write_header(
+                &mut out,
+                "s3gate_process_start_time_seconds",
+                "gauge",
+                "Start time of the process since the Unix epoch.",
+            );
+            write_sample(&mut out, "s3gate_process_start_time_seconds", &[], started);
+            let (batches, writes) = engine.metadata().inner().group_commit_stats();
+            write_header(
+                &mut out,
+                "s3gate_metadata_group_commits_total",
+                "counter",
+                "Metadata write transactions committed (one per group commit).",
+            );
+            write_sample(&mut out, "s3gate_metadata_group_commits_total", &[], batches);
+            write_header(
+                &mut out,
+                "s3gate_metadata_group_commit_writes_total",
+                "counter",
+                "Metadata writes carried by those transactions (writes / commits = mean batch size).",
+            );
+            write_sample(&mut out, "s3gate_metadata_group_commit_writes_total", &[], writes);
+            write_header(
+                &mut out,
+                "s3gate_gc_backlog_blobs",
+                "gauge",
+                "Retired blobs waiting for the collector (counted up to 100000; -1 if the query failed).",
+            );
+            let backlog =
+                match engine.metadata().inner().retired_blobs(SystemTime::now(), BACKLOG_CAP).await
+                {
+                    Ok(v) => i64::try_from(v.len()).unwrap_or(i64::MAX),
+                    Err(_) => -1,
+                };
+            write_sample(&mut out, "s3gate_gc_backlog_blobs", &[], backlog);
+            out
+        })
+    })
+}
+
+/// SIGHUP reloads the TLS certificate and key (without TLS it is logged and ignored, instead of
+/// terminating the process as the default action would).
+fn spawn_sighup_handler(cert: Option<Arc<tls::ReloadableCert>>) -> anyhow::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(c) = &cert else {
+                tracing::info!("SIGHUP: nothing to reload (no TLS)");
+                continue;
+            };
+            match c.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "SIGHUP: TLS certificate reload failed; still serving the previous one"
+                ),
+            }
+        }
+    });
     Ok(())
 }
 

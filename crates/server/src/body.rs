@@ -9,9 +9,10 @@ use futures_core::Stream;
 use http_body::{Body, Frame};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
-use hyper::body::Incoming;
 use s3gate_sigv4::{ChunkedDecoder, ChunkedError, PayloadHasher, VerifyError};
 use s3gate_storage_backend::{BoxError, ByteStream};
+
+use crate::metrics::CountedIncoming;
 
 /// The response body type of every response.
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -98,12 +99,12 @@ pub(crate) enum BodyMode {
 }
 
 /// Wraps hyper's body into the engine's stream type.
-pub(crate) fn request_stream(body: Incoming, mode: BodyMode) -> ByteStream {
+pub(crate) fn request_stream(body: CountedIncoming, mode: BodyMode) -> ByteStream {
     Box::pin(RequestStream { body, mode: Some(mode), pending: Bytes::new(), done: false })
 }
 
 struct RequestStream {
-    body: Incoming,
+    body: CountedIncoming,
     mode: Option<BodyMode>,
     /// Undecoded input left over from the last frame (aws-chunked only).
     pending: Bytes,

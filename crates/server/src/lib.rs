@@ -4,7 +4,11 @@
 //! `s3gate-sigv4`, routes it with `s3gate-protocol`, decodes and verifies the body (plain,
 //! SHA-256-checked or aws-chunked with its trailer), calls the `s3gate-engine`, and renders the
 //! result or the S3 error (XML with a request id). [`serve`] runs the accept loop with
-//! keep-alive, HTTP/2 where the client asks, a header-read timeout, and graceful shutdown.
+//! keep-alive, HTTP/2 where the client asks, optional TLS (rustls; HTTP/2 by ALPN), a
+//! header-read timeout, and graceful shutdown. [`serve_ops`] serves `/metrics` (Prometheus
+//! text) and `/health/live|ready` on a separate listener; [`metrics`] holds the per-request
+//! instrumentation and the timed store wrappers ([`metrics::TimedMetadata`],
+//! [`metrics::TimedBlobs`]).
 //!
 //! Errors of the lower crates become S3 error codes here and only here (`errors.rs`).
 //! The server does not read configuration files or the environment: the binary does.
@@ -15,12 +19,14 @@ mod errors;
 mod headers;
 mod hoist;
 mod listener;
+pub mod metrics;
 mod service;
 
 pub use body::ResponseBody;
-pub use listener::serve;
+pub use listener::{serve, serve_ops};
 pub use service::Gateway;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings of the HTTP front.
@@ -36,6 +42,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Most concurrent connections; further ones wait in the accept queue.
     pub max_connections: usize,
+    /// Serve HTTPS with this rustls configuration (its ALPN list decides HTTP/2 vs HTTP/1.1).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl ServerConfig {
@@ -47,6 +55,7 @@ impl ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
+            tls: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The request path: authenticate → route → decode the body → call the engine → S3 response.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
@@ -26,7 +27,7 @@ use s3gate_protocol::{
     parse_create_bucket_configuration, parse_delete, parse_range, parse_tagging, route,
 };
 use s3gate_sigv4::{PayloadMode, RequestParts, Verified, Verifier, VerifyConfig};
-use s3gate_storage_backend::BlobStore;
+use s3gate_storage_backend::{BlobError, BlobId, BlobStore};
 
 use crate::ServerConfig;
 use crate::auth::UserCache;
@@ -34,6 +35,9 @@ use crate::body::{self, BodyMode, ResponseBody};
 use crate::errors::ApiError;
 use crate::headers::{
     body_integrity, header, stored_headers, tags, upload_checksum, write_condition,
+};
+use crate::metrics::{
+    AccessInfo, AccessLine, CLIENT_CLOSED, CountedIncoming, LoggedBody, PendingLine,
 };
 
 /// Largest XML request body accepted (CompleteMultipartUpload with 10,000 parts fits).
@@ -84,58 +88,85 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     }
 
     /// Answers one request. Never fails: errors become S3 error responses.
+    ///
+    /// This is the one place that instruments a request: it counts it in flight, counts its
+    /// body bytes both ways, records its operation, status and latency, and writes its one
+    /// access-log event (`s3gate::access`) when the response body has been sent or dropped.
     pub async fn handle(&self, req: Request<Incoming>) -> Resp {
         let started = Instant::now();
+        let in_flight = s3gate_metrics::global().requests_in_flight.track();
         let request_id = self.next_request_id();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let mut op_name = "Unknown";
-        let mut user = String::new();
-        let result = self.handle_inner(req, &mut op_name, &mut user).await;
+        let received = Arc::new(AtomicU64::new(0));
+        let req = req.map(|b| CountedIncoming::new(b, Arc::clone(&received)));
+        let mut pending = PendingLine::new(AccessLine {
+            request_id,
+            info: AccessInfo { operation: "Unknown", ..AccessInfo::default() },
+            method,
+            status: CLIENT_CLOSED,
+            received,
+            started,
+        });
+        let result = self.handle_inner(req, &mut pending.line.info).await;
+        let request_id = &pending.line.request_id;
         let mut resp = match result {
             Ok(r) => r,
             Err(err) => {
                 if let Some(cause) = &err.cause {
-                    tracing::error!(request_id = %request_id, op = op_name, cause = %cause, "internal error");
+                    tracing::error!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "internal error");
                 }
-                error_response(&err.s3, &path, &request_id, method == Method::HEAD)
+                let head = pending.line.method == Method::HEAD;
+                error_response(&err.s3, &path, request_id, head)
             }
         };
         let headers = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert("x-amz-request-id", v.clone());
             headers.insert("x-amz-id-2", v);
         }
         headers.insert("server", HeaderValue::from_static("s3gate"));
-        if method == Method::GET && resp.status().is_success() {
+        crate::metrics::record_request(pending.line.info.operation, resp.status(), started);
+        let line = pending.finish(resp.status().as_u16());
+        if line.method == Method::GET && resp.status().is_success() {
             // A blob read failing mid-body aborts the connection; say why, with the request id.
-            resp = resp.map(|b| body::log_errors(b, request_id.clone(), op_name));
+            let (id, op) = (line.request_id.clone(), line.info.operation);
+            resp = resp.map(|b| body::log_errors(b, id, op));
         }
-        tracing::info!(
-            target: "s3gate::access",
-            request_id = %request_id,
-            user = %user,
-            op = op_name,
-            method = %method,
-            path = %path,
-            status = resp.status().as_u16(),
-            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        );
-        resp
+        let expected = if line.method == Method::HEAD {
+            Some(0)
+        } else {
+            header(resp.headers(), "content-length").and_then(|v| v.parse().ok())
+        };
+        resp.map(|b| LoggedBody::new(b, expected, line, in_flight).boxed_unsync())
+    }
+
+    /// Readiness: the metadata store answers a query and the blob store answers a read (a
+    /// random id must come back as not found).
+    pub async fn check_ready(&self) -> Result<(), String> {
+        self.engine
+            .metadata()
+            .user_by_access_key("s3gate-readiness-probe")
+            .await
+            .map_err(|e| format!("metadata store: {e}"))?;
+        let probe = BlobId::generate().map_err(|e| format!("blob store: {e}"))?;
+        match self.engine.blobs().get(&probe, 0, None).await {
+            Ok(_) | Err(BlobError::NotFound | BlobError::InvalidRange) => Ok(()),
+            Err(e) => Err(format!("blob store: {e}")),
+        }
     }
 
     async fn handle_inner(
         &self,
-        req: Request<Incoming>,
-        op_name: &mut &'static str,
-        user: &mut String,
+        req: Request<CountedIncoming>,
+        info: &mut AccessInfo,
     ) -> Result<Resp, ApiError> {
         let (mut parts, body) = req.into_parts();
         let authed = self.authenticate(&parts).await?;
         if authed.verified.presigned {
             crate::hoist::hoist_query_headers(parts.uri.query(), &mut parts.headers);
         }
-        user.clone_from(&authed.caller.user);
+        info.user.clone_from(&authed.caller.user);
         let host = header(&parts.headers, "host")
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
@@ -149,7 +180,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             },
             &self.route_cfg,
         )?;
-        *op_name = op.name();
+        info.operation = op.name();
+        info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
+        info.key = op.key().map(ToString::to_string).unwrap_or_default();
         self.dispatch(op, &parts.headers, body, &authed).await
     }
 
@@ -202,7 +235,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         &self,
         op: Operation,
         headers: &HeaderMap,
-        body: Incoming,
+        body: CountedIncoming,
         authed: &Authed,
     ) -> Result<Resp, ApiError> {
         let caller = &authed.caller;
@@ -923,7 +956,7 @@ fn body_setup(
 }
 
 /// Reads a small (XML) request body whole, verifying its payload hash, under [`MAX_XML_BODY`].
-async fn read_small_body(body: Incoming, authed: &Authed) -> Result<Bytes, ApiError> {
+async fn read_small_body(body: CountedIncoming, authed: &Authed) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, MAX_XML_BODY);
     let collected = limited.collect().await.map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {

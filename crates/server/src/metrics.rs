@@ -1,0 +1,557 @@
+//! Instrumentation: the per-request access log and counters, timed wrappers around the two
+//! stores, and the operations endpoints (`/metrics`, `/health/live`, `/health/ready`).
+//!
+//! The counters themselves live in the dependency-free `s3gate-metrics` crate so that any
+//! crate (the S3 proxy backend counting upstream retries, say) can bump them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use s3gate_metadata::{
+    Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectVersion, Part,
+    RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
+};
+use s3gate_metrics::{GaugeGuard, global};
+use s3gate_storage_backend::{
+    BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, BoxError, ByteStream,
+};
+
+use crate::ResponseBody;
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies: count bytes received.
+
+/// hyper's request body, counting the bytes read into the process-wide counter and the
+/// request's own (for its access-log line).
+pub(crate) struct CountedIncoming {
+    inner: Incoming,
+    counted: Arc<AtomicU64>,
+}
+
+impl CountedIncoming {
+    pub(crate) fn new(inner: Incoming, counted: Arc<AtomicU64>) -> Self {
+        CountedIncoming { inner, counted }
+    }
+}
+
+impl Body for CountedIncoming {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            let n = data.len() as u64;
+            self.counted.fetch_add(n, Ordering::Relaxed);
+            global().received_bytes.add(n);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses: the access log, written once the response body ended (or was dropped).
+
+/// What the access-log line says about a request; filled in as the request is understood.
+#[derive(Debug, Default)]
+pub(crate) struct AccessInfo {
+    pub(crate) operation: &'static str,
+    pub(crate) user: String,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+}
+
+/// A response body that counts the bytes it sends, keeps the request counted as in flight
+/// until it ends, and writes the request's one access-log event when it is dropped (hyper drops
+/// it after the last byte, or when the client goes away).
+pub(crate) struct LoggedBody {
+    inner: ResponseBody,
+    sent: u64,
+    /// The response's length, when its head declares one: hyper stops polling once it is
+    /// reached, so the end of the stream is never observed.
+    expected: Option<u64>,
+    done: bool,
+    line: AccessLine,
+    _in_flight: GaugeGuard<'static>,
+}
+
+/// The fields of the access-log event.
+pub(crate) struct AccessLine {
+    pub(crate) request_id: String,
+    pub(crate) info: AccessInfo,
+    pub(crate) method: http::Method,
+    pub(crate) status: u16,
+    pub(crate) received: Arc<AtomicU64>,
+    pub(crate) started: Instant,
+}
+
+impl LoggedBody {
+    pub(crate) fn new(
+        inner: ResponseBody,
+        expected: Option<u64>,
+        line: AccessLine,
+        in_flight: GaugeGuard<'static>,
+    ) -> Self {
+        LoggedBody { inner, sent: 0, expected, done: false, line, _in_flight: in_flight }
+    }
+}
+
+impl Body for LoggedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    self.sent += n;
+                    global().sent_bytes.add(n);
+                }
+            }
+            Poll::Ready(None) => self.done = true,
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        let complete = self.done || self.inner.is_end_stream() || self.expected == Some(self.sent);
+        self.line.emit(self.sent, complete);
+    }
+}
+
+impl AccessLine {
+    /// Writes the access-log event.
+    fn emit(&self, sent: u64, complete: bool) {
+        tracing::info!(
+            target: "s3gate::access",
+            request_id = %self.request_id,
+            user = %self.info.user,
+            operation = self.info.operation,
+            bucket = %self.info.bucket,
+            key = %self.info.key,
+            method = %self.method,
+            status = self.status,
+            bytes_received = self.received.load(Ordering::Relaxed),
+            bytes_sent = sent,
+            complete,
+            duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
+    }
+}
+
+/// Status logged and counted for a request whose client went away before the response head
+/// (nginx's convention; S3 has none).
+pub(crate) const CLIENT_CLOSED: u16 = 499;
+
+/// The access line of a request still being answered. If the request's future is dropped
+/// before a response exists (the client closed the connection mid-upload, say), dropping this
+/// still writes the request's one access-log event, with status 499, and counts it.
+pub(crate) struct PendingLine {
+    pub(crate) line: AccessLine,
+    armed: bool,
+}
+
+impl PendingLine {
+    pub(crate) fn new(line: AccessLine) -> Self {
+        PendingLine { line, armed: true }
+    }
+
+    /// The request got a response with `status`: the response body logs from here on.
+    pub(crate) fn finish(mut self, status: u16) -> AccessLine {
+        self.armed = false;
+        AccessLine {
+            request_id: std::mem::take(&mut self.line.request_id),
+            info: std::mem::take(&mut self.line.info),
+            method: self.line.method.clone(),
+            status,
+            received: Arc::clone(&self.line.received),
+            started: self.line.started,
+        }
+    }
+}
+
+impl Drop for PendingLine {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Ok(status) = StatusCode::from_u16(CLIENT_CLOSED) {
+                record_request(self.line.info.operation, status, self.line.started);
+            }
+            self.line.emit(0, false);
+        }
+    }
+}
+
+/// Counts a request once its response head is ready.
+pub(crate) fn record_request(operation: &'static str, status: StatusCode, started: Instant) {
+    let m = global();
+    m.requests.with(&[operation, status.as_str()]).inc();
+    m.request_duration.with(&[operation]).observe_duration(started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store wrappers: latency and failure counts per call.
+
+async fn timed_meta<T>(
+    op: &'static str,
+    fut: impl Future<Output = Result<T, MetaError>>,
+) -> Result<T, MetaError> {
+    let started = Instant::now();
+    let r = fut.await;
+    let m = global();
+    m.metadata_duration.with(&[op]).observe_duration(started.elapsed());
+    if matches!(r, Err(MetaError::Unavailable(_) | MetaError::Backend(_))) {
+        m.metadata_errors.with(&[op]).inc();
+    }
+    r
+}
+
+async fn timed_blob<T>(
+    op: &'static str,
+    fut: impl Future<Output = Result<T, BlobError>>,
+) -> Result<T, BlobError> {
+    let started = Instant::now();
+    let r = fut.await;
+    let m = global();
+    m.backend_duration.with(&[op]).observe_duration(started.elapsed());
+    if matches!(r, Err(BlobError::Unavailable(_) | BlobError::InsufficientStorage)) {
+        m.backend_errors.with(&[op]).inc();
+    }
+    r
+}
+
+/// A [`MetadataStore`] that records each call's latency in
+/// `s3gate_metadata_duration_seconds{operation}` and store failures in
+/// `s3gate_metadata_errors_total{operation}`.
+#[derive(Debug)]
+pub struct TimedMetadata<M>(M);
+
+impl<M> TimedMetadata<M> {
+    /// Wraps `inner`.
+    pub fn new(inner: M) -> Self {
+        TimedMetadata(inner)
+    }
+    /// The wrapped store.
+    pub fn inner(&self) -> &M {
+        &self.0
+    }
+}
+
+impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
+    fn create_user(&self, user: User) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("create_user", self.0.create_user(user))
+    }
+    fn delete_user(&self, name: &str) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("delete_user", self.0.delete_user(name))
+    }
+    fn list_users(&self) -> impl Future<Output = Result<Vec<User>, MetaError>> + Send {
+        timed_meta("list_users", self.0.list_users())
+    }
+    fn user_by_access_key(
+        &self,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<Option<User>, MetaError>> + Send {
+        timed_meta("user_by_access_key", self.0.user_by_access_key(access_key_id))
+    }
+    fn create_bucket(&self, bucket: Bucket) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("create_bucket", self.0.create_bucket(bucket))
+    }
+    fn bucket(&self, name: &str) -> impl Future<Output = Result<Option<Bucket>, MetaError>> + Send {
+        timed_meta("bucket", self.0.bucket(name))
+    }
+    fn delete_bucket(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
+        timed_meta("delete_bucket", self.0.delete_bucket(name))
+    }
+    fn list_buckets(
+        &self,
+        owner: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Bucket>, MetaError>> + Send {
+        timed_meta("list_buckets", self.0.list_buckets(owner))
+    }
+    fn put_object(
+        &self,
+        version: ObjectVersion,
+        condition: WriteCondition,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
+        timed_meta("put_object", self.0.put_object(version, condition))
+    }
+    fn object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectVersion>, MetaError>> + Send {
+        timed_meta("object", self.0.object(bucket, key))
+    }
+    fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> impl Future<Output = Result<String, MetaError>> + Send {
+        timed_meta("set_object_tags", self.0.set_object_tags(bucket, key, version_id, tags))
+    }
+    fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: WriteCondition,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
+        timed_meta("delete_object", self.0.delete_object(bucket, key, condition))
+    }
+    fn list_objects(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<ListPage, MetaError>> + Send {
+        timed_meta("list_objects", self.0.list_objects(bucket, query))
+    }
+    fn create_upload(&self, upload: Upload) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("create_upload", self.0.create_upload(upload))
+    }
+    fn upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<Option<Upload>, MetaError>> + Send {
+        timed_meta("upload", self.0.upload(bucket, upload_id))
+    }
+    fn put_part(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        part: Part,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
+        timed_meta("put_part", self.0.put_part(bucket, upload_id, part))
+    }
+    fn list_parts(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        after: u32,
+        max: u32,
+    ) -> impl Future<Output = Result<(Vec<Part>, bool), MetaError>> + Send {
+        timed_meta("list_parts", self.0.list_parts(bucket, upload_id, after, max))
+    }
+    fn list_uploads(
+        &self,
+        bucket: &str,
+        query: &UploadListQuery,
+    ) -> impl Future<Output = Result<UploadPage, MetaError>> + Send {
+        timed_meta("list_uploads", self.0.list_uploads(bucket, query))
+    }
+    fn complete_upload(
+        &self,
+        upload_id: &str,
+        version: ObjectVersion,
+        condition: WriteCondition,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
+        timed_meta("complete_upload", self.0.complete_upload(upload_id, version, condition))
+    }
+    fn abort_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
+        timed_meta("abort_upload", self.0.abort_upload(bucket, upload_id))
+    }
+    fn retired_blobs(
+        &self,
+        before: SystemTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RetiredBlob>, MetaError>> + Send {
+        timed_meta("retired_blobs", self.0.retired_blobs(before, limit))
+    }
+    fn forget_blobs(
+        &self,
+        blob_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, MetaError>> + Send {
+        timed_meta("forget_blobs", self.0.forget_blobs(blob_ids))
+    }
+    fn known_blobs(
+        &self,
+        blob_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, MetaError>> + Send {
+        timed_meta("known_blobs", self.0.known_blobs(blob_ids))
+    }
+}
+
+/// A [`BlobStore`] that records each call's latency in
+/// `s3gate_backend_duration_seconds{operation}` (`get` until its stream opens, `put` until the
+/// blob is durable) and failures in `s3gate_backend_errors_total{operation}`.
+#[derive(Debug)]
+pub struct TimedBlobs<B>(B);
+
+impl<B> TimedBlobs<B> {
+    /// Wraps `inner`.
+    pub fn new(inner: B) -> Self {
+        TimedBlobs(inner)
+    }
+    /// The wrapped store.
+    pub fn inner(&self) -> &B {
+        &self.0
+    }
+}
+
+impl<B: BlobStore> BlobStore for TimedBlobs<B> {
+    fn put(&self, body: ByteStream) -> impl Future<Output = Result<BlobInfo, BlobError>> + Send {
+        timed_blob("put", self.0.put(body))
+    }
+    fn get(
+        &self,
+        id: &BlobId,
+        offset: u64,
+        len: Option<u64>,
+    ) -> impl Future<Output = Result<BlobStream, BlobError>> + Send {
+        timed_blob("get", self.0.get(id, offset, len))
+    }
+    fn delete(&self, id: &BlobId) -> impl Future<Output = Result<(), BlobError>> + Send {
+        timed_blob("delete", self.0.delete(id))
+    }
+    fn list(&self) -> impl Future<Output = Result<BlobListStream, BlobError>> + Send {
+        timed_blob("list", self.0.list())
+    }
+    fn cleanup_incomplete(
+        &self,
+        older_than: std::time::Duration,
+    ) -> impl Future<Output = Result<u64, BlobError>> + Send {
+        timed_blob("cleanup_incomplete", self.0.cleanup_incomplete(older_than))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operations endpoints.
+
+/// A future writing extra samples at scrape time (values kept outside this process-wide
+/// registry: build info, metadata group commits, the collector's backlog).
+pub type ExtraMetrics =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync + 'static>;
+
+/// What the operations listener serves.
+pub struct OpsState<M, B> {
+    /// The gateway whose stores `/health/ready` checks.
+    pub gateway: Arc<crate::Gateway<M, B>>,
+    /// Samples appended to `/metrics` after the registry's.
+    pub extra: ExtraMetrics,
+    /// Set when shutdown begins: `/health/ready` then answers 503 so load balancers drain.
+    pub draining: Arc<AtomicBool>,
+}
+
+/// Answers `/metrics`, `/health/live` and `/health/ready` (GET or HEAD; no authentication).
+pub(crate) async fn ops_response<M: MetadataStore, B: BlobStore>(
+    state: &OpsState<M, B>,
+    req: &Request<Incoming>,
+) -> Response<ResponseBody> {
+    use http::Method;
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".to_owned());
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let mut out = String::with_capacity(16 * 1024);
+            global().render(&mut out);
+            out.push_str(&(state.extra)().await);
+            let mut r = text(StatusCode::OK, out);
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        "/health/live" => text(StatusCode::OK, "ok\n".to_owned()),
+        "/health/ready" => {
+            if state.draining.load(Ordering::Relaxed) {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_owned());
+            }
+            match state.gateway.check_ready().await {
+                Ok(()) => text(StatusCode::OK, "ready\n".to_owned()),
+                Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+            }
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found; try /metrics, /health/live, /health/ready\n".to_owned(),
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut r = Response::new(crate::body::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(operation: &'static str) -> AccessLine {
+        AccessLine {
+            request_id: "TEST".to_owned(),
+            info: AccessInfo { operation, ..AccessInfo::default() },
+            method: http::Method::PUT,
+            status: CLIENT_CLOSED,
+            received: Arc::default(),
+            started: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_request_dropped_before_its_response_counts_as_client_closed() {
+        let counter = global().requests.with(&["DroppedOp", "499"]);
+        drop(PendingLine::new(line("DroppedOp")));
+        assert_eq!(counter.get(), 1);
+        // One that got its response is logged by its body instead, never as 499.
+        let finished = PendingLine::new(line("DroppedOp")).finish(200);
+        assert_eq!((finished.status, finished.request_id.as_str()), (200, "TEST"));
+        assert_eq!(counter.get(), 1);
+        assert_eq!(
+            global().request_duration.with(&["DroppedOp"]).count(),
+            1,
+            "the dropped request's latency is recorded once"
+        );
+    }
+}
