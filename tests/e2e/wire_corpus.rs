@@ -78,10 +78,26 @@ enum Alg {
     Crc64nvme,
     Sha1,
     Sha256,
+    Sha512,
+    Md5,
+    XxHash64,
+    XxHash3,
+    XxHash128,
 }
 
 impl Alg {
-    const ALL: [Alg; 5] = [Alg::Crc32, Alg::Crc32c, Alg::Crc64nvme, Alg::Sha1, Alg::Sha256];
+    const ALL: [Alg; 10] = [
+        Alg::Crc32,
+        Alg::Crc32c,
+        Alg::Crc64nvme,
+        Alg::Sha1,
+        Alg::Sha256,
+        Alg::Sha512,
+        Alg::Md5,
+        Alg::XxHash64,
+        Alg::XxHash3,
+        Alg::XxHash128,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -90,6 +106,11 @@ impl Alg {
             Alg::Crc64nvme => "x-amz-checksum-crc64nvme",
             Alg::Sha1 => "x-amz-checksum-sha1",
             Alg::Sha256 => "x-amz-checksum-sha256",
+            Alg::Sha512 => "x-amz-checksum-sha512",
+            Alg::Md5 => "x-amz-checksum-md5",
+            Alg::XxHash64 => "x-amz-checksum-xxhash64",
+            Alg::XxHash3 => "x-amz-checksum-xxhash3",
+            Alg::XxHash128 => "x-amz-checksum-xxhash128",
         }
     }
 
@@ -100,6 +121,11 @@ impl Alg {
             Alg::Crc64nvme => "CRC64NVME",
             Alg::Sha1 => "SHA1",
             Alg::Sha256 => "SHA256",
+            Alg::Sha512 => "SHA512",
+            Alg::Md5 => "MD5",
+            Alg::XxHash64 => "XXHASH64",
+            Alg::XxHash3 => "XXHASH3",
+            Alg::XxHash128 => "XXHASH128",
         }
     }
 
@@ -111,6 +137,11 @@ impl Alg {
             Alg::Crc64nvme => crc(crc_fast::CrcAlgorithm::Crc64Nvme, data, 8),
             Alg::Sha1 => sha1::Sha1::digest(data).to_vec(),
             Alg::Sha256 => Sha256::digest(data).to_vec(),
+            Alg::Sha512 => sha2::Sha512::digest(data).to_vec(),
+            Alg::Md5 => md5::Md5::digest(data).to_vec(),
+            Alg::XxHash64 => xxhash_rust::xxh64::xxh64(data, 0).to_be_bytes().to_vec(),
+            Alg::XxHash3 => xxhash_rust::xxh3::xxh3_64(data).to_be_bytes().to_vec(),
+            Alg::XxHash128 => xxhash_rust::xxh3::xxh3_128(data).to_be_bytes().to_vec(),
         };
         b64(&raw)
     }
@@ -414,6 +445,11 @@ async fn check(
                     Alg::Crc64nvme => h.checksum_crc64_nvme(),
                     Alg::Sha1 => h.checksum_sha1(),
                     Alg::Sha256 => h.checksum_sha256(),
+                    Alg::Sha512 => h.checksum_sha512(),
+                    Alg::Md5 => h.checksum_md5(),
+                    Alg::XxHash64 => h.checksum_xxhash64(),
+                    Alg::XxHash3 => h.checksum_xxhash3(),
+                    Alg::XxHash128 => h.checksum_xxhash128(),
                 };
                 if got != Some(value.as_str()) {
                     return Err(format!("stored {} {got:?}, expected {value}", alg.name()));
