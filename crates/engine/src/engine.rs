@@ -19,7 +19,7 @@ use crate::api::{
 };
 use crate::lease::{LeaseGuard, Leases};
 use crate::read::{empty_stream, read_stream, segments};
-use crate::write::{WriteSpec, discard, verify_empty, write_blob};
+use crate::write::{WriteSpec, discard, outcome_unknown, verify_empty, write_blob};
 use crate::{EngineConfig, EngineError};
 
 /// Most keys one DeleteObjects request may name.
@@ -277,7 +277,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         };
         let out = write_output(&version);
         if let Err(e) = self.inner.meta.put_object(version, req.condition).await {
-            if let Some(w) = &written {
+            // After a lost connection the write may have committed: the orphan sweep decides.
+            if let Some(w) = &written
+                && !outcome_unknown(&e)
+            {
                 discard(&*self.inner.blobs, &w.id).await;
             }
             return Err(e.into());

@@ -19,7 +19,7 @@ use crate::api::{
 };
 use crate::engine::write_output;
 use crate::read::{read_stream, segments};
-use crate::write::{WriteSpec, Written, discard, write_blob};
+use crate::write::{WriteSpec, Written, discard, outcome_unknown, write_blob};
 use crate::{Engine, EngineError};
 
 /// Highest part number S3 allows.
@@ -133,7 +133,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         };
         let last_modified = part.last_modified;
         if let Err(e) = self.inner.meta.put_part(&upload.bucket, &upload.upload_id, part).await {
-            discard(&*self.inner.blobs, &written.info.id).await;
+            // After a lost connection the part may have committed: the orphan sweep decides.
+            if !outcome_unknown(&e) {
+                discard(&*self.inner.blobs, &written.info.id).await;
+            }
             return Err(e.into());
         }
         // Without an upload algorithm, echo the checksum the client sent (verified, not stored).

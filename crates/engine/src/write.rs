@@ -197,6 +197,13 @@ async fn feed_next(mut f: Feed) -> Option<(Result<Bytes, BoxError>, Feed)> {
     }
 }
 
+/// Whether a failed metadata write may nevertheless have committed (a store shared over the
+/// network that lost its connection mid-call): its blob must then be left to the orphan sweep,
+/// which deletes it only if the metadata does not name it.
+pub(crate) fn outcome_unknown(e: &s3gate_metadata::MetaError) -> bool {
+    matches!(e, s3gate_metadata::MetaError::Unavailable(_))
+}
+
 /// Deletes a blob the engine gave up on; a failure only leaves an orphan for the sweep.
 pub(crate) async fn discard<B: BlobStore>(blobs: &B, id: &BlobId) {
     if let Err(e) = blobs.delete(id).await {
