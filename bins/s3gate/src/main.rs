@@ -1,8 +1,11 @@
 //! The `s3gate` binary: command line, configuration, logging, runtime and wiring.
 //!
-//! `s3gate serve` runs the gateway on SQLite metadata and local-disk blobs in one data
-//! directory; `s3gate user ...` manages users in that directory's metadata store (also while
-//! the gateway runs).
+//! `s3gate serve` runs the gateway on SQLite metadata (or PostgreSQL, `--metadata
+//! postgres://...`, shared by several gateways) and local-disk blobs in one data directory;
+//! `s3gate user ...` manages users in that metadata store (also while the gateway runs);
+//! `s3gate migrate` and `s3gate metadata copy` maintain PostgreSQL stores.
+
+mod metadata_opts;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use metadata_opts::MetadataArgs;
 use s3gate_engine::{Engine, EngineConfig};
 use s3gate_metadata::{MetaError, MetadataStore, SqliteMetadata, User};
 use s3gate_server::{Gateway, ServerConfig};
@@ -37,6 +41,11 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Bring a PostgreSQL metadata database to this build's schema.
+    Migrate(metadata_opts::MigrateArgs),
+    /// Metadata store maintenance.
+    #[command(subcommand)]
+    Metadata(metadata_opts::MetadataCommand),
 }
 
 #[derive(Args)]
@@ -53,6 +62,8 @@ struct ServeArgs {
     listen: SocketAddr,
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    meta: MetadataArgs,
     /// Region clients must sign for.
     #[arg(long, env = "S3GATE_REGION", default_value = "us-east-1")]
     region: String,
@@ -89,11 +100,15 @@ enum UserCommand {
         secret_key: Option<String>,
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        meta: MetadataArgs,
     },
     /// List users.
     List {
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        meta: MetadataArgs,
     },
     /// Remove a user.
     Remove {
@@ -101,6 +116,8 @@ enum UserCommand {
         name: String,
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        meta: MetadataArgs,
     },
 }
 
@@ -125,6 +142,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::User(cmd) => user(cmd).await,
+            Command::Migrate(args) => metadata_opts::migrate(args).await,
+            Command::Metadata(cmd) => metadata_opts::metadata(cmd).await,
         }
     })
 }
@@ -158,7 +177,10 @@ async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = args.data.data_dir;
-    let meta = open_metadata(&data_dir).await?;
+    let meta = args.meta.open(&data_dir).await?;
+    // Other gateways may share the metadata (and the blobs): their writes and readers are in
+    // flight, so start-up cleaning keeps the usual grace periods.
+    let shared = meta.is_shared();
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
     let blobs = {
@@ -176,11 +198,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::new(meta, blobs, engine_config);
     // Nothing is in flight and nobody reads before the listener opens: every retired blob can
     // go, and every temp file and unknown blob is debris of a crash.
-    match engine.collect_garbage_older_than(Duration::ZERO).await {
+    let start_gc_grace = if shared { engine.config().gc_grace } else { Duration::ZERO };
+    match engine.collect_garbage_older_than(start_gc_grace).await {
         Ok(report) => tracing::info!(?report, "start-up collection done"),
         Err(e) => tracing::warn!(error = %e, "start-up collection failed"),
     }
-    match engine.sweep_orphans(Duration::ZERO).await {
+    let start_orphan_grace = if shared { engine.config().orphan_grace } else { Duration::ZERO };
+    match engine.sweep_orphans(start_orphan_grace).await {
         Ok(report) => tracing::info!(?report, "start-up sweep done"),
         Err(e) => tracing::warn!(error = %e, "start-up sweep failed"),
     }
@@ -293,7 +317,7 @@ fn generate_keys() -> anyhow::Result<(String, String)> {
 
 /// Makes the metadata store's root user carry these keys.
 async fn ensure_root(
-    meta: &SqliteMetadata,
+    meta: &impl MetadataStore,
     access_key: &str,
     secret_key: &str,
 ) -> anyhow::Result<()> {
@@ -304,25 +328,35 @@ async fn ensure_root(
         }
         meta.delete_user(ROOT_USER).await?;
     }
-    meta.create_user(User {
-        name: ROOT_USER.to_owned(),
-        access_key_id: access_key.to_owned(),
-        secret_key: secret_key.to_owned(),
-        is_root: true,
-        created: SystemTime::now(),
-    })
-    .await
-    .context("storing the root user (is its access key used by another user?)")?;
+    let created = meta
+        .create_user(User {
+            name: ROOT_USER.to_owned(),
+            access_key_id: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            is_root: true,
+            created: SystemTime::now(),
+        })
+        .await;
+    // Gateways sharing a PostgreSQL store may start together: another one stored the same root.
+    if matches!(created, Err(MetaError::UserExists))
+        && meta
+            .user_by_access_key(access_key)
+            .await?
+            .is_some_and(|u| u.name == ROOT_USER && u.secret_key == secret_key && u.is_root)
+    {
+        return Ok(());
+    }
+    created.context("storing the root user (is its access key used by another user?)")?;
     Ok(())
 }
 
 async fn user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { name, access_key, secret_key, data } => {
+        UserCommand::Add { name, access_key, secret_key, data, meta } => {
             if name == ROOT_USER {
                 bail!("the root user is managed with S3GATE_ACCESS_KEY/S3GATE_SECRET_KEY");
             }
-            let meta = open_metadata(&data.data_dir).await?;
+            let meta = meta.open(&data.data_dir).await?;
             let (ak, sk) = match (access_key, secret_key) {
                 (Some(a), Some(s)) => (a, s),
                 _ => generate_keys()?,
@@ -345,8 +379,8 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             println!("access_key_id: {ak}");
             println!("secret_access_key: {sk}");
         }
-        UserCommand::List { data } => {
-            let meta = open_metadata(&data.data_dir).await?;
+        UserCommand::List { data, meta } => {
+            let meta = meta.open(&data.data_dir).await?;
             for u in meta.list_users().await? {
                 println!(
                     "{}\t{}\t{}",
@@ -356,11 +390,11 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        UserCommand::Remove { name, data } => {
+        UserCommand::Remove { name, data, meta } => {
             if name == ROOT_USER {
                 bail!("the root user cannot be removed");
             }
-            let meta = open_metadata(&data.data_dir).await?;
+            let meta = meta.open(&data.data_dir).await?;
             match meta.delete_user(&name).await {
                 Ok(()) => println!("removed {name}"),
                 Err(MetaError::NoSuchUser) => bail!("no user named {name}"),
