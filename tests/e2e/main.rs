@@ -2,7 +2,8 @@
 //! fresh data directory and talks to it with the official AWS SDK for Rust (in both checksum
 //! flavours), with hyper, or with raw bytes over a `TcpStream` for wire-level cases.
 //!
-//! Environment: `S3GATE_TEST_LARGE=1` enables the 2 GiB memory test; `S3GATE_TEST_LOG=1`
+//! Environment: `S3GATE_TEST_POSTGRES_URL` enables the scale-out tests (several gateways on one
+//! PostgreSQL database); `S3GATE_TEST_LARGE=1` enables the 2 GiB memory test; `S3GATE_TEST_LOG=1`
 //! echoes the servers' stderr; `S3GATE_TEST_SEED=N` replays the randomised tests.
 
 // Test code: a panic is the failure report; sizes are small enough for any cast; short names
@@ -34,5 +35,6 @@ mod memory;
 mod multipart;
 mod objects;
 mod range;
+mod scaleout;
 mod tidy;
 mod wire;
