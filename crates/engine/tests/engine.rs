@@ -993,7 +993,7 @@ async fn dropped_body_releases_its_lease() {
 async fn published_leases_protect_blobs_from_other_gateways() {
     let mut cfg = config();
     // Published leases last `gc_grace`.
-    cfg.gc_grace = Duration::from_secs(3600);
+    cfg.gc_grace = Duration::from_hours(1);
     let e = Engine::new(MemMetadata::new(), MemBlobs::new(), cfg);
     e.create_bucket(&alice(), &bn("bkt"), None).await.unwrap();
     put(&e, "k", b"data").await;
