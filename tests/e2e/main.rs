@@ -5,7 +5,8 @@
 //! Environment: `S3GATE_TEST_LARGE=1` enables the 2 GiB memory test; `S3GATE_TEST_LOG=1`
 //! echoes the servers' stderr; `S3GATE_TEST_SEED=N` replays the randomised tests;
 //! `S3GATE_TEST_CLIENTS=1` runs the external client matrix (`clients.rs`, programs from
-//! `S3GATE_CLIENTS_VENV`'s `bin` and `PATH`).
+//! `S3GATE_CLIENTS_VENV`'s `bin` and `PATH`); `S3GATE_TEST_POSTGRES_URL` enables the scale-out
+//! tests (several gateways on one PostgreSQL database).
 
 // Test code: a panic is the failure report; sizes are small enough for any cast; short names
 // (`c` client, `b` bucket, `k` key) keep the many S3 calls readable; durations read best in
@@ -43,6 +44,7 @@ mod objects;
 mod ops;
 mod presign;
 mod range;
+mod scaleout;
 mod tidy;
 mod vhost;
 mod wire;

@@ -1,10 +1,14 @@
 //! The `s3gate` binary: command line, configuration, logging, runtime and wiring.
 //!
-//! `s3gate serve` runs the gateway on SQLite metadata and local-disk blobs in one data
-//! directory, with optional TLS and an operations listener for metrics and health;
+//! `s3gate serve` runs the gateway on SQLite metadata (or PostgreSQL, `--metadata
+//! postgres://...`, shared by several gateways) and local-disk blobs in one data directory,
+//! with optional TLS and an operations listener for metrics and health;
 //! `s3gate user|bucket|gc|check` administer that directory (also while the gateway runs);
+//! `s3gate migrate` and `s3gate metadata copy` maintain PostgreSQL stores;
 //! `s3gate config print-default` writes a commented configuration file.
 //! Options come from flags, `S3GATE_*` variables and the `--config` file (`config.rs`).
+
+mod metadata_opts;
 
 mod admin;
 mod config;
@@ -19,8 +23,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
+use metadata_opts::MetadataArgs;
 use s3gate_engine::{Engine, EngineConfig};
-use s3gate_metadata::{MetaError, MetadataStore, SqliteMetadata, User};
+use s3gate_metadata::{AnyMetadata, MetaError, MetadataStore, SqliteMetadata, User};
 use s3gate_server::metrics::{ExtraMetrics, OpsState, TimedBlobs, TimedMetadata};
 use s3gate_server::{Gateway, ServerConfig};
 use s3gate_storage_backend::DiskBlobs;
@@ -77,6 +82,11 @@ enum Command {
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Bring a PostgreSQL metadata database to this build's schema.
+    Migrate(metadata_opts::MigrateArgs),
+    /// Metadata store maintenance.
+    #[command(subcommand)]
+    Metadata(metadata_opts::MetadataCommand),
 }
 
 #[derive(Subcommand)]
@@ -124,6 +134,8 @@ struct ServeArgs {
     listen: SocketAddr,
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    meta: MetadataArgs,
     /// Region clients must sign for.
     #[arg(long, env = "S3GATE_REGION", default_value = "us-east-1")]
     region: String,
@@ -192,11 +204,15 @@ enum UserCommand {
         secret_key: Option<String>,
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        meta: MetadataArgs,
     },
     /// List users.
     List {
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        meta: MetadataArgs,
     },
     /// Remove a user.
     Remove {
@@ -204,6 +220,8 @@ enum UserCommand {
         name: String,
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        meta: MetadataArgs,
     },
 }
 
@@ -256,6 +274,8 @@ fn main() -> anyhow::Result<()> {
             Command::Gc(args) => admin::gc(args).await,
             Command::Check(args) => admin::check(args).await,
             Command::Config(ConfigCommand::PrintDefault) => Ok(()),
+            Command::Migrate(args) => metadata_opts::migrate(args).await,
+            Command::Metadata(cmd) => metadata_opts::metadata(cmd).await,
         }
     })
 }
@@ -299,7 +319,7 @@ async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
 }
 
 /// The engine as the gateway runs it: both stores timed for the metrics.
-type GatewayEngine = Engine<TimedMetadata<SqliteMetadata>, TimedBlobs<DiskBlobs>>;
+type GatewayEngine = Engine<TimedMetadata<AnyMetadata>, TimedBlobs<DiskBlobs>>;
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Crash tests only: a binary built without the `failpoints` feature refuses the variable.
@@ -308,8 +328,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(%spec, "failpoints armed: this process will abort on purpose");
     }
     let data_dir = args.data.data_dir;
-    let meta = open_metadata(&data_dir).await?;
-    let lock = lock_for_gateway(&data_dir).await?;
+    let meta = args.meta.open(&data_dir).await?;
+    // Other gateways may share the metadata (and the blobs): their writes and readers are in
+    // flight, so start-up cleaning keeps the usual grace periods, and the data directory is
+    // not locked to this process (docs/scale-out.md).
+    let shared = meta.is_shared();
+    let lock = if shared { None } else { Some(lock_for_gateway(&data_dir).await?) };
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
     let blobs = {
@@ -328,11 +352,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Engine::new(TimedMetadata::new(meta), TimedBlobs::new(blobs), engine_config);
     // Nothing is in flight and nobody reads before the listener opens: every retired blob can
     // go, and every temp file and unknown blob is debris of a crash.
-    match engine.collect_garbage_older_than(Duration::ZERO).await {
+    let start_gc_grace = if shared { engine.config().gc_grace } else { Duration::ZERO };
+    match engine.collect_garbage_older_than(start_gc_grace).await {
         Ok(report) => tracing::info!(?report, "start-up collection done"),
         Err(e) => tracing::warn!(error = %e, "start-up collection failed"),
     }
-    match engine.sweep_orphans(Duration::ZERO).await {
+    let start_orphan_grace = if shared { engine.config().orphan_grace } else { Duration::ZERO };
+    match engine.sweep_orphans(start_orphan_grace).await {
         Ok(report) => tracing::info!(?report, "start-up sweep done"),
         Err(e) => tracing::warn!(error = %e, "start-up sweep failed"),
     }
@@ -423,7 +449,7 @@ async fn lock_for_gateway(data_dir: &Path) -> anyhow::Result<std::fs::File> {
 /// Binds the operations listener and serves it on a task until aborted.
 async fn start_ops(
     addr: SocketAddr,
-    gateway: &Arc<Gateway<TimedMetadata<SqliteMetadata>, TimedBlobs<DiskBlobs>>>,
+    gateway: &Arc<Gateway<TimedMetadata<AnyMetadata>, TimedBlobs<DiskBlobs>>>,
     draining: &Arc<AtomicBool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -475,21 +501,24 @@ fn extra_metrics(engine: GatewayEngine) -> ExtraMetrics {
                 "Start time of the process since the Unix epoch.",
             );
             write_sample(&mut out, "s3gate_process_start_time_seconds", &[], started);
-            let (batches, writes) = engine.metadata().inner().group_commit_stats();
-            write_header(
-                &mut out,
-                "s3gate_metadata_group_commits_total",
-                "counter",
-                "Metadata write transactions committed (one per group commit).",
-            );
-            write_sample(&mut out, "s3gate_metadata_group_commits_total", &[], batches);
-            write_header(
-                &mut out,
-                "s3gate_metadata_group_commit_writes_total",
-                "counter",
-                "Metadata writes carried by those transactions (writes / commits = mean batch size).",
-            );
-            write_sample(&mut out, "s3gate_metadata_group_commit_writes_total", &[], writes);
+            // Group commit is SQLite's; PostgreSQL commits each write itself.
+            if let AnyMetadata::Sqlite(sqlite) = engine.metadata().inner() {
+                let (batches, writes) = sqlite.group_commit_stats();
+                write_header(
+                    &mut out,
+                    "s3gate_metadata_group_commits_total",
+                    "counter",
+                    "Metadata write transactions committed (one per group commit).",
+                );
+                write_sample(&mut out, "s3gate_metadata_group_commits_total", &[], batches);
+                write_header(
+                    &mut out,
+                    "s3gate_metadata_group_commit_writes_total",
+                    "counter",
+                    "Metadata writes carried by those transactions (writes / commits = mean batch size).",
+                );
+                write_sample(&mut out, "s3gate_metadata_group_commit_writes_total", &[], writes);
+            }
             write_header(
                 &mut out,
                 "s3gate_gc_backlog_blobs",
@@ -610,7 +639,7 @@ fn generate_keys() -> anyhow::Result<(String, String)> {
 
 /// Makes the metadata store's root user carry these keys.
 async fn ensure_root(
-    meta: &SqliteMetadata,
+    meta: &impl MetadataStore,
     access_key: &str,
     secret_key: &str,
 ) -> anyhow::Result<()> {
@@ -621,25 +650,35 @@ async fn ensure_root(
         }
         meta.delete_user(ROOT_USER).await?;
     }
-    meta.create_user(User {
-        name: ROOT_USER.to_owned(),
-        access_key_id: access_key.to_owned(),
-        secret_key: secret_key.to_owned(),
-        is_root: true,
-        created: SystemTime::now(),
-    })
-    .await
-    .context("storing the root user (is its access key used by another user?)")?;
+    let created = meta
+        .create_user(User {
+            name: ROOT_USER.to_owned(),
+            access_key_id: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            is_root: true,
+            created: SystemTime::now(),
+        })
+        .await;
+    // Gateways sharing a PostgreSQL store may start together: another one stored the same root.
+    if matches!(created, Err(MetaError::UserExists))
+        && meta
+            .user_by_access_key(access_key)
+            .await?
+            .is_some_and(|u| u.name == ROOT_USER && u.secret_key == secret_key && u.is_root)
+    {
+        return Ok(());
+    }
+    created.context("storing the root user (is its access key used by another user?)")?;
     Ok(())
 }
 
 async fn user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { name, access_key, secret_key, data } => {
+        UserCommand::Add { name, access_key, secret_key, data, meta } => {
             if name == ROOT_USER {
                 bail!("the root user is managed with S3GATE_ACCESS_KEY/S3GATE_SECRET_KEY");
             }
-            let meta = open_metadata(&data.data_dir).await?;
+            let meta = meta.open(&data.data_dir).await?;
             let (ak, sk) = match (access_key, secret_key) {
                 (Some(a), Some(s)) => (a, s),
                 _ => generate_keys()?,
@@ -662,8 +701,8 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             println!("access_key_id: {ak}");
             println!("secret_access_key: {sk}");
         }
-        UserCommand::List { data } => {
-            let meta = open_metadata(&data.data_dir).await?;
+        UserCommand::List { data, meta } => {
+            let meta = meta.open(&data.data_dir).await?;
             for u in meta.list_users().await? {
                 println!(
                     "{}\t{}\t{}",
@@ -673,11 +712,11 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        UserCommand::Remove { name, data } => {
+        UserCommand::Remove { name, data, meta } => {
             if name == ROOT_USER {
                 bail!("the root user cannot be removed");
             }
-            let meta = open_metadata(&data.data_dir).await?;
+            let meta = meta.open(&data.data_dir).await?;
             match meta.delete_user(&name).await {
                 Ok(()) => println!("removed {name}"),
                 Err(MetaError::NoSuchUser) => bail!("no user named {name}"),

@@ -33,6 +33,8 @@ pub(crate) struct Inner<M, B> {
     pub(crate) blobs: Arc<B>,
     pub(crate) config: EngineConfig,
     pub(crate) leases: Arc<Leases>,
+    /// Names this engine's leases in the metadata store (random per process).
+    pub(crate) lease_holder: String,
 }
 
 /// The S3 logic over a [`MetadataStore`] and a [`BlobStore`]. Cheap to clone (an `Arc` inside).
@@ -83,6 +85,18 @@ pub(crate) fn write_output(v: &ObjectVersion) -> WriteOutput {
     }
 }
 
+/// A random name for this process's leases (time and process id if randomness fails).
+fn lease_holder() -> String {
+    let mut raw = [0u8; 12];
+    if getrandom::fill(&mut raw).is_ok() {
+        return hex::encode(raw);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
+}
+
 impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     /// An engine over the two stores.
     pub fn new(meta: M, blobs: B, config: EngineConfig) -> Self {
@@ -92,6 +106,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 blobs: Arc::new(blobs),
                 config,
                 leases: Arc::new(Leases::default()),
+                lease_holder: lease_holder(),
             }),
         }
     }

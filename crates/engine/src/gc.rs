@@ -130,15 +130,47 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         Ok(deleted)
     }
 
-    /// Runs [`Self::collect_garbage`] and [`Self::sweep_orphans`] (with `orphan_grace`) every
-    /// `every`, logging failures, until the task is aborted.
+    /// Publishes this engine's in-process leases to the metadata store, valid for `gc_grace`:
+    /// another gateway sharing the store then never collects a blob this one still streams.
+    /// Returns how many blobs are leased.
+    ///
+    /// Safety argument: a reader leases its blobs right after looking the object up, so before
+    /// any later overwrite retires them; another gateway forgets a retired blob only `gc_grace`
+    /// after its retirement. Publishing every `gc_grace / 4` (see [`Self::spawn_background`])
+    /// records the lease well before then, and renews it until the reader is done.
+    pub async fn publish_leases(&self) -> Result<usize, EngineError> {
+        let ids = self.inner.leases.snapshot();
+        let expires = SystemTime::now() + self.inner.config.gc_grace;
+        self.inner.meta.renew_leases(&self.inner.lease_holder, &ids, expires).await?;
+        Ok(ids.len())
+    }
+
+    /// Every `gc_grace / 4` publishes the leases ([`Self::publish_leases`]), and every `every`
+    /// runs [`Self::collect_garbage`] and [`Self::sweep_orphans`] (with `orphan_grace`), logging
+    /// failures, until the task is aborted.
     pub fn spawn_background(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
+        let every = every.max(Duration::from_millis(1));
+        let lease_every = (self.inner.config.gc_grace / 4).clamp(Duration::from_millis(1), every);
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every.max(Duration::from_millis(1)));
+            let mut ticker = tokio::time::interval(lease_every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut next_gc = tokio::time::Instant::now();
+            let mut published_some = true;
             loop {
                 ticker.tick().await;
+                // An empty set is published once (dropping the last leases), then not again.
+                let held = !engine.inner.leases.snapshot().is_empty();
+                if held || published_some {
+                    match engine.publish_leases().await {
+                        Ok(n) => published_some = n > 0,
+                        Err(e) => tracing::warn!(error = %e, "publishing blob leases failed"),
+                    }
+                }
+                if tokio::time::Instant::now() < next_gc {
+                    continue;
+                }
+                next_gc = tokio::time::Instant::now() + every;
                 match engine.collect_garbage().await {
                     Ok(r) if r.deleted > 0 || r.skipped_leased > 0 => {
                         tracing::info!(

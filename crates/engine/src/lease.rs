@@ -1,5 +1,7 @@
 //! In-process blob leases: a reader or a copy leases the blobs it uses so the collector and the
-//! orphan sweep never delete them underneath it.
+//! orphan sweep never delete them underneath it. The engine also publishes the leased set to the
+//! metadata store ([`s3gate_metadata::MetadataStore::renew_leases`]) so that other gateways
+//! sharing the store honour them too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +32,13 @@ impl Leases {
     /// Whether a blob is leased now.
     pub(crate) fn is_leased(&self, id: &str) -> bool {
         self.lock().contains_key(id)
+    }
+
+    /// Every leased blob id, ascending, once each.
+    pub(crate) fn snapshot(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().keys().cloned().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Number of distinct leased blobs (for tests and diagnostics).
@@ -73,6 +82,7 @@ mod tests {
         drop(a);
         assert!(leases.is_leased("x"));
         assert!(!leases.is_leased("y"));
+        assert_eq!(leases.snapshot(), vec!["x".to_owned()]);
         drop(b);
         assert!(!leases.is_leased("x"));
         assert_eq!(leases.len(), 0);

@@ -986,6 +986,28 @@ async fn dropped_body_releases_its_lease() {
     assert!(e.blobs().is_empty());
 }
 
+/// The store sees this engine's leases once published, so another gateway's collector sharing
+/// the store (here: a direct `forget_blobs`, which knows nothing of in-process leases) spares
+/// the blob; publishing after the reader is gone releases it.
+#[tokio::test]
+async fn published_leases_protect_blobs_from_other_gateways() {
+    let mut cfg = config();
+    // Published leases last `gc_grace`.
+    cfg.gc_grace = Duration::from_hours(1);
+    let e = Engine::new(MemMetadata::new(), MemBlobs::new(), cfg);
+    e.create_bucket(&alice(), &bn("bkt"), None).await.unwrap();
+    put(&e, "k", b"data").await;
+    let blob = e.metadata().object("bkt", "k").await.unwrap().unwrap().parts[0].blob_id.clone();
+    let reader = e.get_object(&alice(), &get_req("k"), false).await.unwrap();
+    e.delete_object(&alice(), &bn("bkt"), &key("k"), WriteCondition::None).await.unwrap();
+    assert_eq!(e.publish_leases().await.unwrap(), 1);
+    let ids = vec![blob.clone()];
+    assert!(e.metadata().forget_blobs(&ids).await.unwrap().is_empty());
+    assert_eq!(collect(reader.body).await.unwrap(), b"data");
+    assert_eq!(e.publish_leases().await.unwrap(), 0);
+    assert_eq!(e.metadata().forget_blobs(&ids).await.unwrap(), ids);
+}
+
 #[tokio::test]
 async fn blob_error_midstream_is_an_error() {
     let e = setup().await;

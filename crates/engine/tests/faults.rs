@@ -339,6 +339,14 @@ impl MetadataStore for FaultyMeta {
     async fn forget_blobs(&self, blob_ids: &[String]) -> Result<Vec<String>, MetaError> {
         self.write("forget_blobs", self.inner.forget_blobs(blob_ids)).await
     }
+    async fn renew_leases(
+        &self,
+        holder: &str,
+        blob_ids: &[String],
+        expires: std::time::SystemTime,
+    ) -> Result<(), MetaError> {
+        self.write("renew_leases", self.inner.renew_leases(holder, blob_ids, expires)).await
+    }
     async fn known_blobs(&self, blob_ids: &[String]) -> Result<Vec<String>, MetaError> {
         self.read("known_blobs", self.inner.known_blobs(blob_ids)).await
     }

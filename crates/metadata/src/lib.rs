@@ -2,7 +2,9 @@
 //! users and blob references, behind one async trait, [`MetadataStore`].
 //!
 //! Implementations: [`SqliteMetadata`] (embedded default: WAL, durable group commit, readers on
-//! their own connections) and [`MemMetadata`] (for engine tests). [`conformance`] holds the one
+//! their own connections), `PostgresMetadata` (feature `postgres`, on by default: one database
+//! shared by several gateways, every write one round trip) and [`MemMetadata`] (for engine
+//! tests); [`AnyMetadata`] picks SQLite or PostgreSQL at run time. [`conformance`] holds the one
 //! test suite every implementation must pass; [`conformance_tests!`] turns it into tests.
 //!
 //! The store never sees object data: it keeps blob ids that the storage backend generated.
@@ -49,14 +51,20 @@
 //! # });
 //! ```
 
+mod any;
 pub mod conformance;
 mod error;
 mod list;
 mod mem;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod store;
 
+pub use any::AnyMetadata;
 pub use error::MetaError;
 pub use mem::MemMetadata;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresMetadata, PostgresOptions, latest_version as postgres_schema_version};
 pub use sqlite::SqliteMetadata;
 pub use store::*;

@@ -70,27 +70,86 @@ pub(crate) trait KeySource {
 /// An entry is included iff its sort key is greater than `start_after`. `max_keys == 0` gives an
 /// empty page that is not truncated (as S3 answers).
 pub(crate) fn list_objects(src: &mut impl KeySource, q: &ListQuery) -> Result<ListPage, MetaError> {
-    let max = q.max_keys.min(MAX_PAGE) as usize;
-    let mut page = ListPage::default();
-    if max == 0 {
-        return Ok(page);
-    }
-    let prefix = q.prefix.as_str();
-    let delim = q.delimiter.as_deref().filter(|d| !d.is_empty());
-    let upper = prefix_end(prefix);
-    let start_after = q.start_after.as_deref();
-    // The cursor is owned because it moves past rows we no longer hold.
-    let mut cursor: Bound<String> = match start_after {
-        Some(sa) if sa >= prefix => Bound::Excluded(sa.to_owned()),
-        _ => Bound::Included(prefix.to_owned()),
-    };
+    let mut lister = Lister::new(q);
     let mut rows = Vec::new();
-    loop {
-        let need = max + 1 - page.entries.len();
-        let limit = if delim.is_some() { need.min(DELIMITED_BATCH) } else { need };
+    while let Some(seek) = lister.seek() {
         rows.clear();
-        src.fetch(cursor.as_ref().map(String::as_str), upper.as_deref(), limit, &mut rows)?;
+        src.fetch(
+            seek.lower.as_ref().map(String::as_str),
+            seek.upper.as_deref(),
+            seek.limit,
+            &mut rows,
+        )?;
+        lister.feed(&mut rows);
+    }
+    Ok(lister.into_page())
+}
+
+/// One range seek a [`Lister`] asks for: at most `limit` current keys within `lower` and below
+/// `upper` (exclusive; `None` is unbounded), ascending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seek {
+    pub(crate) lower: Bound<String>,
+    pub(crate) upper: Option<String>,
+    pub(crate) limit: usize,
+}
+
+/// The listing page builder without I/O: it says which seek to make next ([`Lister::seek`]) and
+/// takes its rows ([`Lister::feed`]), so that synchronous (SQLite, memory) and asynchronous
+/// (PostgreSQL) stores drive the very same logic.
+#[derive(Debug)]
+pub(crate) struct Lister {
+    max: usize,
+    prefix: String,
+    delim: Option<String>,
+    upper: Option<String>,
+    start_after: Option<String>,
+    /// Where the next seek starts; `None` once the page is complete.
+    cursor: Option<Bound<String>>,
+    page: ListPage,
+}
+
+impl Lister {
+    /// A builder for one page of `q`.
+    pub(crate) fn new(q: &ListQuery) -> Self {
+        let max = q.max_keys.min(MAX_PAGE) as usize;
+        let prefix = q.prefix.clone();
+        let start_after = q.start_after.clone();
+        // The cursor is owned because it moves past rows we no longer hold.
+        let cursor = match start_after.as_deref() {
+            _ if max == 0 => None,
+            Some(sa) if sa >= prefix.as_str() => Some(Bound::Excluded(sa.to_owned())),
+            _ => Some(Bound::Included(prefix.clone())),
+        };
+        Self {
+            max,
+            upper: prefix_end(&prefix),
+            prefix,
+            delim: q.delimiter.clone().filter(|d| !d.is_empty()),
+            start_after,
+            cursor,
+            page: ListPage::default(),
+        }
+    }
+
+    /// The next seek to make, or `None` when the page is complete.
+    pub(crate) fn seek(&self) -> Option<Seek> {
+        let cursor = self.cursor.as_ref()?;
+        Some(Seek { lower: cursor.clone(), upper: self.upper.clone(), limit: self.limit() })
+    }
+
+    fn limit(&self) -> usize {
+        let need = self.max + 1 - self.page.entries.len();
+        if self.delim.is_some() { need.min(DELIMITED_BATCH) } else { need }
+    }
+
+    /// Takes (drains) the rows answering the last [`Self::seek`].
+    pub(crate) fn feed(&mut self, rows: &mut Vec<ObjectSummary>) {
+        let limit = self.limit();
         let fetched = rows.len();
+        let prefix = self.prefix.as_str();
+        let delim = self.delim.as_deref();
+        let start_after = self.start_after.as_deref();
         let mut skipping: Option<String> = None;
         let mut last_key = None;
         for row in rows.drain(..) {
@@ -103,31 +162,35 @@ pub(crate) fn list_objects(src: &mut impl KeySource, q: &ListQuery) -> Result<Li
             if let Some(cp) = rollup(&row.key, prefix, delim) {
                 let cp = cp.to_owned();
                 if start_after.is_none_or(|sa| cp.as_str() > sa) {
-                    page.entries.push(ListEntry::CommonPrefix(cp.clone()));
+                    self.page.entries.push(ListEntry::CommonPrefix(cp.clone()));
                 }
                 skipping = Some(cp);
             } else {
                 last_key = Some(row.key.clone());
-                page.entries.push(ListEntry::Object(row));
+                self.page.entries.push(ListEntry::Object(row));
             }
-            if page.entries.len() > max {
-                page.entries.truncate(max);
-                page.is_truncated = true;
-                return Ok(page);
+            if self.page.entries.len() > self.max {
+                self.page.entries.truncate(self.max);
+                self.page.is_truncated = true;
+                self.cursor = None;
+                return;
             }
         }
-        if fetched < limit {
-            return Ok(page);
-        }
-        cursor = match (skipping, last_key) {
-            (Some(cp), _) => match successor(&cp) {
-                Some(next) => Bound::Included(next),
-                None => return Ok(page),
-            },
-            (None, Some(k)) => Bound::Excluded(k),
-            // A full batch always ends on an object or inside a common prefix.
-            (None, None) => return Ok(page),
+        self.cursor = if fetched < limit {
+            None
+        } else {
+            match (skipping, last_key) {
+                (Some(cp), _) => successor(&cp).map(Bound::Included),
+                (None, Some(k)) => Some(Bound::Excluded(k)),
+                // A full batch always ends on an object or inside a common prefix.
+                (None, None) => None,
+            }
         };
+    }
+
+    /// The page built.
+    pub(crate) fn into_page(self) -> ListPage {
+        self.page
     }
 }
 

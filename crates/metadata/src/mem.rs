@@ -28,6 +28,8 @@ struct State {
     blobs: HashMap<String, BlobRefs>,
     /// (retired_at, blob id) of every blob with no reference.
     retired: BTreeSet<(SystemTime, String)>,
+    /// Expiry of each (blob id, holder) read lease.
+    leases: HashMap<(String, String), SystemTime>,
 }
 
 #[derive(Debug)]
@@ -435,8 +437,18 @@ impl MetadataStore for MemMetadata {
 
     async fn forget_blobs(&self, blob_ids: &[String]) -> Result<Vec<String>, MetaError> {
         let mut s = self.lock();
+        let now = SystemTime::now();
+        let leased: BTreeSet<&str> = s
+            .leases
+            .iter()
+            .filter(|(_, expires)| **expires > now)
+            .map(|((id, _), _)| id.as_str())
+            .collect();
+        let free: Vec<&String> =
+            blob_ids.iter().filter(|id| !leased.contains(id.as_str())).collect();
+        drop(leased);
         let mut forgotten = Vec::new();
-        for id in blob_ids {
+        for id in free {
             if let Some(b) = s.blobs.get(id)
                 && b.refs == 0
             {
@@ -448,6 +460,21 @@ impl MetadataStore for MemMetadata {
             }
         }
         Ok(forgotten)
+    }
+
+    async fn renew_leases(
+        &self,
+        holder: &str,
+        blob_ids: &[String],
+        expires: SystemTime,
+    ) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        let now = SystemTime::now();
+        s.leases.retain(|(_, h), at| h != holder && *at >= now);
+        for id in blob_ids {
+            s.leases.insert((id.clone(), holder.to_owned()), expires);
+        }
+        Ok(())
     }
 
     async fn known_blobs(&self, blob_ids: &[String]) -> Result<Vec<String>, MetaError> {

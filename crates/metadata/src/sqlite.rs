@@ -401,7 +401,18 @@ impl MetadataStore for SqliteMetadata {
 
     async fn forget_blobs(&self, blob_ids: &[String]) -> Result<Vec<String>, MetaError> {
         let ids = blob_ids.to_vec();
-        self.write(move |c, _| ops::forget_blobs(c, &ids)).await
+        self.write(move |c, now| ops::forget_blobs(c, &ids, now)).await
+    }
+
+    async fn renew_leases(
+        &self,
+        holder: &str,
+        blob_ids: &[String],
+        expires: SystemTime,
+    ) -> Result<(), MetaError> {
+        let (holder, ids) = (holder.to_owned(), blob_ids.to_vec());
+        let expires = to_nanos(expires).map_err(MetaError::from)?;
+        self.write(move |c, now| ops::renew_leases(c, &holder, &ids, expires, now)).await
     }
 
     async fn known_blobs(&self, blob_ids: &[String]) -> Result<Vec<String>, MetaError> {
@@ -468,9 +479,10 @@ mod tests {
             let w = m.write(move |c, _| pragma(c, name)).await.unwrap();
             let r = m.read(move |c, _| pragma(c, name)).await.unwrap();
             let want = match name {
-                "synchronous" => "2",
+                // user_version: the SQLite schema has two migrations.
+                "synchronous" | "user_version" => "2",
                 "journal_mode" => "wal",
-                "foreign_keys" | "user_version" => "1",
+                "foreign_keys" => "1",
                 _ => "5000",
             };
             assert_eq!((w.as_str(), r.as_str()), (want, want), "{name}");

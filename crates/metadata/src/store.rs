@@ -403,12 +403,26 @@ pub trait MetadataStore: Send + Sync + 'static {
         before: SystemTime,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<RetiredBlob>, MetaError>> + Send;
-    /// Forgets retired blobs before their data is deleted: each id still unreferenced is removed
-    /// from the store and returned; ids that were revived meanwhile are kept and not returned.
+    /// Forgets retired blobs before their data is deleted: each id still unreferenced and not
+    /// under an unexpired lease (of any holder, see [`Self::renew_leases`]) is removed from the
+    /// store and returned; ids that were revived or are leased are kept and not returned.
     fn forget_blobs(
         &self,
         blob_ids: &[String],
     ) -> impl Future<Output = Result<Vec<String>, MetaError>> + Send;
+    /// Makes `holder`'s read leases exactly `blob_ids`, each valid until `expires`, replacing the
+    /// holder's earlier ones, and drops every holder's expired leases.
+    ///
+    /// Several gateways sharing one store each publish the blobs their readers and copies hold
+    /// (a gateway's in-process leases), renewing them well before they expire, so that no
+    /// gateway's collector forgets a blob another gateway is still streaming; a gateway that dies
+    /// loses its leases when they expire. `holder` names one gateway process.
+    fn renew_leases(
+        &self,
+        holder: &str,
+        blob_ids: &[String],
+        expires: SystemTime,
+    ) -> impl Future<Output = Result<(), MetaError>> + Send;
     /// Of the given ids, those the store knows (referenced or retired-but-not-forgotten), for the
     /// orphan sweep: a blob in the backend that the store does not know is an orphan.
     fn known_blobs(

@@ -407,6 +407,14 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
     ) -> impl Future<Output = Result<Vec<String>, MetaError>> + Send {
         timed_meta("forget_blobs", self.0.forget_blobs(blob_ids))
     }
+    fn renew_leases(
+        &self,
+        holder: &str,
+        blob_ids: &[String],
+        expires: SystemTime,
+    ) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("renew_leases", self.0.renew_leases(holder, blob_ids, expires))
+    }
     fn known_blobs(
         &self,
         blob_ids: &[String],

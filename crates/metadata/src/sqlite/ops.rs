@@ -243,15 +243,36 @@ pub(super) fn retired_blobs(c: &Connection, before: i64, limit: u32) -> R<Vec<Re
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(super) fn forget_blobs(c: &Connection, ids: &[String]) -> R<Vec<String>> {
-    let mut st = c.prepare_cached("DELETE FROM blobs WHERE blob_id = ?1 AND refs = 0")?;
+pub(super) fn forget_blobs(c: &Connection, ids: &[String], now: i64) -> R<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "DELETE FROM blobs WHERE blob_id = ?1 AND refs = 0 AND NOT EXISTS \
+         (SELECT 1 FROM blob_leases l WHERE l.blob_id = ?1 AND l.expires_at > ?2)",
+    )?;
     let mut out = Vec::new();
     for id in ids {
-        if st.execute([id])? > 0 {
+        if st.execute(params![id, now])? > 0 {
             out.push(id.clone());
         }
     }
     Ok(out)
+}
+
+pub(super) fn renew_leases(
+    c: &Connection,
+    holder: &str,
+    ids: &[String],
+    expires: i64,
+    now: i64,
+) -> R<()> {
+    c.prepare_cached("DELETE FROM blob_leases WHERE holder = ?1 OR expires_at < ?2")?
+        .execute(params![holder, now])?;
+    let mut st = c.prepare_cached(
+        "INSERT OR REPLACE INTO blob_leases (blob_id, holder, expires_at) VALUES (?1, ?2, ?3)",
+    )?;
+    for id in ids {
+        st.execute(params![id, holder, expires])?;
+    }
+    Ok(())
 }
 
 pub(super) fn known_blobs(c: &Connection, ids: &[String]) -> R<Vec<String>> {

@@ -4,7 +4,8 @@ use rusqlite::Connection;
 
 /// Migration `i` moves the schema from version `i` to `i + 1`. Append only; never edit one
 /// that has shipped.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE users (
     name TEXT PRIMARY KEY,
     access_key_id TEXT NOT NULL UNIQUE,
@@ -90,7 +91,18 @@ CREATE TABLE blobs (
     retired_at INTEGER
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX blobs_retired ON blobs (retired_at, blob_id) WHERE retired_at IS NOT NULL;
-"];
+",
+    r"
+-- Read leases (see MetadataStore::renew_leases): the collector never forgets a leased blob.
+CREATE TABLE blob_leases (
+    blob_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (blob_id, holder)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX blob_leases_by_holder ON blob_leases (holder);
+",
+];
 
 /// Brings the schema up to date, each step in its own transaction.
 pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
