@@ -73,6 +73,22 @@ struct ServeArgs {
     /// Seconds between runs of the collector and the orphan sweep.
     #[arg(long, env = "S3GATE_GC_INTERVAL_SECONDS", default_value_t = 30)]
     gc_interval_seconds: u64,
+    /// Most concurrent connections; a few hundred more are answered 503 SlowDown and closed.
+    #[arg(long, env = "S3GATE_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Most requests handled at once; further requests are answered 503 SlowDown.
+    #[arg(long, env = "S3GATE_MAX_IN_FLIGHT_REQUESTS", default_value_t = 1024)]
+    max_in_flight_requests: usize,
+    /// Largest body of one PutObject or UploadPart in bytes (S3: 5 GiB); larger is
+    /// 400 EntityTooLarge.
+    #[arg(long, env = "S3GATE_MAX_OBJECT_SIZE", default_value_t = 5 * 1024 * 1024 * 1024)]
+    max_object_size: u64,
+    /// Seconds a client may take to send a request head (slowloris guard).
+    #[arg(long, env = "S3GATE_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 30)]
+    header_read_timeout_seconds: u64,
+    /// Seconds a request body may go without a byte arriving (400 RequestTimeout).
+    #[arg(long, env = "S3GATE_BODY_READ_TIMEOUT_SECONDS", default_value_t = 60)]
+    body_read_timeout_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -173,6 +189,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
     engine_config.gc_grace = Duration::from_secs(args.gc_grace_seconds);
     engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
+    engine_config.max_put_size = args.max_object_size;
     let engine = Engine::new(meta, blobs, engine_config);
     // Nothing is in flight and nobody reads before the listener opens: every retired blob can
     // go, and every temp file and unknown blob is debris of a crash.
@@ -188,6 +205,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut server_config = ServerConfig::new(args.region.clone());
     server_config.domains = args.domains;
+    server_config.max_connections = args.max_connections.max(1);
+    server_config.max_in_flight_requests = args.max_in_flight_requests.max(1);
+    server_config.header_read_timeout =
+        Duration::from_secs(args.header_read_timeout_seconds.max(1));
+    server_config.body_read_timeout = Duration::from_secs(args.body_read_timeout_seconds.max(1));
     let gateway = Arc::new(Gateway::new(engine, &server_config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -1,5 +1,6 @@
 //! The accept loop: one task per connection, HTTP/1.1 keep-alive or HTTP/2 (auto-detected),
-//! a header-read timeout, a connection limit, and graceful shutdown.
+//! a header-read timeout, a connection limit and an in-flight request limit that shed load with
+//! `503 SlowDown`, and graceful shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,10 +10,18 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use s3gate_metadata::MetadataStore;
 use s3gate_storage_backend::BlobStore;
-use tokio::net::TcpListener;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::{Gateway, ServerConfig};
+use crate::{Gateway, SHED_CONNECTIONS, ServerConfig};
+
+/// How long a refused connection is drained after its `503` (so that closing it does not reset
+/// the client's request before it read the answer), and how much is read at most.
+const SHED_DRAIN_TIME: Duration = Duration::from_secs(2);
+const SHED_DRAIN_BYTES: usize = 256 * 1024;
 
 /// Serves S3 on `listener` until `shutdown` resolves, then stops accepting and lets requests in
 /// flight finish for up to `config.shutdown_grace`.
@@ -36,15 +45,19 @@ where
     builder.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let limit = Arc::new(Semaphore::new(config.max_connections));
+    let shedders = Arc::new(Semaphore::new(SHED_CONNECTIONS));
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight_requests));
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
+        // Wait until the connection can be served or at least refused: with both limits
+        // reached, further clients wait in the kernel's accept queue.
+        let ready = tokio::select! {
+            biased;
             () = &mut shutdown => break,
-            permit = Arc::clone(&limit).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
+            permit = Arc::clone(&limit).acquire_owned() => permit.map(Slot::Serve),
+            permit = Arc::clone(&shedders).acquire_owned() => permit.map(Slot::Shed),
         };
+        let Ok(mut slot) = ready else { break };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -57,17 +70,56 @@ where
                 }
             },
         };
+        // A serving slot may have freed up while this one waited in accept.
+        if matches!(slot, Slot::Shed(_))
+            && let Ok(p) = Arc::clone(&limit).try_acquire_owned()
+        {
+            slot = Slot::Serve(p);
+        }
+        let permit = match slot {
+            Slot::Serve(p) => p,
+            Slot::Shed(p) => {
+                let response = gateway.slow_down_bytes();
+                tokio::spawn(async move {
+                    shed_connection(stream, &response).await;
+                    drop(p);
+                });
+                continue;
+            }
+        };
         // Small responses must not wait for the client's delayed ACK.
         let _ = stream.set_nodelay(true);
         let gw = Arc::clone(&gateway);
+        let in_flight = Arc::clone(&in_flight);
         let service = service_fn(move |req| {
             let gw = Arc::clone(&gw);
-            async move { Ok::<_, std::convert::Infallible>(gw.handle(req).await) }
+            // Taken before the future runs: a request over the limit costs no engine work.
+            let permit = Arc::clone(&in_flight).try_acquire_owned();
+            async move {
+                let resp = match permit {
+                    Ok(permit) => crate::body::hold_permit(gw.handle(req).await, permit),
+                    Err(_) => gw.slow_down(&req),
+                };
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_byte_timeout = config.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // hyper's header-read timeout starts only once the HTTP version is detected, which
+            // needs a first byte: a connection that never sends one would hold its slot forever.
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(first_byte_timeout, stream.peek(&mut probe)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => {
+                    tracing::debug!(peer = %peer, "no request within the header timeout");
+                    drop(permit);
+                    return;
+                }
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -81,4 +133,37 @@ where
         }
     }
     Ok(())
+}
+
+/// What an accepted connection will get.
+enum Slot {
+    /// Served: holds one of `max_connections` permits for its lifetime.
+    Serve(tokio::sync::OwnedSemaphorePermit),
+    /// Over the limit: answered `503 SlowDown` and closed.
+    Shed(tokio::sync::OwnedSemaphorePermit),
+}
+
+/// Answers a connection over the limit with `response` (a complete HTTP/1.1 `503` with
+/// `Connection: close`), then reads and discards what the client still sends for a moment, so
+/// that the close does not turn into a reset that destroys the answer before it is read.
+async fn shed_connection(mut stream: TcpStream, response: &[u8]) {
+    let _ = stream.set_nodelay(true);
+    let write = async {
+        stream.write_all(response).await?;
+        stream.shutdown().await
+    };
+    if tokio::time::timeout(SHED_DRAIN_TIME, write).await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut drained = 0;
+    let drain = async {
+        while drained < SHED_DRAIN_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SHED_DRAIN_TIME, drain).await;
 }
