@@ -25,6 +25,7 @@
 mod harness;
 
 mod auth;
+mod auth_attacks;
 mod buckets;
 mod concurrency;
 mod copy;
