@@ -5,6 +5,9 @@
 //! traversal through keys and upload ids (which must never touch a file outside the data
 //! directory).
 
+// `alice_ak`/`alice_sk`, `bob_ak`/`bob_sk`: the pairs read best side by side.
+#![allow(clippy::similar_names)]
+
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -227,7 +230,7 @@ async fn forged_replayed_and_anonymous_requests_are_refused() {
         ),
         (
             "header and query auth together",
-            edit(&put(&s), &format!("/{BUCKET}/forged "), &format!("{} ", url)),
+            edit(&put(&s), &format!("/{BUCKET}/forged "), &format!("{url} ")),
             Want::Error(400, "InvalidArgument"),
         ),
         ("presigned URL past expiry", plain(&s, "PUT", &expired, &[], body), denied),
@@ -294,7 +297,7 @@ async fn forged_replayed_and_anonymous_requests_are_refused() {
         let before = w.snapshot().await;
         let r = exchange(w.gw.port, req, false).await;
         if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            check(r.as_ref(), *want, name)
+            check(r.as_ref(), *want, name);
         })) {
             failures.push(format!("{name}: {:?}", e.downcast_ref::<String>()));
         }

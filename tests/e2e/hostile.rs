@@ -1006,6 +1006,7 @@ async fn hostile_request_table() {
     let s = Signer::root(&w.gw);
     let table = cases(&s, &upload, &etags);
     assert!(table.len() >= 60, "the table has {} cases", table.len());
+    println!("{} hostile requests", table.len());
     let mut failures = Vec::new();
     for c in &table {
         let before = w.snapshot().await;

@@ -17,6 +17,15 @@ use crate::hostile::{
     read_until,
 };
 
+/// Idle keep-alive connections of the load test.
+const IDLE: usize = 800;
+/// Connections transferring data in the load test.
+const ACTIVE: usize = 200;
+/// PUT + GET rounds of each active connection.
+const ROUNDS: usize = 5;
+/// Object size of the active connections.
+const SIZE: usize = 256 * 1024;
+
 /// Open file descriptors of a process.
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
@@ -52,9 +61,9 @@ async fn in_flight_limit_sheds_with_slow_down() {
             &data,
             &Payload::Sha256,
         );
-        let (head, body) = r.split_at(r.len() - data.len());
+        let (req_head, body) = r.split_at(r.len() - data.len());
         let mut c = TcpStream::connect(("127.0.0.1", w.gw.port)).await.unwrap();
-        c.write_all(head).await.unwrap();
+        c.write_all(req_head).await.unwrap();
         let interim = read_until(&mut c, b"\r\n\r\n").await;
         assert!(interim.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&interim));
         held.push((c, body.to_vec()));
@@ -65,8 +74,8 @@ async fn in_flight_limit_sheds_with_slow_down() {
         check(r.as_ref(), Want::Error(503, "SlowDown"), what);
         assert_eq!(r.unwrap().header("retry-after"), Some("1"));
     }
-    let head = s.simple("HEAD", &format!("/{BUCKET}/existing"), b"");
-    let r = exchange(w.gw.port, &head, false).await.expect("HEAD answer");
+    let head_request = s.simple("HEAD", &format!("/{BUCKET}/existing"), b"");
+    let r = exchange(w.gw.port, &head_request, false).await.expect("HEAD answer");
     assert_eq!(r.status, 503, "HEAD over the limit");
     // The held uploads complete, and the slots come back.
     for (mut c, body) in held {
@@ -158,10 +167,6 @@ async fn thousand_connections() {
         println!("skipped: set S3GATE_TEST_LOAD=1 to run 1,000 concurrent connections");
         return;
     }
-    const IDLE: usize = 800;
-    const ACTIVE: usize = 200;
-    const ROUNDS: usize = 5;
-    const SIZE: usize = 256 * 1024;
     let w = World::start(&[]);
     populate(&w.c).await;
     let pid = w.gw.pid();

@@ -59,7 +59,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
             max_in_flight_requests: 1024,
-            body_read_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_mins(1),
         }
     }
 }
