@@ -262,43 +262,44 @@ async fn thousand_connections() {
     populate(&w2.c).await;
     let s2 = Arc::new(Signer::root(&w2.gw));
     let sampler = Sampler::start(w2.gw.pid());
-    let (ok, shed, other) =
-        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    // Counters: served, shed with 503 SlowDown, uploads whose connection was reset before the
+    // answer could be read (see docs/RELIABILITY-hostile.md), anything else.
+    let counts: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
     let mut tasks = Vec::new();
     for i in 0..1000 {
-        let (s2, ok, shed, other) =
-            (Arc::clone(&s2), Arc::clone(&ok), Arc::clone(&shed), Arc::clone(&other));
+        let (s2, counts) = (Arc::clone(&s2), Arc::clone(&counts));
         tasks.push(tokio::spawn(async move {
-            let req = if i % 4 == 0 {
+            let put = i % 4 == 0;
+            let req = if put {
                 s2.simple("PUT", &format!("/{BUCKET}/over/{i}"), &vec![1u8; 64 * 1024])
             } else {
                 s2.simple("GET", &format!("/{BUCKET}/existing"), b"")
             };
-            match exchange(s2.port, &req, false).await {
-                Some(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
-                Some(r) if r.status == 503 && r.error_code().as_deref() == Some("SlowDown") => {
-                    shed.fetch_add(1, Ordering::Relaxed)
-                }
+            let slot = match exchange(s2.port, &req, false).await {
+                Some(r) if r.status == 200 => 0,
+                Some(r) if r.status == 503 && r.error_code().as_deref() == Some("SlowDown") => 1,
+                None if put => 2,
                 r => {
                     eprintln!("overload answer: {:?}", r.map(|r| (r.status, r.text())));
-                    other.fetch_add(1, Ordering::Relaxed)
+                    3
                 }
             };
+            counts[slot].fetch_add(1, Ordering::Relaxed);
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
     let (peak_rss2, peak_fds2) = sampler.finish().await;
-    let (ok, shed, other) =
-        (ok.load(Ordering::Relaxed), shed.load(Ordering::Relaxed), other.load(Ordering::Relaxed));
+    let [ok, shed, reset, other] = [0, 1, 2, 3].map(|i| counts[i].load(Ordering::Relaxed));
     println!(
         "overload (1,000 simultaneous connections, --max-connections 200, \
-         --max-in-flight-requests 50): {ok} served, {shed} shed with 503 SlowDown, {other} \
-         other; server peak RSS {peak_rss2} KiB, peak fds {peak_fds2}"
+         --max-in-flight-requests 50): {ok} served, {shed} shed with 503 SlowDown, {reset} \
+         uploads reset before their answer, {other} other; server peak RSS {peak_rss2} KiB, \
+         peak fds {peak_fds2}"
     );
-    assert_eq!(other, 0, "answers other than 200 and 503 SlowDown");
-    assert_eq!(ok + shed, 1000);
+    assert_eq!(other, 0, "answers other than 200 and 503 SlowDown, or GETs reset");
+    assert!(shed > 0, "nothing was shed");
     let r = exchange(w2.gw.port, &s2.simple("GET", &format!("/{BUCKET}/existing"), b""), false)
         .await
         .expect("served after the overload");

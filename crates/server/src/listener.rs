@@ -18,9 +18,11 @@ use tokio::sync::Semaphore;
 
 use crate::{Gateway, SHED_CONNECTIONS, ServerConfig};
 
-/// How long a refused connection is drained after its `503` (so that closing it does not reset
-/// the client's request before it read the answer), and how much is read at most.
-const SHED_DRAIN_TIME: Duration = Duration::from_secs(2);
+/// A refused request or connection is drained after its `503` (so that closing it does not
+/// reset the client's request before the answer is read) until the client stops sending for
+/// `SHED_DRAIN_IDLE`, or `SHED_DRAIN_TIME` or `SHED_DRAIN_BYTES` is reached.
+const SHED_DRAIN_IDLE: Duration = Duration::from_secs(5);
+const SHED_DRAIN_TIME: Duration = Duration::from_secs(30);
 const SHED_DRAIN_BYTES: usize = 256 * 1024;
 
 /// Serves S3 on `listener` until `shutdown` resolves, then stops accepting and lets requests in
@@ -96,9 +98,12 @@ where
             // Taken before the future runs: a request over the limit costs no engine work.
             let permit = Arc::clone(&in_flight).try_acquire_owned();
             async move {
-                let resp = match permit {
-                    Ok(permit) => crate::body::hold_permit(gw.handle(req).await, permit),
-                    Err(_) => gw.slow_down(&req),
+                let resp = if let Ok(permit) = permit {
+                    crate::body::hold_permit(gw.handle(req).await, permit)
+                } else {
+                    let resp = gw.slow_down(&req);
+                    drain_before_refusal(req).await;
+                    resp
                 };
                 Ok::<_, std::convert::Infallible>(resp)
             }
@@ -135,6 +140,30 @@ where
     Ok(())
 }
 
+/// Reads and discards a small request body before it is refused, so that closing the
+/// connection after the `503` does not reset it under the client before the answer is read.
+/// Not when the client waits for `100 Continue` (it then sends no body) or when the body is
+/// large or slow: the client may then see a reset, which SDKs retry like a 503.
+async fn drain_before_refusal(req: hyper::Request<hyper::body::Incoming>) {
+    use http_body_util::BodyExt as _;
+    if req.headers().contains_key(hyper::header::EXPECT) {
+        return;
+    }
+    let mut body = req.into_body();
+    let mut drained = 0;
+    let drain = async {
+        while drained < SHED_DRAIN_BYTES {
+            match tokio::time::timeout(SHED_DRAIN_IDLE, body.frame()).await.ok().flatten() {
+                Some(Ok(frame)) => {
+                    drained += frame.data_ref().map_or(0, bytes::Bytes::len);
+                }
+                Some(Err(_)) | None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SHED_DRAIN_TIME, drain).await;
+}
+
 /// What an accepted connection will get.
 enum Slot {
     /// Served: holds one of `max_connections` permits for its lifetime.
@@ -144,24 +173,54 @@ enum Slot {
 }
 
 /// Answers a connection over the limit with `response` (a complete HTTP/1.1 `503` with
-/// `Connection: close`), then reads and discards what the client still sends for a moment, so
-/// that the close does not turn into a reset that destroys the answer before it is read.
+/// `Connection: close`) after reading its request head and the body it declares (bounded), then
+/// waits for the client to close: answering and closing while the client still sends would
+/// reset the connection and destroy the answer before it is read.
 async fn shed_connection(mut stream: TcpStream, response: &[u8]) {
     let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let read_request = async {
+        loop {
+            match tokio::time::timeout(SHED_DRAIN_IDLE, stream.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return,
+            }
+            if buf.len() >= SHED_DRAIN_BYTES {
+                return;
+            }
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                if head.contains("\nexpect:") {
+                    return; // the client waits for an answer before sending its body
+                }
+                let declared = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + declared.min(SHED_DRAIN_BYTES) {
+                    return;
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(SHED_DRAIN_TIME, read_request).await.is_err() {
+        return;
+    }
     let write = async {
         stream.write_all(response).await?;
         stream.shutdown().await
     };
-    if tokio::time::timeout(SHED_DRAIN_TIME, write).await.is_err() {
+    if tokio::time::timeout(SHED_DRAIN_IDLE, write).await.is_err() {
         return;
     }
-    let mut buf = vec![0u8; 16 * 1024];
     let mut drained = 0;
     let drain = async {
         while drained < SHED_DRAIN_BYTES {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
+            match tokio::time::timeout(SHED_DRAIN_IDLE, stream.read(&mut chunk)).await {
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => drained += n,
             }
         }
     };
