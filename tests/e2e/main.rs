@@ -28,6 +28,7 @@
 mod harness;
 
 mod auth;
+mod auth_attacks;
 mod buckets;
 mod clients;
 mod concurrency;
@@ -36,8 +37,10 @@ mod copy;
 mod crash;
 mod crash_matrix;
 mod full_disk;
+mod hostile;
 mod integrity;
 mod listing;
+mod load;
 mod memory;
 mod multipart;
 mod objects;

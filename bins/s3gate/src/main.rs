@@ -188,6 +188,18 @@ struct ServeArgs {
     /// Print the effective configuration, each value with where it came from, and exit.
     #[arg(long)]
     print_config: bool,
+    /// Most requests handled at once; further requests are answered 503 SlowDown.
+    #[arg(long, env = "S3GATE_MAX_IN_FLIGHT_REQUESTS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_in_flight_requests: u32,
+    /// Largest body of one PutObject or UploadPart in bytes (S3: 5 GiB); larger is
+    /// 400 EntityTooLarge.
+    #[arg(long, env = "S3GATE_MAX_OBJECT_SIZE", default_value_t = 5 * 1024 * 1024 * 1024)]
+    max_object_size: u64,
+    /// Seconds a request body may go without a byte arriving (400 RequestTimeout).
+    #[arg(long, env = "S3GATE_BODY_READ_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    body_read_timeout_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -348,6 +360,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
     engine_config.gc_grace = Duration::from_secs(args.gc_grace_seconds);
     engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
+    engine_config.max_put_size = args.max_object_size;
     let engine: GatewayEngine =
         Engine::new(TimedMetadata::new(meta), TimedBlobs::new(blobs), engine_config);
     // Nothing is in flight and nobody reads before the listener opens: every retired blob can
@@ -369,6 +382,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server_config.max_connections = args.max_connections as usize;
     server_config.header_read_timeout = Duration::from_secs(args.header_read_timeout_seconds);
     server_config.shutdown_grace = Duration::from_secs(args.shutdown_grace_seconds);
+    server_config.max_in_flight_requests = args.max_in_flight_requests as usize;
+    server_config.body_read_timeout = Duration::from_secs(args.body_read_timeout_seconds);
     let cert = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let cert = tls::ReloadableCert::load(cert, key)?;

@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -11,6 +12,8 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use s3gate_sigv4::{ChunkedDecoder, ChunkedError, PayloadHasher, VerifyError};
 use s3gate_storage_backend::{BoxError, ByteStream};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, Sleep};
 
 use crate::metrics::CountedIncoming;
 
@@ -52,6 +55,98 @@ pub(crate) fn log_errors(body: ResponseBody, request_id: String, op: &'static st
     .boxed_unsync()
 }
 
+/// Keeps `permit` (an in-flight request slot) until the response body has been sent or dropped.
+pub(crate) fn hold_permit(
+    resp: http::Response<ResponseBody>,
+    permit: OwnedSemaphorePermit,
+) -> http::Response<ResponseBody> {
+    resp.map(|body| WithPermit { body, _permit: permit }.boxed_unsync())
+}
+
+struct WithPermit {
+    body: ResponseBody,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Body for WithPermit {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The request body with an idle timeout: when no byte arrives for `timeout` while the server
+/// waits for one, the body fails with [`BodyReadError::TimedOut`] (slowloris bodies, an
+/// `Expect: 100-continue` never followed by its body).
+pub(crate) struct TimedBody {
+    inner: CountedIncoming,
+    timeout: Duration,
+    sleep: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl TimedBody {
+    pub(crate) fn new(inner: CountedIncoming, timeout: Duration) -> Self {
+        TimedBody { inner, timeout, sleep: Box::pin(tokio::time::sleep(timeout)), armed: false }
+    }
+}
+
+/// Why reading the request body failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyReadError {
+    /// The connection failed or closed.
+    #[error("reading the request body failed")]
+    Hyper(#[source] hyper::Error),
+    /// No byte arrived within the body read timeout.
+    #[error("no request body byte arrived within the timeout")]
+    TimedOut,
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = BodyReadError;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyReadError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.armed = false;
+                Poll::Ready(frame.map(|f| f.map_err(BodyReadError::Hyper)))
+            }
+            Poll::Pending => {
+                if !this.armed {
+                    // The clock starts when the server starts waiting.
+                    this.armed = true;
+                    let deadline = Instant::now() + this.timeout;
+                    this.sleep.as_mut().reset(deadline);
+                }
+                match this.sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(BodyReadError::TimedOut))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 struct MapFrames<S>(S);
 
 impl<S, E> Stream for MapFrames<S>
@@ -77,6 +172,9 @@ pub(crate) enum BodyError {
     /// The connection failed or closed before the body ended.
     #[error("request body incomplete")]
     Incomplete(#[source] hyper::Error),
+    /// No body byte arrived within the body read timeout (`RequestTimeout`).
+    #[error("request body timed out")]
+    TimedOut,
     /// The body's SHA-256 differs from `x-amz-content-sha256`.
     #[error("payload hash mismatch")]
     Sha256(#[source] VerifyError),
@@ -99,12 +197,12 @@ pub(crate) enum BodyMode {
 }
 
 /// Wraps hyper's body into the engine's stream type.
-pub(crate) fn request_stream(body: CountedIncoming, mode: BodyMode) -> ByteStream {
+pub(crate) fn request_stream(body: TimedBody, mode: BodyMode) -> ByteStream {
     Box::pin(RequestStream { body, mode: Some(mode), pending: Bytes::new(), done: false })
 }
 
 struct RequestStream {
-    body: CountedIncoming,
+    body: TimedBody,
     mode: Option<BodyMode>,
     /// Undecoded input left over from the last frame (aws-chunked only).
     pending: Bytes,
@@ -166,7 +264,12 @@ impl Stream for RequestStream {
             let frame = match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return this.finish(),
-                Poll::Ready(Some(Err(e))) => return this.fail(BodyError::Incomplete(e)),
+                Poll::Ready(Some(Err(BodyReadError::Hyper(e)))) => {
+                    return this.fail(BodyError::Incomplete(e));
+                }
+                Poll::Ready(Some(Err(BodyReadError::TimedOut))) => {
+                    return this.fail(BodyError::TimedOut);
+                }
                 Poll::Ready(Some(Ok(frame))) => frame,
             };
             let Ok(data) = frame.into_data() else {

@@ -128,6 +128,7 @@ impl From<BodyError> for ApiError {
                 ),
                 cause: Some(chain(&cause)),
             },
+            BodyError::TimedOut => ApiError::code(ErrorCode::RequestTimeout),
             BodyError::Sha256(v) => v.into(),
             BodyError::Chunked(c) => c.into(),
             BodyError::UnexpectedTrailer(name) => ApiError::msg(

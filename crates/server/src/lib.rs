@@ -40,11 +40,23 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// How long in-flight requests may run after shutdown begins.
     pub shutdown_grace: Duration,
-    /// Most concurrent connections; further ones wait in the accept queue.
+    /// Most concurrent connections. Up to [`SHED_CONNECTIONS`] more are accepted only to be
+    /// answered `503 SlowDown` and closed; beyond that, connections wait in the accept queue.
     pub max_connections: usize,
     /// Serve HTTPS with this rustls configuration (its ALPN list decides HTTP/2 vs HTTP/1.1).
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Most requests handled at once (a GET counts until its body is sent); further requests
+    /// are answered `503 SlowDown` at once, without touching the engine.
+    pub max_in_flight_requests: usize,
+    /// How long a request body may go without a byte arriving before the request fails with
+    /// `400 RequestTimeout` (slow or stalled uploads, an `Expect: 100-continue` never followed
+    /// by its body).
+    pub body_read_timeout: Duration,
 }
+
+/// Connections beyond [`ServerConfig::max_connections`] that may be in the middle of being
+/// refused with `503 SlowDown` at once.
+pub const SHED_CONNECTIONS: usize = 256;
 
 impl ServerConfig {
     /// Defaults for `region`.
@@ -56,6 +68,8 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
             tls: None,
+            max_in_flight_requests: 1024,
+            body_read_timeout: Duration::from_mins(1),
         }
     }
 }

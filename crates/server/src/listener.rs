@@ -2,11 +2,13 @@
 //!
 //! [`serve`]: the S3 listener — one task per connection, HTTP/1.1 keep-alive or HTTP/2
 //! (auto-detected on plain TCP, chosen by ALPN over TLS), optional TLS, a header-read and
-//! handshake timeout, a connection limit, and graceful shutdown.
+//! handshake timeout, a connection limit and an in-flight request limit that shed load with
+//! `503 SlowDown`, and graceful shutdown.
 //! [`serve_ops`]: the operations listener (`/metrics`, `/health/*`), plain HTTP, no auth.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -14,11 +16,19 @@ use hyper_util::server::conn::auto;
 use s3gate_metadata::MetadataStore;
 use s3gate_metrics::global;
 use s3gate_storage_backend::BlobStore;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::metrics::OpsState;
-use crate::{Gateway, ServerConfig};
+use crate::{Gateway, SHED_CONNECTIONS, ServerConfig};
+
+/// A refused request or connection is drained after its `503` (so that closing it does not
+/// reset the client's request before the answer is read) until the client stops sending for
+/// `SHED_DRAIN_IDLE`, or `SHED_DRAIN_TIME` or `SHED_DRAIN_BYTES` is reached.
+const SHED_DRAIN_IDLE: Duration = Duration::from_secs(5);
+const SHED_DRAIN_TIME: Duration = Duration::from_secs(30);
+const SHED_DRAIN_BYTES: usize = 256 * 1024;
 
 /// Serves S3 on `listener` until `shutdown` resolves, then stops accepting and lets requests in
 /// flight finish for up to `config.shutdown_grace`. With `config.tls`, every connection first
@@ -47,15 +57,19 @@ where
     let handshake_timeout = config.header_read_timeout;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let limit = Arc::new(Semaphore::new(config.max_connections));
+    let shedders = Arc::new(Semaphore::new(SHED_CONNECTIONS));
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight_requests));
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
+        // Wait until the connection can be served or at least refused: with both limits
+        // reached, further clients wait in the kernel's accept queue.
+        let ready = tokio::select! {
+            biased;
             () = &mut shutdown => break,
-            permit = Arc::clone(&limit).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
+            permit = Arc::clone(&limit).acquire_owned() => permit.map(Slot::Serve),
+            permit = Arc::clone(&shedders).acquire_owned() => permit.map(Slot::Shed),
         };
+        let Ok(mut slot) = ready else { break };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -68,19 +82,61 @@ where
                 }
             },
         };
+        // A serving slot may have freed up while this one waited in accept.
+        if matches!(slot, Slot::Shed(_))
+            && let Ok(p) = Arc::clone(&limit).try_acquire_owned()
+        {
+            slot = Slot::Serve(p);
+        }
+        let permit = match slot {
+            Slot::Serve(p) => p,
+            Slot::Shed(p) => {
+                let response = gateway.slow_down_bytes();
+                tokio::spawn(async move {
+                    shed_connection(stream, &response).await;
+                    drop(p);
+                });
+                continue;
+            }
+        };
         global().connections.inc();
         let open = global().open_connections.track();
         // Small responses must not wait for the client's delayed ACK.
         let _ = stream.set_nodelay(true);
         let gw = Arc::clone(&gateway);
+        let in_flight = Arc::clone(&in_flight);
         let service = service_fn(move |req| {
             let gw = Arc::clone(&gw);
-            async move { Ok::<_, std::convert::Infallible>(gw.handle(req).await) }
+            // Taken before the future runs: a request over the limit costs no engine work.
+            let permit = Arc::clone(&in_flight).try_acquire_owned();
+            async move {
+                let resp = if let Ok(permit) = permit {
+                    crate::body::hold_permit(gw.handle(req).await, permit)
+                } else {
+                    let resp = gw.slow_down(&req);
+                    drain_before_refusal(req).await;
+                    resp
+                };
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
-        let watcher = graceful.watcher();
         let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_byte_timeout = config.header_read_timeout;
         let tls = tls.clone();
         tokio::spawn(async move {
+            // hyper's header-read timeout starts only once the HTTP version is detected, which
+            // needs a first byte: a connection that never sends one would hold its slot forever.
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(first_byte_timeout, stream.peek(&mut probe)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => {
+                    tracing::debug!(peer = %peer, "no request within the header timeout");
+                    drop(open);
+                    drop(permit);
+                    return;
+                }
+            }
             let result = match tls {
                 None => {
                     let conn =
@@ -181,4 +237,91 @@ where
         });
     }
     Ok(())
+}
+
+/// Reads and discards a small request body before it is refused, so that closing the
+/// connection after the `503` does not reset it under the client before the answer is read.
+/// Not when the client waits for `100 Continue` (it then sends no body) or when the body is
+/// large or slow: the client may then see a reset, which SDKs retry like a 503.
+async fn drain_before_refusal(req: hyper::Request<hyper::body::Incoming>) {
+    use http_body_util::BodyExt as _;
+    if req.headers().contains_key(hyper::header::EXPECT) {
+        return;
+    }
+    let mut body = req.into_body();
+    let mut drained = 0;
+    let drain = async {
+        while drained < SHED_DRAIN_BYTES {
+            match tokio::time::timeout(SHED_DRAIN_IDLE, body.frame()).await.ok().flatten() {
+                Some(Ok(frame)) => {
+                    drained += frame.data_ref().map_or(0, bytes::Bytes::len);
+                }
+                Some(Err(_)) | None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SHED_DRAIN_TIME, drain).await;
+}
+
+/// What an accepted connection will get.
+enum Slot {
+    /// Served: holds one of `max_connections` permits for its lifetime.
+    Serve(tokio::sync::OwnedSemaphorePermit),
+    /// Over the limit: answered `503 SlowDown` and closed.
+    Shed(tokio::sync::OwnedSemaphorePermit),
+}
+
+/// Answers a connection over the limit with `response` (a complete HTTP/1.1 `503` with
+/// `Connection: close`) after reading its request head and the body it declares (bounded), then
+/// waits for the client to close: answering and closing while the client still sends would
+/// reset the connection and destroy the answer before it is read.
+async fn shed_connection(mut stream: TcpStream, response: &[u8]) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let read_request = async {
+        loop {
+            match tokio::time::timeout(SHED_DRAIN_IDLE, stream.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return,
+            }
+            if buf.len() >= SHED_DRAIN_BYTES {
+                return;
+            }
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                if head.contains("\nexpect:") {
+                    return; // the client waits for an answer before sending its body
+                }
+                let declared = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + declared.min(SHED_DRAIN_BYTES) {
+                    return;
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(SHED_DRAIN_TIME, read_request).await.is_err() {
+        return;
+    }
+    let write = async {
+        stream.write_all(response).await?;
+        stream.shutdown().await
+    };
+    if tokio::time::timeout(SHED_DRAIN_IDLE, write).await.is_err() {
+        return;
+    }
+    let mut drained = 0;
+    let drain = async {
+        while drained < SHED_DRAIN_BYTES {
+            match tokio::time::timeout(SHED_DRAIN_IDLE, stream.read(&mut chunk)).await {
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SHED_DRAIN_TIME, drain).await;
 }

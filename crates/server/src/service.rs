@@ -31,7 +31,7 @@ use s3gate_storage_backend::{BlobError, BlobId, BlobStore};
 
 use crate::ServerConfig;
 use crate::auth::UserCache;
-use crate::body::{self, BodyMode, ResponseBody};
+use crate::body::{self, BodyMode, BodyReadError, ResponseBody, TimedBody};
 use crate::errors::ApiError;
 use crate::headers::{
     body_integrity, header, stored_headers, tags, upload_checksum, write_condition,
@@ -53,6 +53,7 @@ pub struct Gateway<M, B> {
     users: UserCache,
     request_prefix: u64,
     request_seq: AtomicU64,
+    body_read_timeout: std::time::Duration,
 }
 
 /// What an authenticated request carries into the operation.
@@ -74,6 +75,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             users: UserCache::new(),
             request_prefix: u64::from_le_bytes(seed),
             request_seq: AtomicU64::new(0),
+            body_read_timeout: config.body_read_timeout,
         }
     }
 
@@ -85,6 +87,37 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     fn next_request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         format!("{:016X}", self.request_prefix.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+    }
+
+    /// The `503 SlowDown` answer to a request over the in-flight limit (the body is not read).
+    pub(crate) fn slow_down<T>(&self, req: &Request<T>) -> Resp {
+        let request_id = self.next_request_id();
+        let head = req.method() == Method::HEAD;
+        let mut resp =
+            error_response(&S3Error::new(ErrorCode::SlowDown), req.uri().path(), &request_id, head);
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-amz-request-id", v.clone());
+            resp.headers_mut().insert("x-amz-id-2", v);
+        }
+        resp.headers_mut().insert("server", HeaderValue::from_static("s3gate"));
+        resp.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+        tracing::debug!(request_id = %request_id, "over the in-flight request limit: SlowDown");
+        resp
+    }
+
+    /// A complete HTTP/1.1 `503 SlowDown` response that closes the connection, for connections
+    /// over the connection limit (written before the request is read).
+    pub(crate) fn slow_down_bytes(&self) -> Vec<u8> {
+        let request_id = self.next_request_id();
+        let body = S3Error::new(ErrorCode::SlowDown).to_xml("/", &request_id);
+        tracing::debug!(request_id = %request_id, "over the connection limit: SlowDown");
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\n\
+             content-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\
+             x-amz-request-id: {request_id}\r\nx-amz-id-2: {request_id}\r\nserver: s3gate\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
     }
 
     /// Answers one request. Never fails: errors become S3 error responses.
@@ -162,6 +195,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         info: &mut AccessInfo,
     ) -> Result<Resp, ApiError> {
         let (mut parts, body) = req.into_parts();
+        let body = TimedBody::new(body, self.body_read_timeout);
         let authed = self.authenticate(&parts).await?;
         if authed.verified.presigned {
             crate::hoist::hoist_query_headers(parts.uri.query(), &mut parts.headers);
@@ -235,7 +269,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         &self,
         op: Operation,
         headers: &HeaderMap,
-        body: CountedIncoming,
+        body: TimedBody,
         authed: &Authed,
     ) -> Result<Resp, ApiError> {
         let caller = &authed.caller;
@@ -956,11 +990,16 @@ fn body_setup(
 }
 
 /// Reads a small (XML) request body whole, verifying its payload hash, under [`MAX_XML_BODY`].
-async fn read_small_body(body: CountedIncoming, authed: &Authed) -> Result<Bytes, ApiError> {
+async fn read_small_body(body: TimedBody, authed: &Authed) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, MAX_XML_BODY);
     let collected = limited.collect().await.map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
             ApiError::msg(ErrorCode::MalformedXML, "The XML you provided was too large.")
+        } else if e
+            .downcast_ref::<BodyReadError>()
+            .is_some_and(|e| matches!(e, BodyReadError::TimedOut))
+        {
+            ApiError::code(ErrorCode::RequestTimeout)
         } else {
             ApiError::msg(ErrorCode::IncompleteBody, "The request body terminated unexpectedly.")
         }

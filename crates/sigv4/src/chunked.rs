@@ -92,7 +92,11 @@ pub struct ChunkedDecoder {
     chunk_signature: String,
     hasher: Sha256,
     decoded_length: Option<u64>,
+    /// Payload bytes returned so far.
     produced: u64,
+    /// Payload bytes announced by the chunk headers read so far (the decoded-length check
+    /// uses it to refuse a chunk that would overrun the declared length before its data).
+    announced: u64,
     chunk_index: u64,
     last_chunk_size: Option<u64>,
     min_chunk_size: u64,
@@ -129,6 +133,7 @@ impl ChunkedDecoder {
             hasher: Sha256::new(),
             decoded_length,
             produced: 0,
+            announced: 0,
             chunk_index: 0,
             last_chunk_size: None,
             min_chunk_size: MIN_CHUNK_SIZE,
@@ -177,6 +182,7 @@ impl ChunkedDecoder {
                     let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(input.len());
                     let piece = input.split_to(n);
                     self.hasher.update(&piece);
+                    self.produced += n as u64;
                     let remaining = remaining - n as u64;
                     self.state = State::Data { remaining };
                     if remaining == 0 {
@@ -281,7 +287,7 @@ impl ChunkedDecoder {
         {
             return Err(ChunkedError::ChunkTooSmall { chunk: self.chunk_index - 1, size: last });
         }
-        let total = self.produced.saturating_add(size);
+        let total = self.announced.saturating_add(size);
         if let Some(expected) = self.decoded_length
             && (total > expected || (size == 0 && total != expected))
         {
@@ -295,7 +301,7 @@ impl ChunkedDecoder {
             self.verify_chunk_signature()?;
             self.state = State::Trailers;
         } else {
-            self.produced = total;
+            self.announced = total;
             self.state = State::Data { remaining: size };
         }
         Ok(())
