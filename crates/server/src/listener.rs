@@ -35,6 +35,10 @@ const SHED_DRAIN_BYTES: usize = 256 * 1024;
 /// completes a TLS handshake (within `config.header_read_timeout`); the rustls configuration
 /// decides the certificate per handshake, so a reloaded certificate applies to new
 /// connections while established ones keep theirs.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one accept loop: the limits, shedding, the first-byte guard and TLS read best in the order they apply"
+)]
 pub async fn serve<M, B>(
     listener: TcpListener,
     gateway: Arc<Gateway<M, B>>,
