@@ -4,6 +4,8 @@
 //! directory; `s3gate user ...` manages users in that directory's metadata store (also while
 //! the gateway runs).
 
+mod backend;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +16,6 @@ use clap::{Args, Parser, Subcommand};
 use s3gate_engine::{Engine, EngineConfig};
 use s3gate_metadata::{MetaError, MetadataStore, SqliteMetadata, User};
 use s3gate_server::{Gateway, ServerConfig};
-use s3gate_storage_backend::DiskBlobs;
 
 /// Name of the root user in the metadata store.
 const ROOT_USER: &str = "root";
@@ -73,6 +74,8 @@ struct ServeArgs {
     /// Seconds between runs of the collector and the orphan sweep.
     #[arg(long, env = "S3GATE_GC_INTERVAL_SECONDS", default_value_t = 30)]
     gc_interval_seconds: u64,
+    #[command(flatten)]
+    backend: backend::BackendArgs,
 }
 
 #[derive(Subcommand)]
@@ -161,13 +164,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let meta = open_metadata(&data_dir).await?;
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
-    let blobs = {
-        let dir = data_dir.clone();
-        tokio::task::spawn_blocking(move || DiskBlobs::open(&dir))
-            .await
-            .context("blob store open task failed")?
-            .with_context(|| format!("opening blob store in {}", data_dir.display()))?
-    };
+    let blobs = backend::open(args.backend, &data_dir).await?;
 
     let mut engine_config = EngineConfig::new(args.region.clone());
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
