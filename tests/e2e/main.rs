@@ -33,6 +33,7 @@ mod listing;
 mod memory;
 mod multipart;
 mod objects;
+mod proxy;
 mod range;
 mod tidy;
 mod wire;
