@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::content::LargeFile;
 use crate::report::{Sample, median};
 use crate::scenarios::get_large;
-use crate::target::{self, Spawned};
+use crate::target::{self, Sampler, Spawned};
 
 /// Settings of the proxy benchmark.
 pub(crate) struct ProxyBench<'a> {
@@ -107,10 +107,13 @@ pub(crate) async fn run(b: &ProxyBench<'_>) -> anyhow::Result<String> {
     let mut rows: Vec<(Vec<Sample>, Vec<Sample>)> = Vec::new();
     for round in 0..b.rounds.max(1) {
         let d = get_large(&direct, BUCKET, KEY, &large).await?;
-        let g = get_large(&gw, BUCKET, KEY, &large).await?;
+        let sampler = Sampler::start(gateway.pid());
+        let mut g = get_large(&gw, BUCKET, KEY, &large).await?;
+        g.extend(sampler.finish());
         eprintln!(
-            "round {round}: direct {:.1} MiB/s ttfb {:.1} ms; gateway {:.1} MiB/s ttfb {:.1} ms",
-            d[0].value, d[1].value, g[0].value, g[1].value
+            "round {round}: direct {:.1} MiB/s ttfb {:.1} ms; gateway {:.1} MiB/s ttfb {:.1} ms \
+             peak RSS {:.0} MiB",
+            d[0].value, d[1].value, g[0].value, g[1].value, g[3].value
         );
         rows.push((d, g));
     }
@@ -147,9 +150,13 @@ pub(crate) async fn run(b: &ProxyBench<'_>) -> anyhow::Result<String> {
         list(|r| r.1[1].value)
     ));
     md.push_str(&format!(
-        "\nSpeed-up {:.2}×; time to first byte {:.2}× direct.\n",
+        "\nSpeed-up {:.2}×; time to first byte {:.2}× direct. Gateway peak RSS during its GET: \
+         {:.0} MiB [{}] (bound on the read's buffers: window × range = {} MiB).\n",
         g_rate / d_rate,
-        g_ttfb / d_ttfb
+        g_ttfb / d_ttfb,
+        med(|r| r.1[3].value),
+        list(|r| r.1[3].value),
+        b.window as u64 * b.range_mib
     ));
     drop(gateway);
     drop(upstream);
