@@ -74,7 +74,7 @@ impl Upstream {
             &self.gw.access_key,
             &self.gw.secret_key,
         );
-        cfg.prefix = prefix.to_owned();
+        prefix.clone_into(&mut cfg.prefix);
         cfg
     }
 }
@@ -319,12 +319,11 @@ async fn proxy_upstream_killed_mid_download() {
     up.gw.crash();
     let mut failed = false;
     while let Some(chunk) = out.body.next().await {
-        match chunk {
-            Ok(chunk) => got.extend_from_slice(&chunk),
-            Err(_) => {
-                failed = true;
-                break;
-            }
+        if let Ok(chunk) = chunk {
+            got.extend_from_slice(&chunk);
+        } else {
+            failed = true;
+            break;
         }
     }
     assert!(failed || got.len() < data.len(), "a download outlived its upstream");
@@ -359,6 +358,7 @@ impl Body for ChannelBody {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn proxy_upstream_killed_mid_upload() {
+    const MIB: usize = 1024 * 1024;
     let mut up = Upstream::start().await;
     let gw = start_proxy(&up, &up.gw.endpoint(), &["--upstream-max-attempts", "2"]);
     let c = gw.client_no_retry(Flavour::WhenRequired);
@@ -374,7 +374,6 @@ async fn proxy_upstream_killed_mid_upload() {
         .unwrap()
         .uri()
         .to_owned();
-    const MIB: usize = 1024 * 1024;
     let total = 64 * MIB;
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -401,7 +400,12 @@ async fn proxy_upstream_killed_mid_upload() {
         .unwrap()
         .expect("an HTTP response, not a dropped connection");
     let status = resp.status();
-    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
     let body = String::from_utf8_lossy(&body);
     assert!(status.is_server_error(), "want a 5xx, got {status}: {body}");
     assert!(body.contains("<Code>SlowDown</Code>"), "an S3 error body: {body}");

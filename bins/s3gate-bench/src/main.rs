@@ -205,7 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await?;
         match &cli.markdown {
             Some(p) => {
-                std::fs::write(p, &md).with_context(|| format!("writing {}", p.display()))?
+                std::fs::write(p, &md).with_context(|| format!("writing {}", p.display()))?;
             }
             None => print!("{md}"),
         }

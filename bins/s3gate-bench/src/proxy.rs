@@ -10,6 +10,7 @@
 //! Both GETs cross the same throttle, so the direct one is what a client of the upstream gets
 //! from one connection; the gateway's window of concurrent ranged requests is what it adds.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -104,7 +105,7 @@ pub(crate) async fn run(b: &ProxyBench<'_>) -> anyhow::Result<String> {
     eprintln!("uploading straight to the upstream");
     put(&up_fast, &large).await?;
 
-    let mut rows: Vec<(Vec<Sample>, Vec<Sample>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for round in 0..b.rounds.max(1) {
         let d = get_large(&direct, BUCKET, KEY, &large).await?;
         let sampler = Sampler::start(gateway.pid());
@@ -117,50 +118,60 @@ pub(crate) async fn run(b: &ProxyBench<'_>) -> anyhow::Result<String> {
         );
         rows.push((d, g));
     }
-    let med = |pick: fn(&(Vec<Sample>, Vec<Sample>)) -> f64| {
-        median(&rows.iter().map(pick).collect::<Vec<_>>())
-    };
+    drop(gateway);
+    drop(upstream);
+    Ok(report(b, &rows))
+}
+
+/// One round: the direct GET's samples and the gateway's.
+type Row = (Vec<Sample>, Vec<Sample>);
+
+/// The markdown section: medians with every round's value.
+fn report(b: &ProxyBench<'_>, rows: &[Row]) -> String {
+    let med = |pick: fn(&Row) -> f64| median(&rows.iter().map(pick).collect::<Vec<_>>());
     let (d_rate, g_rate) = (med(|r| r.0[0].value), med(|r| r.1[0].value));
     let (d_ttfb, g_ttfb) = (med(|r| r.0[1].value), med(|r| r.1[1].value));
     let (d_secs, g_secs) = (med(|r| r.0[2].value), med(|r| r.1[2].value));
-    let list = |pick: fn(&(Vec<Sample>, Vec<Sample>)) -> f64| {
+    let list = |pick: fn(&Row) -> f64| {
         rows.iter().map(|r| format!("{:.1}", pick(r))).collect::<Vec<_>>().join(", ")
     };
     let mut md = String::new();
-    md.push_str(&format!(
+    let _ = writeln!(
+        md,
         "GET of a {} MiB object, upstream limited to {} MiB/s per connection, gateway window {} \
-         × {} MiB ranges; medians of {} rounds (each round's values in brackets).\n\n",
-        size >> 20,
+         × {} MiB ranges; medians of {} rounds (each round's values in brackets).\n",
+        b.size >> 20,
         b.throttle_mib_per_s,
         b.window,
         b.range_mib,
         rows.len()
-    ));
+    );
     md.push_str("| path | MiB/s | seconds | time to first byte (ms) |\n|---|---|---|---|\n");
-    md.push_str(&format!(
-        "| direct from the upstream, one stream | {d_rate:.1} [{}] | {d_secs:.1} [{}] | {d_ttfb:.1} [{}] |\n",
+    let _ = writeln!(
+        md,
+        "| direct from the upstream, one stream | {d_rate:.1} [{}] | {d_secs:.1} [{}] | {d_ttfb:.1} [{}] |",
         list(|r| r.0[0].value),
         list(|r| r.0[2].value),
         list(|r| r.0[1].value)
-    ));
-    md.push_str(&format!(
-        "| through the gateway (`--backend s3`) | {g_rate:.1} [{}] | {g_secs:.1} [{}] | {g_ttfb:.1} [{}] |\n",
+    );
+    let _ = writeln!(
+        md,
+        "| through the gateway (`--backend s3`) | {g_rate:.1} [{}] | {g_secs:.1} [{}] | {g_ttfb:.1} [{}] |",
         list(|r| r.1[0].value),
         list(|r| r.1[2].value),
         list(|r| r.1[1].value)
-    ));
-    md.push_str(&format!(
+    );
+    let _ = writeln!(
+        md,
         "\nSpeed-up {:.2}×; time to first byte {:.2}× direct. Gateway peak RSS during its GET: \
-         {:.0} MiB [{}] (bound on the read's buffers: window × range = {} MiB).\n",
+         {:.0} MiB [{}] (bound on the read's buffers: window × range = {} MiB).",
         g_rate / d_rate,
         g_ttfb / d_ttfb,
         med(|r| r.1[3].value),
         list(|r| r.1[3].value),
         b.window as u64 * b.range_mib
-    ));
-    drop(gateway);
-    drop(upstream);
-    Ok(md)
+    );
+    md
 }
 
 async fn put(c: &Client, large: &LargeFile) -> anyhow::Result<()> {

@@ -102,8 +102,8 @@ impl S3ProxyConfig {
             backoff_base: Duration::from_millis(50),
             backoff_cap: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_mins(1),
+            idle_timeout: Duration::from_mins(1),
         }
     }
 }
@@ -221,11 +221,11 @@ impl BlobStore for S3ProxyBlobs {
         let mut markers: Option<(String, String)> = None;
         loop {
             let mut query = format!("uploads&prefix={}", encode_query_value(&self.up.cfg.prefix));
-            if let Some((key, upload)) = &markers {
+            if let Some((key_marker, id_marker)) = &markers {
                 query.push_str("&key-marker=");
-                query.push_str(&encode_query_value(key));
+                query.push_str(&encode_query_value(key_marker));
                 query.push_str("&upload-id-marker=");
-                query.push_str(&encode_query_value(upload));
+                query.push_str(&encode_query_value(id_marker));
             }
             let resp = self.up.send(Req::new(Method::GET, None).query(query)).await?;
             if resp.status() != StatusCode::OK {
@@ -234,8 +234,8 @@ impl BlobStore for S3ProxyBlobs {
             let page: xml::ListMultipartUploadsResult =
                 xml::parse(&client::read_small(resp).await?)?;
             for upload in page.uploads {
-                let Some(rest) = upload.key.strip_prefix(&self.up.cfg.prefix) else { continue };
-                if BlobId::parse(rest).is_none() {
+                let Some(suffix) = upload.key.strip_prefix(&self.up.cfg.prefix) else { continue };
+                if BlobId::parse(suffix).is_none() {
                     continue;
                 }
                 let initiated = xml::parse_time(&upload.initiated).unwrap_or(now);

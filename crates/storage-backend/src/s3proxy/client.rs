@@ -136,7 +136,7 @@ impl Upstream {
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_mins(1))
             .pool_max_idle_per_host(256)
             .build(https);
         Ok(Upstream { client, origin: format!("{scheme}://{host}"), host, bucket_path, cfg })

@@ -1,6 +1,7 @@
 //! Writes: one `PutObject` for a body shorter than a part, an upstream multipart upload for
 //! anything longer.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -166,9 +167,12 @@ async fn multipart(
     Ok(size)
 }
 
+/// A finished part: its number and ETag.
+type Part = (u32, String);
+
 fn joined(
-    r: Option<Result<Result<(u32, String), BlobError>, tokio::task::JoinError>>,
-) -> Result<(u32, String), BlobError> {
+    r: Option<Result<Result<Part, BlobError>, tokio::task::JoinError>>,
+) -> Result<Part, BlobError> {
     match r {
         Some(Ok(part)) => part,
         Some(Err(e)) => Err(BlobError::Backend(Box::new(e))),
@@ -205,10 +209,11 @@ async fn complete(
 ) -> Result<(), BlobError> {
     let mut body = String::from("<CompleteMultipartUpload>");
     for (n, etag) in parts {
-        body.push_str(&format!(
+        let _ = write!(
+            body,
             "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
             xml::escape(etag)
-        ));
+        );
     }
     body.push_str("</CompleteMultipartUpload>");
     let body = Bytes::from(body);

@@ -58,6 +58,8 @@ pub(crate) struct ListMultipartUploadsResult {
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Upload {
     pub(crate) key: String,
+    // The upstream's field name.
+    #[allow(clippy::struct_field_names)]
     pub(crate) upload_id: String,
     pub(crate) initiated: String,
 }
