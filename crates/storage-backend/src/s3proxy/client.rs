@@ -297,3 +297,50 @@ pub(crate) async fn error_of(resp: Response<Incoming>) -> BlobError {
         _ => BlobError::Backend(msg),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str) -> S3ProxyConfig {
+        S3ProxyConfig::new(endpoint, "bucket", "AK", "SK")
+    }
+
+    #[test]
+    fn endpoints() {
+        let ok = |e: &str, origin: &str, bucket_path: &str| {
+            let up = Upstream::new(config(e)).unwrap_or_else(|err| panic!("{e}: {err:?}"));
+            assert_eq!((up.origin.as_str(), up.bucket_path.as_str()), (origin, bucket_path), "{e}");
+        };
+        ok("http://127.0.0.1:9000", "http://127.0.0.1:9000", "/bucket");
+        ok("https://s3.example.com/", "https://s3.example.com", "/bucket");
+        ok("https://example.com/s3/", "https://example.com", "/s3/bucket");
+        for bad in ["ftp://x", "127.0.0.1:9000", "", "http://"] {
+            assert!(Upstream::new(config(bad)).is_err(), "{bad}");
+        }
+        let mut small = config("http://x");
+        small.part_size = 5 * 1024 * 1024 - 1;
+        assert!(Upstream::new(small).is_err());
+        let mut no_window = config("http://x");
+        no_window.window = 0;
+        assert!(Upstream::new(no_window).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let up = Upstream::new(config("http://127.0.0.1:1")).unwrap();
+        for (attempt, full_ms) in [(1, 50), (2, 100), (3, 200), (6, 1600), (7, 2000), (40, 2000)] {
+            for _ in 0..20 {
+                let d = up.backoff(attempt).as_secs_f64() * 1000.0;
+                let full = f64::from(full_ms);
+                assert!(d >= full / 2.0 - 0.001 && d <= full + 0.001, "attempt {attempt}: {d} ms");
+            }
+        }
+    }
+
+    #[test]
+    fn query_values_are_encoded_as_sigv4_canonicalises_them() {
+        assert_eq!(encode_query_value("a/b c+d~e_f.g-h"), "a%2Fb%20c%2Bd~e_f.g-h");
+        assert_eq!(encode_query_value(""), "");
+    }
+}

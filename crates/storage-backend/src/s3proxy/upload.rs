@@ -246,3 +246,31 @@ pub(crate) async fn abort(up: &Upstream, key: &str, upload_id: &str) -> Result<(
         _ => Err(client::error_of(resp).await),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::stream;
+
+    use super::*;
+
+    async fn cut(chunks: &[usize], part: usize) -> Vec<usize> {
+        let body: ByteStream = Box::pin(stream::iter(
+            chunks.iter().map(|&n| Ok(Bytes::from(vec![7u8; n]))).collect::<Vec<_>>(),
+        ));
+        let mut reader = PartReader { body, carry: Bytes::new(), ended: false };
+        let mut out = Vec::new();
+        while !reader.ended {
+            out.push(reader.next_part(part).await.unwrap().len());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn parts() {
+        assert_eq!(cut(&[], 10).await, [0]);
+        assert_eq!(cut(&[3, 4], 10).await, [7]);
+        assert_eq!(cut(&[10], 10).await, [10, 0]);
+        assert_eq!(cut(&[25], 10).await, [10, 10, 5]);
+        assert_eq!(cut(&[4, 0, 9, 1, 30, 2], 10).await, [10, 10, 10, 10, 6]);
+    }
+}
