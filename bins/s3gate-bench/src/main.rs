@@ -112,6 +112,9 @@ struct Cli {
     /// Per-connection bandwidth of the throttled upstream, MiB/s (--proxy).
     #[arg(long, default_value_t = 16)]
     throttle_mib_per_s: u64,
+    /// One-way delay the throttle adds to every piece, ms (--proxy).
+    #[arg(long, default_value_t = 0)]
+    throttle_latency_ms: u64,
     /// Ranged upstream requests the gateway keeps in flight (--proxy).
     #[arg(long, default_value_t = 8)]
     proxy_window: usize,
@@ -198,6 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             work_dir: &work_dir,
             size: object_mib << 20,
             throttle_mib_per_s: cli.throttle_mib_per_s.max(1),
+            throttle_latency_ms: cli.throttle_latency_ms,
             window: cli.proxy_window.max(1),
             range_mib: cli.proxy_range_mib.max(1),
             rounds,

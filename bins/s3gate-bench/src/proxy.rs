@@ -33,6 +33,7 @@ pub(crate) struct ProxyBench<'a> {
     pub(crate) work_dir: &'a Path,
     pub(crate) size: u64,
     pub(crate) throttle_mib_per_s: u64,
+    pub(crate) throttle_latency_ms: u64,
     pub(crate) window: usize,
     pub(crate) range_mib: u64,
     pub(crate) rounds: usize,
@@ -56,7 +57,8 @@ pub(crate) async fn run(b: &ProxyBench<'_>) -> anyhow::Result<String> {
         .parse()
         .context("upstream address")?;
     let rate = b.throttle_mib_per_s * 1024 * 1024;
-    let throttle = Throttle::start(up_addr, rate).await?;
+    let throttle =
+        Throttle::start(up_addr, rate, Duration::from_millis(b.throttle_latency_ms)).await?;
     let throttled = format!("http://{}", throttle.addr);
     eprintln!("upstream {} (pid {}), throttled at {throttled}", upstream.endpoint, upstream.pid());
 
@@ -108,13 +110,15 @@ pub(crate) async fn run(b: &ProxyBench<'_>) -> anyhow::Result<String> {
     let mut rows: Vec<Row> = Vec::new();
     for round in 0..b.rounds.max(1) {
         let d = get_large(&direct, BUCKET, KEY, &large).await?;
+        let before = target::rss_mib(gateway.pid()).unwrap_or(f64::NAN);
         let sampler = Sampler::start(gateway.pid());
         let mut g = get_large(&gw, BUCKET, KEY, &large).await?;
         g.extend(sampler.finish());
+        g.push(Sample::new("rss_before_mib", "MiB", before));
         eprintln!(
             "round {round}: direct {:.1} MiB/s ttfb {:.1} ms; gateway {:.1} MiB/s ttfb {:.1} ms \
-             peak RSS {:.0} MiB",
-            d[0].value, d[1].value, g[0].value, g[1].value, g[3].value
+             RSS {:.0} MiB before, {:.0} MiB peak",
+            d[0].value, d[1].value, g[0].value, g[1].value, g[5].value, g[3].value
         );
         rows.push((d, g));
     }
@@ -138,10 +142,12 @@ fn report(b: &ProxyBench<'_>, rows: &[Row]) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "GET of a {} MiB object, upstream limited to {} MiB/s per connection, gateway window {} \
-         × {} MiB ranges; medians of {} rounds (each round's values in brackets).\n",
+        "GET of a {} MiB object, upstream limited to {} MiB/s per connection with {} ms one-way \
+         delay, gateway window {} × {} MiB ranges; medians of {} rounds (each round's values in \
+         brackets).\n",
         b.size >> 20,
         b.throttle_mib_per_s,
+        b.throttle_latency_ms,
         b.window,
         b.range_mib,
         rows.len()
@@ -163,10 +169,13 @@ fn report(b: &ProxyBench<'_>, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         md,
-        "\nSpeed-up {:.2}×; time to first byte {:.2}× direct. Gateway peak RSS during its GET: \
-         {:.0} MiB [{}] (bound on the read's buffers: window × range = {} MiB).",
+        "\nSpeed-up {:.2}×; time to first byte {:.2}× direct. Gateway RSS before its GET {:.0} MiB \
+         [{}], peak during it {:.0} MiB [{}] (bound on the read's buffers: window × range = {} \
+         MiB).",
         g_rate / d_rate,
         g_ttfb / d_ttfb,
+        med(|r| r.1[5].value),
+        list(|r| r.1[5].value),
         med(|r| r.1[3].value),
         list(|r| r.1[3].value),
         b.window as u64 * b.range_mib
@@ -187,7 +196,7 @@ async fn put(c: &Client, large: &LargeFile) -> anyhow::Result<()> {
 }
 
 /// A loopback TCP proxy that limits each connection to `rate` bytes per second in each
-/// direction: a stand-in for an upstream whose per-connection bandwidth is bounded (a WAN
+/// direction, optionally with a one-way delay: a stand-in for an upstream whose per-connection bandwidth is bounded (a WAN
 /// link, a per-flow limit), without any test-only code in the gateway.
 struct Throttle {
     addr: SocketAddr,
@@ -201,7 +210,7 @@ impl Drop for Throttle {
 }
 
 impl Throttle {
-    async fn start(to: SocketAddr, rate: u64) -> anyhow::Result<Throttle> {
+    async fn start(to: SocketAddr, rate: u64, latency: Duration) -> anyhow::Result<Throttle> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -212,8 +221,8 @@ impl Throttle {
                     let _ = server.set_nodelay(true);
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
-                    let up = tokio::spawn(pump(cr, sw, rate));
-                    pump(sr, cw, rate).await;
+                    let up = tokio::spawn(pump(cr, sw, rate, latency));
+                    pump(sr, cw, rate, latency).await;
                     up.abort();
                 });
             }
@@ -223,12 +232,24 @@ impl Throttle {
 }
 
 /// Copies `from` to `to`, never faster than `rate` bytes per second on average (measured from
-/// the first byte, so an idle keep-alive connection earns no burst).
+/// the first byte, so an idle keep-alive connection earns no burst), each piece delivered
+/// `latency` after it was read (a one-way delay that does not cut the bandwidth).
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     rate: u64,
+    latency: Duration,
 ) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((due, piece)) = rx.recv().await {
+            tokio::time::sleep_until(due.into()).await;
+            if to.write_all(&piece).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
     let mut buf = vec![0u8; 16 * 1024];
     let mut start: Option<Instant> = None;
     let mut sent = 0u64;
@@ -248,10 +269,11 @@ async fn pump(
         } else if due > now {
             tokio::time::sleep(due - now).await;
         }
-        if to.write_all(&buf[..n]).await.is_err() {
+        if tx.send((Instant::now() + latency, buf[..n].to_vec())).is_err() {
             break;
         }
         sent += n as u64;
     }
-    let _ = to.shutdown().await;
+    drop(tx);
+    let _ = writer.await;
 }
