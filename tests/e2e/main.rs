@@ -46,6 +46,7 @@ mod multipart;
 mod objects;
 mod ops;
 mod presign;
+mod proxy;
 mod range;
 mod scaleout;
 mod tidy;

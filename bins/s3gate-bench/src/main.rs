@@ -28,6 +28,7 @@
 
 mod ceilings;
 mod content;
+mod proxy;
 mod report;
 mod scenarios;
 mod target;
@@ -102,6 +103,27 @@ struct Cli {
     /// Write the markdown report here.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Instead of the scenarios: the S3 proxy backend benchmark (needs --spawn). Starts an
+    /// upstream s3gate, a throttling TCP proxy in front of it and a gateway with
+    /// `--backend s3` through the throttle, then GETs one large object through the gateway and
+    /// straight from the throttled upstream.
+    #[arg(long, requires = "spawn")]
+    proxy: bool,
+    /// Per-connection bandwidth of the throttled upstream, MiB/s (--proxy).
+    #[arg(long, default_value_t = 16)]
+    throttle_mib_per_s: u64,
+    /// One-way delay the throttle adds to every piece, ms (--proxy).
+    #[arg(long, default_value_t = 0)]
+    throttle_latency_ms: u64,
+    /// Ranged upstream requests the gateway keeps in flight (--proxy).
+    #[arg(long, default_value_t = 8)]
+    proxy_window: usize,
+    /// Size of one ranged upstream request, MiB (--proxy).
+    #[arg(long, default_value_t = 8)]
+    proxy_range_mib: u64,
+    /// Size of the object, MiB (--proxy; 1024, or 64 with --quick).
+    #[arg(long)]
+    proxy_object_mib: Option<u64>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -172,6 +194,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let rounds = cli.rounds.max(1);
     let sizes = Sizes::new(cli.quick, cli.mixed_seconds);
     let work_dir = cli.work_dir.clone().unwrap_or_else(target::default_work_dir);
+    if cli.proxy {
+        let object_mib = cli.proxy_object_mib.unwrap_or(if cli.quick { 64 } else { 1024 });
+        let md = proxy::run(&proxy::ProxyBench {
+            binary: cli.spawn.as_deref().context("--proxy needs --spawn")?,
+            work_dir: &work_dir,
+            size: object_mib << 20,
+            throttle_mib_per_s: cli.throttle_mib_per_s.max(1),
+            throttle_latency_ms: cli.throttle_latency_ms,
+            window: cli.proxy_window.max(1),
+            range_mib: cli.proxy_range_mib.max(1),
+            rounds,
+        })
+        .await?;
+        match &cli.markdown {
+            Some(p) => {
+                std::fs::write(p, &md).with_context(|| format!("writing {}", p.display()))?;
+            }
+            None => print!("{md}"),
+        }
+        return Ok(());
+    }
 
     let spawned = match &cli.spawn {
         Some(bin) => {

@@ -329,7 +329,7 @@ pub(crate) async fn small(ctx: &Ctx, round: usize) -> anyhow::Result<RoundResult
 }
 
 /// Streams `key` back and checks its length and CRC-64 against the generated file.
-async fn get_large(
+pub(crate) async fn get_large(
     c: &Client,
     bucket: &str,
     key: &str,

@@ -70,6 +70,16 @@ pub(crate) struct Spawned {
 impl Spawned {
     /// Starts `binary serve` on 127.0.0.1:0 and waits for its `listening on` line.
     pub(crate) fn start(binary: &Path, parent: &Path) -> anyhow::Result<Self> {
+        Self::start_with(binary, parent, &[], &[])
+    }
+
+    /// As [`Spawned::start`], with extra `serve` arguments and environment variables.
+    pub(crate) fn start_with(
+        binary: &Path,
+        parent: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let data_dir = tempfile::Builder::new()
             .prefix("s3gate-bench-data-")
             .tempdir_in(parent)
@@ -84,6 +94,8 @@ impl Spawned {
             .arg(data_dir.path())
             .env("S3GATE_ACCESS_KEY", &access_key)
             .env("S3GATE_SECRET_KEY", &secret_key)
+            .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -8,6 +8,7 @@
 //! `s3gate config print-default` writes a commented configuration file.
 //! Options come from flags, `S3GATE_*` variables and the `--config` file (`config.rs`).
 
+mod backend;
 mod metadata_opts;
 
 mod admin;
@@ -28,7 +29,7 @@ use s3gate_engine::{Engine, EngineConfig};
 use s3gate_metadata::{AnyMetadata, MetaError, MetadataStore, SqliteMetadata, User};
 use s3gate_server::metrics::{ExtraMetrics, OpsState, TimedBlobs, TimedMetadata};
 use s3gate_server::{Gateway, ServerConfig};
-use s3gate_storage_backend::DiskBlobs;
+use s3gate_storage_backend::AnyBlobs;
 
 /// Name of the root user in the metadata store.
 const ROOT_USER: &str = "root";
@@ -200,6 +201,8 @@ struct ServeArgs {
     #[arg(long, env = "S3GATE_BODY_READ_TIMEOUT_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     body_read_timeout_seconds: u64,
+    #[command(flatten)]
+    backend: backend::BackendArgs,
 }
 
 #[derive(Subcommand)]
@@ -331,7 +334,7 @@ async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
 }
 
 /// The engine as the gateway runs it: both stores timed for the metrics.
-type GatewayEngine = Engine<TimedMetadata<AnyMetadata>, TimedBlobs<DiskBlobs>>;
+type GatewayEngine = Engine<TimedMetadata<AnyMetadata>, TimedBlobs<AnyBlobs>>;
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Crash tests only: a binary built without the `failpoints` feature refuses the variable.
@@ -348,13 +351,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let lock = if shared { None } else { Some(lock_for_gateway(&data_dir).await?) };
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
-    let blobs = {
-        let dir = data_dir.clone();
-        tokio::task::spawn_blocking(move || DiskBlobs::open(&dir))
-            .await
-            .context("blob store open task failed")?
-            .with_context(|| format!("opening blob store in {}", data_dir.display()))?
-    };
+    let blobs = backend::open(args.backend, &data_dir).await?;
 
     let mut engine_config = EngineConfig::new(args.region.clone());
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
@@ -464,7 +461,7 @@ async fn lock_for_gateway(data_dir: &Path) -> anyhow::Result<std::fs::File> {
 /// Binds the operations listener and serves it on a task until aborted.
 async fn start_ops(
     addr: SocketAddr,
-    gateway: &Arc<Gateway<TimedMetadata<AnyMetadata>, TimedBlobs<DiskBlobs>>>,
+    gateway: &Arc<Gateway<TimedMetadata<AnyMetadata>, TimedBlobs<AnyBlobs>>>,
     draining: &Arc<AtomicBool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)

@@ -2,8 +2,9 @@
 //!
 //! A blob is an immutable byte sequence written once from a stream and named by an id that the
 //! store generates ([`BlobId`]); no user input ever reaches a file path or an upstream key.
-//! Implementations: [`DiskBlobs`] (local disk: temp file, fsync, rename, fsync directory) and
-//! [`MemBlobs`] (for tests). [`conformance`] holds the suite every implementation must pass.
+//! Implementations: [`DiskBlobs`] (local disk: temp file, fsync, rename, fsync directory),
+//! [`S3ProxyBlobs`] (objects of another S3-compatible service, see [`s3proxy`]) and
+//! [`MemBlobs`] (for tests); [`AnyBlobs`] chooses between the first two at run time. [`conformance`] holds the suite every implementation must pass.
 //!
 //! The store knows nothing of buckets, keys or metadata: which blobs are live is the metadata
 //! store's business; this crate only writes, reads, deletes and enumerates blobs. Callers write
@@ -35,12 +36,16 @@
 //! # }
 //! ```
 
+mod any;
 mod blob;
 pub mod conformance;
 mod disk;
 mod mem;
 mod range;
+pub mod s3proxy;
 
+pub use any::AnyBlobs;
 pub use blob::*;
 pub use disk::DiskBlobs;
 pub use mem::MemBlobs;
+pub use s3proxy::{S3ProxyBlobs, S3ProxyConfig};

@@ -1,0 +1,58 @@
+//! [`AnyBlobs`]: the blob store chosen at run time.
+
+use std::time::Duration;
+
+use crate::blob::{BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, ByteStream};
+use crate::{DiskBlobs, S3ProxyBlobs};
+
+/// One of this crate's production blob stores, chosen at run time ([`BlobStore`] is not
+/// dyn-compatible, so the binary holds this enum, which delegates every call).
+#[derive(Debug)]
+pub enum AnyBlobs {
+    /// Local disk.
+    Disk(DiskBlobs),
+    /// An upstream S3-compatible service.
+    S3(S3ProxyBlobs),
+}
+
+impl BlobStore for AnyBlobs {
+    async fn put(&self, body: ByteStream) -> Result<BlobInfo, BlobError> {
+        match self {
+            AnyBlobs::Disk(s) => s.put(body).await,
+            AnyBlobs::S3(s) => s.put(body).await,
+        }
+    }
+
+    async fn get(
+        &self,
+        id: &BlobId,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<BlobStream, BlobError> {
+        match self {
+            AnyBlobs::Disk(s) => s.get(id, offset, len).await,
+            AnyBlobs::S3(s) => s.get(id, offset, len).await,
+        }
+    }
+
+    async fn delete(&self, id: &BlobId) -> Result<(), BlobError> {
+        match self {
+            AnyBlobs::Disk(s) => s.delete(id).await,
+            AnyBlobs::S3(s) => s.delete(id).await,
+        }
+    }
+
+    async fn list(&self) -> Result<BlobListStream, BlobError> {
+        match self {
+            AnyBlobs::Disk(s) => s.list().await,
+            AnyBlobs::S3(s) => s.list().await,
+        }
+    }
+
+    async fn cleanup_incomplete(&self, older_than: Duration) -> Result<u64, BlobError> {
+        match self {
+            AnyBlobs::Disk(s) => s.cleanup_incomplete(older_than).await,
+            AnyBlobs::S3(s) => s.cleanup_incomplete(older_than).await,
+        }
+    }
+}
