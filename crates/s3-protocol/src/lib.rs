@@ -36,7 +36,7 @@
 //! assert_eq!(op.key().map(|k| k.as_str()), Some("photos/2024/a b.jpg"));
 //!
 //! // Errors render as S3 `<Error>` bodies with their HTTP status.
-//! let bad = RequestTarget { method: "GET", raw_path: "/bkt/k", raw_query: Some("tagging"),
+//! let bad = RequestTarget { method: "GET", raw_path: "/bkt/k", raw_query: Some("acl"),
 //!                           host: None, has_copy_source: false };
 //! let err = route(&bad, &cfg).unwrap_err();
 //! assert_eq!((err.code, err.status()), (ErrorCode::NotImplemented, 501));
