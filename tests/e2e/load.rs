@@ -263,7 +263,7 @@ async fn thousand_connections() {
     let s2 = Arc::new(Signer::root(&w2.gw));
     let sampler = Sampler::start(w2.gw.pid());
     // Counters: served, shed with 503 SlowDown, uploads whose connection was reset before the
-    // answer could be read (see docs/RELIABILITY-hostile.md), anything else.
+    // answer could be read (see docs/RELIABILITY.md), anything else.
     let counts: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
     let mut tasks = Vec::new();
     for i in 0..1000 {

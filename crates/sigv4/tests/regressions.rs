@@ -1,4 +1,4 @@
-//! Inputs that the fuzz targets in `fuzz/` (see docs/RELIABILITY-hostile.md) found to break a
+//! Inputs that the fuzz targets in `fuzz/` (see docs/RELIABILITY.md) found to break a
 //! property, kept as plain tests so they run on stable with the normal suite.
 #![allow(clippy::unwrap_used)]
 
