@@ -38,6 +38,24 @@ fn reference(alg: &str, data: &[u8]) -> String {
     STANDARD.encode(raw)
 }
 
+/// Completes an upload with the listed parts.
+async fn complete(
+    c: &Client,
+    b: &str,
+    k: &str,
+    id: &str,
+    parts: Vec<CompletedPart>,
+) -> aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput {
+    c.complete_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A PutObject carrying `value` in the header of `alg`.
 fn put_with(
     c: &Client,
@@ -203,15 +221,7 @@ async fn composite_multipart_checksum_parts_and_attributes() {
     let want_sums: Vec<String> = parts.iter().map(|p| reference("SHA512", p)).collect();
     assert_eq!(listed_sums, want_sums.iter().map(|s| Some(s.as_str())).collect::<Vec<_>>());
 
-    let done = c
-        .complete_multipart_upload()
-        .bucket(&b)
-        .key("big")
-        .upload_id(&id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
-        .send()
-        .await
-        .unwrap();
+    let done = complete(&c, &b, "big", &id, completed).await;
     let composite = format!("{}-3", STANDARD.encode(sha2::Sha512::digest(&raw_concat)));
     assert_eq!(done.checksum_sha512(), Some(composite.as_str()));
     assert_eq!(done.checksum_type(), Some(&ChecksumType::Composite));
@@ -316,15 +326,7 @@ async fn full_object_crc_is_combined_from_parts() {
             .unwrap();
         completed.push(CompletedPart::builder().part_number(n).e_tag(out.e_tag().unwrap()).build());
     }
-    let done = c
-        .complete_multipart_upload()
-        .bucket(&b)
-        .key("k")
-        .upload_id(&id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
-        .send()
-        .await
-        .unwrap();
+    let done = complete(&c, &b, "k", &id, completed).await;
     let whole: Vec<u8> = parts.concat();
     assert_eq!(done.checksum_crc32_c(), Some(reference("CRC32C", &whole).as_str()));
     assert_eq!(done.checksum_type(), Some(&ChecksumType::FullObject));
