@@ -536,3 +536,118 @@ async fn proxy_retries_upstream_503() {
     assert_eq!(err_info(&err).0, 404);
     assert!(get(&c, "slow", "k").await == data, "the earlier object is intact");
 }
+
+/// Scale-out with a shared upstream: three gateways on one PostgreSQL database whose blobs all
+/// live in one upstream bucket (each gateway has its own data directory). A multipart upload
+/// with parts through two gateways and Complete through the third, reads and listings from
+/// every gateway, and a delete whose blobs the collector then removes from the upstream.
+/// Needs `S3GATE_TEST_POSTGRES_URL` (set by `.ci/run`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_gateways_share_one_database_and_one_upstream() {
+    let Some(db) = crate::scaleout::TestDb::create("proxy3").await else { return };
+    let up = Upstream::start().await;
+    let creds = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        creds.path(),
+        format!("access_key_id={}\nsecret_access_key={}\n", up.gw.access_key, up.gw.secret_key),
+    )
+    .unwrap();
+    let endpoint = up.gw.endpoint();
+    let (ak, sk) = random_keys();
+    let gws: Vec<Gateway> = (0..3)
+        .map(|_| {
+            Gateway::start_with_keys(
+                &ak,
+                &sk,
+                &[
+                    "--metadata",
+                    &db.url,
+                    "--pg-pool-size",
+                    "4",
+                    "--backend",
+                    "s3",
+                    "--upstream-endpoint",
+                    &endpoint,
+                    "--upstream-bucket",
+                    UP_BUCKET,
+                    "--upstream-prefix",
+                    UP_PREFIX,
+                    "--upstream-credentials-file",
+                    creds.path().to_str().unwrap(),
+                    "--gc-grace-seconds",
+                    "0",
+                    "--gc-interval-seconds",
+                    "1",
+                ],
+            )
+        })
+        .collect();
+    let cs: Vec<_> = gws.iter().map(|g| g.client(Flavour::Default)).collect();
+    let b = "shared-up";
+    create_bucket(&cs[0], b).await;
+
+    let small = random_bytes(300_000);
+    put(&cs[1], b, "small", &small).await;
+    let parts = [random_bytes(5 * 1024 * 1024), random_bytes(1234)];
+    let id = cs[0]
+        .create_multipart_upload()
+        .bucket(b)
+        .key("mp")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let mut done = Vec::new();
+    for (i, data) in parts.iter().enumerate() {
+        let n = i32::try_from(i + 1).unwrap();
+        let out = cs[i]
+            .upload_part()
+            .bucket(b)
+            .key("mp")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(CompletedPart::builder().part_number(n).e_tag(out.e_tag().unwrap()).build());
+    }
+    cs[2]
+        .complete_multipart_upload()
+        .bucket(b)
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .send()
+        .await
+        .unwrap();
+    let whole = parts.concat();
+    for c in &cs {
+        assert_eq!(get(c, b, "small").await, small);
+        assert_eq!(get(c, b, "mp").await, whole);
+        let keys: Vec<String> = c
+            .list_objects_v2()
+            .bucket(b)
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .iter()
+            .map(|o| o.key().unwrap().to_owned())
+            .collect();
+        assert_eq!(keys, ["mp", "small"]);
+    }
+    // The bytes are in the upstream: the small object's blob and the two parts' blobs.
+    assert_eq!(up.objects(UP_PREFIX).await.len(), 3);
+
+    // A delete through one gateway; another gateway's collector may delete the blobs.
+    cs[0].delete_object().bucket(b).key("mp").send().await.unwrap();
+    cs[1].delete_object().bucket(b).key("small").send().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !up.objects(UP_PREFIX).await.is_empty() {
+        assert!(Instant::now() < deadline, "the collectors left {:?}", up.objects(UP_PREFIX).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -23,10 +23,10 @@ const URL_VAR: &str = "S3GATE_TEST_POSTGRES_URL";
 const MIB: usize = 1024 * 1024;
 
 /// A database for one test, dropped (with its connections) at the end.
-struct TestDb {
+pub(crate) struct TestDb {
     server: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 fn with_db(url: &str, db: &str) -> String {
@@ -48,7 +48,7 @@ async fn sql(url: &str, statement: &str) -> Result<(), tokio_postgres::Error> {
 }
 
 impl TestDb {
-    async fn create(test: &str) -> Option<TestDb> {
+    pub(crate) async fn create(test: &str) -> Option<TestDb> {
         let server = match std::env::var(URL_VAR) {
             Ok(u) if !u.is_empty() => u,
             _ => {
