@@ -191,10 +191,6 @@ impl PostgresMetadata {
         Ok(rows.pop())
     }
 
-    async fn all(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, MetaError> {
-        self.read(sql, params).await
-    }
-
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, MetaError> {
         let client = self.client().await?;
         let r = match client.prepare_cached(sql).await {
@@ -585,7 +581,7 @@ impl MetadataStore for PostgresMetadata {
 
     async fn list_users(&self) -> Result<Vec<User>, MetaError> {
         let rows = self
-            .all(
+            .read(
                 "SELECT name, access_key_id, secret_key, is_root, created FROM users ORDER BY name",
                 &[],
             )
@@ -641,13 +637,13 @@ impl MetadataStore for PostgresMetadata {
 
     async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
         let rows = if let Some(owner) = owner {
-            self.all(
+            self.read(
                 "SELECT name, owner, region, created FROM buckets WHERE owner = $1 ORDER BY name",
                 &[&owner],
             )
             .await?
         } else {
-            self.all("SELECT name, owner, region, created FROM buckets ORDER BY name", &[]).await?
+            self.read("SELECT name, owner, region, created FROM buckets ORDER BY name", &[]).await?
         };
         rows.iter().map(bucket_row).collect()
     }
@@ -973,7 +969,7 @@ impl MetadataStore for PostgresMetadata {
         let before = to_nanos(before)?;
         let limit = i64::from(limit);
         let rows = self
-            .all(
+            .read(
                 "SELECT blob_id, retired_at FROM blobs WHERE retired_at IS NOT NULL \
                  AND retired_at <= $1 ORDER BY retired_at, blob_id LIMIT $2",
                 &[&before, &limit],
@@ -995,7 +991,7 @@ impl MetadataStore for PostgresMetadata {
         }
         let now = to_nanos(SystemTime::now())?;
         let rows = self
-            .all(
+            .read(
                 "DELETE FROM blobs b WHERE blob_id = ANY($1) AND refs = 0 AND NOT EXISTS \
                  (SELECT 1 FROM blob_leases l WHERE l.blob_id = b.blob_id AND l.expires_at > $2) \
                  RETURNING blob_id",
@@ -1012,7 +1008,7 @@ impl MetadataStore for PostgresMetadata {
             return Ok(Vec::new());
         }
         let rows =
-            self.all("SELECT blob_id FROM blobs WHERE blob_id = ANY($1)", &[&blob_ids]).await?;
+            self.read("SELECT blob_id FROM blobs WHERE blob_id = ANY($1)", &[&blob_ids]).await?;
         let found =
             rows.iter().map(|r| r.try_get(0).map_err(pg_error)).collect::<Result<_, _>>()?;
         Ok(in_order_of(blob_ids, found, true))

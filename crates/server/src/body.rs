@@ -40,21 +40,6 @@ where
     StreamBody::new(MapFrames(s)).boxed_unsync()
 }
 
-/// Logs the error that ends a response body (hyper then aborts the connection, so the client
-/// sees a truncated response, never a short one that looks complete) with the request id.
-pub(crate) fn log_errors(body: ResponseBody, request_id: String, op: &'static str) -> ResponseBody {
-    body.map_err(move |e| {
-        tracing::error!(
-            request_id = %request_id,
-            op,
-            cause = %crate::errors::chain(&*e),
-            "response body failed; aborting the connection"
-        );
-        e
-    })
-    .boxed_unsync()
-}
-
 /// Keeps `permit` (an in-flight request slot) until the response body has been sent or dropped.
 pub(crate) fn hold_permit(
     resp: http::Response<ResponseBody>,

@@ -135,7 +135,15 @@ impl Body for LoggedBody {
                 }
             }
             Poll::Ready(None) => self.done = true,
-            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+            // hyper aborts the connection after a body error, so the client sees a truncated
+            // response, never a short one that looks complete; say why, with the request id.
+            Poll::Ready(Some(Err(e))) => tracing::error!(
+                request_id = %self.line.request_id,
+                op = self.line.info.operation,
+                cause = %crate::errors::chain(&**e),
+                "response body failed; aborting the connection"
+            ),
+            Poll::Pending => {}
         }
         polled
     }

@@ -161,11 +161,6 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         headers.insert("server", HeaderValue::from_static("s3gate"));
         crate::metrics::record_request(pending.line.info.operation, resp.status(), started);
         let line = pending.finish(resp.status().as_u16());
-        if line.method == Method::GET && resp.status().is_success() {
-            // A blob read failing mid-body aborts the connection; say why, with the request id.
-            let (id, op) = (line.request_id.clone(), line.info.operation);
-            resp = resp.map(|b| body::log_errors(b, id, op));
-        }
         let expected = if line.method == Method::HEAD {
             Some(0)
         } else {
