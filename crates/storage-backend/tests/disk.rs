@@ -68,6 +68,26 @@ async fn reads_come_in_large_frames() {
 }
 
 #[tokio::test]
+async fn large_puts_reach_the_disk_while_they_arrive() {
+    let (store, dir) = store();
+    let small = store.put(body_of(&pattern(1 << 20, 3), 65_536)).await.unwrap();
+    assert_eq!(store.early_flushes(), 0, "a 1 MiB put needs no early flush");
+    // 40 MiB in 64 KiB chunks passes the 16 MiB flush mark twice.
+    let data = pattern(40 << 20, 4);
+    let info = store.put(body_of(&data, 65_536)).await.unwrap();
+    assert!(store.early_flushes() >= 1, "a 40 MiB put was only flushed at its end");
+    assert_eq!(read(&store, &info.id, 0, None).await.unwrap(), data);
+    assert_eq!(read(&store, &small.id, 0, None).await.unwrap(), pattern(1 << 20, 3));
+    // A put that fails after its first flush still leaves nothing behind.
+    let failing: ByteStream = Box::pin(
+        body_of(&pattern(20 << 20, 5), 1 << 20)
+            .chain(stream::iter(vec![Err("client went away".into())])),
+    );
+    assert!(matches!(store.put(failing).await, Err(BlobError::Body(_))));
+    assert!(tmp_files(dir.path()).is_empty(), "a failed large put left its temp file");
+}
+
+#[tokio::test]
 async fn failed_and_dropped_puts_remove_their_temp_files() {
     let (store, dir) = store();
     let failing: ByteStream = Box::pin(stream::iter(vec![
