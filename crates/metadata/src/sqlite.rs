@@ -22,8 +22,11 @@ use crate::{
 
 /// Most writes committed in one transaction.
 const MAX_GROUP: usize = 256;
-/// Idle read connections kept open.
-const READ_POOL: usize = 4;
+/// Read connections: at most this many reads run at once, each on a connection of its own that
+/// stays open (with its prepared statements) for the next read. More readers than cores gains
+/// nothing; fewer connections than concurrent reads used to mean opening and closing one per
+/// read under load (schema parse, statement preparation: more than the read itself).
+const READ_POOL: usize = 8;
 /// How long a connection waits on a lock held by another process before giving up.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
@@ -40,6 +43,8 @@ pub struct SqliteMetadata {
 struct Inner {
     path: std::path::PathBuf,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read connection: a read waits here (asynchronously) for a connection.
+    read_slots: Arc<tokio::sync::Semaphore>,
     batches: AtomicU64,
     jobs: AtomicU64,
     seeks: AtomicU64,
@@ -123,6 +128,7 @@ impl SqliteMetadata {
         let inner = Arc::new(Inner {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
             batches: AtomicU64::new(0),
             jobs: AtomicU64::new(0),
             seeks: AtomicU64::new(0),
@@ -170,7 +176,12 @@ impl SqliteMetadata {
         F: FnOnce(&Connection, &Inner) -> R<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        let slot = Arc::clone(&inner.read_slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| MetaError::Backend("metadata read slots closed".into()))?;
         let task = tokio::task::spawn_blocking(move || -> Result<T, MetaError> {
+            let _slot = slot;
             let pooled = inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let conn = if let Some(c) = pooled {
                 c
