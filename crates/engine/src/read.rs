@@ -155,6 +155,12 @@ pub(crate) fn read_stream<B: BlobStore>(
     window: usize,
     lease: Option<LeaseGuard>,
 ) -> BlobStream {
+    if segments.len() == 1 {
+        if let Some(seg) = segments.into_iter().next() {
+            return single_segment(blobs, seg, lease);
+        }
+        return empty_stream();
+    }
     let reader = Reader {
         blobs,
         pending: segments.into(),
@@ -164,6 +170,63 @@ pub(crate) fn read_stream<B: BlobStore>(
         _lease: lease,
     };
     Box::pin(futures_util::stream::unfold(reader, next_chunk))
+}
+
+/// The state of a one-segment read (most objects: one blob, read whole or in a range).
+enum Single<B> {
+    /// Not opened yet: the blob is opened on the first poll, as the windowed reader does.
+    Start(Arc<B>, Segment, Option<LeaseGuard>),
+    Reading {
+        stream: BlobStream,
+        expected: u64,
+        got: u64,
+        _lease: Option<LeaseGuard>,
+    },
+    Done,
+}
+
+/// One segment needs no read-ahead task or channel: the response body reads the blob stream
+/// itself (the disk store already reads one frame ahead), with the same length checks.
+fn single_segment<B: BlobStore>(
+    blobs: Arc<B>,
+    seg: Segment,
+    lease: Option<LeaseGuard>,
+) -> BlobStream {
+    Box::pin(futures_util::stream::unfold(Single::Start(blobs, seg, lease), |state| async move {
+        let (mut stream, expected, mut got, lease) = match state {
+            Single::Done => return None,
+            Single::Start(blobs, seg, lease) => {
+                match blobs.get(&seg.blob_id, seg.offset, Some(seg.len)).await {
+                    Ok(stream) => (stream, seg.len, 0, lease),
+                    Err(e) => return Some((Err(e), Single::Done)),
+                }
+            }
+            Single::Reading { stream, expected, got, _lease: lease } => {
+                (stream, expected, got, lease)
+            }
+        };
+        loop {
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    got += chunk.len() as u64;
+                    if got > expected {
+                        let e = BlobError::Backend("blob returned more bytes than asked".into());
+                        return Some((Err(e), Single::Done));
+                    }
+                    if !chunk.is_empty() {
+                        let next = Single::Reading { stream, expected, got, _lease: lease };
+                        return Some((Ok(chunk), next));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), Single::Done)),
+                None if got < expected => {
+                    let e = BlobError::Backend("blob read ended early".into());
+                    return Some((Err(e), Single::Done));
+                }
+                None => return None,
+            }
+        }
+    }))
 }
 
 /// A stream with no bytes.

@@ -13,9 +13,12 @@ use tokio::sync::mpsc;
 use crate::EngineError;
 use crate::api::{BodyIntegrity, ExpectedChecksum};
 
-/// Chunks queued between the body and the hasher thread: bounds memory, lets hashing overlap
-/// with the socket read and the blob write.
+/// Batches queued between the body and the hasher thread: bounds memory (to 2 MiB per write),
+/// lets hashing overlap with the socket read and the blob write.
 const HASH_QUEUE: usize = 8;
+/// Body chunks (64 KiB from an SDK's aws-chunked body) are handed to the hasher in batches of
+/// at least this many bytes: one thread wake-up per batch instead of one per chunk.
+const HASH_BATCH: usize = 256 * 1024;
 
 /// The expected value of a checksum, resolved before the body is read where possible.
 #[derive(Debug)]
@@ -149,11 +152,29 @@ fn put_error(e: BlobError) -> EngineError {
 /// The state of the body adapter.
 struct Feed {
     body: ByteStream,
-    tx: Option<mpsc::Sender<Bytes>>,
+    tx: Option<mpsc::Sender<Vec<Bytes>>>,
+    /// Chunks not yet handed to the hasher, and their length.
+    batch: Vec<Bytes>,
+    batch_len: usize,
     received: u64,
     length: Option<u64>,
     max_size: u64,
     done: bool,
+}
+
+impl Feed {
+    /// Sends the pending batch to the hasher; `false` if the hasher is gone.
+    async fn hand_over(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        self.batch_len = 0;
+        let batch = std::mem::take(&mut self.batch);
+        match &self.tx {
+            Some(tx) => tx.send(batch).await.is_ok(),
+            None => false,
+        }
+    }
 }
 
 async fn feed_next(mut f: Feed) -> Option<(Result<Bytes, BoxError>, Feed)> {
@@ -174,17 +195,21 @@ async fn feed_next(mut f: Feed) -> Option<(Result<Bytes, BoxError>, Feed)> {
             if f.received > f.max_size {
                 return fail(f, Box::new(LimitError::TooLarge));
             }
-            if !chunk.is_empty()
-                && let Some(tx) = &f.tx
-                && tx.send(chunk.clone()).await.is_err()
-            {
-                return fail(f, Box::new(LimitError::HasherGone));
+            if !chunk.is_empty() {
+                f.batch_len += chunk.len();
+                f.batch.push(chunk.clone());
+                if f.batch_len >= HASH_BATCH && !f.hand_over().await {
+                    return fail(f, Box::new(LimitError::HasherGone));
+                }
             }
             Some((Ok(chunk), f))
         }
         Some(Err(e)) => fail(f, e),
         None => {
             f.done = true;
+            if !f.hand_over().await {
+                return fail(f, Box::new(LimitError::HasherGone));
+            }
             f.tx = None;
             match f.length {
                 Some(expected) if f.received < expected => {
@@ -233,17 +258,19 @@ pub(crate) async fn write_blob<B: BlobStore>(
     if spec.length.is_some_and(|len| len > spec.max_size) {
         return Err(EngineError::EntityTooLarge);
     }
-    let (tx, mut rx) = mpsc::channel::<Bytes>(HASH_QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
     let algs = spec.compute.clone();
     let hasher = tokio::task::spawn_blocking(move || {
         let mut md5 = Md5::new();
         let mut sums: Vec<Checksummer> = algs.iter().map(|a| Checksummer::new(*a)).collect();
         let mut total = 0u64;
-        while let Some(chunk) = rx.blocking_recv() {
-            total += chunk.len() as u64;
-            md5.update(&chunk);
-            for s in &mut sums {
-                s.update(&chunk);
+        while let Some(batch) = rx.blocking_recv() {
+            for chunk in batch {
+                total += chunk.len() as u64;
+                md5.update(&chunk);
+                for s in &mut sums {
+                    s.update(&chunk);
+                }
             }
         }
         let digest: [u8; 16] = md5.finalize().into();
@@ -252,6 +279,8 @@ pub(crate) async fn write_blob<B: BlobStore>(
     let feed = Feed {
         body,
         tx: Some(tx),
+        batch: Vec::new(),
+        batch_len: 0,
         received: 0,
         length: spec.length,
         max_size: spec.max_size,
