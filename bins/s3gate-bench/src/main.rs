@@ -12,7 +12,9 @@
 //! 128), `large` (single-stream PUT and GET of 1 GiB), `multipart` (1 GiB in 16 MiB parts, 8 in
 //! flight, and its GET), `range` (1 MiB random ranged GETs, 32 in flight), `list`
 //! (ListObjectsV2 over 100,000 keys: full pagination, a `/` listing at the top, and one over a
-//! bucket with 90% of its keys under one prefix), `mixed` (70% GET / 30% PUT for 60 s).
+//! bucket with 90% of its keys under one prefix), `mixed` (70% GET / 30% PUT for 60 s), and,
+//! only when named, `concurrent` (32 uploads and 32 downloads of 1 GiB at once, for the server's
+//! peak RSS).
 //! Every scenario checks what it reads; beside each one the server's peak RSS (VmRSS sampled
 //! every 50 ms) and CPU seconds are recorded when its pid is known. Each figure is the median
 //! of `--rounds` rounds. Output: JSON lines (stdout or `--json`) and a markdown table
@@ -41,7 +43,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 
 use crate::report::{Metric, RunInfo, Sample};
-use crate::scenarios::{Ctx, GROUPS, RoundResult, Sizes};
+use crate::scenarios::{Ctx, DEFAULT_GROUPS, GROUPS, RoundResult, Sizes};
 use crate::target::{Spawned, Target};
 
 /// Load generator for s3gate and any other S3 endpoint.
@@ -75,7 +77,8 @@ struct Cli {
     /// Pid of the peer server.
     #[arg(long)]
     peer_pid: Option<u32>,
-    /// Comma-separated groups: ceilings,small,large,multipart,range,list,mixed (default: all).
+    /// Comma-separated groups: ceilings,small,large,multipart,range,list,mixed,concurrent
+    /// (default: all but concurrent, which moves 64 GiB per round).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Rounds per scenario; figures are medians.
@@ -184,7 +187,7 @@ impl Results {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let info = RunInfo::collect();
     let groups: Vec<String> = if cli.scenarios.is_empty() {
-        GROUPS.iter().map(|g| (*g).to_owned()).collect()
+        DEFAULT_GROUPS.iter().map(|g| (*g).to_owned()).collect()
     } else {
         cli.scenarios.clone()
     };
@@ -289,7 +292,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 
-    let needs_large = groups.iter().any(|g| matches!(g.as_str(), "large" | "multipart" | "range"));
+    let needs_large =
+        groups.iter().any(|g| matches!(g.as_str(), "large" | "multipart" | "range" | "concurrent"));
     let file_dir = tempfile::Builder::new().prefix("s3gate-bench-file-").tempdir_in(&work_dir)?;
     let large = if needs_large {
         eprintln!("generating the {} MiB upload file", sizes.large >> 20);
@@ -363,6 +367,7 @@ async fn run_group(
             ("range", _) => scenarios::range(ctx, round).await?,
             ("list", _) => scenarios::list(ctx, round).await?,
             ("mixed", Some(objs)) => scenarios::mixed(ctx, round, objs).await?,
+            ("concurrent", _) => scenarios::concurrent(ctx, round).await?,
             _ => bail!("unknown group {group}"),
         };
         results.add_round(target, r);

@@ -64,6 +64,8 @@ pub(crate) struct Sizes {
     pub(crate) mixed: Duration,
     /// Objects the mixed run GETs from.
     pub(crate) mixed_objects: usize,
+    /// Uploads, and as many downloads, of the large object at once (`concurrent`).
+    pub(crate) concurrent: usize,
 }
 
 impl Sizes {
@@ -79,6 +81,7 @@ impl Sizes {
                 list_repeats: 10,
                 mixed: Duration::from_secs(5),
                 mixed_objects: 200,
+                concurrent: 4,
             }
         } else {
             Self {
@@ -91,6 +94,7 @@ impl Sizes {
                 list_repeats: 30,
                 mixed: Duration::from_mins(1),
                 mixed_objects: 1_000,
+                concurrent: 32,
             }
         };
         if let Some(secs) = mixed_seconds {
@@ -101,7 +105,12 @@ impl Sizes {
 }
 
 /// The scenario groups `--scenarios` selects from, in run order.
-pub(crate) const GROUPS: [&str; 7] =
+pub(crate) const GROUPS: [&str; 8] =
+    ["ceilings", "small", "large", "multipart", "range", "list", "mixed", "concurrent"];
+
+/// The groups run when `--scenarios` is not given: `concurrent` moves 64 GiB per round and
+/// writes 32 GiB to the data directory, so it runs only when asked for.
+pub(crate) const DEFAULT_GROUPS: [&str; 7] =
     ["ceilings", "small", "large", "multipart", "range", "list", "mixed"];
 
 /// Everything one target's scenarios need.
@@ -357,6 +366,11 @@ pub(crate) async fn get_large(
 }
 
 async fn put_single(c: &Client, large: &LargeFile) -> anyhow::Result<Vec<Sample>> {
+    put_large(c, large, SINGLE_KEY).await
+}
+
+/// Streams the large file to `key` in one PUT and checks the returned ETag.
+async fn put_large(c: &Client, large: &LargeFile, key: &str) -> anyhow::Result<Vec<Sample>> {
     let body = ByteStream::read_from()
         .path(&large.path)
         .buffer_size(UPLOAD_BUFFER)
@@ -364,12 +378,11 @@ async fn put_single(c: &Client, large: &LargeFile) -> anyhow::Result<Vec<Sample>
         .await
         .map_err(sdk)?;
     let t = Instant::now();
-    let out =
-        c.put_object().bucket(LARGE_BUCKET).key(SINGLE_KEY).body(body).send().await.map_err(sdk)?;
+    let out = c.put_object().bucket(LARGE_BUCKET).key(key).body(body).send().await.map_err(sdk)?;
     let el = t.elapsed();
     ensure!(
         out.e_tag() == Some(large.etag.as_str()),
-        "PUT {SINGLE_KEY}: ETag {:?}, want {}",
+        "PUT {key}: ETag {:?}, want {}",
         out.e_tag(),
         large.etag
     );
@@ -391,6 +404,48 @@ pub(crate) async fn large(ctx: &Ctx, _round: usize) -> anyhow::Result<RoundResul
         get_large(&ctx.client, LARGE_BUCKET, SINGLE_KEY, &ctx.large),
     )
     .await?;
+    Ok(out)
+}
+
+/// `concurrent` large uploads (new keys) and as many downloads of the single-stream object, all
+/// at once: the server's peak RSS under that load is the figure (plus aggregate throughput).
+pub(crate) async fn concurrent(ctx: &Ctx, _round: usize) -> anyhow::Result<RoundResult> {
+    ensure_bucket(&ctx.client, LARGE_BUCKET).await?;
+    put_single(&ctx.client, &ctx.large).await?;
+    let n = ctx.sizes.concurrent;
+    let keys: Vec<String> = (0..n).map(|i| format!("concurrent-{i}")).collect();
+    let mut out = Vec::new();
+    let name = format!("concurrent_{n}_up_{n}_down");
+    let run = async {
+        let t = Instant::now();
+        let mut tasks = JoinSet::new();
+        for key in &keys {
+            let (c, large, key) = (ctx.client.clone(), Arc::clone(&ctx.large), key.clone());
+            tasks.spawn(async move { put_large(&c, &large, &key).await.map(|_| true) });
+            let (c, large) = (ctx.client.clone(), Arc::clone(&ctx.large));
+            tasks.spawn(async move {
+                get_large(&c, LARGE_BUCKET, SINGLE_KEY, &large).await.map(|_| false)
+            });
+        }
+        let (mut up_done, mut down_done) = (Duration::ZERO, Duration::ZERO);
+        while let Some(r) = tasks.join_next().await {
+            if r?? {
+                up_done = t.elapsed();
+            } else {
+                down_done = t.elapsed();
+            }
+        }
+        let bytes = ctx.large.len * n as u64;
+        Ok(vec![
+            Sample::new("upload_mib_per_s", "MiB/s", mib_per_s(bytes, up_done)),
+            Sample::new("download_mib_per_s", "MiB/s", mib_per_s(bytes, down_done)),
+            Sample::new("seconds", "s", up_done.max(down_done).as_secs_f64()),
+        ])
+    };
+    measured(ctx, &name, &mut out, run).await?;
+    for key in &keys {
+        ctx.client.delete_object().bucket(LARGE_BUCKET).key(key).send().await.map_err(sdk)?;
+    }
     Ok(out)
 }
 
