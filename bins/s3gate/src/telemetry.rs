@@ -188,7 +188,7 @@ mod otlp {
         if let Collector::Option(base) = collector {
             exporter = exporter.with_endpoint(traces_url(base));
         }
-        let exporter = exporter.build().context("--otlp-endpoint: OTLP exporter")?;
+        let exporter = exporter.build().context("building the OTLP span exporter")?;
         let processor =
             BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
         Ok(SdkTracerProvider::builder()
