@@ -20,7 +20,7 @@ use s3gate_metadata::{
     Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectVersion, Part,
     RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
 };
-use s3gate_metrics::{GaugeGuard, global};
+use s3gate_metrics::{Counter, Family, GaugeGuard, Histogram, global};
 use s3gate_storage_backend::{
     BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, BoxError, ByteStream,
 };
@@ -256,42 +256,48 @@ pub(crate) fn record_request(operation: &'static str, status: StatusCode, starte
 // ---------------------------------------------------------------------------------------------
 // Store wrappers: latency and failure counts per call.
 
-// The span is made when the store method is called, not when its future is first polled, so
-// its parent is the caller's span even if the future is polled elsewhere.
 fn timed_meta<T>(
     op: &'static str,
     fut: impl Future<Output = Result<T, MetaError>>,
 ) -> impl Future<Output = Result<T, MetaError>> {
-    let span = crate::spans::metadata(op);
-    async move {
-        let started = Instant::now();
-        let r = fut.instrument(span.clone()).await;
-        let m = global();
-        m.metadata_duration.with(&[op]).observe_duration(started.elapsed());
-        if let Err(e @ (MetaError::Unavailable(_) | MetaError::Backend(_))) = &r {
-            m.metadata_errors.with(&[op]).inc();
-            crate::spans::record_failure(&span, e);
-        }
-        r
-    }
+    let m = global();
+    let failed = |e: &MetaError| matches!(e, MetaError::Unavailable(_) | MetaError::Backend(_));
+    let metrics = (&m.metadata_duration, &m.metadata_errors);
+    timed(op, crate::spans::metadata(op), metrics, failed, fut)
 }
 
 fn timed_blob<T>(
     op: &'static str,
     fut: impl Future<Output = Result<T, BlobError>>,
 ) -> impl Future<Output = Result<T, BlobError>> {
-    let span = crate::spans::blob(op);
-    async move {
-        let started = Instant::now();
-        let r = fut.instrument(span.clone()).await;
-        let m = global();
-        m.backend_duration.with(&[op]).observe_duration(started.elapsed());
-        if let Err(e @ (BlobError::Unavailable(_) | BlobError::InsufficientStorage)) = &r {
-            m.backend_errors.with(&[op]).inc();
-            crate::spans::record_failure(&span, e);
-        }
-        r
+    let m = global();
+    let failed =
+        |e: &BlobError| matches!(e, BlobError::Unavailable(_) | BlobError::InsufficientStorage);
+    let metrics = (&m.backend_duration, &m.backend_errors);
+    timed(op, crate::spans::blob(op), metrics, failed, fut)
+}
+
+/// Runs one store call inside its `span` (made when the store method is called, not when the
+/// future is first polled, so its parent is the caller's span even if the future is polled
+/// elsewhere), records its latency in `duration{op}`, and counts a store failure (`failed`:
+/// not the caller's mistake) in `errors{op}` and on the span.
+async fn timed<T, E: std::error::Error + 'static>(
+    op: &'static str,
+    span: Span,
+    (duration, errors): (&'static Family<Histogram>, &'static Family<Counter>),
+    failed: fn(&E) -> bool,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let r = fut.instrument(span.clone()).await;
+    duration.with(&[op]).observe_duration(started.elapsed());
+    if let Err(e) = &r
+        && failed(e)
+    {
+        errors.with(&[op]).inc();
+        crate::spans::record_failure(&span, e);
     }
+    r
 }
 
 /// A [`MetadataStore`] that records each call's latency in
