@@ -179,6 +179,10 @@ async fn spans_of_requests_and_their_store_calls_reach_the_collector() {
         .unwrap();
     let head_id = head.request_id().unwrap().to_owned();
 
+    // The client may hold a connection it opened but never used (hyper's pool races a new
+    // connection against an idle one); the server waits up to the header-read timeout (30 s)
+    // for such a connection's first byte even while stopping. Closing the client ends it.
+    drop(c);
     let stopped = tokio::task::spawn_blocking(move || {
         let mut gw = gw;
         (gw.stop_graceful(), gw.stderr())
