@@ -101,6 +101,10 @@ where
 impl Telemetry {
     /// Sends the spans still queued (graceful shutdown), waiting at most a few seconds for the
     /// collector. Call it after the server stopped, outside the runtime.
+    #[cfg_attr(
+        not(feature = "otlp"),
+        expect(clippy::unused_self, reason = "the exporter is the only state")
+    )]
     pub(crate) fn shutdown(self, runtime: &tokio::runtime::Runtime) {
         #[cfg(feature = "otlp")]
         if let Some(provider) = self.provider {
@@ -112,6 +116,10 @@ impl Telemetry {
 
     /// The hook that makes an incoming W3C `traceparent` the parent of a request's span, when
     /// spans are exported.
+    #[cfg_attr(
+        not(feature = "otlp"),
+        expect(clippy::unused_self, reason = "the exporter is the only state")
+    )]
     pub(crate) fn span_parent(&self) -> Option<spans::SpanParent> {
         #[cfg(feature = "otlp")]
         if self.provider.is_some() {
