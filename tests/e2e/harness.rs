@@ -79,16 +79,26 @@ impl Gateway {
 
     /// Starts a gateway on a fresh temporary data directory with the given root keys.
     pub fn start_with_keys(access_key: &str, secret_key: &str, extra: &[&str]) -> Gateway {
+        Self::start_with_env(access_key, secret_key, extra, &[])
+    }
+
+    /// As [`Gateway::start_with_keys`], with extra environment variables.
+    pub fn start_with_env(
+        access_key: &str,
+        secret_key: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let tmp = tempfile::Builder::new().prefix("s3gate-e2e-").tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let mut gw = Self::spawn(&dir, access_key, secret_key, extra);
+        let mut gw = Self::spawn(&dir, access_key, secret_key, extra, env);
         gw.tmp = Some(tmp);
         gw
     }
 
     /// Starts a gateway on an existing data directory (for restarts) with the given root keys.
     pub fn start_on(dir: &Path, access_key: &str, secret_key: &str) -> Gateway {
-        Self::spawn(dir, access_key, secret_key, &[])
+        Self::spawn(dir, access_key, secret_key, &[], &[])
     }
 
     /// As [`Gateway::start_on`], with extra `serve` arguments.
@@ -98,10 +108,10 @@ impl Gateway {
         secret_key: &str,
         extra: &[&str],
     ) -> Gateway {
-        Self::spawn(dir, access_key, secret_key, extra)
+        Self::spawn(dir, access_key, secret_key, extra, &[])
     }
 
-    fn spawn(dir: &Path, ak: &str, sk: &str, extra: &[&str]) -> Gateway {
+    fn spawn(dir: &Path, ak: &str, sk: &str, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
             .arg("serve")
             .args(["--metrics-listen", "127.0.0.1:0"])
@@ -110,6 +120,7 @@ impl Gateway {
             .args(extra)
             .env("S3GATE_ACCESS_KEY", ak)
             .env("S3GATE_SECRET_KEY", sk)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -45,6 +45,8 @@ mod memory;
 mod multipart;
 mod objects;
 mod ops;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod presign;
 mod proxy;
 mod range;

@@ -298,6 +298,20 @@ fn print_default_is_a_valid_file_listing_every_option() {
     assert!(stdout(&out).contains("listen = \"127.0.0.1:9000\"  # file"));
 }
 
+/// A build without span export refuses `--otlp-endpoint` instead of silently sending nothing
+/// (the export itself is tested in otlp.rs, built with the feature).
+#[cfg(not(feature = "otlp"))]
+#[test]
+fn otlp_endpoint_needs_a_build_with_the_otlp_feature() {
+    // An unusable data directory: were the option accepted, serve would fail here, not hang.
+    let out = run(
+        &["serve", "--data-dir", "/dev/null/s3gate", "--otlp-endpoint", "http://127.0.0.1:4318"],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("build s3gate with `--features otlp`"), "{}", stderr(&out));
+}
+
 #[test]
 fn version_names_the_commit() {
     let out = run(&["--version"], &[]);

@@ -13,6 +13,7 @@ mod metadata_opts;
 
 mod admin;
 mod config;
+mod telemetry;
 mod tls;
 
 use std::ffi::OsString;
@@ -23,13 +24,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use metadata_opts::MetadataArgs;
 use s3gate_engine::{Engine, EngineConfig};
 use s3gate_metadata::{AnyMetadata, MetaError, MetadataStore, SqliteMetadata, User};
 use s3gate_server::metrics::{ExtraMetrics, OpsState, TimedBlobs, TimedMetadata};
 use s3gate_server::{Gateway, ServerConfig};
 use s3gate_storage_backend::AnyBlobs;
+use telemetry::LogFormat;
 
 /// Name of the root user in the metadata store.
 const ROOT_USER: &str = "root";
@@ -106,15 +108,6 @@ struct DataDir {
     config: Option<PathBuf>,
 }
 
-/// Output format of the logs on stderr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// `--metrics-listen`: an address, or `off`.
 #[derive(Clone, Copy, Debug)]
 struct MetricsListen(Option<SocketAddr>);
@@ -186,6 +179,11 @@ struct ServeArgs {
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `info,s3gate::access=off`.
     #[arg(long, env = "S3GATE_LOG", default_value = "info")]
     log: String,
+    /// OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318) to send the request
+    /// spans to; `/v1/traces` is appended. Without it, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+    /// OTEL_EXPORTER_OTLP_ENDPOINT, else no export. Needs a build with `--features otlp`.
+    #[arg(long, env = "S3GATE_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// Print the effective configuration, each value with where it came from, and exit.
     #[arg(long)]
     print_config: bool,
@@ -264,15 +262,6 @@ fn main() -> anyhow::Result<()> {
         print!("{}", config::print_default(serve));
         return Ok(());
     }
-    if let Command::Serve(serve_args) = &cli.command {
-        init_logging(&serve_args.log, serve_args.log_format)
-            .map_err(|e| anyhow::anyhow!("invalid value for --log / S3GATE_LOG: {e}"))?;
-    } else {
-        let filter = std::env::var("S3GATE_LOG").unwrap_or_else(|_| "warn".to_owned());
-        if init_logging(&filter, LogFormat::Text).is_err() {
-            let _ = init_logging("warn", LogFormat::Text);
-        }
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Each upload in flight holds one blocking thread (its disk writer), besides SQLite
@@ -281,9 +270,21 @@ fn main() -> anyhow::Result<()> {
         .thread_name("s3gate-worker")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let telemetry = if let Command::Serve(args) = &cli.command {
+        // The span exporter's batch task is spawned on the runtime.
+        let _runtime = runtime.enter();
+        Some(telemetry::init_serve(&args.log, args.log_format, args.otlp_endpoint.as_deref())?)
+    } else {
+        let filter = std::env::var("S3GATE_LOG").unwrap_or_else(|_| "warn".to_owned());
+        if telemetry::init_logging(&filter, LogFormat::Text).is_err() {
+            let _ = telemetry::init_logging("warn", LogFormat::Text);
+        }
+        None
+    };
+    let span_parent = telemetry.as_ref().and_then(telemetry::Telemetry::span_parent);
+    let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(*args).await,
+            Command::Serve(args) => serve(*args, span_parent).await,
             Command::User(cmd) => user(cmd).await,
             Command::Bucket(cmd) => admin::bucket(cmd).await,
             Command::Gc(args) => admin::gc(args).await,
@@ -292,18 +293,11 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate(args) => metadata_opts::migrate(args).await,
             Command::Metadata(cmd) => metadata_opts::metadata(cmd).await,
         }
-    })
-}
-
-/// Installs the stderr subscriber: `filter` in EnvFilter syntax, text or JSON lines.
-fn init_logging(filter: &str, format: LogFormat) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    });
+    if let Some(t) = telemetry {
+        t.shutdown(&runtime);
     }
-    .map_err(|e| e.to_string())
+    result
 }
 
 /// Opens (creating, migrating) the data directory's metadata store, off the async workers.
@@ -336,7 +330,10 @@ async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
 /// The engine as the gateway runs it: both stores timed for the metrics.
 type GatewayEngine = Engine<TimedMetadata<AnyMetadata>, TimedBlobs<AnyBlobs>>;
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(
+    args: ServeArgs,
+    span_parent: Option<s3gate_server::spans::SpanParent>,
+) -> anyhow::Result<()> {
     // Crash tests only: a binary built without the `failpoints` feature refuses the variable.
     if let Some(spec) = std::env::var("S3GATE_FAILPOINT").ok().filter(|s| !s.is_empty()) {
         s3gate_engine::failpoint::arm(&spec).context("S3GATE_FAILPOINT")?;
@@ -381,6 +378,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server_config.shutdown_grace = Duration::from_secs(args.shutdown_grace_seconds);
     server_config.max_in_flight_requests = args.max_in_flight_requests as usize;
     server_config.body_read_timeout = Duration::from_secs(args.body_read_timeout_seconds);
+    server_config.span_parent = span_parent;
     let cert = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let cert = tls::ReloadableCert::load(cert, key)?;

@@ -12,6 +12,7 @@ use s3gate_protocol::ByteRange;
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore, BlobStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use crate::EngineError;
 use crate::lease::LeaseGuard;
@@ -84,7 +85,7 @@ impl<B: BlobStore> Reader<B> {
             let (tx, rx) = mpsc::channel(CHUNKS_PER_PART);
             let blobs = Arc::clone(&self.blobs);
             let expected = seg.len;
-            let task = tokio::spawn(async move {
+            let read = async move {
                 let mut stream = match blobs.get(&seg.blob_id, seg.offset, Some(seg.len)).await {
                     Ok(s) => s,
                     Err(e) => {
@@ -102,7 +103,9 @@ impl<B: BlobStore> Reader<B> {
                 // one is released: at most `window` reads are ever open.
                 drop(stream);
                 drop(tx);
-            });
+            };
+            // The part's blob read is a child of the request's span, not a trace of its own.
+            let task = tokio::spawn(read.in_current_span());
             self.inflight.push_back(InFlight { rx, _task: AbortOnDrop(task), expected, got: 0 });
         }
     }

@@ -8,7 +8,7 @@
 //! header-read timeout, and graceful shutdown. [`serve_ops`] serves `/metrics` (Prometheus
 //! text) and `/health/live|ready` on a separate listener; [`metrics`] holds the per-request
 //! instrumentation and the timed store wrappers ([`metrics::TimedMetadata`],
-//! [`metrics::TimedBlobs`]).
+//! [`metrics::TimedBlobs`]); [`spans`] the tracing spans of a request and its store calls.
 //!
 //! Errors of the lower crates become S3 error codes here and only here (`errors.rs`).
 //! The server does not read configuration files or the environment: the binary does.
@@ -21,6 +21,7 @@ mod hoist;
 mod listener;
 pub mod metrics;
 mod service;
+pub mod spans;
 
 pub use body::ResponseBody;
 pub use listener::{serve, serve_ops};
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     /// `400 RequestTimeout` (slow or stalled uploads, an `Expect: 100-continue` never followed
     /// by its body).
     pub body_read_timeout: Duration,
+    /// Gives a request's span its remote parent (an incoming W3C `traceparent`); set by a
+    /// binary that exports spans.
+    pub span_parent: Option<spans::SpanParent>,
 }
 
 /// Connections beyond [`ServerConfig::max_connections`] that may be in the middle of being
@@ -70,6 +74,7 @@ impl ServerConfig {
             tls: None,
             max_in_flight_requests: 1024,
             body_read_timeout: Duration::from_mins(1),
+            span_parent: None,
         }
     }
 }

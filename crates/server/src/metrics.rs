@@ -1,5 +1,6 @@
-//! Instrumentation: the per-request access log and counters, timed wrappers around the two
-//! stores, and the operations endpoints (`/metrics`, `/health/live`, `/health/ready`).
+//! Instrumentation: the per-request access log, counters and span (`crate::spans`), timed
+//! wrappers around the two stores, and the operations endpoints (`/metrics`, `/health/live`,
+//! `/health/ready`).
 //!
 //! The counters themselves live in the dependency-free `s3gate-metrics` crate so that any
 //! crate (the S3 proxy backend counting upstream retries, say) can bump them.
@@ -19,10 +20,11 @@ use s3gate_metadata::{
     Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectVersion, Part,
     RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
 };
-use s3gate_metrics::{GaugeGuard, global};
+use s3gate_metrics::{Counter, Family, GaugeGuard, Histogram, global};
 use s3gate_storage_backend::{
     BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, BoxError, ByteStream,
 };
+use tracing::{Instrument as _, Span};
 
 use crate::ResponseBody;
 
@@ -96,7 +98,8 @@ pub(crate) struct LoggedBody {
     _in_flight: GaugeGuard<'static>,
 }
 
-/// The fields of the access-log event.
+/// The fields of the access-log event, and the request's span (`spans::request`), which
+/// closes with it.
 pub(crate) struct AccessLine {
     pub(crate) request_id: String,
     pub(crate) info: AccessInfo,
@@ -104,6 +107,7 @@ pub(crate) struct AccessLine {
     pub(crate) status: u16,
     pub(crate) received: Arc<AtomicU64>,
     pub(crate) started: Instant,
+    pub(crate) span: Span,
 }
 
 impl LoggedBody {
@@ -125,6 +129,8 @@ impl Body for LoggedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        // Blob reads that a streamed body starts are children of the request's span.
+        let _entered = self.line.span.clone().entered();
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -165,8 +171,21 @@ impl Drop for LoggedBody {
 }
 
 impl AccessLine {
-    /// Writes the access-log event.
+    /// Writes the access-log event, and records the same facts on the request's span, which
+    /// ends here.
     fn emit(&self, sent: u64, complete: bool) {
+        let received = self.received.load(Ordering::Relaxed);
+        let info = &self.info;
+        crate::spans::record_request(
+            &self.span,
+            info.operation,
+            &info.bucket,
+            &info.key,
+            &info.user,
+        );
+        crate::spans::record_response(&self.span, self.status, received, sent, complete);
+        // An exporter takes a span's end time from its last exit: this moment.
+        let _entered = self.span.enter();
         tracing::info!(
             target: "s3gate::access",
             request_id = %self.request_id,
@@ -176,7 +195,7 @@ impl AccessLine {
             key = %self.info.key,
             method = %self.method,
             status = self.status,
-            bytes_received = self.received.load(Ordering::Relaxed),
+            bytes_received = received,
             bytes_sent = sent,
             complete,
             duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -211,6 +230,7 @@ impl PendingLine {
             status,
             received: Arc::clone(&self.line.received),
             started: self.line.started,
+            span: std::mem::replace(&mut self.line.span, Span::none()),
         }
     }
 }
@@ -236,37 +256,54 @@ pub(crate) fn record_request(operation: &'static str, status: StatusCode, starte
 // ---------------------------------------------------------------------------------------------
 // Store wrappers: latency and failure counts per call.
 
-async fn timed_meta<T>(
+fn timed_meta<T>(
     op: &'static str,
     fut: impl Future<Output = Result<T, MetaError>>,
-) -> Result<T, MetaError> {
-    let started = Instant::now();
-    let r = fut.await;
+) -> impl Future<Output = Result<T, MetaError>> {
     let m = global();
-    m.metadata_duration.with(&[op]).observe_duration(started.elapsed());
-    if matches!(r, Err(MetaError::Unavailable(_) | MetaError::Backend(_))) {
-        m.metadata_errors.with(&[op]).inc();
-    }
-    r
+    let failed = |e: &MetaError| matches!(e, MetaError::Unavailable(_) | MetaError::Backend(_));
+    let metrics = (&m.metadata_duration, &m.metadata_errors);
+    timed(op, crate::spans::metadata(op), metrics, failed, fut)
 }
 
-async fn timed_blob<T>(
+fn timed_blob<T>(
     op: &'static str,
     fut: impl Future<Output = Result<T, BlobError>>,
-) -> Result<T, BlobError> {
-    let started = Instant::now();
-    let r = fut.await;
+) -> impl Future<Output = Result<T, BlobError>> {
     let m = global();
-    m.backend_duration.with(&[op]).observe_duration(started.elapsed());
-    if matches!(r, Err(BlobError::Unavailable(_) | BlobError::InsufficientStorage)) {
-        m.backend_errors.with(&[op]).inc();
+    let failed =
+        |e: &BlobError| matches!(e, BlobError::Unavailable(_) | BlobError::InsufficientStorage);
+    let metrics = (&m.backend_duration, &m.backend_errors);
+    timed(op, crate::spans::blob(op), metrics, failed, fut)
+}
+
+/// Runs one store call inside its `span` (made when the store method is called, not when the
+/// future is first polled, so its parent is the caller's span even if the future is polled
+/// elsewhere), records its latency in `duration{op}`, and counts a store failure (`failed`:
+/// not the caller's mistake) in `errors{op}` and on the span.
+async fn timed<T, E: std::error::Error + 'static>(
+    op: &'static str,
+    span: Span,
+    (duration, errors): (&'static Family<Histogram>, &'static Family<Counter>),
+    failed: fn(&E) -> bool,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let r = fut.instrument(span.clone()).await;
+    duration.with(&[op]).observe_duration(started.elapsed());
+    if let Err(e) = &r
+        && failed(e)
+    {
+        errors.with(&[op]).inc();
+        crate::spans::record_failure(&span, e);
     }
     r
 }
 
 /// A [`MetadataStore`] that records each call's latency in
 /// `s3gate_metadata_duration_seconds{operation}` and store failures in
-/// `s3gate_metadata_errors_total{operation}`.
+/// `s3gate_metadata_errors_total{operation}`, and makes each call a `metadata.<op>` span
+/// (`crate::spans`).
 #[derive(Debug)]
 pub struct TimedMetadata<M>(M);
 
@@ -433,7 +470,8 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
 
 /// A [`BlobStore`] that records each call's latency in
 /// `s3gate_backend_duration_seconds{operation}` (`get` until its stream opens, `put` until the
-/// blob is durable) and failures in `s3gate_backend_errors_total{operation}`.
+/// blob is durable) and failures in `s3gate_backend_errors_total{operation}`, and makes each
+/// call a `blob.<op>` span (`crate::spans`).
 #[derive(Debug)]
 pub struct TimedBlobs<B>(B);
 
@@ -552,6 +590,7 @@ mod tests {
             status: CLIENT_CLOSED,
             received: Arc::default(),
             started: Instant::now(),
+            span: Span::none(),
         }
     }
 

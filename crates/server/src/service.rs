@@ -28,6 +28,7 @@ use s3gate_protocol::{
 };
 use s3gate_sigv4::{PayloadMode, RequestParts, Verified, Verifier, VerifyConfig};
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore};
+use tracing::Instrument as _;
 
 use crate::ServerConfig;
 use crate::auth::UserCache;
@@ -54,6 +55,7 @@ pub struct Gateway<M, B> {
     request_prefix: u64,
     request_seq: AtomicU64,
     body_read_timeout: std::time::Duration,
+    span_parent: Option<crate::spans::SpanParent>,
 }
 
 /// What an authenticated request carries into the operation.
@@ -76,6 +78,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             request_prefix: u64::from_le_bytes(seed),
             request_seq: AtomicU64::new(0),
             body_read_timeout: config.body_read_timeout,
+            span_parent: config.span_parent.clone(),
         }
     }
 
@@ -124,12 +127,19 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     ///
     /// This is the one place that instruments a request: it counts it in flight, counts its
     /// body bytes both ways, records its operation, status and latency, and writes its one
-    /// access-log event (`s3gate::access`) when the response body has been sent or dropped.
+    /// access-log event (`s3gate::access`) when the response body has been sent or dropped,
+    /// which also ends the request's span (`spans::request`).
     pub async fn handle(&self, req: Request<Incoming>) -> Resp {
         let started = Instant::now();
         let in_flight = s3gate_metrics::global().requests_in_flight.track();
         let request_id = self.next_request_id();
         let method = req.method().clone();
+        let span = crate::spans::request(&request_id, &method);
+        if let Some(parent) = &self.span_parent
+            && !span.is_disabled()
+        {
+            (parent.0)(req.headers(), &span);
+        }
         let path = req.uri().path().to_owned();
         let received = Arc::new(AtomicU64::new(0));
         let req = req.map(|b| CountedIncoming::new(b, Arc::clone(&received)));
@@ -140,8 +150,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             status: CLIENT_CLOSED,
             received,
             started,
+            span: span.clone(),
         });
-        let result = self.handle_inner(req, &mut pending.line.info).await;
+        let result = self.handle_inner(req, &mut pending.line.info).instrument(span.clone()).await;
+        let _entered = span.enter();
         let request_id = &pending.line.request_id;
         let mut resp = match result {
             Ok(r) => r,
