@@ -412,3 +412,18 @@ async fn graceful_restart_keeps_everything() {
     let out = carol.list_buckets().send().await.expect("carol after restart");
     assert_eq!(out.buckets().len(), 1);
 }
+
+#[test]
+fn an_idle_connection_does_not_delay_shutdown() {
+    // A connection that never sends a byte waits for the header timeout (30 s by default)
+    // before the gateway gives up on it; SIGTERM must not wait that long.
+    let (ak, sk) = random_keys();
+    let mut gw = Gateway::start_with_keys(&ak, &sk, &[]);
+    let idle = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    assert!(gw.stop_graceful(), "SIGTERM: clean exit; stderr:\n{}", gw.stderr());
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(10), "shutdown waited {took:?} for an idle connection");
+    drop(idle);
+}

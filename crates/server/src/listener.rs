@@ -63,6 +63,10 @@ where
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let shedders = Arc::new(Semaphore::new(SHED_CONNECTIONS));
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight_requests));
+    // Tells connections still waiting for their first byte that the server is stopping: they
+    // are not hyper connections yet, so the graceful shutdown cannot tell them itself, and its
+    // wait would otherwise last until their first-byte timeout.
+    let (stopping, stop_signal) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         // Wait until the connection can be served or at least refused: with both limits
@@ -128,18 +132,22 @@ where
         let watcher = graceful.watcher();
         let first_byte_timeout = config.header_read_timeout;
         let tls = tls.clone();
+        let mut stop = stop_signal.clone();
         tokio::spawn(async move {
             // hyper's header-read timeout starts only once the HTTP version is detected, which
             // needs a first byte: a connection that never sends one would hold its slot forever.
             let mut probe = [0u8; 1];
-            match tokio::time::timeout(first_byte_timeout, stream.peek(&mut probe)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => {
-                    tracing::debug!(peer = %peer, "no request within the header timeout");
-                    drop(open);
-                    drop(permit);
-                    return;
+            let started = tokio::select! {
+                r = tokio::time::timeout(first_byte_timeout, stream.peek(&mut probe)) => {
+                    matches!(r, Ok(Ok(n)) if n > 0)
                 }
+                _ = stop.changed() => false,
+            };
+            if !started {
+                tracing::debug!(peer = %peer, "no request within the header timeout, or stopping");
+                drop(open);
+                drop(permit);
+                return;
             }
             let result = match tls {
                 None => {
@@ -179,6 +187,7 @@ where
         });
     }
     drop(listener);
+    let _ = stopping.send(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(config.shutdown_grace) => {
