@@ -1002,3 +1002,36 @@ async fn broken_blob_read_breaks_the_connection_and_is_logged() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A GET of a one-blob object whose blob file is gone (lost behind the gateway's back): the
+/// blob is opened before the response head, so the client gets a 500 InternalError with an XML
+/// body and a request id, not a 200 whose body breaks; HEAD (which reads no data) still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_blob_is_an_error_status_not_a_broken_200() {
+    use aws_sdk_s3::operation::RequestId as _;
+
+    let gw = Gateway::start();
+    let c = gw.client_no_retry(Flavour::WhenRequired);
+    create_bucket(&c, "lost").await;
+    let before = files_under(&gw.dir.join("blobs"));
+    c.put_object()
+        .bucket("lost")
+        .key("obj")
+        .body(ByteStream::from(vec![7u8; 300_000]))
+        .send()
+        .await
+        .unwrap();
+    let blob = files_under(&gw.dir.join("blobs"))
+        .into_iter()
+        .find(|p| !before.contains(p))
+        .expect("the object's blob");
+    std::fs::remove_file(&blob).unwrap();
+
+    let err = c.get_object().bucket("lost").key("obj").send().await.unwrap_err();
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(status, Some(500), "{err:?}");
+    assert_eq!(err.code(), Some("InternalError"), "{err:?}");
+    assert!(err.request_id().is_some_and(|id| !id.is_empty()), "{err:?}");
+    let head = c.head_object().bucket("lost").key("obj").send().await.unwrap();
+    assert_eq!(head.content_length(), Some(300_000));
+}

@@ -188,6 +188,17 @@ enum Single<B> {
     Done,
 }
 
+/// Opens the one segment of an object now (the caller answers an error status if that fails)
+/// and streams it as [`read_stream`] would.
+pub(crate) async fn open_single<B: BlobStore>(
+    blobs: &B,
+    seg: &Segment,
+    lease: Option<LeaseGuard>,
+) -> Result<BlobStream, BlobError> {
+    let stream = blobs.get(&seg.blob_id, seg.offset, Some(seg.len)).await?;
+    Ok(checked_single::<B>(Single::Reading { stream, expected: seg.len, got: 0, _lease: lease }))
+}
+
 /// One segment needs no read-ahead task or channel: the response body reads the blob stream
 /// itself (the disk store already reads one frame ahead), with the same length checks.
 fn single_segment<B: BlobStore>(
@@ -195,7 +206,12 @@ fn single_segment<B: BlobStore>(
     seg: Segment,
     lease: Option<LeaseGuard>,
 ) -> BlobStream {
-    Box::pin(futures_util::stream::unfold(Single::Start(blobs, seg, lease), |state| async move {
+    checked_single(Single::Start(blobs, seg, lease))
+}
+
+/// Streams one segment from `state`, failing when the blob gives more or fewer bytes than asked.
+fn checked_single<B: BlobStore>(state: Single<B>) -> BlobStream {
+    Box::pin(futures_util::stream::unfold(state, |state| async move {
         let (mut stream, expected, mut got, lease) = match state {
             Single::Done => return None,
             Single::Start(blobs, seg, lease) => {

@@ -383,9 +383,14 @@ impl Rig {
         self.e.put_object(&alice(), put_req(k, data.len()), body(data)).await
     }
 
-    /// The whole object, or the error that ended its body.
+    /// The whole object, or the error that ended its body (or, for a one-blob object, that
+    /// failed its opening before the response head: `Backend`).
     async fn get(&self, k: &str) -> Result<Vec<u8>, BlobError> {
-        let out = self.e.get_object(&alice(), &get_req(k), false).await.unwrap();
+        let out = match self.e.get_object(&alice(), &get_req(k), false).await {
+            Ok(out) => out,
+            Err(EngineError::Internal(e)) => return Err(BlobError::Backend(e)),
+            Err(e) => panic!("GET {k}: {e:?}"),
+        };
         let mut data = Vec::new();
         let mut body = out.body;
         while let Some(chunk) = body.next().await {
