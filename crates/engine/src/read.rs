@@ -154,15 +154,14 @@ async fn next_chunk<B: BlobStore>(
 /// lives as long as the stream.
 pub(crate) fn read_stream<B: BlobStore>(
     blobs: Arc<B>,
-    segments: Vec<Segment>,
+    mut segments: Vec<Segment>,
     window: usize,
     lease: Option<LeaseGuard>,
 ) -> BlobStream {
-    if segments.len() == 1 {
-        if let Some(seg) = segments.into_iter().next() {
-            return single_segment(blobs, seg, lease);
-        }
-        return empty_stream();
+    if segments.len() == 1
+        && let Some(seg) = segments.pop()
+    {
+        return single_segment(blobs, seg, lease);
     }
     let reader = Reader {
         blobs,
