@@ -20,7 +20,7 @@ export RCLONE_LOW_LEVEL_RETRIES=1 RCLONE_RETRIES=1
 B=$S3_BUCKET
 R="gw:$B"
 
-step "version: $(rclone version | head -1)"
+step "version: $(rclone version | sed -n 1p)"
 
 step "create bucket"
 rclone mkdir "$R"
