@@ -18,7 +18,7 @@ use crate::api::{
     MetadataDirective, PutObjectRequest, WriteOutput,
 };
 use crate::lease::{LeaseGuard, Leases};
-use crate::read::{empty_stream, open_single, read_stream, segments};
+use crate::read::{empty_stream, open_read, segments};
 use crate::write::{WriteSpec, discard, discard_after_failed_commit, verify_empty, write_blob};
 use crate::{EngineConfig, EngineError};
 
@@ -351,19 +351,13 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 .inner
                 .leases
                 .acquire(segs.iter().map(|s| s.blob_id.as_str().to_owned()).collect());
-            if let [seg] = segs.as_slice() {
-                // One blob: open it before the response head goes out, so that a blob that
-                // cannot be read (missing, store down) is an error status, not a 200 whose
-                // body breaks.
-                open_single(&*self.inner.blobs, seg, Some(lease)).await?
-            } else {
-                read_stream(
-                    Arc::clone(&self.inner.blobs),
-                    segs,
-                    self.inner.config.read_ahead_parts,
-                    Some(lease),
-                )
-            }
+            open_read(
+                Arc::clone(&self.inner.blobs),
+                segs,
+                self.inner.config.read_ahead_parts,
+                Some(lease),
+            )
+            .await?
         };
         Ok(GetObjectOutput { version, range, content_length, parts_count, checksum, body })
     }

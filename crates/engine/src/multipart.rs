@@ -18,7 +18,7 @@ use crate::api::{
     UploadPartCopyRequest, UploadPartRequest, WriteOutput,
 };
 use crate::engine::write_output;
-use crate::read::{read_stream, segments};
+use crate::read::{open_read, segments};
 use crate::write::{WriteSpec, Written, discard_after_failed_commit, write_blob};
 use crate::{Engine, EngineError};
 
@@ -211,12 +211,13 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             Some(r) => segments(&source.parts, Some(r))?,
             None => Vec::new(),
         };
-        let data = read_stream(
+        let data = open_read(
             Arc::clone(&self.inner.blobs),
             segs,
             self.inner.config.read_ahead_parts,
             Some(lease),
-        );
+        )
+        .await?;
         let body: ByteStream = Box::pin(futures_util::StreamExt::map(data, |item| {
             item.map_err(|e| Box::new(SourceReadError(e)) as BoxError)
         }));

@@ -152,16 +152,22 @@ async fn next_chunk<B: BlobStore>(
 
 /// Streams the segments in order, keeping up to `window` of them in flight. The lease guard
 /// lives as long as the stream.
-pub(crate) fn read_stream<B: BlobStore>(
+///
+/// One segment (most objects: one blob, whole or a range of it) is opened here, before the
+/// caller answers, so that a blob that cannot be read is an error status rather than a body
+/// that breaks; it is then read straight from the blob stream (the store reads ahead itself),
+/// with no read-ahead task or channel. Several segments open lazily, part by part.
+pub(crate) async fn open_read<B: BlobStore>(
     blobs: Arc<B>,
     mut segments: Vec<Segment>,
     window: usize,
     lease: Option<LeaseGuard>,
-) -> BlobStream {
+) -> Result<BlobStream, BlobError> {
     if segments.len() == 1
         && let Some(seg) = segments.pop()
     {
-        return single_segment(blobs, seg, lease);
+        let stream = blobs.get(&seg.blob_id, seg.offset, Some(seg.len)).await?;
+        return Ok(checked(stream, seg.len, lease));
     }
     let reader = Reader {
         blobs,
@@ -171,75 +177,31 @@ pub(crate) fn read_stream<B: BlobStore>(
         failed: false,
         _lease: lease,
     };
-    Box::pin(futures_util::stream::unfold(reader, next_chunk))
+    Ok(Box::pin(futures_util::stream::unfold(reader, next_chunk)))
 }
 
-/// The state of a one-segment read (most objects: one blob, read whole or in a range).
-enum Single<B> {
-    /// Not opened yet: the blob is opened on the first poll, as the windowed reader does.
-    Start(Arc<B>, Segment, Option<LeaseGuard>),
-    Reading {
-        stream: BlobStream,
-        expected: u64,
-        got: u64,
-        _lease: Option<LeaseGuard>,
-    },
-    Done,
-}
-
-/// Opens the one segment of an object now (the caller answers an error status if that fails)
-/// and streams it as [`read_stream`] would.
-pub(crate) async fn open_single<B: BlobStore>(
-    blobs: &B,
-    seg: &Segment,
-    lease: Option<LeaseGuard>,
-) -> Result<BlobStream, BlobError> {
-    let stream = blobs.get(&seg.blob_id, seg.offset, Some(seg.len)).await?;
-    Ok(checked_single::<B>(Single::Reading { stream, expected: seg.len, got: 0, _lease: lease }))
-}
-
-/// One segment needs no read-ahead task or channel: the response body reads the blob stream
-/// itself (the disk store already reads one frame ahead), with the same length checks.
-fn single_segment<B: BlobStore>(
-    blobs: Arc<B>,
-    seg: Segment,
-    lease: Option<LeaseGuard>,
-) -> BlobStream {
-    checked_single(Single::Start(blobs, seg, lease))
-}
-
-/// Streams one segment from `state`, failing when the blob gives more or fewer bytes than asked.
-fn checked_single<B: BlobStore>(state: Single<B>) -> BlobStream {
-    Box::pin(futures_util::stream::unfold(state, |state| async move {
-        let (mut stream, expected, mut got, lease) = match state {
-            Single::Done => return None,
-            Single::Start(blobs, seg, lease) => {
-                match blobs.get(&seg.blob_id, seg.offset, Some(seg.len)).await {
-                    Ok(stream) => (stream, seg.len, 0, lease),
-                    Err(e) => return Some((Err(e), Single::Done)),
-                }
-            }
-            Single::Reading { stream, expected, got, _lease: lease } => {
-                (stream, expected, got, lease)
-            }
-        };
+/// One blob's stream, failing when it gives more or fewer bytes than `expected`; the lease is
+/// held until the stream ends.
+fn checked(stream: BlobStream, expected: u64, lease: Option<LeaseGuard>) -> BlobStream {
+    let state = Some((stream, 0u64, lease));
+    Box::pin(futures_util::stream::unfold(state, move |state| async move {
+        let (mut stream, mut got, lease) = state?;
         loop {
             match stream.next().await {
                 Some(Ok(chunk)) => {
                     got += chunk.len() as u64;
                     if got > expected {
                         let e = BlobError::Backend("blob returned more bytes than asked".into());
-                        return Some((Err(e), Single::Done));
+                        return Some((Err(e), None));
                     }
                     if !chunk.is_empty() {
-                        let next = Single::Reading { stream, expected, got, _lease: lease };
-                        return Some((Ok(chunk), next));
+                        return Some((Ok(chunk), Some((stream, got, lease))));
                     }
                 }
-                Some(Err(e)) => return Some((Err(e), Single::Done)),
+                Some(Err(e)) => return Some((Err(e), None)),
                 None if got < expected => {
                     let e = BlobError::Backend("blob read ended early".into());
-                    return Some((Err(e), Single::Done));
+                    return Some((Err(e), None));
                 }
                 None => return None,
             }

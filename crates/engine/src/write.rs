@@ -348,6 +348,11 @@ impl Hashes {
             s.update(chunk);
         }
     }
+
+    /// The MD5 and the checksums, in the order of the algorithms given to [`Hashes::new`].
+    fn finish(self) -> ([u8; 16], Vec<Checksum>) {
+        (self.md5.finalize().into(), self.sums.into_iter().map(Checksummer::finalize).collect())
+    }
 }
 
 /// The checks after a blob was written: stored size, Content-MD5, checksum. A failed check
@@ -359,8 +364,7 @@ async fn finish_write<B: BlobStore>(
     hashes: Hashes,
 ) -> Result<Written, EngineError> {
     let body_len = hashes.total;
-    let md5: [u8; 16] = hashes.md5.finalize().into();
-    let checksums: Vec<Checksum> = hashes.sums.into_iter().map(Checksummer::finalize).collect();
+    let (md5, checksums) = hashes.finish();
     // A backend that stored a different length than it was given (a short write it did not
     // report) must not produce a version whose size disagrees with its ETag and checksum.
     if info.size != body_len {
@@ -414,9 +418,7 @@ pub(crate) async fn verify_empty(
             return Err(EngineError::TooMuchBody);
         }
     }
-    let md5: [u8; 16] = Md5::digest([]).into();
-    let checksums: Vec<Checksum> =
-        spec.compute.iter().map(|a| Checksum::compute(*a, &[])).collect();
+    let (md5, checksums) = Hashes::new(&spec.compute).finish();
     verify(spec, md5, &checksums)?;
     Ok((md5, checksums))
 }
