@@ -454,8 +454,8 @@ async fn object_tagging_round_trip_limits_and_copy_directive() {
         );
         expect_err(
             c.get_object_tagging().bucket(&b).key("k").version_id("v2").send().await,
-            404,
-            "NoSuchVersion",
+            400,
+            "InvalidArgument",
             "version",
         );
         c.get_object_tagging().bucket(&b).key("k").version_id("null").send().await.unwrap();

@@ -263,3 +263,50 @@ async fn key_length_limit() {
         expect_err(res.await, 400, "KeyTooLongError", "1025-byte UTF-8 key");
     }
 }
+
+/// Regression (data loss): DeleteObject and DeleteObjects entries ignored `versionId`, so a
+/// bogus id deleted the current object. Now an id the gateway never issued is refused with
+/// 400 InvalidArgument and nothing is deleted; `null` still names the one version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bogus_version_id_deletes_nothing() {
+    let gw = Gateway::start();
+    let c = gw.client(Flavour::Default);
+    let b = bucket_name("vid", Flavour::Default);
+    create_bucket(&c, &b).await;
+    put(&c, &b, "k", b"precious").await;
+
+    expect_err(
+        c.delete_object().bucket(&b).key("k").version_id("X").send().await,
+        400,
+        "InvalidArgument",
+        "DeleteObject with a bogus versionId",
+    );
+    assert_eq!(get(&c, &b, "k").await, b"precious", "DeleteObject removed the object");
+
+    let delete = aws_sdk_s3::types::Delete::builder()
+        .objects(
+            aws_sdk_s3::types::ObjectIdentifier::builder()
+                .key("k")
+                .version_id("X")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let out = c.delete_objects().bucket(&b).delete(delete).send().await.unwrap();
+    assert!(out.deleted().is_empty(), "{out:?}");
+    let err = &out.errors()[0];
+    assert_eq!(err.key(), Some("k"));
+    assert_eq!(err.version_id(), Some("X"));
+    assert_eq!(err.code(), Some("InvalidArgument"));
+    assert_eq!(get(&c, &b, "k").await, b"precious", "DeleteObjects removed the object");
+
+    expect_err(
+        c.get_object().bucket(&b).key("k").version_id("X").send().await,
+        400,
+        "InvalidArgument",
+        "GetObject with a bogus versionId",
+    );
+    c.delete_object().bucket(&b).key("k").version_id("null").send().await.unwrap();
+    expect_err(c.get_object().bucket(&b).key("k").send().await, 404, "NoSuchKey", "after delete");
+}

@@ -102,6 +102,8 @@ pub struct GetObjectRequest {
     pub part_number: Option<PartNumber>,
     /// Conditional headers.
     pub conditions: Preconditions,
+    /// `versionId`.
+    pub version: crate::VersionRef,
 }
 
 /// The outcome of a GET/HEAD whose preconditions passed.
@@ -138,6 +140,8 @@ pub struct CopyObjectRequest {
     pub source_bucket: BucketName,
     /// Source key.
     pub source_key: ObjectKey,
+    /// The source version (`?versionId=` of `x-amz-copy-source`).
+    pub source_version: crate::VersionRef,
     /// `x-amz-copy-source-if-*`.
     pub source_conditions: Preconditions,
     /// Destination bucket.
@@ -212,6 +216,8 @@ pub struct UploadPartCopyRequest {
     pub source_bucket: BucketName,
     /// Source key.
     pub source_key: ObjectKey,
+    /// The source version (`?versionId=` of `x-amz-copy-source`).
+    pub source_version: crate::VersionRef,
     /// `x-amz-copy-source-range` (`bytes=a-b` only), resolved against the source size.
     pub source_range: Option<(u64, u64)>,
     /// `x-amz-copy-source-if-*`.

@@ -19,6 +19,7 @@ use crate::api::{
 };
 use crate::lease::{LeaseGuard, Leases};
 use crate::read::{empty_stream, open_read, segments};
+use crate::version::VersionRef;
 use crate::write::{WriteSpec, discard, discard_after_failed_commit, verify_empty, write_blob};
 use crate::{EngineConfig, EngineError};
 
@@ -310,9 +311,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<GetObjectOutput, EngineError> {
         self.owned_bucket(caller, &req.bucket).await?;
         let version = self
-            .inner
-            .meta
-            .object(req.bucket.as_str(), req.key.as_str())
+            .resolve_version(&req.bucket, &req.key, &req.version)
             .await?
             .ok_or(EngineError::NoSuchKey)?;
         let etag = ETag::parse_quoted_or_not(&version.etag);
@@ -399,15 +398,38 @@ fn part_range(
 }
 
 impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
-    /// Deletes the current version; a missing key is not an error.
+    /// Deletes the version `version` names (the current one when no id is given); a missing key
+    /// or version is not an error, but an id the gateway never issued is, and nothing is deleted.
     pub async fn delete_object(
         &self,
         caller: &Caller,
         bucket: &BucketName,
         key: &ObjectKey,
+        version: &VersionRef,
         condition: WriteCondition,
     ) -> Result<(), EngineError> {
         self.owned_bucket(caller, bucket).await?;
+        self.delete_version(bucket, key, version, condition).await
+    }
+
+    /// The one deletion path of DeleteObject and DeleteObjects entries, after the bucket check.
+    async fn delete_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: &VersionRef,
+        condition: WriteCondition,
+    ) -> Result<(), EngineError> {
+        match version {
+            VersionRef::Current => {}
+            // The store's delete removes the current version, which in an unversioned bucket
+            // is the null version; absent, there is nothing to delete.
+            VersionRef::Null | VersionRef::Id(_) => {
+                if self.resolve_version(bucket, key, version).await?.is_none() {
+                    return Ok(());
+                }
+            }
+        }
         // Retired blobs are left to the collector: a reader may still stream them.
         self.inner.meta.delete_object(bucket.as_str(), key.as_str(), condition).await?;
         Ok(())
@@ -418,26 +440,24 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         &self,
         caller: &Caller,
         bucket: &BucketName,
-        keys: Vec<String>,
-    ) -> Result<Vec<(String, Result<(), EngineError>)>, EngineError> {
+        keys: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<(String, Option<String>, Result<(), EngineError>)>, EngineError> {
         self.owned_bucket(caller, bucket).await?;
         if keys.len() > MAX_DELETE_KEYS {
             // The server rejects such bodies first; S3 answers MalformedXML.
             return Err(EngineError::Protocol(S3Error::new(ErrorCode::MalformedXML)));
         }
         let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let result = match ObjectKey::parse(key.clone()) {
-                Err(e) => Err(EngineError::Protocol(e)),
-                Ok(k) => self
-                    .inner
-                    .meta
-                    .delete_object(bucket.as_str(), k.as_str(), WriteCondition::None)
-                    .await
-                    .map(|_| ())
-                    .map_err(EngineError::from),
-            };
-            out.push((key, result));
+        for (key, version_id) in keys {
+            let result =
+                match (ObjectKey::parse(key.clone()), VersionRef::parse(version_id.as_deref())) {
+                    (Err(e), _) => Err(EngineError::Protocol(e)),
+                    (_, Err(e)) => Err(e),
+                    (Ok(k), Ok(version)) => {
+                        self.delete_version(bucket, &k, &version, WriteCondition::None).await
+                    }
+                };
+            out.push((key, version_id, result));
         }
         Ok(out)
     }
@@ -449,16 +469,13 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         caller: &Caller,
         bucket: &BucketName,
         key: &ObjectKey,
+        version: &VersionRef,
         conditions: &s3gate_protocol::Preconditions,
     ) -> Result<(ObjectVersion, LeaseGuard), EngineError> {
         self.owned_bucket(caller, bucket).await?;
         for _ in 0..COPY_ATTEMPTS {
-            let source = self
-                .inner
-                .meta
-                .object(bucket.as_str(), key.as_str())
-                .await?
-                .ok_or(EngineError::NoSuchKey)?;
+            let source =
+                self.resolve_version(bucket, key, version).await?.ok_or(EngineError::NoSuchKey)?;
             let etag = ETag::parse_quoted_or_not(&source.etag);
             if conditions.evaluate_copy_source(&etag, source.last_modified)
                 != ConditionOutcome::Proceed
@@ -466,7 +483,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 return Err(EngineError::PreconditionFailed);
             }
             let lease = self.lease_parts(&source.parts);
-            let again = self.inner.meta.object(bucket.as_str(), key.as_str()).await?;
+            let again = self.resolve_version(bucket, key, version).await?;
             if again.as_ref().is_some_and(|a| a.parts == source.parts) {
                 return Ok((source, lease));
             }
@@ -482,7 +499,13 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<WriteOutput, EngineError> {
         self.owned_bucket(caller, &req.bucket).await?;
         let (source, _lease) = self
-            .lease_source(caller, &req.source_bucket, &req.source_key, &req.source_conditions)
+            .lease_source(
+                caller,
+                &req.source_bucket,
+                &req.source_key,
+                &req.source_version,
+                &req.source_conditions,
+            )
             .await?;
         let same_key = req.source_bucket == req.bucket && req.source_key == req.key;
         let tags_unchanged = req.tags.as_ref().is_none_or(|t| *t == source.tags);

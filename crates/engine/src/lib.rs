@@ -49,6 +49,7 @@
 //!     range: None,
 //!     part_number: None,
 //!     conditions: Preconditions::default(),
+//!     version: Default::default(),
 //! };
 //! let mut out = engine.get_object(&alice, &get, false).await.unwrap();
 //! let mut data = Vec::new();
@@ -71,6 +72,7 @@ mod lease;
 mod multipart;
 mod read;
 mod tagging;
+mod version;
 mod write;
 
 pub use api::*;
@@ -80,6 +82,7 @@ pub use error::EngineError;
 pub use gc::{GcReport, SweepReport};
 pub use s3gate_metadata::{Bucket, ListPage, UploadListQuery, UploadPage, WriteCondition};
 pub use s3gate_storage_backend::{BoxError, ByteStream};
+pub use version::VersionRef;
 
 /// The body of a GET: blob bytes, ending with `Err` if a read fails midway.
 pub type BodyStream = s3gate_storage_backend::BlobStream;

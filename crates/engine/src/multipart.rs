@@ -181,7 +181,13 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<PartOutput, EngineError> {
         let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
         let (source, lease) = self
-            .lease_source(caller, &req.source_bucket, &req.source_key, &req.source_conditions)
+            .lease_source(
+                caller,
+                &req.source_bucket,
+                &req.source_key,
+                &req.source_version,
+                &req.source_conditions,
+            )
             .await?;
         let range = match req.source_range {
             None => (source.size > 0)

@@ -1,24 +1,13 @@
 //! Object tagging and GetObjectAttributes: metadata-only operations on one version.
 
-use s3gate_metadata::{MetaError, MetadataStore, NULL_VERSION, ObjectVersion};
-use s3gate_protocol::{BucketName, ErrorCode, ObjectKey, S3Error, check_tag_set};
+use s3gate_metadata::{MetaError, MetadataStore, ObjectVersion};
+use s3gate_protocol::{BucketName, ObjectKey, check_tag_set};
 use s3gate_storage_backend::BlobStore;
 
 use crate::api::Caller;
 use crate::engine::Engine;
 use crate::error::EngineError;
-
-/// The version a request names: versioning is not implemented yet, so every bucket holds only
-/// the `null` version and any other id does not exist.
-fn check_version(version_id: Option<&str>) -> Result<(), EngineError> {
-    match version_id {
-        None | Some(NULL_VERSION) => Ok(()),
-        Some(_) => Err(EngineError::Protocol(S3Error::with_message(
-            ErrorCode::NoSuchVersion,
-            "The specified version does not exist.",
-        ))),
-    }
-}
+use crate::version::VersionRef;
 
 impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     /// The version a metadata-only read addresses.
@@ -29,9 +18,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         key: &ObjectKey,
         version_id: Option<&str>,
     ) -> Result<ObjectVersion, EngineError> {
+        let version = VersionRef::parse(version_id)?;
         self.owned_bucket(caller, bucket).await?;
-        check_version(version_id)?;
-        self.metadata().object(bucket.as_str(), key.as_str()).await?.ok_or(EngineError::NoSuchKey)
+        self.resolve_version(bucket, key, &version).await?.ok_or(EngineError::NoSuchKey)
     }
 
     /// GetObjectTagging: the version id and its tags in stored order.
@@ -57,9 +46,15 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         tags: Vec<(String, String)>,
     ) -> Result<String, EngineError> {
         check_tag_set(&tags)?;
+        let version = VersionRef::parse(version_id)?;
         self.owned_bucket(caller, bucket).await?;
-        check_version(version_id)?;
-        match self.metadata().set_object_tags(bucket.as_str(), key.as_str(), None, tags).await {
+        let target =
+            self.resolve_version(bucket, key, &version).await?.ok_or(EngineError::NoSuchKey)?;
+        match self
+            .metadata()
+            .set_object_tags(bucket.as_str(), key.as_str(), Some(&target.version_id), tags)
+            .await
+        {
             Err(MetaError::NoSuchKey) => Err(EngineError::NoSuchKey),
             other => Ok(other?),
         }

@@ -86,6 +86,7 @@ fn get_req(k: &str) -> GetObjectRequest {
         range: None,
         part_number: None,
         conditions: Preconditions::default(),
+        version: VersionRef::Current,
     }
 }
 
@@ -372,7 +373,9 @@ async fn content_md5_and_length() {
     let data = b"some bytes here";
     let ok = BodyIntegrity { content_md5: Some(md5(data)), length: Some(15), ..Default::default() };
     e.put_object(&alice(), with_integrity(ok), body(data)).await.unwrap();
-    e.delete_object(&alice(), &bn("bkt"), &key("k"), WriteCondition::None).await.unwrap();
+    e.delete_object(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, WriteCondition::None)
+        .await
+        .unwrap();
     e.collect_garbage().await.unwrap();
     assert!(e.blobs().is_empty());
 
@@ -439,7 +442,9 @@ async fn checksums_header_and_trailer() {
         assert_eq!(got.checksum, Some((alg, good.clone())));
         assert_eq!(got.version.checksum_algorithm.as_deref(), Some(alg.as_str()));
     }
-    e.delete_object(&alice(), &bn("bkt"), &key("k"), WriteCondition::None).await.unwrap();
+    e.delete_object(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, WriteCondition::None)
+        .await
+        .unwrap();
     e.collect_garbage().await.unwrap();
     assert!(e.blobs().is_empty());
 
@@ -530,8 +535,45 @@ async fn conditional_writes() {
     assert_eq!(e.blobs().len(), 1);
 
     assert!(matches!(
-        e.delete_object(&alice(), &bn("bkt"), &key("k"), WriteCondition::IfMatch("x".into())).await,
+        e.delete_object(
+            &alice(),
+            &bn("bkt"),
+            &key("k"),
+            &VersionRef::Current,
+            WriteCondition::IfMatch("x".into())
+        )
+        .await,
         Err(EngineError::PreconditionFailed)
+    ));
+}
+
+/// Regression: a version id the gateway never issued used to be ignored, so DeleteObject and
+/// DeleteObjects entries deleted the current version whatever id they named.
+#[tokio::test]
+async fn a_bogus_version_id_deletes_nothing() {
+    let e = setup().await;
+    put(&e, "k", b"keep me").await;
+    let bogus = VersionRef::parse(Some("X"));
+    assert!(
+        matches!(&bogus, Err(EngineError::Protocol(s)) if s.code == ErrorCode::InvalidArgument)
+    );
+    let results =
+        e.delete_objects(&alice(), &bn("bkt"), vec![("k".into(), Some("X".into()))]).await.unwrap();
+    assert!(matches!(
+        &results[0].2,
+        Err(EngineError::Protocol(s)) if s.code == ErrorCode::InvalidArgument
+    ));
+    assert_eq!(
+        collect(e.get_object(&alice(), &get_req("k"), false).await.unwrap().body).await.unwrap(),
+        b"keep me"
+    );
+    // `null` names the version an unversioned bucket keeps: it is deleted.
+    e.delete_object(&alice(), &bn("bkt"), &key("k"), &VersionRef::Null, WriteCondition::None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        e.get_object(&alice(), &get_req("k"), false).await,
+        Err(EngineError::NoSuchKey)
     ));
 }
 
@@ -540,18 +582,30 @@ async fn delete_is_idempotent_and_batch_reports_per_key() {
     let e = setup().await;
     put(&e, "a", b"1").await;
     put(&e, "b", b"2").await;
-    e.delete_object(&alice(), &bn("bkt"), &key("missing"), WriteCondition::None).await.unwrap();
+    e.delete_object(
+        &alice(),
+        &bn("bkt"),
+        &key("missing"),
+        &VersionRef::Current,
+        WriteCondition::None,
+    )
+    .await
+    .unwrap();
     let results = e
-        .delete_objects(&alice(), &bn("bkt"), vec!["a".into(), String::new(), "zzz".into()])
+        .delete_objects(
+            &alice(),
+            &bn("bkt"),
+            vec![("a".into(), None), (String::new(), None), ("zzz".into(), None)],
+        )
         .await
         .unwrap();
     assert_eq!(results.len(), 3);
     assert_eq!(results[0].0, "a");
-    assert!(results[0].1.is_ok());
-    assert!(matches!(&results[1].1, Err(EngineError::Protocol(_))));
-    assert!(results[2].1.is_ok());
+    assert!(results[0].2.is_ok());
+    assert!(matches!(&results[1].2, Err(EngineError::Protocol(_))));
+    assert!(results[2].2.is_ok());
     assert!(matches!(
-        e.delete_objects(&bob(), &bn("bkt"), vec!["b".into()]).await,
+        e.delete_objects(&bob(), &bn("bkt"), vec![("b".into(), None)]).await,
         Err(EngineError::AccessDenied)
     ));
     assert!(matches!(
@@ -568,6 +622,7 @@ fn copy_req(src: &str, dst: &str) -> CopyObjectRequest {
     CopyObjectRequest {
         source_bucket: bn("bkt"),
         source_key: key(src),
+        source_version: VersionRef::Current,
         source_conditions: Preconditions::default(),
         bucket: bn("bkt"),
         key: key(dst),
@@ -602,7 +657,9 @@ async fn copy_shares_blobs_and_follows_directives() {
     assert!(v.tags.is_empty());
 
     // Deleting the source keeps the copies readable.
-    e.delete_object(&alice(), &bn("bkt"), &key("src"), WriteCondition::None).await.unwrap();
+    e.delete_object(&alice(), &bn("bkt"), &key("src"), &VersionRef::Current, WriteCondition::None)
+        .await
+        .unwrap();
     e.collect_garbage().await.unwrap();
     assert_eq!(get(&e, "dst").await, b"copy me");
     assert_eq!(get(&e, "dst2").await, b"copy me");
@@ -921,6 +978,7 @@ async fn upload_part_copy_reads_the_range() {
         part_number: PartNumber::parse(n).unwrap(),
         source_bucket: bn("bkt"),
         source_key: key("mp"),
+        source_version: VersionRef::Current,
         source_range: range,
         source_conditions: Preconditions::default(),
     };
@@ -963,7 +1021,9 @@ async fn open_body_survives_overwrite_and_collection() {
     assert_eq!(report.deleted, 0);
     // Another open body of the deleted key, then delete.
     let reader2 = e.get_object(&alice(), &get_req("k"), false).await.unwrap();
-    e.delete_object(&alice(), &bn("bkt"), &key("k"), WriteCondition::None).await.unwrap();
+    e.delete_object(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, WriteCondition::None)
+        .await
+        .unwrap();
     e.collect_garbage().await.unwrap();
     assert_eq!(collect(reader.body).await.unwrap(), b"old bytes");
     assert_eq!(collect(reader2.body).await.unwrap(), b"new bytes");
@@ -979,7 +1039,9 @@ async fn dropped_body_releases_its_lease() {
     let e = setup().await;
     put(&e, "k", b"data").await;
     let reader = e.get_object(&alice(), &get_req("k"), false).await.unwrap();
-    e.delete_object(&alice(), &bn("bkt"), &key("k"), WriteCondition::None).await.unwrap();
+    e.delete_object(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, WriteCondition::None)
+        .await
+        .unwrap();
     assert_eq!(e.collect_garbage().await.unwrap().skipped_leased, 1);
     drop(reader);
     assert_eq!(e.collect_garbage().await.unwrap().deleted, 1);
@@ -999,7 +1061,9 @@ async fn published_leases_protect_blobs_from_other_gateways() {
     put(&e, "k", b"data").await;
     let blob = e.metadata().object("bkt", "k").await.unwrap().unwrap().parts[0].blob_id.clone();
     let reader = e.get_object(&alice(), &get_req("k"), false).await.unwrap();
-    e.delete_object(&alice(), &bn("bkt"), &key("k"), WriteCondition::None).await.unwrap();
+    e.delete_object(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, WriteCondition::None)
+        .await
+        .unwrap();
     assert_eq!(e.publish_leases().await.unwrap(), 1);
     let ids = vec![blob.clone()];
     assert!(e.metadata().forget_blobs(&ids).await.unwrap().is_empty());
@@ -1246,9 +1310,15 @@ async fn run_model(ops: Vec<Op>) {
                 model.insert(name, [parts.concat(), last].concat());
             }
             Op::Delete(k) => {
-                e.delete_object(&alice(), &bn("bkt"), &key(&key_name(k)), WriteCondition::None)
-                    .await
-                    .unwrap();
+                e.delete_object(
+                    &alice(),
+                    &bn("bkt"),
+                    &key(&key_name(k)),
+                    &VersionRef::Current,
+                    WriteCondition::None,
+                )
+                .await
+                .unwrap();
                 model.remove(&key_name(k));
             }
             Op::Copy(a, b) => {
@@ -1390,7 +1460,7 @@ async fn upload_without_algorithm_gets_a_full_object_crc64nvme() {
 #[tokio::test]
 async fn delete_objects_caps_the_batch() {
     let e = setup().await;
-    let keys: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
+    let keys: Vec<(String, Option<String>)> = (0..1001).map(|i| (format!("k{i}"), None)).collect();
     assert!(matches!(
         e.delete_objects(&alice(), &bn("bkt"), keys).await,
         Err(EngineError::Protocol(s)) if s.code == ErrorCode::MalformedXML

@@ -465,6 +465,7 @@ fn get_req(k: &str) -> GetObjectRequest {
         range: None,
         part_number: None,
         conditions: Preconditions::default(),
+        version: VersionRef::Current,
     }
 }
 
@@ -727,10 +728,13 @@ async fn delete_failures_change_nothing() {
     let rig = Rig::new().await;
     rig.put("k", &data(100, 1)).await.unwrap();
     rig.meta.fail("delete_object", Kind::Io, false);
-    let err = rig.e.delete_object(&alice(), &bn("bkt"), &key("k"), WriteCondition::None).await;
+    let err = rig
+        .e
+        .delete_object(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, WriteCondition::None)
+        .await;
     assert!(matches!(err, Err(EngineError::Internal(_))), "{err:?}");
-    let many = rig.e.delete_objects(&alice(), &bn("bkt"), vec!["k".into()]).await.unwrap();
-    assert!(matches!(many[0].1, Err(EngineError::Internal(_))), "{:?}", many[0].1);
+    let many = rig.e.delete_objects(&alice(), &bn("bkt"), vec![("k".into(), None)]).await.unwrap();
+    assert!(matches!(many[0].2, Err(EngineError::Internal(_))), "{:?}", many[0].2);
     rig.meta.clear();
     assert_eq!(rig.get("k").await.unwrap(), data(100, 1));
     rig.assert_no_leak().await;

@@ -125,7 +125,7 @@ pub enum Operation {
     /// `HEAD /bucket/key`.
     HeadObject { bucket: BucketName, key: ObjectKey, params: GetObjectParams },
     /// `DELETE /bucket/key`.
-    DeleteObject { bucket: BucketName, key: ObjectKey },
+    DeleteObject { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
     /// `POST /bucket?delete`.
     DeleteObjects { bucket: BucketName },
     /// `POST /bucket/key?uploads`.
@@ -645,7 +645,9 @@ fn route_object(
         )),
         "PUT" if req.has_copy_source => Ok(Operation::CopyObject { bucket, key }),
         "PUT" => Ok(Operation::PutObject { bucket, key }),
-        "DELETE" => Ok(Operation::DeleteObject { bucket, key }),
+        "DELETE" => {
+            Ok(Operation::DeleteObject { bucket, key, version_id: query.non_empty("versionId") })
+        }
         _ => Err(method_not_allowed(method, "OBJECT")),
     }
 }

@@ -14,7 +14,7 @@ use s3gate_engine::api::{
     GetObjectRequest, ListObjectsRequest, MetadataDirective, PutObjectRequest,
     UploadPartCopyRequest, UploadPartRequest, WriteOutput,
 };
-use s3gate_engine::{Engine, EngineError};
+use s3gate_engine::{Engine, EngineError, VersionRef};
 use s3gate_metadata::{ListEntry, MetadataStore, UploadListEntry, UploadListQuery};
 use s3gate_protocol::{
     AttributesPart, AttributesParts, BucketEntry, BucketName, ChecksumAlgorithm,
@@ -433,6 +433,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                         CopyObjectRequest {
                             source_bucket: source.bucket,
                             source_key: source.key,
+                            source_version: VersionRef::parse(source.version_id.as_deref())?,
                             source_conditions: Preconditions::from_copy_source_headers(|n| {
                                 header(headers, n)
                             }),
@@ -455,24 +456,25 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             | Operation::HeadObject { bucket, key, params } => {
                 self.get_object(bucket, key, params, headers, caller, is_head).await
             }
-            Operation::DeleteObject { bucket, key } => {
-                e.delete_object(caller, &bucket, &key, write_condition(headers)?).await?;
+            Operation::DeleteObject { bucket, key, version_id } => {
+                let version = VersionRef::parse(version_id.as_deref())?;
+                e.delete_object(caller, &bucket, &key, &version, write_condition(headers)?).await?;
                 Ok(empty(StatusCode::NO_CONTENT))
             }
             Operation::DeleteObjects { bucket } => {
                 let raw = read_small_body(body, authed).await?;
                 verify_small_body_integrity(headers, &raw, true)?;
                 let request = parse_delete(&raw)?;
-                let keys: Vec<String> = request.objects.iter().map(|o| o.key.clone()).collect();
+                let keys = request.objects.into_iter().map(|o| (o.key, o.version_id)).collect();
                 let results = e.delete_objects(caller, &bucket, keys).await?;
                 let mut out = DeleteResult { deleted: Vec::new(), errors: Vec::new() };
-                for (key, res) in results {
+                for (key, version_id, res) in results {
                     match res {
                         Ok(()) => {
                             if !request.quiet {
                                 out.deleted.push(DeletedEntry {
                                     key,
-                                    version_id: None,
+                                    version_id,
                                     delete_marker: None,
                                     delete_marker_version_id: None,
                                 });
@@ -485,7 +487,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             }
                             out.errors.push(DeleteErrorEntry {
                                 key,
-                                version_id: None,
+                                version_id,
                                 code: api.s3.code,
                                 message: api.s3.message,
                             });
@@ -555,6 +557,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             part_number,
                             source_bucket: source.bucket,
                             source_key: source.key,
+                            source_version: VersionRef::parse(source.version_id.as_deref())?,
                             source_range,
                             source_conditions: Preconditions::from_copy_source_headers(|n| {
                                 header(headers, n)
@@ -743,12 +746,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         caller: &Caller,
         head: bool,
     ) -> Result<Resp, ApiError> {
-        if params.version_id.as_deref().is_some_and(|v| v != "null") {
-            return Err(ApiError::msg(
-                ErrorCode::NoSuchVersion,
-                "The specified version does not exist.",
-            ));
-        }
+        let version = VersionRef::parse(params.version_id.as_deref())?;
         let range = header(headers, "range").and_then(parse_range);
         if range.is_some() && params.part_number.is_some() {
             return Err(ApiError::msg(
@@ -762,6 +760,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             range,
             part_number: params.part_number,
             conditions: Preconditions::from_headers(|n| header(headers, n)),
+            version,
         };
         let out = match self.engine.get_object(caller, &req, head).await {
             Ok(out) => out,
@@ -1084,14 +1083,7 @@ fn copy_source(headers: &HeaderMap) -> Result<s3gate_protocol::CopySource, ApiEr
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
         )
     })?;
-    let source = parse_copy_source(v)?;
-    if source.version_id.as_deref().is_some_and(|v| v != "null") {
-        return Err(ApiError::msg(
-            ErrorCode::NotImplemented,
-            "Copying a specific version requires bucket versioning, which s3gate does not implement yet.",
-        ));
-    }
-    Ok(source)
+    Ok(parse_copy_source(v)?)
 }
 
 /// `x-amz-copy-source-range: bytes=a-b` (both ends required, inclusive).
