@@ -38,8 +38,19 @@ struct PrincipalMatcher {
 
 impl PrincipalMatcher {
     fn matches(&self, principal: &Principal, effect: Effect) -> bool {
-        let listed = self.lists(principal, effect);
-        listed != self.negated
+        if !self.negated {
+            return self.lists(principal, effect);
+        }
+        // NotPrincipal applies unless every identity of the requester is listed: a user is
+        // both itself and its account (AWS's rule; so excluding a user from a Deny takes
+        // both its ARN and the account's).
+        if self.everyone {
+            return false;
+        }
+        let Some(user) = principal.user() else { return true };
+        let named = self.canonical.iter().any(|c| **c == *user.canonical_id())
+            || (!user.is_root() && self.users.iter().any(|u| **u == *user.name()));
+        if user.is_root() { !(self.account || named) } else { !(named && self.account) }
     }
 
     fn lists(&self, principal: &Principal, effect: Effect) -> bool {
