@@ -526,16 +526,53 @@ impl ActionSet {
             return Self::all();
         }
         let Some((service, name)) = pattern.split_once(':') else { return set };
-        if !crate::pattern::glob_ignore_case(service, "s3") {
+        if !glob_ignore_case(service.as_bytes(), b"s3") {
+            return set;
+        }
+        if !name.contains(['*', '?']) {
+            if let Some(action) = Action::parse(pattern) {
+                set.insert(action);
+            }
             return set;
         }
         for action in Action::all() {
-            if crate::pattern::glob_ignore_case(name, action.name()) {
+            if glob_ignore_case(name.as_bytes(), action.name().as_bytes()) {
                 set.insert(action);
             }
         }
         set
     }
+}
+
+/// `*` / `?` glob ignoring ASCII case, over bytes (action names are ASCII; a pattern with
+/// other bytes simply matches nothing it does not spell).
+fn glob_ignore_case(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut back: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                back = Some((p + 1, t));
+                p += 1;
+                continue;
+            }
+            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&text[t]) => {
+                p += 1;
+                t += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match back {
+            Some((bp, bt)) => {
+                back = Some((bp, bt + 1));
+                p = bp;
+                t = bt + 1;
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -614,6 +651,11 @@ mod tests {
         assert!(ActionSet::matching("s3:Nope*").is_empty());
         assert!(ActionSet::matching("ec2:*").is_empty());
         assert!(ActionSet::matching("GetObject").is_empty());
+        assert_eq!(names("s3:?etObject"), ["GetObject"]);
+        assert_eq!(names("S3:*objectlegalhold"), ["GetObjectLegalHold", "PutObjectLegalHold"]);
+        assert!(glob_ignore_case(b"a*b*c", b"AXBYC"));
+        assert!(!glob_ignore_case(b"a*b*c", b"AXBY"));
+        assert!(glob_ignore_case(b"**", b""));
         let mut not = ActionSet::matching("s3:GetObject").complement();
         assert!(!not.contains(Action::GetObject));
         assert!(not.contains(Action::PutObject));

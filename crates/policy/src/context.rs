@@ -26,9 +26,15 @@ impl Value {
     pub fn new(text: impl Into<Box<str>>) -> Value {
         let text = text.into();
         let trimmed = text.trim();
-        let number = trimmed.parse::<f64>().ok().filter(|n| n.is_finite());
-        let date = crate::date::parse_millis(trimmed);
-        let ip = trimmed.parse::<IpAddr>().ok().map(crate::ip::normalize);
+        // Only text that starts like a number, a date or an address is parsed as one.
+        let first = trimmed.bytes().next().unwrap_or(b' ');
+        let numeric = first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.');
+        let number =
+            numeric.then(|| trimmed.parse::<f64>().ok()).flatten().filter(|n| n.is_finite());
+        let date = first.is_ascii_digit().then(|| crate::date::parse_millis(trimmed)).flatten();
+        let ip = (first.is_ascii_hexdigit() || first == b':')
+            .then(|| trimmed.parse::<IpAddr>().ok().map(crate::ip::normalize))
+            .flatten();
         let boolean = if trimmed.eq_ignore_ascii_case("true") {
             Some(true)
         } else if trimmed.eq_ignore_ascii_case("false") {

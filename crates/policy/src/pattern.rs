@@ -241,16 +241,6 @@ fn strip_prefix<'t>(text: &'t str, prefix: &str, ignore_case: bool) -> Option<&'
     Some(rest.as_str())
 }
 
-/// Glob match ignoring ASCII case, for action names (compiled once, never per request).
-pub(crate) fn glob_ignore_case(pattern: &str, text: &str) -> bool {
-    let pattern = pattern.to_ascii_lowercase();
-    let text = text.to_ascii_lowercase();
-    match Pattern::parse(&pattern, true, false) {
-        Ok(p) => p.matches(&text, &|_| None),
-        Err(UnknownVariable) => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,14 +331,6 @@ mod tests {
         assert!(eq("${aws:username}", "alice", false));
         assert!(eq("x-${aws:username}", "X-ALICE", true));
         assert!(!eq("${aws:PrincipalArn}", "", false));
-    }
-
-    #[test]
-    fn action_globs_ignore_case() {
-        assert!(glob_ignore_case("Get*", "GetObject"));
-        assert!(glob_ignore_case("getobject", "GetObject"));
-        assert!(glob_ignore_case("?etObject", "GetObject"));
-        assert!(!glob_ignore_case("Put*", "GetObject"));
     }
 
     #[test]
