@@ -146,8 +146,10 @@ impl Policy {
         let mut sids: Vec<&str> = Vec::new();
         let mut statements = Vec::with_capacity(document.statements.len());
         for statement in &document.statements {
-            if let Some(sid) = &statement.sid {
-                if kind == PolicyKind::Identity && !sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            // IAM holds Sids of identity policies to letters and digits, unique in the policy;
+            // S3 accepts any Sid, repeated or not, in a bucket policy.
+            if let (Some(sid), PolicyKind::Identity) = (&statement.sid, kind) {
+                if !sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
                     return Err(malformed(reason::SID_CHARSET));
                 }
                 if sids.contains(&sid.as_str()) {
