@@ -314,33 +314,35 @@ impl Target for AnyTarget {
         }
     }
 
+    // Boxed: the targets' futures differ in size by kilobytes (hyper's request future is
+    // the largest), and the caller should not carry the largest inline.
     async fn deliver(&self, messages: &[Message]) -> Result<(), DeliveryError> {
         match *self {
             #[cfg(feature = "webhook")]
-            AnyTarget::Webhook(ref t) => t.deliver(messages).await,
+            AnyTarget::Webhook(ref t) => Box::pin(t.deliver(messages)).await,
             #[cfg(feature = "nats")]
-            AnyTarget::Nats(ref t) => t.deliver(messages).await,
+            AnyTarget::Nats(ref t) => Box::pin(t.deliver(messages)).await,
             #[cfg(feature = "amqp")]
-            AnyTarget::Amqp(ref t) => t.deliver(messages).await,
+            AnyTarget::Amqp(ref t) => Box::pin(t.deliver(messages)).await,
             #[cfg(feature = "redis")]
-            AnyTarget::Redis(ref t) => t.deliver(messages).await,
+            AnyTarget::Redis(ref t) => Box::pin(t.deliver(messages)).await,
             #[cfg(feature = "mqtt")]
-            AnyTarget::Mqtt(ref t) => t.deliver(messages).await,
+            AnyTarget::Mqtt(ref t) => Box::pin(t.deliver(messages)).await,
         }
     }
 
     async fn check(&self) -> Result<(), DeliveryError> {
         match *self {
             #[cfg(feature = "webhook")]
-            AnyTarget::Webhook(ref t) => t.check().await,
+            AnyTarget::Webhook(ref t) => Box::pin(t.check()).await,
             #[cfg(feature = "nats")]
-            AnyTarget::Nats(ref t) => t.check().await,
+            AnyTarget::Nats(ref t) => Box::pin(t.check()).await,
             #[cfg(feature = "amqp")]
-            AnyTarget::Amqp(ref t) => t.check().await,
+            AnyTarget::Amqp(ref t) => Box::pin(t.check()).await,
             #[cfg(feature = "redis")]
-            AnyTarget::Redis(ref t) => t.check().await,
+            AnyTarget::Redis(ref t) => Box::pin(t.check()).await,
             #[cfg(feature = "mqtt")]
-            AnyTarget::Mqtt(ref t) => t.check().await,
+            AnyTarget::Mqtt(ref t) => Box::pin(t.check()).await,
         }
     }
 }

@@ -282,13 +282,25 @@ fn mark(state: &mut [Confirm], first: u64, tag: u64, multiple: bool, to: Confirm
     }
 }
 
-/// RabbitMQ refuses bad credentials with ACCESS_REFUSED (403) during the handshake and a
-/// vhost the user may not use with NOT_ALLOWED (530): both permanent. Everything else
-/// during connect (refused, reset, timed out) is retryable.
+/// Sorts a failure to open the connection. RabbitMQ answers bad credentials by closing the
+/// socket after `Connection.Start-Ok` (after a deliberate 3-second delay; amqprs does not
+/// announce the `authentication_failure_close` capability that would get an explicit
+/// ACCESS_REFUSED), so a connection the broker accepted and then reset or shut during the
+/// handshake is taken as refused credentials or vhost: permanent. A refused, unreachable or
+/// timed-out connection is retryable.
 fn open_error(e: amqprs::error::Error) -> DeliveryError {
     let text = e.to_string();
-    let what = format!("connect: {text}");
-    if text.contains("ACCESS_REFUSED") || text.contains("NOT_ALLOWED") || text.contains("403") {
+    let lower = text.to_ascii_lowercase();
+    let refused = lower.contains("access_refused")
+        || lower.contains("not_allowed")
+        || lower.contains("reset by peer")
+        || lower.contains("peer shutdown");
+    let what = if refused && !lower.contains("access_refused") {
+        format!("connect: {text} (the broker closed the handshake: bad credentials or vhost?)")
+    } else {
+        format!("connect: {text}")
+    };
+    if refused && !lower.contains("connection refused") {
         DeliveryError::permanent(KIND, what).with_source(e)
     } else {
         DeliveryError::retryable(KIND, what).with_source(e)

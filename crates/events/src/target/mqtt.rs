@@ -351,12 +351,13 @@ impl Conn {
 
     async fn fill(&mut self, n: usize) -> Result<(), DeliveryError> {
         while self.buf.len() < n {
-            let mut chunk = [0; 4096];
-            let read = self.tcp.read(&mut chunk).await.map_err(|e| io_error(KIND, "read", e))?;
+            // Read into the heap buffer itself, so no chunk lives in the future's state.
+            self.buf.reserve(4096);
+            let read =
+                self.tcp.read_buf(&mut self.buf).await.map_err(|e| io_error(KIND, "read", e))?;
             if read == 0 {
                 return Err(DeliveryError::retryable(KIND, "connection closed by the broker"));
             }
-            self.buf.extend_from_slice(&chunk[..read]);
         }
         Ok(())
     }
