@@ -82,6 +82,26 @@ struct Conn {
     buf: Vec<u8>,
     next_id: u16,
     last_used: Instant,
+    limits: Limits,
+}
+
+/// What the broker's CONNACK allows (MQTT 5 properties; defaults for 3.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Limits {
+    /// Publishes awaiting PUBACK at once.
+    receive_max: u16,
+    /// Largest packet the broker accepts, if it said.
+    max_packet: Option<usize>,
+    /// The broker's keep-alive, which replaces ours when given.
+    keep_alive: Option<u16>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // MQTT 3.1.1 has no Receive Maximum; 20 in flight is what Mosquitto allows by default
+        // and keeps a batch pipelined.
+        Limits { receive_max: 20, max_packet: None, keep_alive: None }
+    }
 }
 
 impl MqttTarget {
@@ -117,7 +137,13 @@ impl MqttTarget {
                 .await
                 .map_err(|e| io_error(KIND, "connect", e))?;
             let _ = tcp.set_nodelay(true);
-            let mut conn = Conn { tcp, buf: Vec::new(), next_id: 1, last_used: Instant::now() };
+            let mut conn = Conn {
+                tcp,
+                buf: Vec::new(),
+                next_id: 1,
+                last_used: Instant::now(),
+                limits: Limits::default(),
+            };
             conn.write(&self.connect_packet()).await?;
             let (kind, body) = conn.packet().await?;
             if kind != CONNACK {
@@ -125,6 +151,9 @@ impl MqttTarget {
             }
             let code = *body.get(1).ok_or_else(|| malformed("CONNACK"))?;
             connack_result(code, self.v5())?;
+            if self.v5() {
+                conn.limits = connack_properties(body.get(2..).unwrap_or_default())?;
+            }
             Ok(conn)
         })
         .await
@@ -157,7 +186,7 @@ impl MqttTarget {
         frame(0x10, &body)
     }
 
-    fn publish_packet(&self, id: u16, message: &Message) -> Vec<u8> {
+    fn publish_packet(&self, id: u16, message: &Message) -> (u16, Vec<u8>) {
         let mut body = Vec::with_capacity(self.config.topic.len() + message.body().len() + 8);
         put_str(&mut body, self.config.topic.as_bytes());
         body.extend_from_slice(&id.to_be_bytes());
@@ -165,26 +194,36 @@ impl MqttTarget {
             body.push(0); // no properties
         }
         body.extend_from_slice(message.body());
-        frame(0x32, &body) // PUBLISH, QoS 1, no DUP, no RETAIN
+        (id, frame(0x32, &body)) // PUBLISH, QoS 1, no DUP, no RETAIN
     }
 
     async fn publish(&self, conn: &mut Conn, messages: &[Message]) -> Result<(), DeliveryError> {
-        let mut out = Vec::new();
+        // At most `receive_max` publishes wait for their PUBACK at once (MQTT 5 brokers
+        // announce it, Mosquitto's default is 20; exceeding it is a protocol error).
+        let window = usize::from(conn.limits.receive_max.max(1));
         let mut ids = Vec::with_capacity(messages.len());
-        for message in messages {
-            let id = conn.take_id();
-            ids.push(id);
-            out.extend(self.publish_packet(id, message));
-        }
-        conn.write(&out).await?;
         let mut acked = vec![false; messages.len()];
-        let mut remaining = messages.len();
         let confirmed = |acked: &[bool]| acked.iter().take_while(|a| **a).count();
-        while remaining > 0 {
-            let (kind, body) = conn.packet().await.map_err(|e| {
-                let n = confirmed(&acked);
-                e.with_confirmed(n)
-            })?;
+        let (mut sent, mut done) = (0, 0);
+        while done < messages.len() {
+            let mut out = Vec::new();
+            while sent < messages.len() && sent - done < window {
+                let packet = self.publish_packet(conn.take_id(), &messages[sent]);
+                if conn.limits.max_packet.is_some_and(|max| packet.1.len() > max) {
+                    let what = "message larger than the broker's maximum packet size";
+                    return Err(
+                        DeliveryError::permanent(KIND, what).with_confirmed(confirmed(&acked))
+                    );
+                }
+                ids.push(packet.0);
+                out.extend(packet.1);
+                sent += 1;
+            }
+            if !out.is_empty() {
+                conn.write(&out).await.map_err(|e| e.with_confirmed(confirmed(&acked)))?;
+            }
+            let (kind, body) =
+                conn.packet().await.map_err(|e| e.with_confirmed(confirmed(&acked)))?;
             match kind {
                 PUBACK => {
                     let id = u16::from_be_bytes(
@@ -201,12 +240,16 @@ impl MqttTarget {
                     }
                     if !acked[i] {
                         acked[i] = true;
-                        remaining -= 1;
+                        done += 1;
                     }
                 }
                 DISCONNECT => {
-                    return Err(DeliveryError::retryable(KIND, "the broker disconnected")
-                        .with_confirmed(confirmed(&acked)));
+                    let why = body.first().map_or(String::new(), |c| format!(" (reason {c:#04x})"));
+                    return Err(DeliveryError::retryable(
+                        KIND,
+                        format!("the broker disconnected{why}"),
+                    )
+                    .with_confirmed(confirmed(&acked)));
                 }
                 // PINGRESP or anything else a broker may send a publisher: not ours.
                 _ => {}
@@ -217,12 +260,16 @@ impl MqttTarget {
     }
 
     async fn usable(&self, slot: &mut Option<Conn>) -> Result<(Conn, bool), DeliveryError> {
-        let keep_alive = Duration::from_secs(u64::from(self.config.keep_alive_secs));
         match slot.take() {
-            Some(conn) if keep_alive.is_zero() || conn.last_used.elapsed() < keep_alive => {
-                Ok((conn, true))
+            Some(conn) => {
+                let secs = conn.limits.keep_alive.unwrap_or(self.config.keep_alive_secs);
+                let keep_alive = Duration::from_secs(u64::from(secs));
+                if keep_alive.is_zero() || conn.last_used.elapsed() < keep_alive {
+                    return Ok((conn, true));
+                }
+                Ok((self.connect().await?, false))
             }
-            _ => Ok((self.connect().await?, false)),
+            None => Ok((self.connect().await?, false)),
         }
     }
 }
@@ -296,6 +343,72 @@ fn connack_result(code: u8, v5: bool) -> Result<(), DeliveryError> {
         (false, 5) | (true, 0x87) => permanent("not authorized"),
         (_, other) => permanent(&format!("code {other:#04x}")),
     }
+}
+
+/// Reads a variable-byte integer at the start of `b`: (value, bytes used).
+fn varint(b: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (i, byte) in b.iter().take(4).enumerate() {
+        value |= usize::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Parses the properties of an MQTT 5 CONNACK (after flags and reason code) for the limits
+/// a publisher must respect; a broker without QoS 1 cannot confirm anything (permanent).
+fn connack_properties(b: &[u8]) -> Result<Limits, DeliveryError> {
+    let bad = || malformed("CONNACK properties");
+    let mut limits = Limits { receive_max: u16::MAX, ..Limits::default() };
+    let Some((len, used)) = varint(b) else { return Ok(limits) };
+    let mut props = b.get(used..used + len).ok_or_else(bad)?;
+    let u16_at = |p: &[u8]| p.get(1..3).map(|x| u16::from_be_bytes([x[0], x[1]]));
+    let u32_at = |p: &[u8]| p.get(1..5).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]));
+    let str_len = |p: &[u8], at: usize| {
+        p.get(at..at + 2).map(|x| usize::from(u16::from_be_bytes([x[0], x[1]])) + 2)
+    };
+    while let Some(&id) = props.first() {
+        let size = match id {
+            // Byte: Maximum QoS, Retain / Wildcard / Subscription-id / Shared available.
+            0x24 | 0x25 | 0x28 | 0x29 | 0x2A => {
+                if id == 0x24 && props.get(1) == Some(&0) {
+                    return Err(DeliveryError::permanent(KIND, "the broker supports only QoS 0"));
+                }
+                2
+            }
+            // Two-byte integers: Receive Maximum, Topic Alias Maximum, Server Keep Alive.
+            0x21 | 0x22 | 0x13 => {
+                let v = u16_at(props).ok_or_else(bad)?;
+                match id {
+                    0x21 => limits.receive_max = v,
+                    0x13 => limits.keep_alive = Some(v),
+                    _ => {}
+                }
+                3
+            }
+            // Four-byte integers: Session Expiry Interval, Maximum Packet Size.
+            0x11 | 0x27 => {
+                let v = u32_at(props).ok_or_else(bad)?;
+                if id == 0x27 {
+                    limits.max_packet = usize::try_from(v).ok();
+                }
+                5
+            }
+            // Strings and binary data: Assigned Client Identifier, Reason String, Response
+            // Information, Server Reference, Authentication Method and Data.
+            0x12 | 0x1F | 0x1A | 0x1C | 0x15 | 0x16 => 1 + str_len(props, 1).ok_or_else(bad)?,
+            // User Property: a string pair.
+            0x26 => {
+                let first = str_len(props, 1).ok_or_else(bad)?;
+                1 + first + str_len(props, 1 + first).ok_or_else(bad)?
+            }
+            _ => return Err(bad()),
+        };
+        props = props.get(size..).ok_or_else(bad)?;
+    }
+    Ok(limits)
 }
 
 /// An MQTT 5 PUBACK reason code of 0x80 or more.
@@ -400,6 +513,99 @@ mod tests {
         assert_eq!(frame(0x30, &[0; 127])[..2], [0x30, 127]);
         assert_eq!(frame(0x30, &[0; 128])[..3], [0x30, 0x80, 0x01]);
         assert_eq!(frame(0x30, &[0; 16_384])[..4], [0x30, 0x80, 0x80, 0x01]);
+    }
+
+    /// A broker on 127.0.0.1 that announces Receive Maximum 2, acknowledges the PUBLISHes in
+    /// flight whenever the client pauses, and disconnects a client that has a third one in
+    /// flight (a protocol error in MQTT 5). Returns its port and the number of PUBLISHes it acknowledged.
+    async fn strict_broker() -> (u16, tokio::sync::oneshot::Receiver<usize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (done, count) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut conn = Conn {
+                tcp,
+                buf: Vec::new(),
+                next_id: 1,
+                last_used: Instant::now(),
+                limits: Limits::default(),
+            };
+            let (kind, _) = conn.packet().await.unwrap();
+            assert_eq!(kind, 1, "CONNECT first");
+            // CONNACK: no session present, success, properties: Receive Maximum = 2.
+            conn.write(&frame(0x20, &[0, 0, 3, 0x21, 0, 2])).await.unwrap();
+            let (mut in_flight, mut acked) = (Vec::new(), 0);
+            loop {
+                let Ok((kind, body)) = conn.packet().await else { break };
+                if kind != 3 {
+                    continue;
+                }
+                // Topic (length-prefixed), then the packet id.
+                let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+                in_flight.push([body[2 + topic_len], body[3 + topic_len]]);
+                if in_flight.len() > 2 {
+                    let _ = conn.write(&frame(0xE0, &[0x93, 0])).await; // Receive Maximum exceeded
+                    break;
+                }
+                // Acknowledge everything in flight once the client stops sending.
+                // (Packets already read into the buffer count as the client still sending.)
+                let quiet = conn.buf.is_empty()
+                    && tokio::time::timeout(Duration::from_millis(20), conn.fill(1)).await.is_err();
+                if quiet {
+                    for id in in_flight.drain(..) {
+                        conn.write(&frame(0x40, &[id[0], id[1], 0, 0])).await.unwrap();
+                        acked += 1;
+                    }
+                }
+            }
+            let _ = done.send(acked);
+        });
+        (port, count)
+    }
+
+    #[tokio::test]
+    async fn publishes_stay_within_the_brokers_receive_maximum() {
+        let (port, count) = strict_broker().await;
+        let t = MqttTarget::new(MqttConfig {
+            url: BrokerUrl::parse(&format!("mqtt://127.0.0.1:{port}")).unwrap(),
+            topic: "t".into(),
+            client_id: "c".into(),
+            username: None,
+            password: None,
+            version: MqttVersion::V5,
+            keep_alive_secs: 60,
+            timeouts: Timeouts::default(),
+        })
+        .unwrap();
+        let batch: Vec<Message> = (0..7)
+            .map(|i| {
+                Message::test_event(&crate::TestEvent::new(
+                    "b",
+                    std::time::UNIX_EPOCH,
+                    &format!("r{i}"),
+                    "h",
+                ))
+            })
+            .collect();
+        t.deliver(&batch).await.unwrap();
+        drop(t);
+        assert_eq!(count.await.unwrap(), 7);
+    }
+
+    #[test]
+    fn connack_properties_give_the_limits() {
+        // Receive Maximum 20, Maximum Packet Size 1000, a reason string, Server Keep Alive 30.
+        let props = [16, 0x21, 0, 20, 0x27, 0, 0, 0x03, 0xE8, 0x1F, 0, 2, b'o', b'k', 0x13, 0, 30];
+        let limits = connack_properties(&props).unwrap();
+        assert_eq!(
+            limits,
+            Limits { receive_max: 20, max_packet: Some(1000), keep_alive: Some(30) }
+        );
+        assert_eq!(connack_properties(&[0]).unwrap().receive_max, u16::MAX);
+        assert!(!connack_properties(&[2, 0x24, 0]).unwrap_err().is_retryable());
+        assert!(connack_properties(&[3, 0x21, 0]).is_err());
+        assert!(connack_properties(&[1, 0x7F]).is_err());
     }
 
     #[test]

@@ -94,6 +94,22 @@ async fn publishes_with_mqtt_5() {
     publishes_and_reconnects("mqttv5", "5").await;
 }
 
+/// A batch larger than the in-flight window (20 for 3.1.1, the broker's Receive Maximum on
+/// 5) arrives whole and in order. (The window itself is tested against a broker that
+/// enforces it, in the module's unit tests: Mosquitto does not.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_arrives_whole_and_in_order() {
+    let Some(url) = broker(VAR, "mqtt large batch") else { return };
+    for (version, config_version) in [("mqttv5", "5"), ("mqttv311", "3.1.1")] {
+        let topic = format!("s3gate/test/{}", unique("w"));
+        let sub = Subscriber::new(&url, &topic, version);
+        let t = target(&url, &topic, &format!("version = \"{config_version}\""));
+        let batch = messages(60);
+        t.deliver(&batch).await.unwrap();
+        assert_eq!(sub.read(60), bodies(&batch), "{version}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_port_is_retryable() {
     let url = format!("mqtt://127.0.0.1:{}", closed_port());
