@@ -61,8 +61,11 @@ fn dependency_direction() {
     // The engine knows no HTTP and no concrete store.
     check_forbidden("crates/engine", &["hyper", "hyper-util", "http", "http-body", "rusqlite"]);
     check_forbidden("crates/engine", &["s3gate-server", "s3gate-sigv4"]);
+    // The events crate (record format, targets) stands alone until the outbox feeds it.
+    check_forbidden("crates/events", &ours);
+    check_forbidden("crates/events", &["s3gate-metrics", "rusqlite", "tokio-postgres"]);
     // anyhow and the CLI live in bins/ only.
-    for c in ["s3-protocol", "sigv4", "metadata", "storage-backend", "engine", "server"] {
+    for c in ["s3-protocol", "sigv4", "metadata", "storage-backend", "engine", "server", "events"] {
         check_forbidden(&format!("crates/{c}"), &["anyhow", "clap", "tracing-subscriber"]);
     }
 }
