@@ -52,20 +52,24 @@
 
 mod canonical;
 mod chunked;
+mod crypto;
+mod detect;
 #[cfg(feature = "http")]
 mod http_adapter;
+mod request;
 mod sign;
 mod time;
 mod verify;
 
 pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedMode, MAX_LINE, MIN_CHUNK_SIZE};
+pub use detect::{AuthScheme, SignatureVersion, access_key_id, auth_scheme, has_auth};
 #[cfg(feature = "http")]
 pub use http_adapter::{header_pairs, path_and_query};
+pub use request::{CredentialsProvider, RequestParts};
 pub use sign::{
     ChunkedSigner, SigningContext, SigningParams, UNSIGNED_PAYLOAD, derive_signing_key, presign,
     presign_with_payload_hash, sign_headers, sign_post_policy,
 };
 pub use verify::{
-    CredentialsProvider, PayloadHasher, PayloadMode, RequestParts, Verified, Verifier,
-    VerifyConfig, VerifyError, access_key_id, has_auth, verify,
+    PayloadHasher, PayloadMode, Verified, Verifier, VerifyConfig, VerifyError, verify,
 };
