@@ -59,6 +59,7 @@ mod http_adapter;
 mod request;
 mod sign;
 mod time;
+mod v2;
 mod verify;
 
 pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedMode, MAX_LINE, MIN_CHUNK_SIZE};
@@ -70,6 +71,7 @@ pub use sign::{
     ChunkedSigner, SigningContext, SigningParams, UNSIGNED_PAYLOAD, derive_signing_key, presign,
     presign_with_payload_hash, sign_headers, sign_post_policy,
 };
+pub use v2::{VerifiedV2, VerifyV2Error, presign_v2, sign_v2, string_to_sign_v2, verify_v2};
 pub use verify::{
     PayloadHasher, PayloadMode, Verified, Verifier, VerifyConfig, VerifyError, verify,
 };

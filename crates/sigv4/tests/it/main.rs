@@ -16,6 +16,7 @@ mod aws_suite;
 mod errors;
 mod props;
 mod s3_examples;
+mod sigv2;
 mod tidy;
 mod wire;
 
