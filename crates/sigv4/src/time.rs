@@ -157,7 +157,6 @@ fn parse_rfc1123(text: &str) -> Option<SystemTime> {
 /// Parses a POST policy expiration: ISO 8601 `YYYY-MM-DDTHH:MM:SS[.fraction]Z` in UTC (the
 /// fraction is dropped). Any other form (a space for `T`, a numeric offset) is refused, as
 /// S3 refuses it.
-#[allow(dead_code, reason = "the POST policy verifier of the next commit uses it")]
 pub(crate) fn parse_iso8601(text: &str) -> Option<SystemTime> {
     let rest = text.strip_suffix('Z')?;
     let (date, time) = rest.split_once('T')?;

@@ -240,23 +240,27 @@ impl Verifier {
         now: SystemTime,
         creds: &impl CredentialsProvider,
     ) -> Result<Verified, VerifyError> {
-        verify_with(req, now, &self.cfg, creds, &|secret, date| {
-            let cache_key = (secret.to_owned(), date.to_owned());
-            if let Ok(map) = self.keys.lock()
-                && let Some(k) = map.get(&cache_key)
-            {
-                return *k;
+        verify_with(req, now, &self.cfg, creds, &|secret, date| self.signing_key(secret, date))
+    }
+
+    /// The signing key of `secret` on `date` (`YYYYMMDD`) for this verifier's region and
+    /// service, from the cache or derived and cached.
+    pub(crate) fn signing_key(&self, secret: &str, date: &str) -> [u8; 32] {
+        let cache_key = (secret.to_owned(), date.to_owned());
+        if let Ok(map) = self.keys.lock()
+            && let Some(k) = map.get(&cache_key)
+        {
+            return *k;
+        }
+        let k = derive_signing_key(secret, date, &self.cfg.region, &self.cfg.service);
+        // A poisoned lock only means another thread panicked mid-insert: skip caching.
+        if let Ok(mut map) = self.keys.lock() {
+            if map.len() >= KEY_CACHE_CAP {
+                map.clear();
             }
-            let k = derive_signing_key(secret, date, &self.cfg.region, &self.cfg.service);
-            // A poisoned lock only means another thread panicked mid-insert: skip caching.
-            if let Ok(mut map) = self.keys.lock() {
-                if map.len() >= KEY_CACHE_CAP {
-                    map.clear();
-                }
-                map.insert(cache_key, k);
-            }
-            k
-        })
+            map.insert(cache_key, k);
+        }
+        k
     }
 }
 
@@ -303,7 +307,7 @@ fn parse_hex_sha(v: &str) -> Result<PayloadMode, VerifyError> {
 }
 
 /// Splits `AKID/date/region/service/aws4_request` (the key id itself may not contain `/`).
-fn split_credential(cred: &str) -> Option<(&str, &str, &str, &str, &str)> {
+pub(crate) fn split_credential(cred: &str) -> Option<(&str, &str, &str, &str, &str)> {
     let mut it = cred.rsplitn(5, '/');
     let terminator = it.next()?;
     let service = it.next()?;
@@ -382,7 +386,7 @@ fn parse_header_auth(
     })
 }
 
-fn check_scope(
+pub(crate) fn check_scope(
     date: &str,
     region: &str,
     service: &str,

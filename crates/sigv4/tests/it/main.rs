@@ -14,6 +14,7 @@
 
 mod aws_suite;
 mod errors;
+mod post_policy;
 mod props;
 mod s3_examples;
 mod sigv2;
