@@ -89,6 +89,18 @@ pub struct PostForm<'a> {
     pub filename: Option<&'a str>,
 }
 
+impl PostForm<'_> {
+    /// Cheap: the access key id the form names (`AWSAccessKeyId`, or the key of
+    /// `x-amz-credential`), for pre-fetching the secret before [`verify_post`].
+    pub fn access_key_id(&self) -> Option<&str> {
+        let field = |name: &str| {
+            self.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+        };
+        field("awsaccesskeyid")
+            .or_else(|| field("x-amz-credential").and_then(split_credential).map(|c| c.0))
+    }
+}
+
 /// The inclusive size bounds of `content-length-range`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentLengthRange {
@@ -441,6 +453,18 @@ fn apply_conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_key_ids() {
+        let check = |fields: &[(&str, &str)], expected: Option<&str>| {
+            let form = PostForm { bucket: "b", fields, filename: None };
+            assert_eq!(form.access_key_id(), expected, "{fields:?}");
+        };
+        check(&[("key", "k")], None);
+        check(&[("AWSAccessKeyId", "AK2")], Some("AK2"));
+        check(&[("X-Amz-Credential", "AK4/20151229/us-east-1/s3/aws4_request")], Some("AK4"));
+        check(&[("x-amz-credential", "garbage")], None);
+    }
 
     #[test]
     fn ranges() {
