@@ -51,6 +51,7 @@
 pub mod checksum;
 pub mod conditions;
 pub mod error;
+pub mod form;
 pub mod names;
 pub mod range;
 pub mod route;

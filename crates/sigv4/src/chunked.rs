@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use bytes::{Buf, Bytes};
 use sha2::{Digest, Sha256};
 
-use crate::sign::{SigningContext, constant_time_eq};
+use crate::crypto::constant_time_eq;
+use crate::sign::SigningContext;
 
 /// Longest chunk header or trailer line accepted (without CRLF).
 pub const MAX_LINE: usize = 4096;

@@ -1,5 +1,7 @@
 //! AWS Signature Version 4 for S3: verify incoming requests (Authorization header and
-//! presigned URLs), decode and verify aws-chunked bodies, and sign outgoing requests.
+//! presigned URLs), decode and verify aws-chunked bodies, and sign outgoing requests; and
+//! the legacy Signature Version 2 (header and presigned URLs) and the signed policies of
+//! browser POST uploads (SigV4 and SigV2).
 //!
 //! Pure: no I/O, no clock, no environment, no HTTP framework. The caller passes the
 //! request as strings ([`RequestParts`]), the current time and a [`CredentialsProvider`].
@@ -39,12 +41,16 @@
 //! Principal types: [`verify`] / [`Verifier`] (with a signing-key cache) → [`Verified`]
 //! with its [`PayloadMode`]; [`PayloadHasher`] for signed payloads; [`ChunkedDecoder`]
 //! (sans-I/O, zero-copy) for aws-chunked bodies; [`sign_headers`], [`presign`] and
-//! [`ChunkedSigner`] for outgoing requests.
+//! [`ChunkedSigner`] for outgoing requests. [`auth_scheme`] tells which verifier a request
+//! needs; [`verify_v2`] / [`Verifier::verify_v2`] → [`VerifiedV2`] or [`VerifyV2Error`] for
+//! SigV2; [`verify_post`] / [`Verifier::verify_post`] → [`VerifiedPost`] (the key to write,
+//! the `content-length-range`) or [`PostPolicyError`] for POST forms.
 //!
 //! Deliberately not done here: mapping errors to S3 error codes and XML (the server does
 //! that: each [`VerifyError`] and [`ChunkedError`] variant names its code), checking
 //! trailer checksums (the caller computes CRC/SHA checksums), session-token validation,
-//! path normalisation (S3 never normalises), `SigV4A`.
+//! path normalisation (S3 never normalises), `SigV4A`, parsing `multipart/form-data` (the
+//! caller hands POST forms over as fields; `s3gate_protocol::form` parses them).
 //!
 //! Choices where AWS documents nothing: a raw `+` in the query is a literal plus
 //! (`%2B`); a request without `x-amz-content-sha256` for a non-`s3` service is verified
@@ -52,20 +58,30 @@
 
 mod canonical;
 mod chunked;
+mod crypto;
+mod detect;
 #[cfg(feature = "http")]
 mod http_adapter;
+mod post_policy;
+mod request;
 mod sign;
 mod time;
+mod v2;
 mod verify;
 
 pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedMode, MAX_LINE, MIN_CHUNK_SIZE};
+pub use detect::{AuthScheme, SignatureVersion, access_key_id, auth_scheme, has_auth};
 #[cfg(feature = "http")]
 pub use http_adapter::{header_pairs, path_and_query};
+pub use post_policy::{
+    ContentLengthRange, PostAuth, PostForm, PostPolicyError, VerifiedPost, verify_post,
+};
+pub use request::{CredentialsProvider, RequestParts};
 pub use sign::{
     ChunkedSigner, SigningContext, SigningParams, UNSIGNED_PAYLOAD, derive_signing_key, presign,
     presign_with_payload_hash, sign_headers, sign_post_policy,
 };
+pub use v2::{VerifiedV2, VerifyV2Error, presign_v2, sign_v2, string_to_sign_v2, verify_v2};
 pub use verify::{
-    CredentialsProvider, PayloadHasher, PayloadMode, RequestParts, Verified, Verifier,
-    VerifyConfig, VerifyError, access_key_id, has_auth, verify,
+    PayloadHasher, PayloadMode, Verified, Verifier, VerifyConfig, VerifyError, verify,
 };

@@ -5,13 +5,11 @@ use std::fmt;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
-
-use crate::RequestParts;
 use crate::canonical::{
     canonical_headers, canonical_query, canonical_request, canonical_uri, uri_encode,
 };
+use crate::crypto::{hmac_sha256, sha256_hex};
+use crate::request::{RequestParts, query_param};
 use crate::time::format_amz_date;
 
 /// The only algorithm this crate signs and verifies.
@@ -37,26 +35,6 @@ const UNSIGNABLE: &[&str] = &[
     "user-agent",
     "x-amzn-trace-id",
 ];
-
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this never fails.
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-/// Compares two byte strings in time independent of where they differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// Derives the `SigV4` signing key: HMAC chain `"AWS4"+secret` → date → region → service → `aws4_request`.
 pub fn derive_signing_key(secret_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
@@ -234,7 +212,7 @@ pub fn sign_headers(
 /// `X-Amz-Signature`. Signs `host` and the other headers of `req` (see [`sign_headers`]).
 /// Session credentials: put `X-Amz-Security-Token=...` into `req.raw_query` first.
 pub fn presign(req: &RequestParts<'_>, expires_in: Duration, params: &SigningParams<'_>) -> String {
-    let from_query = crate::verify::query_param(req.raw_query, "X-Amz-Content-Sha256");
+    let from_query = query_param(req.raw_query, "X-Amz-Content-Sha256");
     let payload = from_query.unwrap_or_else(|| UNSIGNED_PAYLOAD.to_owned());
     presign_with_payload_hash(req, expires_in, &payload, params)
 }
@@ -364,13 +342,5 @@ mod tests {
             hex::encode(key),
             "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
         );
-    }
-
-    #[test]
-    fn constant_time_eq_cases() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert!(constant_time_eq(b"", b""));
     }
 }

@@ -4,40 +4,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{canonical_headers, canonical_query, canonical_request, canonical_uri};
 use crate::chunked::{ChunkedDecoder, ChunkedMode};
-use crate::sign::{
-    ALGORITHM, EMPTY_SHA256, SigningContext, UNSIGNED_PAYLOAD, constant_time_eq, derive_signing_key,
-};
+use crate::crypto::constant_time_eq;
+use crate::detect::{has_v2_query, has_v4_query};
+use crate::request::{CredentialsProvider, RequestParts, header, query_param};
+use crate::sign::{ALGORITHM, EMPTY_SHA256, SigningContext, UNSIGNED_PAYLOAD, derive_signing_key};
 use crate::time::{abs_diff, parse_amz_date};
-
-/// Looks up the secret key of an access key id. Sync: the server pre-fetches.
-pub trait CredentialsProvider {
-    /// The secret key of `access_key_id`, or `None` if the key is unknown.
-    fn secret_key(&self, access_key_id: &str) -> Option<String>;
-}
-
-impl<S: std::hash::BuildHasher> CredentialsProvider for HashMap<String, String, S> {
-    fn secret_key(&self, access_key_id: &str) -> Option<String> {
-        self.get(access_key_id).cloned()
-    }
-}
-
-/// One request as received.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestParts<'a> {
-    /// HTTP method, e.g. `PUT`.
-    pub method: &'a str,
-    /// The path exactly as on the wire (percent-encoded, not normalised).
-    pub raw_path: &'a str,
-    /// The part after `?` exactly as on the wire; `None` when there is no `?`.
-    pub raw_query: Option<&'a str>,
-    /// Headers in arrival order, names in any case; repeated headers appear repeatedly.
-    pub headers: &'a [(&'a str, &'a str)],
-}
 
 /// Verification settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,48 +192,11 @@ impl PayloadHasher {
     }
 }
 
-fn header<'a>(req: &RequestParts<'a>, name: &str) -> Option<&'a str> {
-    req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
-}
-
-/// The decoded value of the first query parameter named exactly `name`.
-pub(crate) fn query_param(raw_query: Option<&str>, name: &str) -> Option<String> {
-    raw_query?.split('&').find_map(|p| {
-        let (n, v) = p.split_once('=').unwrap_or((p, ""));
-        (percent_decode_str(n).decode_utf8().ok()? == name)
-            .then(|| percent_decode_str(v).decode_utf8_lossy().into_owned())
-    })
-}
-
+/// Query authentication of either version: SigV2's is refused by [`verify`] as an
+/// algorithm it does not implement (`NotImplemented`, not anonymous `AccessDenied`);
+/// [`verify_v2`](crate::verify_v2) verifies it.
 fn has_query_auth(req: &RequestParts<'_>) -> bool {
-    ["X-Amz-Signature", "X-Amz-Algorithm", "X-Amz-Credential"]
-        .iter()
-        .any(|n| query_param(req.raw_query, n).is_some())
-        || is_sigv2_query(req)
-}
-
-/// A Signature Version 2 presigned URL (`AWSAccessKeyId`, `Signature`, `Expires`), as
-/// s3cmd's `signurl` and AWS CLI v1's `presign` make by default: authenticated, but with an
-/// algorithm this crate does not implement (so `NotImplemented`, not anonymous `AccessDenied`).
-fn is_sigv2_query(req: &RequestParts<'_>) -> bool {
-    query_param(req.raw_query, "AWSAccessKeyId").is_some()
-        && query_param(req.raw_query, "Signature").is_some()
-}
-
-/// Whether the request carries any `SigV4` auth (header or query). `false` = anonymous.
-pub fn has_auth(req: &RequestParts<'_>) -> bool {
-    header(req, "authorization").is_some() || has_query_auth(req)
-}
-
-/// Cheap: the access key id named by the Authorization header or `X-Amz-Credential`,
-/// if any (for pre-fetching the secret).
-pub fn access_key_id(req: &RequestParts<'_>) -> Option<String> {
-    if let Some(auth) = header(req, "authorization") {
-        let cred = auth.split([',', ' ']).find_map(|p| p.trim().strip_prefix("Credential="))?;
-        return cred.split('/').next().map(str::to_owned);
-    }
-    let cred = query_param(req.raw_query, "X-Amz-Credential")?;
-    cred.split('/').next().map(str::to_owned)
+    has_v4_query(req.raw_query) || has_v2_query(req.raw_query)
 }
 
 /// Verifies `req` at time `now`, deriving the signing key afresh (see [`Verifier`] for a cache).
@@ -302,23 +240,27 @@ impl Verifier {
         now: SystemTime,
         creds: &impl CredentialsProvider,
     ) -> Result<Verified, VerifyError> {
-        verify_with(req, now, &self.cfg, creds, &|secret, date| {
-            let cache_key = (secret.to_owned(), date.to_owned());
-            if let Ok(map) = self.keys.lock()
-                && let Some(k) = map.get(&cache_key)
-            {
-                return *k;
+        verify_with(req, now, &self.cfg, creds, &|secret, date| self.signing_key(secret, date))
+    }
+
+    /// The signing key of `secret` on `date` (`YYYYMMDD`) for this verifier's region and
+    /// service, from the cache or derived and cached.
+    pub(crate) fn signing_key(&self, secret: &str, date: &str) -> [u8; 32] {
+        let cache_key = (secret.to_owned(), date.to_owned());
+        if let Ok(map) = self.keys.lock()
+            && let Some(k) = map.get(&cache_key)
+        {
+            return *k;
+        }
+        let k = derive_signing_key(secret, date, &self.cfg.region, &self.cfg.service);
+        // A poisoned lock only means another thread panicked mid-insert: skip caching.
+        if let Ok(mut map) = self.keys.lock() {
+            if map.len() >= KEY_CACHE_CAP {
+                map.clear();
             }
-            let k = derive_signing_key(secret, date, &self.cfg.region, &self.cfg.service);
-            // A poisoned lock only means another thread panicked mid-insert: skip caching.
-            if let Ok(mut map) = self.keys.lock() {
-                if map.len() >= KEY_CACHE_CAP {
-                    map.clear();
-                }
-                map.insert(cache_key, k);
-            }
-            k
-        })
+            map.insert(cache_key, k);
+        }
+        k
     }
 }
 
@@ -365,7 +307,7 @@ fn parse_hex_sha(v: &str) -> Result<PayloadMode, VerifyError> {
 }
 
 /// Splits `AKID/date/region/service/aws4_request` (the key id itself may not contain `/`).
-fn split_credential(cred: &str) -> Option<(&str, &str, &str, &str, &str)> {
+pub(crate) fn split_credential(cred: &str) -> Option<(&str, &str, &str, &str, &str)> {
     let mut it = cred.rsplitn(5, '/');
     let terminator = it.next()?;
     let service = it.next()?;
@@ -444,7 +386,7 @@ fn parse_header_auth(
     })
 }
 
-fn check_scope(
+pub(crate) fn check_scope(
     date: &str,
     region: &str,
     service: &str,
@@ -479,7 +421,7 @@ fn parse_query_auth(
     cfg: &VerifyConfig,
 ) -> Result<Parsed, VerifyError> {
     let qerr = |m: &str| VerifyError::AuthorizationQueryParametersError(m.to_owned());
-    if query_param(req.raw_query, "X-Amz-Algorithm").is_none() && is_sigv2_query(req) {
+    if query_param(req.raw_query, "X-Amz-Algorithm").is_none() && has_v2_query(req.raw_query) {
         return Err(VerifyError::UnsupportedAlgorithm("AWS (Signature Version 2)".to_owned()));
     }
     let get = |name: &str| {

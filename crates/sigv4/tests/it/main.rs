@@ -14,8 +14,10 @@
 
 mod aws_suite;
 mod errors;
+mod post_policy;
 mod props;
 mod s3_examples;
+mod sigv2;
 mod tidy;
 mod wire;
 
