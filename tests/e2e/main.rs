@@ -50,6 +50,7 @@ mod otlp;
 mod presign;
 mod proxy;
 mod range;
+mod refused;
 mod scaleout;
 mod tidy;
 mod vhost;
