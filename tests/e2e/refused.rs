@@ -213,54 +213,59 @@ const REFUSED: &[(&str, &str, &[&str], &str)] = &[
         OBJECT_WRITES,
         "501 NotImplemented",
     ),
+    // One SSE-C header alone is a broken set: AWS's 400 before anything else (the full sets
+    // are in `SSE_C_SETS`).
     (
         "x-amz-server-side-encryption-customer-algorithm",
         "AES256",
         SSE_C_WRITES,
-        "501 NotImplemented",
+        "400 InvalidArgument",
     ),
-    (
-        "x-amz-server-side-encryption-customer-key",
-        "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
-        SSE_C_WRITES,
-        "501 NotImplemented",
-    ),
-    (
-        "x-amz-server-side-encryption-customer-key-md5",
-        "KYvwGXoFFJ42a2u2GDWhwQ==",
-        SSE_C_WRITES,
-        "501 NotImplemented",
-    ),
-    // SSE-C on a read of an object not encrypted with SSE-C.
+    ("x-amz-server-side-encryption-customer-key", KEY, SSE_C_WRITES, "400 InvalidArgument"),
+    ("x-amz-server-side-encryption-customer-key-md5", KEY_MD5, SSE_C_WRITES, "400 InvalidArgument"),
     (
         "x-amz-server-side-encryption-customer-algorithm",
         "AES256",
         &["GetObject"],
-        "400 InvalidRequest",
+        "400 InvalidArgument",
+    ),
+    ("x-amz-server-side-encryption-customer-key", KEY, &["GetObject"], "400 InvalidArgument"),
+    (
+        "x-amz-server-side-encryption-customer-key-md5",
+        KEY_MD5,
+        &["GetObject"],
+        "400 InvalidArgument",
     ),
     ("x-amz-server-side-encryption-customer-algorithm", "AES256", &["HeadObject"], "400"),
-    ("x-amz-server-side-encryption-customer-key", "a2V5", &["GetObject"], "400 InvalidRequest"),
-    ("x-amz-server-side-encryption-customer-key", "a2V5", &["HeadObject"], "400"),
-    ("x-amz-server-side-encryption-customer-key-md5", "bWQ1", &["GetObject"], "400 InvalidRequest"),
-    ("x-amz-server-side-encryption-customer-key-md5", "bWQ1", &["HeadObject"], "400"),
+    ("x-amz-server-side-encryption-customer-key", KEY, &["HeadObject"], "400"),
+    ("x-amz-server-side-encryption-customer-key-md5", KEY_MD5, &["HeadObject"], "400"),
     (
         "x-amz-copy-source-server-side-encryption-customer-algorithm",
         "AES256",
-        &["CopyObject", "UploadPartCopy"],
-        "501 NotImplemented",
+        COPIES,
+        "400 InvalidArgument",
     ),
-    (
-        "x-amz-copy-source-server-side-encryption-customer-key",
-        "a2V5",
-        &["CopyObject", "UploadPartCopy"],
-        "501 NotImplemented",
-    ),
+    ("x-amz-copy-source-server-side-encryption-customer-key", KEY, COPIES, "400 InvalidArgument"),
     (
         "x-amz-copy-source-server-side-encryption-customer-key-md5",
-        "bWQ1",
-        &["CopyObject", "UploadPartCopy"],
-        "501 NotImplemented",
+        KEY_MD5,
+        COPIES,
+        "400 InvalidArgument",
     ),
+];
+
+/// A customer key (32 bytes, base64) and its MD5, from ceph/s3-tests.
+const KEY: &str = "pO3upElrwuEXSoFwCfnZPdSsmt/xWeFa0N9KgDijwVs=";
+const KEY_MD5: &str = "DWygnHRtgiJ77HCm+1rvHw==";
+const COPIES: &[&str] = &["CopyObject", "UploadPartCopy"];
+
+/// Complete SSE-C sets (header prefix, operations, expected): a write is not implemented; a
+/// read of an object not encrypted with SSE-C is AWS's 400.
+const SSE_C_SETS: &[(&str, &[&str], &str)] = &[
+    ("x-amz-", SSE_C_WRITES, "501 NotImplemented"),
+    ("x-amz-", &["GetObject"], "400 InvalidRequest"),
+    ("x-amz-", &["HeadObject"], "400"),
+    ("x-amz-copy-source-", COPIES, "501 NotImplemented"),
 ];
 
 /// Values AWS does not know.
@@ -299,6 +304,22 @@ async fn feature_headers() {
             w.case(op, &[(header, value)], expected).await;
         }
     }
+    for (prefix, ops, expected) in SSE_C_SETS {
+        let names = ["algorithm", "key", "key-md5"]
+            .map(|p| format!("{prefix}server-side-encryption-customer-{p}"));
+        let set =
+            [(names[0].as_str(), "AES256"), (names[1].as_str(), KEY), (names[2].as_str(), KEY_MD5)];
+        for op in *ops {
+            w.case(op, &set, expected).await;
+        }
+        // A wrong MD5 and another algorithm are AWS's 400s.
+        let bad_md5 = [set[0], set[1], (names[2].as_str(), "AAAAAAAAAAAAAAAAAAAAAA==")];
+        let bad_alg = [(names[0].as_str(), "AES128"), set[1], set[2]];
+        let head = ops.contains(&"HeadObject");
+        w.case(ops[0], &bad_md5, if head { "400" } else { "400 InvalidArgument" }).await;
+        w.case(ops[0], &bad_alg, if head { "400" } else { "400 InvalidEncryptionAlgorithmError" })
+            .await;
+    }
     for (header, value, ops) in HONOURED {
         for op in *ops {
             w.case(op, &[(header, value)], "ok").await;
@@ -319,7 +340,11 @@ async fn feature_headers() {
     let unsent = [("content-length", UNSENT_BODY)];
     let req = signer.request("PUT", "/no-such-bucket/k", &sse, &unsent, b"", &Payload::Unsigned);
     assert_eq!(outcome(&send(w.gw.port, &req, false).await), "404 NoSuchBucket");
-    let ssec = [("x-amz-server-side-encryption-customer-algorithm", "AES256")];
+    let ssec = [
+        ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+        ("x-amz-server-side-encryption-customer-key", KEY),
+        ("x-amz-server-side-encryption-customer-key-md5", KEY_MD5),
+    ];
     let req = signer.request("GET", &format!("/{BUCKET}/nokey"), &ssec, &[], b"", &Payload::Sha256);
     assert_eq!(outcome(&send(w.gw.port, &req, false).await), "404 NoSuchKey");
 

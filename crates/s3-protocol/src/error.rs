@@ -89,6 +89,8 @@ error_codes! {
     InvalidChunkSizeError => 403, "Only the last chunk is allowed to have a size less than 8192 bytes";
     /// `Content-MD5` is not a valid base64 MD5.
     InvalidDigest => 400, "The Content-MD5 you specified is not valid.";
+    /// An SSE-C algorithm other than `AES256`.
+    InvalidEncryptionAlgorithmError => 400, "The encryption request you specified is not valid. The valid value is AES256.";
     /// A tag in a tag set breaks the tagging rules.
     InvalidTag => 400, "The tag provided was not a valid tag. This error can occur if the tag did not pass input validation.";
     /// The location constraint is not valid.

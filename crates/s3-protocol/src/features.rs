@@ -337,12 +337,83 @@ impl FeatureHeader {
     }
 }
 
+/// The three SSE-C headers of one set (`prefix` is `x-amz-` or `x-amz-copy-source-`).
+fn customer_key_names(prefix: &str) -> [String; 3] {
+    ["algorithm", "key", "key-md5"]
+        .map(|part| format!("{prefix}server-side-encryption-customer-{part}"))
+}
+
+/// AWS validates an SSE-C header set before anything else: all three headers, algorithm
+/// `AES256`, a 256-bit base64 key and its MD5. A broken set is AWS's 400 whatever the object.
+fn check_customer_key<'a>(
+    prefix: &str,
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<(), S3Error> {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let [alg, key, md5] = customer_key_names(prefix).map(|n| get(&n).map(str::trim));
+    if alg.is_none() && key.is_none() && md5.is_none() {
+        return Ok(());
+    }
+    let invalid = |message: &str, name: &str| {
+        S3Error::with_message(ErrorCode::InvalidArgument, message)
+            .with_extra("ArgumentName", format!("{prefix}server-side-encryption-customer-{name}"))
+    };
+    match alg {
+        None => {
+            return Err(invalid(
+                "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.",
+                "algorithm",
+            ));
+        }
+        Some("AES256") => {}
+        Some(_) => {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidEncryptionAlgorithmError,
+                "The encryption request you specified is not valid. The valid value is AES256.",
+            ));
+        }
+    }
+    let Some(key) = key else {
+        return Err(invalid(
+            "Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.",
+            "key",
+        ));
+    };
+    let Some(md5) = md5 else {
+        return Err(invalid(
+            "Requests specifying Server Side Encryption with Customer provided keys must provide the client calculated MD5 of the secret key.",
+            "key-MD5",
+        ));
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key =
+        b64.decode(key).ok().filter(|k| k.len() == 32).ok_or_else(|| {
+            invalid("The secret key was invalid for the specified algorithm.", "key")
+        })?;
+    if b64.decode(md5).ok().as_deref() != Some(md5::Md5::digest(&key).as_slice()) {
+        return Err(invalid(
+            "The calculated MD5 hash of the key did not match the hash that was provided.",
+            "key-MD5",
+        ));
+    }
+    Ok(())
+}
+
 /// Applies [`FEATURE_HEADERS`] to a request for `operation` (its S3 API name); `get` looks a
 /// header up by lowercase name. The first refused or invalid header, in table order, decides.
 pub fn check_feature_headers<'a>(
     operation: &str,
     get: impl Fn(&str) -> Option<&'a str>,
 ) -> Result<(), RefusedFeature> {
+    // A malformed SSE-C set is AWS's 400 before the question of support arises.
+    for prefix in ["x-amz-", "x-amz-copy-source-"] {
+        let [first, ..] = customer_key_names(prefix);
+        if FEATURE_HEADERS.iter().any(|h| h.name == first && h.operations.contains(&operation)) {
+            check_customer_key(prefix, &get)
+                .map_err(|error| RefusedFeature { error, scope: RefusalScope::Request })?;
+        }
+    }
     for h in FEATURE_HEADERS.iter().filter(|h| h.operations.contains(&operation)) {
         if let Some(value) = get(h.name) {
             h.check(value).map_err(|error| RefusedFeature { error, scope: h.scope(operation) })?;
@@ -397,6 +468,24 @@ mod tests {
         assert_eq!(got, expected, "{operation} {headers:?}");
     }
 
+    /// A valid SSE-C set (the key is 32 bytes; its MD5 from ceph/s3-tests).
+    const SSE_C: &[(&str, &str)] = &[
+        ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+        (
+            "x-amz-server-side-encryption-customer-key",
+            "pO3upElrwuEXSoFwCfnZPdSsmt/xWeFa0N9KgDijwVs=",
+        ),
+        ("x-amz-server-side-encryption-customer-key-md5", "DWygnHRtgiJ77HCm+1rvHw=="),
+    ];
+    const COPY_SSE_C: &[(&str, &str)] = &[
+        ("x-amz-copy-source-server-side-encryption-customer-algorithm", "AES256"),
+        (
+            "x-amz-copy-source-server-side-encryption-customer-key",
+            "pO3upElrwuEXSoFwCfnZPdSsmt/xWeFa0N9KgDijwVs=",
+        ),
+        ("x-amz-copy-source-server-side-encryption-customer-key-md5", "DWygnHRtgiJ77HCm+1rvHw=="),
+    ];
+
     #[test]
     fn cases() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
@@ -446,26 +535,32 @@ mod tests {
             ("CreateBucket", &[("x-amz-object-ownership", "BucketOwnerEnforced")], "ok"),
             ("CreateBucket", &[("x-amz-object-ownership", "ObjectWriter")], "501 NotImplemented"),
             ("CreateBucket", &[("x-amz-object-ownership", "Anyone")], "400 InvalidArgument"),
+            ("UploadPart", SSE_C, "501 NotImplemented"),
+            ("PutObject", SSE_C, "501 NotImplemented"),
+            ("GetObject", SSE_C, "400 InvalidRequest"),
+            ("HeadObject", SSE_C, "400 InvalidRequest"),
+            ("UploadPartCopy", COPY_SSE_C, "501 NotImplemented"),
+            // A broken SSE-C set is AWS's 400 first: one header alone, a missing one, a wrong
+            // MD5, another algorithm, a key of the wrong length.
+            ("UploadPart", &SSE_C[1..2], "400 InvalidArgument"),
+            ("PutObject", &SSE_C[1..], "400 InvalidArgument"),
+            ("PutObject", &SSE_C[..2], "400 InvalidArgument"),
+            ("PutObject", &SSE_C[..1], "400 InvalidArgument"),
+            ("HeadObject", &SSE_C[2..], "400 InvalidArgument"),
+            ("UploadPartCopy", &COPY_SSE_C[1..], "400 InvalidArgument"),
             (
-                "UploadPart",
-                &[("x-amz-server-side-encryption-customer-key", "k")],
-                "501 NotImplemented",
+                "PutObject",
+                &[SSE_C[0], SSE_C[1], (SSE_C[2].0, "AAAAAAAAAAAAAAAAAAAAAA==")],
+                "400 InvalidArgument",
             ),
             (
-                "GetObject",
-                &[("x-amz-server-side-encryption-customer-algorithm", "AES256")],
-                "400 InvalidRequest",
+                "PutObject",
+                &[(SSE_C[0].0, "AES128"), SSE_C[1], SSE_C[2]],
+                "400 InvalidEncryptionAlgorithmError",
             ),
-            (
-                "HeadObject",
-                &[("x-amz-server-side-encryption-customer-key-md5", "m")],
-                "400 InvalidRequest",
-            ),
-            (
-                "UploadPartCopy",
-                &[("x-amz-copy-source-server-side-encryption-customer-key", "k")],
-                "501 NotImplemented",
-            ),
+            ("PutObject", &[SSE_C[0], (SSE_C[1].0, "c2hvcnQ="), SSE_C[2]], "400 InvalidArgument"),
+            // Copy-source SSE-C headers mean nothing on PutObject.
+            ("PutObject", COPY_SSE_C, "ok"),
             // Headers of other operations are not looked at.
             ("GetObject", &[("x-amz-storage-class", "GLACIER")], "ok"),
             ("DeleteObject", &[("x-amz-object-lock-mode", "COMPLIANCE")], "ok"),
@@ -483,7 +578,11 @@ mod tests {
         assert_eq!(scope("CreateBucket", "x-amz-acl", "public-read"), RefusalScope::Request);
         assert_eq!(scope("PutObject", "x-amz-acl", "public-read"), RefusalScope::Bucket);
         assert_eq!(
-            scope("GetObject", "x-amz-server-side-encryption-customer-key", "k"),
+            check_feature_headers("GetObject", |n| {
+                SSE_C.iter().find(|(h, _)| *h == n).map(|(_, v)| *v)
+            })
+            .unwrap_err()
+            .scope,
             RefusalScope::Object
         );
     }
