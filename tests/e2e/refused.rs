@@ -119,6 +119,8 @@ impl World {
             "UploadPartCopy" => ("PUT", part.clone(), false),
             "GetObject" => ("GET", format!("/{BUCKET}/{SOURCE}"), false),
             "HeadObject" => ("HEAD", format!("/{BUCKET}/{SOURCE}"), false),
+            "PutBucketAcl" => ("PUT", format!("/{BUCKET}?acl"), false),
+            "PutObjectAcl" => ("PUT", format!("/{BUCKET}/{SOURCE}?acl"), false),
             other => panic!("no e2e request for {other}"),
         };
         if matches!(op, "CopyObject" | "UploadPartCopy") {
@@ -153,6 +155,21 @@ impl World {
                 let l = l.upload_id(&self.upload_id).send().await.unwrap();
                 l.parts().iter().any(|p| p.part_number() == Some(i32::try_from(n).unwrap()))
             }
+            // ACLs: still the owner's full control and nothing else.
+            "PutBucketAcl" | "PutObjectAcl" => {
+                let grants = if op == "PutBucketAcl" {
+                    c.get_bucket_acl().bucket(BUCKET).send().await.unwrap().grants
+                } else {
+                    c.get_object_acl().bucket(BUCKET).key(SOURCE).send().await.unwrap().grants
+                };
+                let grants = grants.unwrap_or_default();
+                assert_eq!(grants.len(), 1, "{what}: {grants:?}");
+                assert_eq!(
+                    grants[0].permission().map(aws_sdk_s3::types::Permission::as_str),
+                    Some("FULL_CONTROL")
+                );
+                accepted
+            }
             // Reads: the source is unchanged.
             _ => {
                 assert_eq!(get(c, BUCKET, SOURCE).await, SOURCE_BYTES, "{what}");
@@ -164,6 +181,7 @@ impl World {
 }
 
 const OBJECT_WRITES: &[&str] = &["PutObject", "CopyObject", "CreateMultipartUpload"];
+const ACL_PUTS: &[&str] = &["PutBucketAcl", "PutObjectAcl"];
 const SSE_C_WRITES: &[&str] =
     &["PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy"];
 
@@ -199,6 +217,12 @@ const REFUSED: &[(&str, &str, &[&str], &str)] = &[
     ("x-amz-grant-read", "id=x", OBJECT_WRITES, "400 AccessControlListNotSupported"),
     ("x-amz-grant-read-acp", "id=x", OBJECT_WRITES, "400 AccessControlListNotSupported"),
     ("x-amz-grant-write-acp", "id=x", OBJECT_WRITES, "400 AccessControlListNotSupported"),
+    ("x-amz-acl", "public-read", ACL_PUTS, "400 AccessControlListNotSupported"),
+    ("x-amz-grant-full-control", "id=x", ACL_PUTS, "400 AccessControlListNotSupported"),
+    ("x-amz-grant-read", "id=x", ACL_PUTS, "400 AccessControlListNotSupported"),
+    ("x-amz-grant-read-acp", "id=x", ACL_PUTS, "400 AccessControlListNotSupported"),
+    ("x-amz-grant-write", "id=x", &["PutBucketAcl"], "400 AccessControlListNotSupported"),
+    ("x-amz-grant-write-acp", "id=x", ACL_PUTS, "400 AccessControlListNotSupported"),
     ("x-amz-storage-class", "GLACIER", OBJECT_WRITES, "501 NotImplemented"),
     ("x-amz-storage-class", "DEEP_ARCHIVE", &["PutObject"], "501 NotImplemented"),
     ("x-amz-website-redirect-location", "/elsewhere", OBJECT_WRITES, "501 NotImplemented"),
@@ -281,6 +305,8 @@ const INVALID: &[(&str, &str, &[&str], &str)] = &[
 const HONOURED: &[(&str, &str, &[&str])] = &[
     ("x-amz-acl", "private", &["CreateBucket", "PutObject", "CopyObject", "CreateMultipartUpload"]),
     ("x-amz-acl", "bucket-owner-full-control", &["CreateBucket", "PutObject", "CopyObject"]),
+    ("x-amz-acl", "private", ACL_PUTS),
+    ("x-amz-acl", "bucket-owner-full-control", ACL_PUTS),
     ("x-amz-storage-class", "STANDARD", OBJECT_WRITES),
     ("x-amz-bucket-object-lock-enabled", "false", &["CreateBucket"]),
     ("x-amz-object-ownership", "BucketOwnerEnforced", &["CreateBucket"]),
@@ -510,10 +536,23 @@ async fn unset_configurations() {
         let req = signer.request(method, &target, &[], &[], b"<x/>", &Payload::Sha256);
         assert_eq!(outcome(&send(port, &req, false).await), "501 NotImplemented", "{target}");
     }
+    // PutObjectAcl of a missing key is NoSuchKey; of another user's bucket AccessDenied (below).
+    let private = [("x-amz-acl", "private")];
+    let req = signer.request(
+        "PUT",
+        &format!("/{b}/no-such-key?acl"),
+        &private,
+        &[],
+        b"",
+        &Payload::Sha256,
+    );
+    assert_eq!(outcome(&send(port, &req, false).await), "404 NoSuchKey");
     // Another user's bucket: AccessDenied, as for every other operation on it.
     let (ak, sk) = w.gw.add_user("alice");
     let alice = Signer { ak, sk, ..Signer::root(&w.gw) };
     let req = alice.request("GET", &format!("/{b}?versioning"), &[], &[], b"", &Payload::Sha256);
+    assert_eq!(outcome(&send(port, &req, false).await), "403 AccessDenied");
+    let req = alice.request("PUT", &format!("/{b}?acl"), &private, &[], b"", &Payload::Sha256);
     assert_eq!(outcome(&send(port, &req, false).await), "403 AccessDenied");
 
     // The SDK reads them as an unset configuration.

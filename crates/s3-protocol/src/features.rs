@@ -81,6 +81,8 @@ const OBJECT_WRITES: &[&str] = &["PutObject", "CopyObject", "CreateMultipartUplo
 /// Operations whose request body (or source) is stored, so SSE-C would encrypt it.
 const SSE_C_WRITES: &[&str] =
     &["PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy"];
+/// The ACL writes.
+const ACL_PUTS: &[&str] = &["PutBucketAcl", "PutObjectAcl"];
 /// Reads that take SSE-C headers.
 const SSE_C_READS: &[&str] = &["GetObject", "HeadObject"];
 /// Operations that read a copy source.
@@ -206,6 +208,19 @@ pub const FEATURE_HEADERS: &[FeatureHeader] = &[
     row("x-amz-grant-read-acp", &["CreateBucket"], Refused, BucketAclWithOwnershipEnforced),
     row("x-amz-grant-write", &["CreateBucket"], Refused, BucketAclWithOwnershipEnforced),
     row("x-amz-grant-write-acp", &["CreateBucket"], Refused, BucketAclWithOwnershipEnforced),
+    // PutBucketAcl/PutObjectAcl: a canned ACL that says what is true is a no-op.
+    valued(
+        "x-amz-acl",
+        ACL_PUTS,
+        CANNED_ACLS,
+        Only(&["private", "bucket-owner-full-control"]),
+        AclsDisabled,
+    ),
+    row("x-amz-grant-full-control", ACL_PUTS, Refused, AclsDisabled),
+    row("x-amz-grant-read", ACL_PUTS, Refused, AclsDisabled),
+    row("x-amz-grant-read-acp", ACL_PUTS, Refused, AclsDisabled),
+    row("x-amz-grant-write", &["PutBucketAcl"], Refused, AclsDisabled),
+    row("x-amz-grant-write-acp", ACL_PUTS, Refused, AclsDisabled),
     row("x-amz-grant-full-control", OBJECT_WRITES, Refused, AclsDisabled),
     row("x-amz-grant-read", OBJECT_WRITES, Refused, AclsDisabled),
     row("x-amz-grant-read-acp", OBJECT_WRITES, Refused, AclsDisabled),
@@ -507,6 +522,9 @@ mod tests {
                 "400 InvalidBucketAclWithObjectOwnership",
             ),
             ("PutObject", &[("x-amz-grant-read", "id=x")], "400 AccessControlListNotSupported"),
+            ("PutBucketAcl", &[("x-amz-acl", "private")], "ok"),
+            ("PutBucketAcl", &[("x-amz-acl", "public-read")], "400 AccessControlListNotSupported"),
+            ("PutObjectAcl", &[("x-amz-grant-read", "id=x")], "400 AccessControlListNotSupported"),
             // x-amz-grant-write does not exist on objects: not a feature header there.
             ("PutObject", &[("x-amz-grant-write", "id=x")], "ok"),
             ("PutObject", &[("x-amz-storage-class", "STANDARD")], "ok"),

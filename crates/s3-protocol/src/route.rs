@@ -8,7 +8,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::{ErrorCode, S3Error};
 use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
-use crate::subresource::{SUBRESOURCES, Scope, State, SubResource};
+use crate::subresource::{SUBRESOURCES, Scope, State, SubResource, Unset};
 
 /// Routing configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -175,6 +175,16 @@ pub enum Operation {
         version_id: Option<String>,
         sub: &'static SubResource,
     },
+    /// `PUT /bucket?acl` (PutBucketAcl): only what is already true (the owner's full control,
+    /// as a canned ACL) is accepted.
+    PutBucketConfiguration { bucket: BucketName, sub: &'static SubResource },
+    /// `PUT /bucket/key?acl` (PutObjectAcl), likewise.
+    PutObjectConfiguration {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<String>,
+        sub: &'static SubResource,
+    },
 }
 
 impl Operation {
@@ -209,6 +219,9 @@ impl Operation {
             Self::GetBucketConfiguration { sub, .. } | Self::GetObjectConfiguration { sub, .. } => {
                 sub.get.map_or("Unknown", |v| v.operation)
             }
+            Self::PutBucketConfiguration { sub, .. } | Self::PutObjectConfiguration { sub, .. } => {
+                sub.put.map_or("Unknown", |v| v.operation)
+            }
         }
     }
 
@@ -241,7 +254,9 @@ impl Operation {
             | Self::GetObjectAttributes { bucket, .. }
             | Self::PostObject { bucket }
             | Self::GetBucketConfiguration { bucket, .. }
-            | Self::GetObjectConfiguration { bucket, .. } => Some(bucket),
+            | Self::GetObjectConfiguration { bucket, .. }
+            | Self::PutBucketConfiguration { bucket, .. }
+            | Self::PutObjectConfiguration { bucket, .. } => Some(bucket),
         }
     }
 
@@ -263,7 +278,8 @@ impl Operation {
             | Self::PutObjectTagging { key, .. }
             | Self::DeleteObjectTagging { key, .. }
             | Self::GetObjectAttributes { key, .. }
-            | Self::GetObjectConfiguration { key, .. } => Some(key),
+            | Self::GetObjectConfiguration { key, .. }
+            | Self::PutObjectConfiguration { key, .. } => Some(key),
             Self::ListBuckets
             | Self::CreateBucket { .. }
             | Self::HeadBucket { .. }
@@ -274,7 +290,8 @@ impl Operation {
             | Self::DeleteObjects { .. }
             | Self::ListMultipartUploads { .. }
             | Self::PostObject { .. }
-            | Self::GetBucketConfiguration { .. } => None,
+            | Self::GetBucketConfiguration { .. }
+            | Self::PutBucketConfiguration { .. } => None,
         }
     }
 }
@@ -451,6 +468,18 @@ pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3
                     Operation::GetBucketConfiguration { bucket, sub }
                 } else {
                     Operation::GetObjectConfiguration {
+                        bucket,
+                        key: ObjectKey::parse(key)?,
+                        version_id: query.non_empty("versionId"),
+                        sub,
+                    }
+                });
+            }
+            (State::Unset(Unset::OwnerFullControl), Some(_)) if method == "PUT" => {
+                return Ok(if key.is_empty() {
+                    Operation::PutBucketConfiguration { bucket, sub }
+                } else {
+                    Operation::PutObjectConfiguration {
                         bucket,
                         key: ObjectKey::parse(key)?,
                         version_id: query.non_empty("versionId"),

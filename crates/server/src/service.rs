@@ -756,6 +756,16 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 }
                 unset_configuration(sub, &b.owner)
             }
+            Operation::PutBucketConfiguration { bucket, sub } => {
+                e.head_bucket(caller, &bucket).await?;
+                owner_full_control_only(headers, sub)?;
+                Ok(empty(StatusCode::OK))
+            }
+            Operation::PutObjectConfiguration { bucket, key, version_id, sub } => {
+                e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
+                owner_full_control_only(headers, sub)?;
+                Ok(empty(StatusCode::OK))
+            }
             Operation::ListMultipartUploads { bucket, params } => {
                 let page = e
                     .list_uploads(
@@ -916,6 +926,29 @@ fn unset_configuration(sub: &s3gate_protocol::SubResource, owner: &str) -> Resul
             format!("The '{}' sub-resource is not implemented by this gateway.", sub.query),
         )),
     }
+}
+
+/// PutBucketAcl/PutObjectAcl: a canned ACL that grants the owner full control and nobody
+/// anything (`private`, `bucket-owner-full-control`) is what every bucket and object is, so it
+/// is accepted and changes nothing (`check_feature_headers` refused every other ACL header
+/// already). An `AccessControlPolicy` document is not read: not implemented.
+fn owner_full_control_only(
+    headers: &HeaderMap,
+    sub: &s3gate_protocol::SubResource,
+) -> Result<(), ApiError> {
+    let has_body = header(headers, "content-length").is_some_and(|v| v.trim() != "0")
+        || headers.contains_key("transfer-encoding");
+    if header(headers, "x-amz-acl").is_none() || has_body {
+        let op = sub.put.map_or("PutAcl", |v| v.operation);
+        return Err(ApiError::msg(
+            ErrorCode::NotImplemented,
+            format!(
+                "{op} with an AccessControlPolicy document is not implemented by this gateway; \
+                 the canned ACLs private and bucket-owner-full-control are accepted."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What a GetObjectAttributes request asks for (`x-amz-object-attributes`, `x-amz-max-parts`,
