@@ -229,8 +229,9 @@ const REFUSED: &[(&str, &str, &[&str], &str)] = &[
     ("x-amz-server-side-encryption", "AES256", OBJECT_WRITES, "501 NotImplemented"),
     ("x-amz-server-side-encryption", "aws:kms", &["PutObject"], "501 NotImplemented"),
     ("x-amz-server-side-encryption", "aws:kms:dsse", &["PutObject"], "501 NotImplemented"),
-    ("x-amz-server-side-encryption-aws-kms-key-id", "k", OBJECT_WRITES, "501 NotImplemented"),
-    ("x-amz-server-side-encryption-context", "e30=", OBJECT_WRITES, "501 NotImplemented"),
+    // KMS parameters without `aws:kms` contradict themselves: AWS's 400 (with it: below).
+    ("x-amz-server-side-encryption-aws-kms-key-id", "k", OBJECT_WRITES, "400 InvalidArgument"),
+    ("x-amz-server-side-encryption-context", "e30=", OBJECT_WRITES, "400 InvalidArgument"),
     (
         "x-amz-server-side-encryption-bucket-key-enabled",
         "true",
@@ -345,6 +346,22 @@ async fn feature_headers() {
         w.case(ops[0], &bad_md5, if head { "400" } else { "400 InvalidArgument" }).await;
         w.case(ops[0], &bad_alg, if head { "400" } else { "400 InvalidEncryptionAlgorithmError" })
             .await;
+    }
+    // KMS with its parameters is not implemented; SSE with SSE-C contradicts itself.
+    let kms = [
+        ("x-amz-server-side-encryption", "aws:kms"),
+        ("x-amz-server-side-encryption-aws-kms-key-id", "k"),
+        ("x-amz-server-side-encryption-context", "e30="),
+    ];
+    let both = [
+        ("x-amz-server-side-encryption", "AES256"),
+        ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+        ("x-amz-server-side-encryption-customer-key", KEY),
+        ("x-amz-server-side-encryption-customer-key-md5", KEY_MD5),
+    ];
+    for op in OBJECT_WRITES {
+        w.case(op, &kms, "501 NotImplemented").await;
+        w.case(op, &both, "400 InvalidArgument").await;
     }
     for (header, value, ops) in HONOURED {
         for op in *ops {

@@ -415,6 +415,31 @@ fn check_customer_key<'a>(
     Ok(())
 }
 
+/// Encryption headers that contradict each other are AWS's `400 InvalidArgument`, whatever is
+/// supported: SSE-C with `x-amz-server-side-encryption`, and KMS parameters without `aws:kms`.
+fn check_encryption_conflicts<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<(), S3Error> {
+    let sse = get("x-amz-server-side-encryption").map(str::trim);
+    let invalid = |message: &str| {
+        S3Error::with_message(ErrorCode::InvalidArgument, message)
+            .with_extra("ArgumentName", "x-amz-server-side-encryption")
+            .with_extra("ArgumentValue", sse.unwrap_or(""))
+    };
+    if sse.is_some() && get("x-amz-server-side-encryption-customer-algorithm").is_some() {
+        return Err(invalid(
+            "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+        ));
+    }
+    let kms = ["aws-kms-key-id", "context"]
+        .iter()
+        .any(|p| get(&format!("x-amz-server-side-encryption-{p}")).is_some());
+    if kms && !matches!(sse, Some("aws:kms" | "aws:kms:dsse")) {
+        return Err(invalid(
+            "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms",
+        ));
+    }
+    Ok(())
+}
+
 /// Applies [`FEATURE_HEADERS`] to a request for `operation` (its S3 API name); `get` looks a
 /// header up by lowercase name. The first refused or invalid header, in table order, decides.
 pub fn check_feature_headers<'a>(
@@ -428,6 +453,10 @@ pub fn check_feature_headers<'a>(
             check_customer_key(prefix, &get)
                 .map_err(|error| RefusedFeature { error, scope: RefusalScope::Request })?;
         }
+    }
+    if OBJECT_WRITES.contains(&operation) {
+        check_encryption_conflicts(&get)
+            .map_err(|error| RefusedFeature { error, scope: RefusalScope::Request })?;
     }
     for h in FEATURE_HEADERS.iter().filter(|h| h.operations.contains(&operation)) {
         if let Some(value) = get(h.name) {
@@ -502,6 +531,7 @@ mod tests {
     ];
 
     #[test]
+    #[allow(clippy::too_many_lines, reason = "one row per case reads best as one table")]
     fn cases() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case<'_>] = &[
@@ -577,6 +607,33 @@ mod tests {
                 "400 InvalidEncryptionAlgorithmError",
             ),
             ("PutObject", &[SSE_C[0], (SSE_C[1].0, "c2hvcnQ="), SSE_C[2]], "400 InvalidArgument"),
+            // Contradicting encryption headers.
+            (
+                "PutObject",
+                &[("x-amz-server-side-encryption", "AES256"), SSE_C[0], SSE_C[1], SSE_C[2]],
+                "400 InvalidArgument",
+            ),
+            (
+                "PutObject",
+                &[
+                    ("x-amz-server-side-encryption", "AES256"),
+                    ("x-amz-server-side-encryption-aws-kms-key-id", "k"),
+                ],
+                "400 InvalidArgument",
+            ),
+            (
+                "PutObject",
+                &[("x-amz-server-side-encryption-aws-kms-key-id", "k")],
+                "400 InvalidArgument",
+            ),
+            (
+                "PutObject",
+                &[
+                    ("x-amz-server-side-encryption", "aws:kms"),
+                    ("x-amz-server-side-encryption-aws-kms-key-id", "k"),
+                ],
+                "501 NotImplemented",
+            ),
             // Copy-source SSE-C headers mean nothing on PutObject.
             ("PutObject", COPY_SSE_C, "ok"),
             // Headers of other operations are not looked at.
