@@ -265,7 +265,7 @@ def run_stack(name: str, args: argparse.Namespace, scratch: Path) -> Path:
 
 def main() -> int:
     p = argparse.ArgumentParser(description="Run ceph/s3-tests against s3gate (see run.sh).")
-    p.add_argument("--binary", type=Path, required=True)
+    p.add_argument("--binary", type=Path, help="the s3gate binary to test")
     p.add_argument("--stack", choices=[*check.STACKS, "all"], default="all")
     p.add_argument("-k", help="pytest -k expression: run a subset (the ratchet is checked "
                               "for the tests that ran)")
@@ -283,9 +283,11 @@ def main() -> int:
     p.add_argument("--write-expected", action="store_true",
                    help="rewrite expected-failures.txt from this run (needs --stack all)")
     p.add_argument("--junit", action="append", default=[], metavar="STACK=FILE",
-                   help="check existing results instead of running the suite")
+                   help="check existing results (e.g. target/conformance/sqlite/junit.xml) "
+                        "instead of running the suite")
     args = p.parse_args()
-    args.binary = args.binary.resolve()
+    if args.binary is None and not args.junit:
+        p.error("--binary is required (unless --junit names existing results)")
     stacks = list(check.STACKS) if args.stack == "all" else [args.stack]
     if args.write_expected and args.stack != "all":
         p.error("--write-expected needs --stack all: a line's stack scope needs both results")
@@ -302,6 +304,7 @@ def main() -> int:
             s, _, f = spec.partition("=")
             junits[s] = Path(f)
     else:
+        args.binary = args.binary.resolve()
         if not args.binary.is_file():
             p.error(f"no s3gate binary at {args.binary}")
         if not (args.suite / "s3tests").is_dir():
