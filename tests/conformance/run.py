@@ -322,6 +322,8 @@ def main() -> int:
     report = check.check(results, expected, cats, full=not args.k,
                          allow_todo=args.write_expected)
     print(report.text(), flush=True)
+    if not args.junit:
+        log(f"junit results, pytest output and gateway logs: {args.scratch}/STACK/")
     if args.update_docs:
         if not report.ok:
             log("docs/s3-compat.md not updated: the check failed")
