@@ -453,3 +453,22 @@ async fn large_and_unknown_bodies_get_their_answer_before_a_clean_close() {
     println!("keepalive: large bodies in {:?}", started.elapsed());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A client that goes away mid-body is the client's doing: logged as a client error, never as
+/// an internal error of the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_mid_body_is_logged_as_a_client_error() {
+    let (gw, s, _) = start(&[]).await;
+    let req = s.keep_alive("PUT", &format!("/{BUCKET}/gone"), &random_bytes(MIB));
+    let mut c = connect(&s).await;
+    c.write_all(&req[..head_len(&req) + 1000]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gw.stderr().contains("client error") {
+        assert!(Instant::now() < deadline, "no client error logged:\n{}", gw.stderr());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = gw.stderr();
+    assert!(!log.contains("internal error"), "logged as an internal error:\n{log}");
+}

@@ -166,6 +166,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 if let Some(cause) = &err.cause {
                     tracing::error!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "internal error");
                 }
+                if let Some(cause) = &err.client_cause {
+                    tracing::info!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "client error");
+                }
                 let head = pending.line.method == Method::HEAD;
                 error_response(&err.s3, &path, request_id, head)
             }
