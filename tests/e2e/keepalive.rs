@@ -472,3 +472,22 @@ async fn a_client_gone_mid_body_is_logged_as_a_client_error() {
     let log = gw.stderr();
     assert!(!log.contains("internal error"), "logged as an internal error:\n{log}");
 }
+
+/// A body that stops short of its Content-Length fails with `400 RequestTimeout` after about
+/// 20 s of silence by default, as AWS does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_times_out_after_twenty_seconds_by_default() {
+    let (_gw, s, _) = start(&[]).await;
+    let req = s.keep_alive("PUT", &format!("/{BUCKET}/stalled"), &[5u8; 1000]);
+    let mut c = connect(&s).await;
+    c.write_all(&req[..req.len() - 990]).await.unwrap();
+    let sent = Instant::now();
+    let (r, _) = read_one(&mut c).await.unwrap();
+    let waited = sent.elapsed();
+    r.assert_error(400, "RequestTimeout", "stalled body");
+    assert!(closes(&r), "a timed-out body's connection closes");
+    assert!(
+        (Duration::from_secs(19)..Duration::from_secs(25)).contains(&waited),
+        "timed out after {waited:?}"
+    );
+}
