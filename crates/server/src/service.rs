@@ -141,6 +141,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             (parent.0)(req.headers(), &span);
         }
         let path = req.uri().path().to_owned();
+        let framing = body::Framing::of(&req);
+        let leftover = body::Leftover::default();
         let received = Arc::new(AtomicU64::new(0));
         let req = req.map(|b| CountedIncoming::new(b, Arc::clone(&received)));
         let mut pending = PendingLine::new(AccessLine {
@@ -152,7 +154,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             started,
             span: span.clone(),
         });
-        let result = self.handle_inner(req, &mut pending.line.info).instrument(span.clone()).await;
+        let result = self
+            .handle_inner(req, leftover.clone(), &mut pending.line.info)
+            .instrument(span.clone())
+            .await;
         let _entered = span.enter();
         let request_id = &pending.line.request_id;
         let mut resp = match result {
@@ -160,6 +165,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             Err(err) => {
                 if let Some(cause) = &err.cause {
                     tracing::error!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "internal error");
+                }
+                if let Some(cause) = &err.client_cause {
+                    tracing::info!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "client error");
                 }
                 let head = pending.line.method == Method::HEAD;
                 error_response(&err.s3, &path, request_id, head)
@@ -171,6 +179,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             headers.insert("x-amz-id-2", v);
         }
         headers.insert("server", HeaderValue::from_static("s3gate"));
+        let (resp, settled) = body::settle(resp, &leftover, framing, body::DrainLimits::ANSWERED);
+        if settled != body::Settled::Nothing {
+            tracing::debug!(request_id = %request_id, ?settled, "answered before the request body ended");
+        }
         crate::metrics::record_request(pending.line.info.operation, resp.status(), started);
         let line = pending.finish(resp.status().as_u16());
         let expected = if line.method == Method::HEAD {
@@ -199,10 +211,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     async fn handle_inner(
         &self,
         req: Request<CountedIncoming>,
+        leftover: body::Leftover,
         info: &mut AccessInfo,
     ) -> Result<Resp, ApiError> {
         let (mut parts, body) = req.into_parts();
-        let body = TimedBody::new(body, self.body_read_timeout);
+        let body = TimedBody::new(body, self.body_read_timeout, leftover);
         let authed = self.authenticate(&parts).await?;
         if authed.verified.presigned {
             crate::hoist::hoist_query_headers(parts.uri.query(), &mut parts.headers);
