@@ -89,6 +89,19 @@ impl Signer {
         self.build(method, target, &[], &[], body, &Payload::Sha256, false)
     }
 
+    /// [`Signer::request`] without `connection: close`, with headers and payload mode.
+    pub fn keep_alive_with(
+        &self,
+        method: &str,
+        target: &str,
+        signed: &[(&str, &str)],
+        unsigned: &[(&str, &str)],
+        body: &[u8],
+        payload: &Payload,
+    ) -> Vec<u8> {
+        self.build(method, target, signed, unsigned, body, payload, false)
+    }
+
     #[allow(clippy::too_many_arguments, reason = "the parts of a request")]
     fn build(
         &self,

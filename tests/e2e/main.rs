@@ -39,6 +39,7 @@ mod crash_matrix;
 mod full_disk;
 mod hostile;
 mod integrity;
+mod keepalive;
 mod listing;
 mod load;
 mod memory;

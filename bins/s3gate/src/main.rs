@@ -195,8 +195,9 @@ struct ServeArgs {
     /// 400 EntityTooLarge.
     #[arg(long, env = "S3GATE_MAX_OBJECT_SIZE", default_value_t = 5 * 1024 * 1024 * 1024)]
     max_object_size: u64,
-    /// Seconds a request body may go without a byte arriving (400 RequestTimeout).
-    #[arg(long, env = "S3GATE_BODY_READ_TIMEOUT_SECONDS", default_value_t = 60,
+    /// Seconds a request body may go without a byte arriving (400 RequestTimeout; AWS waits
+    /// about 20).
+    #[arg(long, env = "S3GATE_BODY_READ_TIMEOUT_SECONDS", default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..))]
     body_read_timeout_seconds: u64,
     #[command(flatten)]

@@ -9,16 +9,19 @@ use s3gate_sigv4::{ChunkedError, VerifyError};
 
 use crate::body::BodyError;
 
-/// An error on its way to the client, plus the internal cause to log (never sent).
+/// An error on its way to the client, plus the cause to log (never sent): `cause` for an
+/// internal failure (logged as an error), `client_cause` for one the client caused, such as a
+/// connection closed mid-body (logged at info: nothing is wrong with the gateway).
 #[derive(Debug)]
 pub(crate) struct ApiError {
     pub(crate) s3: S3Error,
     pub(crate) cause: Option<String>,
+    pub(crate) client_cause: Option<String>,
 }
 
 impl From<S3Error> for ApiError {
     fn from(s3: S3Error) -> Self {
-        ApiError { s3, cause: None }
+        ApiError { s3, cause: None, client_cause: None }
     }
 }
 
@@ -30,7 +33,7 @@ impl ApiError {
         S3Error::with_message(code, message).into()
     }
     fn internal(code: ErrorCode, cause: String) -> Self {
-        ApiError { s3: S3Error::new(code), cause: Some(cause) }
+        ApiError { s3: S3Error::new(code), cause: Some(cause), client_cause: None }
     }
 }
 
@@ -121,12 +124,15 @@ impl From<EngineError> for ApiError {
 impl From<BodyError> for ApiError {
     fn from(e: BodyError) -> Self {
         match e {
+            // The client closed the connection or broke its framing mid-body: its fault, not
+            // the gateway's.
             BodyError::Incomplete(cause) => ApiError {
                 s3: S3Error::with_message(
                     ErrorCode::IncompleteBody,
                     "You did not provide the number of bytes specified by the Content-Length HTTP header.",
                 ),
-                cause: Some(chain(&cause)),
+                cause: None,
+                client_cause: Some(chain(&cause)),
             },
             BodyError::TimedOut => ApiError::code(ErrorCode::RequestTimeout),
             BodyError::Sha256(v) => v.into(),
@@ -154,6 +160,7 @@ impl From<ChunkedError> for ApiError {
                 .with_extra("Chunk", chunk.to_string())
                 .with_extra("BadChunkSize", size.to_string()),
                 cause: None,
+                client_cause: None,
             },
             ChunkedError::ChunkSignatureMismatch | ChunkedError::TrailerSignatureMismatch => {
                 ApiError::msg(ErrorCode::SignatureDoesNotMatch, text)

@@ -73,7 +73,7 @@ impl ServerConfig {
             max_connections: 4096,
             tls: None,
             max_in_flight_requests: 1024,
-            body_read_timeout: Duration::from_mins(1),
+            body_read_timeout: Duration::from_secs(20),
             span_parent: None,
         }
     }

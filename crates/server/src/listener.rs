@@ -29,6 +29,13 @@ use crate::{Gateway, SHED_CONNECTIONS, ServerConfig};
 const SHED_DRAIN_IDLE: Duration = Duration::from_secs(5);
 const SHED_DRAIN_TIME: Duration = Duration::from_secs(30);
 const SHED_DRAIN_BYTES: usize = 256 * 1024;
+/// A request refused over the in-flight limit is settled with these bounds
+/// ([`crate::body::settle`]): a body of at most `SHED_DRAIN_BYTES` is drained and the
+/// connection kept, a larger one is read that far before the connection closes.
+const SHED_DRAIN: crate::body::DrainLimits = crate::body::DrainLimits {
+    keep_alive: SHED_DRAIN_BYTES as u64,
+    close: SHED_DRAIN_BYTES as u64,
+};
 
 /// Serves S3 on `listener` until `shutdown` resolves, then stops accepting and lets requests in
 /// flight finish for up to `config.shutdown_grace`. With `config.tls`, every connection first
@@ -121,9 +128,14 @@ where
                 let resp = if let Ok(permit) = permit {
                     crate::body::hold_permit(gw.handle(req).await, permit)
                 } else {
+                    // Refused unread: the body is settled like any early answer's, with the
+                    // smaller bounds of a server that is shedding load.
+                    let framing = crate::body::Framing::of(&req);
                     let resp = gw.slow_down(&req);
-                    drain_before_refusal(req).await;
-                    resp
+                    let body =
+                        crate::metrics::CountedIncoming::new(req.into_body(), Arc::default());
+                    let leftover = crate::body::Leftover::unread(body);
+                    crate::body::settle(resp, &leftover, framing, SHED_DRAIN).0
                 };
                 Ok::<_, std::convert::Infallible>(resp)
             }
@@ -250,30 +262,6 @@ where
         });
     }
     Ok(())
-}
-
-/// Reads and discards a small request body before it is refused, so that closing the
-/// connection after the `503` does not reset it under the client before the answer is read.
-/// Not when the client waits for `100 Continue` (it then sends no body) or when the body is
-/// large or slow: the client may then see a reset, which SDKs retry like a 503.
-async fn drain_before_refusal(req: hyper::Request<hyper::body::Incoming>) {
-    use http_body_util::BodyExt as _;
-    if req.headers().contains_key(hyper::header::EXPECT) {
-        return;
-    }
-    let mut body = req.into_body();
-    let mut drained = 0;
-    let drain = async {
-        while drained < SHED_DRAIN_BYTES {
-            match tokio::time::timeout(SHED_DRAIN_IDLE, body.frame()).await.ok().flatten() {
-                Some(Ok(frame)) => {
-                    drained += frame.data_ref().map_or(0, bytes::Bytes::len);
-                }
-                Some(Err(_)) | None => break,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(SHED_DRAIN_TIME, drain).await;
 }
 
 /// What an accepted connection will get.

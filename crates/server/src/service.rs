@@ -143,6 +143,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             (parent.0)(req.headers(), &span);
         }
         let path = req.uri().path().to_owned();
+        let framing = body::Framing::of(&req);
+        let leftover = body::Leftover::default();
         let received = Arc::new(AtomicU64::new(0));
         let req = req.map(|b| CountedIncoming::new(b, Arc::clone(&received)));
         let mut pending = PendingLine::new(AccessLine {
@@ -154,7 +156,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             started,
             span: span.clone(),
         });
-        let result = self.handle_inner(req, &mut pending.line.info).instrument(span.clone()).await;
+        let result = self
+            .handle_inner(req, leftover.clone(), &mut pending.line.info)
+            .instrument(span.clone())
+            .await;
         let _entered = span.enter();
         let request_id = &pending.line.request_id;
         let mut resp = match result {
@@ -162,6 +167,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             Err(err) => {
                 if let Some(cause) = &err.cause {
                     tracing::error!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "internal error");
+                }
+                if let Some(cause) = &err.client_cause {
+                    tracing::info!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "client error");
                 }
                 let head = pending.line.method == Method::HEAD;
                 error_response(&err.s3, &path, request_id, head)
@@ -173,6 +181,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             headers.insert("x-amz-id-2", v);
         }
         headers.insert("server", HeaderValue::from_static("s3gate"));
+        let (resp, settled) = body::settle(resp, &leftover, framing, body::DrainLimits::ANSWERED);
+        if settled != body::Settled::Nothing {
+            tracing::debug!(request_id = %request_id, ?settled, "answered before the request body ended");
+        }
         crate::metrics::record_request(pending.line.info.operation, resp.status(), started);
         let line = pending.finish(resp.status().as_u16());
         let expected = if line.method == Method::HEAD {
@@ -201,10 +213,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     async fn handle_inner(
         &self,
         req: Request<CountedIncoming>,
+        leftover: body::Leftover,
         info: &mut AccessInfo,
     ) -> Result<Resp, ApiError> {
         let (mut parts, body) = req.into_parts();
-        let body = TimedBody::new(body, self.body_read_timeout);
+        let body = TimedBody::new(body, self.body_read_timeout, leftover);
         let host = header(&parts.headers, "host")
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));

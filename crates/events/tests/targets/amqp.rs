@@ -95,7 +95,7 @@ async fn publishes_persistent_confirmed_messages_and_reconnects() {
     t.check().await.unwrap();
     assert_eq!(f.drain().await, expect(&first));
 
-    proxy.cut();
+    proxy.cut().await;
     // The loss may be noticed by the delivery after the cut; the next one reconnects.
     let second = messages(2);
     if let Err(e) = t.deliver(&second).await {

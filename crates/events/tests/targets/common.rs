@@ -1,8 +1,9 @@
 //! Shared helpers: sample messages, unique names, a closed port and a proxy whose
 //! connections a test can cut.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use s3gate_events::{EventName, EventRecord, Message, ObjectEvent, Sequencer};
@@ -65,6 +66,9 @@ pub(crate) struct Proxy {
     pub(crate) port: u16,
     cut: watch::Sender<u64>,
     accepted: Arc<AtomicU64>,
+    /// Open connections (forwarding task still running) by the number of cuts made before
+    /// they were accepted.
+    live: Live,
 }
 
 impl Proxy {
@@ -73,13 +77,19 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let (cut, _) = watch::channel(0u64);
         let accepted = Arc::new(AtomicU64::new(0));
-        let (tx, count) = (cut.clone(), accepted.clone());
+        let live = Live::default();
+        let (tx, count, open) = (cut.clone(), accepted.clone(), live.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 let mut rx = tx.subscribe();
+                let generation = *rx.borrow_and_update();
+                *open.lock().unwrap().entry(generation).or_default() += 1;
                 let upstream = upstream.clone();
+                let open = open.clone();
                 tokio::spawn(async move {
+                    // Counted down when both sockets are dropped, however the task ends.
+                    let _live = LiveGuard(open, generation);
                     let Ok(mut server) =
                         TcpStream::connect((upstream.0.as_str(), upstream.1)).await
                     else {
@@ -89,20 +99,46 @@ impl Proxy {
                         _ = copy_bidirectional(&mut client, &mut server) => {}
                         _ = rx.changed() => {}
                     }
+                    drop((client, server));
                 });
             }
         });
-        Proxy { port, cut, accepted }
+        Proxy { port, cut, accepted, live }
     }
 
-    /// Closes every connection through the proxy.
-    pub(crate) fn cut(&self) {
-        self.cut.send_modify(|n| *n += 1);
+    /// Closes every connection through the proxy and returns once they are closed, so the
+    /// next request cannot race ahead of the cut on an old connection (clients that
+    /// reconnect at once, as NATS does, may already have opened new ones).
+    pub(crate) async fn cut(&self) {
+        let mut generation = 0;
+        self.cut.send_modify(|n| {
+            *n += 1;
+            generation = *n;
+        });
+        for _ in 0..500 {
+            if self.live.lock().unwrap().range(..generation).all(|(_, open)| *open == 0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the proxy's connections did not close within 5 s of the cut");
     }
 
     /// How many connections the proxy accepted.
     pub(crate) fn accepted(&self) -> u64 {
         self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// A proxy's open connections, counted by generation (the cuts made before each was accepted).
+type Live = Arc<Mutex<BTreeMap<u64, u64>>>;
+
+/// Counts its connection out of [`Live`] when dropped.
+struct LiveGuard(Live, u64);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap().entry(self.1).or_default() -= 1;
     }
 }
 

@@ -74,7 +74,7 @@ async fn publishes_and_reconnects(version: &'static str, config_version: &str) {
         target(&with_port(&url, proxy.port), &topic, &format!("version = \"{config_version}\""));
     let first = messages(3);
     t.deliver(&first).await.unwrap();
-    proxy.cut();
+    proxy.cut().await;
     let second = messages(2);
     t.deliver(&second).await.unwrap();
     assert_eq!(proxy.accepted(), 2, "one new connection after the cut");

@@ -80,7 +80,7 @@ async fn delivers_again_after_the_connection_is_cut() {
     let t = target(&with_port(&url, proxy.port), &subject);
     let first = messages(2);
     t.deliver(&first).await.unwrap();
-    proxy.cut();
+    proxy.cut().await;
     // The delivery after the cut may fail (the loss is noticed mid-publish) but the one
     // after it must go through, on a new connection.
     let second = messages(3);

@@ -53,7 +53,7 @@ async fn adds_entries_in_order_and_reconnects_after_a_cut() {
     assert_eq!(entries(&url, &stream), expect(&first));
 
     // The connection is cut while idle: the next delivery reconnects by itself.
-    proxy.cut();
+    proxy.cut().await;
     let second = messages(2);
     t.deliver(&second).await.unwrap();
     assert_eq!(proxy.accepted(), 2, "one new connection after the cut");

@@ -4,7 +4,7 @@
 //! and what a 1 MiB ranged read from the middle of 1 GiB fetches and opens. Rates are per
 //! second of the thread's CPU time, so that neighbours on a shared machine do not count.
 //!
-//! Run: `cargo run --release -p s3gate-crypto --example bench` (add `-- --quick` for a short
+//! Run: `cargo run --release -p s3gate-crypto --example crypto-bench` (add `-- --quick` for a short
 //! smoke run).
 #![allow(
     clippy::unwrap_used,

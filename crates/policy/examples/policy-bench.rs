@@ -1,5 +1,5 @@
 //! Cost of one authorization decision, and of compiling a policy. Not a test: run it in
-//! release and read the figures (`cargo run --release -p s3gate-policy --example bench`).
+//! release and read the figures (`cargo run --release -p s3gate-policy --example policy-bench`).
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "a measuring tool")]
 
 use std::hint::black_box;
