@@ -51,6 +51,7 @@ mod otlp;
 mod presign;
 mod proxy;
 mod range;
+mod refused;
 mod scaleout;
 mod tidy;
 mod vhost;

@@ -47,6 +47,9 @@ macro_rules! error_codes {
 error_codes! {
     /// Access denied (also: unsigned `x-amz-*` headers, expired presigned URLs).
     AccessDenied => 403, "Access Denied";
+    /// ACLs other than the bucket owner's full control, on a bucket whose object ownership is
+    /// `BucketOwnerEnforced` (every bucket of this gateway).
+    AccessControlListNotSupported => 400, "The bucket does not allow ACLs";
     /// The Authorization header is malformed (or names the wrong region).
     AuthorizationHeaderMalformed => 400, "The authorization header you provided is invalid.";
     /// Presigned-URL query parameters are malformed.
@@ -77,12 +80,17 @@ error_codes! {
     InvalidAccessKeyId => 403, "The AWS Access Key Id you provided does not exist in our records.";
     /// A request argument is invalid.
     InvalidArgument => 400, "Invalid Argument";
+    /// CreateBucket with an ACL that grants more than the owner's full control, while object
+    /// ownership is `BucketOwnerEnforced`.
+    InvalidBucketAclWithObjectOwnership => 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
     /// The bucket name breaks the naming rules.
     InvalidBucketName => 400, "The specified bucket is not valid.";
     /// An aws-chunked chunk other than the last is below 8 KiB.
     InvalidChunkSizeError => 403, "Only the last chunk is allowed to have a size less than 8192 bytes";
     /// `Content-MD5` is not a valid base64 MD5.
     InvalidDigest => 400, "The Content-MD5 you specified is not valid.";
+    /// An SSE-C algorithm other than `AES256`.
+    InvalidEncryptionAlgorithmError => 400, "The encryption request you specified is not valid. The valid value is AES256.";
     /// A tag in a tag set breaks the tagging rules.
     InvalidTag => 400, "The tag provided was not a valid tag. This error can occur if the tag did not pass input validation.";
     /// The location constraint is not valid.
@@ -121,22 +129,42 @@ error_codes! {
     MissingSecurityHeader => 400, "Your request is missing a required header.";
     /// The bucket does not exist.
     NoSuchBucket => 404, "The specified bucket does not exist";
+    /// The bucket has no bucket policy.
+    NoSuchBucketPolicy => 404, "The bucket policy does not exist";
+    /// The bucket has no CORS configuration.
+    NoSuchCORSConfiguration => 404, "The CORS configuration does not exist";
     /// The key does not exist.
     NoSuchKey => 404, "The specified key does not exist.";
+    /// The bucket has no lifecycle configuration.
+    NoSuchLifecycleConfiguration => 404, "The lifecycle configuration does not exist";
+    /// The bucket has no public access block configuration.
+    NoSuchPublicAccessBlockConfiguration => 404, "The public access block configuration was not found";
+    /// The bucket has no tag set.
+    NoSuchTagSet => 404, "The TagSet does not exist";
     /// The multipart upload does not exist.
     NoSuchUpload => 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     /// The version does not exist.
     NoSuchVersion => 404, "The specified version does not exist.";
+    /// The bucket has no website configuration.
+    NoSuchWebsiteConfiguration => 404, "The specified bucket does not have a website configuration";
     /// The feature is not implemented by this gateway.
     NotImplemented => 501, "A header you provided implies functionality that is not implemented";
     /// A conditional GET/HEAD matched: 304, sent without a body.
     NotModified => 304, "Not Modified";
+    /// The bucket has no object lock configuration.
+    ObjectLockConfigurationNotFoundError => 404, "Object Lock configuration does not exist for this bucket";
+    /// The bucket has no ownership controls.
+    OwnershipControlsNotFoundError => 404, "The bucket ownership controls were not found";
     /// A precondition header did not hold.
     PreconditionFailed => 412, "At least one of the pre-conditions you specified did not hold";
+    /// The bucket has no replication configuration.
+    ReplicationConfigurationNotFoundError => 404, "The replication configuration was not found";
     /// The request time is more than 15 minutes from the server time.
     RequestTimeTooSkewed => 403, "The difference between the request time and the current time is too large.";
     /// The client was too slow sending the body.
     RequestTimeout => 400, "Your socket connection to the server was not read from or written to within the timeout period.";
+    /// The bucket has no default encryption configuration.
+    ServerSideEncryptionConfigurationNotFoundError => 404, "The server side encryption configuration was not found";
     /// The service is temporarily unavailable.
     ServiceUnavailable => 503, "Service is unable to handle request.";
     /// The signature does not match.

@@ -36,7 +36,7 @@
 //! assert_eq!(op.key().map(|k| k.as_str()), Some("photos/2024/a b.jpg"));
 //!
 //! // Errors render as S3 `<Error>` bodies with their HTTP status.
-//! let bad = RequestTarget { method: "GET", raw_path: "/bkt/k", raw_query: Some("acl"),
+//! let bad = RequestTarget { method: "GET", raw_path: "/bkt/k", raw_query: Some("torrent"),
 //!                           host: None, has_copy_source: false };
 //! let err = route(&bad, &cfg).unwrap_err();
 //! assert_eq!((err.code, err.status()), (ErrorCode::NotImplemented, 501));
@@ -51,10 +51,12 @@
 pub mod checksum;
 pub mod conditions;
 pub mod error;
+pub mod features;
 pub mod form;
 pub mod names;
 pub mod range;
 pub mod route;
+pub mod subresource;
 pub mod tagging;
 pub mod time;
 pub mod xml;
@@ -64,12 +66,17 @@ pub use checksum::{
 };
 pub use conditions::{ConditionOutcome, Preconditions};
 pub use error::{ErrorCode, S3Error};
+pub use features::{
+    ExpectedOwners, FEATURE_HEADERS, FeatureHeader, Refusal, RefusalScope, RefusedFeature, Support,
+    check_feature_headers,
+};
 pub use names::{BucketName, ETag, ObjectKey, PartNumber, UploadId};
 pub use range::{ByteRange, RangeSpec, parse_range};
 pub use route::{
     CopySource, GetObjectParams, ListObjectsParams, ListObjectsV2Params, ListUploadsParams,
     Operation, RequestTarget, RouteConfig, parse_copy_source, route,
 };
+pub use subresource::{SUBRESOURCES, SubResource, Unset, owner_full_control, unset_answer};
 pub use tagging::{check_tag_set, parse_tagging_header};
 pub use time::{format_http_date, format_iso8601, parse_http_date, parse_iso8601};
 pub use xml::{

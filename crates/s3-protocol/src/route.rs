@@ -8,6 +8,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::{ErrorCode, S3Error};
 use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
+use crate::subresource::{SUBRESOURCES, Scope, State, SubResource, Unset};
 
 /// Routing configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -162,6 +163,28 @@ pub enum Operation {
     DeleteObjectTagging { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
     /// `GET /bucket/key?attributes` (the attributes are named by headers).
     GetObjectAttributes { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
+    /// `POST /bucket`: a browser-form upload (refused before its body is read: not built).
+    PostObject { bucket: BucketName },
+    /// `GET /bucket?<configuration>` of a configuration this gateway cannot set yet
+    /// ([`State::Unset`]): answered as AWS answers for one that was never set.
+    GetBucketConfiguration { bucket: BucketName, sub: &'static SubResource },
+    /// `GET /bucket/key?<sub-resource>` of an object sub-resource this gateway cannot set yet.
+    GetObjectConfiguration {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<String>,
+        sub: &'static SubResource,
+    },
+    /// `PUT /bucket?acl` (PutBucketAcl): only what is already true (the owner's full control,
+    /// as a canned ACL) is accepted.
+    PutBucketConfiguration { bucket: BucketName, sub: &'static SubResource },
+    /// `PUT /bucket/key?acl` (PutObjectAcl), likewise.
+    PutObjectConfiguration {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<String>,
+        sub: &'static SubResource,
+    },
 }
 
 impl Operation {
@@ -192,6 +215,13 @@ impl Operation {
             Self::PutObjectTagging { .. } => "PutObjectTagging",
             Self::DeleteObjectTagging { .. } => "DeleteObjectTagging",
             Self::GetObjectAttributes { .. } => "GetObjectAttributes",
+            Self::PostObject { .. } => "PostObject",
+            Self::GetBucketConfiguration { sub, .. } | Self::GetObjectConfiguration { sub, .. } => {
+                sub.get.map_or("Unknown", |v| v.operation)
+            }
+            Self::PutBucketConfiguration { sub, .. } | Self::PutObjectConfiguration { sub, .. } => {
+                sub.put.map_or("Unknown", |v| v.operation)
+            }
         }
     }
 
@@ -221,7 +251,12 @@ impl Operation {
             | Self::GetObjectTagging { bucket, .. }
             | Self::PutObjectTagging { bucket, .. }
             | Self::DeleteObjectTagging { bucket, .. }
-            | Self::GetObjectAttributes { bucket, .. } => Some(bucket),
+            | Self::GetObjectAttributes { bucket, .. }
+            | Self::PostObject { bucket }
+            | Self::GetBucketConfiguration { bucket, .. }
+            | Self::GetObjectConfiguration { bucket, .. }
+            | Self::PutBucketConfiguration { bucket, .. }
+            | Self::PutObjectConfiguration { bucket, .. } => Some(bucket),
         }
     }
 
@@ -242,7 +277,9 @@ impl Operation {
             | Self::GetObjectTagging { key, .. }
             | Self::PutObjectTagging { key, .. }
             | Self::DeleteObjectTagging { key, .. }
-            | Self::GetObjectAttributes { key, .. } => Some(key),
+            | Self::GetObjectAttributes { key, .. }
+            | Self::GetObjectConfiguration { key, .. }
+            | Self::PutObjectConfiguration { key, .. } => Some(key),
             Self::ListBuckets
             | Self::CreateBucket { .. }
             | Self::HeadBucket { .. }
@@ -251,49 +288,13 @@ impl Operation {
             | Self::ListObjects { .. }
             | Self::ListObjectsV2 { .. }
             | Self::DeleteObjects { .. }
-            | Self::ListMultipartUploads { .. } => None,
+            | Self::ListMultipartUploads { .. }
+            | Self::PostObject { .. }
+            | Self::GetBucketConfiguration { .. }
+            | Self::PutBucketConfiguration { .. } => None,
         }
     }
 }
-
-/// Sub-resources this gateway implements on objects but not on buckets (bucket tagging is a
-/// bucket configuration, which is not implemented).
-const OBJECT_ONLY_SUBRESOURCES: &[&str] = &["attributes", "tagging"];
-
-/// Sub-resources S3 has and this gateway does not implement (→ 501), besides
-/// [`OBJECT_ONLY_SUBRESOURCES`] on buckets.
-const UNIMPLEMENTED_SUBRESOURCES: &[&str] = &[
-    "accelerate",
-    "acl",
-    "analytics",
-    "cors",
-    "encryption",
-    "intelligent-tiering",
-    "inventory",
-    "legal-hold",
-    "lifecycle",
-    "logging",
-    "metadataConfiguration",
-    "metadataTable",
-    "metrics",
-    "notification",
-    "object-lock",
-    "ownershipControls",
-    "policy",
-    "policyStatus",
-    "publicAccessBlock",
-    "renameObject",
-    "replication",
-    "requestPayment",
-    "restore",
-    "retention",
-    "select",
-    "session",
-    "torrent",
-    "versioning",
-    "versions",
-    "website",
-];
 
 /// `response-*` query parameters and the header each overrides.
 const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
@@ -396,6 +397,27 @@ fn method_not_allowed(method: &str, resource: &str) -> S3Error {
         .with_extra("ResourceType", resource)
 }
 
+/// The sub-resource a request names, if any: the first row of [`SUBRESOURCES`] for `scope`
+/// present in the query. On an object, a sub-resource S3 has only on buckets (e.g.
+/// `?versioning`) is not implemented.
+fn subresource(scope: Scope, query: &Query) -> Result<Option<&'static SubResource>, S3Error> {
+    let named = |s: &&SubResource| query.has(s.query);
+    if let Some(sub) = SUBRESOURCES.iter().filter(|s| s.scope == scope).find(named) {
+        return Ok(Some(sub));
+    }
+    match SUBRESOURCES.iter().find(named) {
+        Some(other) => Err(not_implemented(&format!("The '{}' sub-resource", other.query))),
+        None => Ok(None),
+    }
+}
+
+fn not_implemented(what: &str) -> S3Error {
+    S3Error::with_message(
+        ErrorCode::NotImplemented,
+        format!("{what} is not implemented by this gateway."),
+    )
+}
+
 /// Splits the host header into a bucket when it is `<bucket>.<domain>`.
 fn bucket_from_host<'h>(host: Option<&'h str>, cfg: &RouteConfig) -> Option<String> {
     let host: &'h str = host?.trim();
@@ -437,15 +459,39 @@ pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3
     };
     let bucket = BucketName::parse(&bucket)?;
 
-    let unimplemented = UNIMPLEMENTED_SUBRESOURCES
-        .iter()
-        .chain(if key.is_empty() { OBJECT_ONLY_SUBRESOURCES } else { &[] })
-        .find(|s| query.has(s));
-    if let Some(sub) = unimplemented {
-        return Err(S3Error::with_message(
-            ErrorCode::NotImplemented,
-            format!("The '{sub}' sub-resource is not implemented by this gateway."),
-        ));
+    let scope = if key.is_empty() { Scope::Bucket } else { Scope::Object };
+    if let Some(sub) = subresource(scope, &query)? {
+        match (sub.state, sub.verb(method)) {
+            (State::Built, _) => {}
+            (State::Unset(_), Some(_)) if method == "GET" => {
+                return Ok(if key.is_empty() {
+                    Operation::GetBucketConfiguration { bucket, sub }
+                } else {
+                    Operation::GetObjectConfiguration {
+                        bucket,
+                        key: ObjectKey::parse(key)?,
+                        version_id: query.non_empty("versionId"),
+                        sub,
+                    }
+                });
+            }
+            (State::Unset(Unset::OwnerFullControl), Some(_)) if method == "PUT" => {
+                return Ok(if key.is_empty() {
+                    Operation::PutBucketConfiguration { bucket, sub }
+                } else {
+                    Operation::PutObjectConfiguration {
+                        bucket,
+                        key: ObjectKey::parse(key)?,
+                        version_id: query.non_empty("versionId"),
+                        sub,
+                    }
+                });
+            }
+            (State::Unset(_), Some(verb)) => return Err(not_implemented(verb.operation)),
+            (State::Unset(_) | State::NotImplemented, _) => {
+                return Err(not_implemented(&format!("The '{}' sub-resource", sub.query)));
+            }
+        }
     }
     if method == "OPTIONS" {
         // CORS preflight: CORS configuration is not supported.
@@ -493,11 +539,8 @@ fn route_bucket(method: &str, bucket: BucketName, query: &Query) -> Result<Opera
         "HEAD" => Ok(Operation::HeadBucket { bucket }),
         "PUT" => Ok(Operation::CreateBucket { bucket }),
         "DELETE" => Ok(Operation::DeleteBucket { bucket }),
-        // Browser-form uploads (PostObject) are not supported.
-        "POST" => Err(S3Error::with_message(
-            ErrorCode::NotImplemented,
-            "POST object uploads are not implemented by this gateway.",
-        )),
+        // A browser-form upload: authenticated by its form, refused by the server.
+        "POST" => Ok(Operation::PostObject { bucket }),
         _ => Err(method_not_allowed(method, "BUCKET")),
     }
 }

@@ -19,13 +19,15 @@ use s3gate_metadata::{ListEntry, MetadataStore, UploadListEntry, UploadListQuery
 use s3gate_protocol::{
     AttributesPart, AttributesParts, BucketEntry, BucketName, ChecksumAlgorithm,
     CompleteMultipartUploadResult, CopyObjectResult, CopyPartResult, DeleteErrorEntry,
-    DeleteResult, DeletedEntry, ETag, ErrorCode, GetObjectAttributesResult,
+    DeleteResult, DeletedEntry, ETag, ErrorCode, ExpectedOwners, GetObjectAttributesResult,
     InitiateMultipartUploadResult, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2,
     ListMultipartUploadsResult, ListPartsResult, LocationConstraint, ObjectEntry, ObjectKey,
     Operation, Owner, PartEntry, Preconditions, RequestTarget, RouteConfig, S3Error, Tagging,
-    UploadEntry, format_http_date, parse_complete_multipart_upload, parse_copy_source,
-    parse_create_bucket_configuration, parse_delete, parse_range, parse_tagging, route,
+    UploadEntry, check_feature_headers, format_http_date, parse_complete_multipart_upload,
+    parse_copy_source, parse_create_bucket_configuration, parse_delete, parse_range, parse_tagging,
+    route, unset_answer,
 };
+use s3gate_protocol::{RefusalScope, subresource::State};
 use s3gate_sigv4::{PayloadMode, RequestParts, Verified, Verifier, VerifyConfig};
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore};
 use tracing::Instrument as _;
@@ -216,28 +218,90 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     ) -> Result<Resp, ApiError> {
         let (mut parts, body) = req.into_parts();
         let body = TimedBody::new(body, self.body_read_timeout, leftover);
+        let host = header(&parts.headers, "host")
+            .map(str::to_owned)
+            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+        let target = |parts: &http::request::Parts| {
+            route(
+                &RequestTarget {
+                    method: parts.method.as_str(),
+                    raw_path: parts.uri.path(),
+                    raw_query: parts.uri.query(),
+                    host: host.as_deref(),
+                    has_copy_source: parts.headers.contains_key("x-amz-copy-source"),
+                },
+                &self.route_cfg,
+            )
+        };
+        // A browser-form upload is authenticated by its form, not by headers; it is not built,
+        // so it is refused here, before authentication would refuse it for want of headers and
+        // before its body is read.
+        if parts.method == Method::POST
+            && let Ok(op @ Operation::PostObject { .. }) = target(&parts)
+        {
+            info.operation = op.name();
+            info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
+            return Err(ApiError::msg(
+                ErrorCode::NotImplemented,
+                "POST object uploads (browser forms) are not implemented by this gateway.",
+            ));
+        }
         let authed = self.authenticate(&parts).await?;
         if authed.verified.presigned {
             crate::hoist::hoist_query_headers(parts.uri.query(), &mut parts.headers);
         }
         info.user.clone_from(&authed.caller.user);
-        let host = header(&parts.headers, "host")
-            .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
-        let op = route(
-            &RequestTarget {
-                method: parts.method.as_str(),
-                raw_path: parts.uri.path(),
-                raw_query: parts.uri.query(),
-                host: host.as_deref(),
-                has_copy_source: parts.headers.contains_key("x-amz-copy-source"),
-            },
-            &self.route_cfg,
-        )?;
+        let op = target(&parts)?;
         info.operation = op.name();
         info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
         info.key = op.key().map(ToString::to_string).unwrap_or_default();
+        self.check_request_headers(&op, &parts.headers, &authed.caller).await?;
         self.dispatch(op, &parts.headers, body, &authed).await
+    }
+
+    /// Header checks every operation gets before its body is read: the expected bucket owners,
+    /// then [`check_feature_headers`] (what the gateway does not do is refused, after the bucket
+    /// or object it names is found, so `NoSuchBucket`/`NoSuchKey` still come first).
+    async fn check_request_headers(
+        &self,
+        op: &Operation,
+        headers: &HeaderMap,
+        caller: &Caller,
+    ) -> Result<(), ApiError> {
+        let e = &self.engine;
+        let expected = ExpectedOwners::from_headers(|n| header(headers, n));
+        if let (Some(owner), Some(bucket)) = (&expected.bucket, op.bucket())
+            && !matches!(op, Operation::CreateBucket { .. })
+        {
+            let b = e.head_bucket(caller, bucket).await?;
+            ExpectedOwners::check(Some(owner), &b.owner)?;
+        }
+        if let Some(owner) = &expected.source_bucket
+            && matches!(op, Operation::CopyObject { .. } | Operation::UploadPartCopy { .. })
+        {
+            let source = copy_source(headers)?;
+            let b = e.head_bucket(caller, &source.bucket).await?;
+            ExpectedOwners::check(Some(owner), &b.owner)?;
+        }
+        let Err(refused) = check_feature_headers(op.name(), |n| header(headers, n)) else {
+            return Ok(());
+        };
+        match (refused.scope, op.bucket(), op.key()) {
+            (RefusalScope::Object, Some(bucket), Some(key)) => {
+                let version = match op {
+                    Operation::GetObject { params, .. } | Operation::HeadObject { params, .. } => {
+                        params.version_id.as_deref()
+                    }
+                    _ => None,
+                };
+                e.object_attributes(caller, bucket, key, version).await?;
+            }
+            (RefusalScope::Bucket | RefusalScope::Object, Some(bucket), _) => {
+                e.head_bucket(caller, bucket).await?;
+            }
+            _ => {}
+        }
+        Err(refused.error.into())
     }
 
     async fn authenticate(&self, parts: &http::request::Parts) -> Result<Authed, ApiError> {
@@ -689,6 +753,32 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 set(&mut r, "last-modified", &format_http_date(v.last_modified));
                 Ok(r)
             }
+            Operation::PostObject { .. } => Err(ApiError::msg(
+                ErrorCode::NotImplemented,
+                "POST object uploads (browser forms) are not implemented by this gateway.",
+            )),
+            Operation::GetBucketConfiguration { bucket, sub } => {
+                let b = e.head_bucket(caller, &bucket).await?;
+                unset_configuration(sub, &b.owner)
+            }
+            Operation::GetObjectConfiguration { bucket, key, version_id, sub } => {
+                // Every bucket is BucketOwnerEnforced: the bucket owner owns every object.
+                let b = e.head_bucket(caller, &bucket).await?;
+                if sub.query == "acl" {
+                    e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
+                }
+                unset_configuration(sub, &b.owner)
+            }
+            Operation::PutBucketConfiguration { bucket, sub } => {
+                e.head_bucket(caller, &bucket).await?;
+                owner_full_control_only(headers, sub)?;
+                Ok(empty(StatusCode::OK))
+            }
+            Operation::PutObjectConfiguration { bucket, key, version_id, sub } => {
+                e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
+                owner_full_control_only(headers, sub)?;
+                Ok(empty(StatusCode::OK))
+            }
             Operation::ListMultipartUploads { bucket, params } => {
                 let page = e
                     .list_uploads(
@@ -837,6 +927,41 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         }
         Ok(r)
     }
+}
+
+/// The answer to a GET of a configuration the gateway cannot set: what AWS answers when it was
+/// never set.
+fn unset_configuration(sub: &s3gate_protocol::SubResource, owner: &str) -> Result<Resp, ApiError> {
+    match &sub.state {
+        State::Unset(unset) => Ok(xml(StatusCode::OK, unset_answer(unset, owner)?)),
+        State::Built | State::NotImplemented => Err(ApiError::msg(
+            ErrorCode::NotImplemented,
+            format!("The '{}' sub-resource is not implemented by this gateway.", sub.query),
+        )),
+    }
+}
+
+/// PutBucketAcl/PutObjectAcl: a canned ACL that grants the owner full control and nobody
+/// anything (`private`, `bucket-owner-full-control`) is what every bucket and object is, so it
+/// is accepted and changes nothing (`check_feature_headers` refused every other ACL header
+/// already). An `AccessControlPolicy` document is not read: not implemented.
+fn owner_full_control_only(
+    headers: &HeaderMap,
+    sub: &s3gate_protocol::SubResource,
+) -> Result<(), ApiError> {
+    let has_body = header(headers, "content-length").is_some_and(|v| v.trim() != "0")
+        || headers.contains_key("transfer-encoding");
+    if header(headers, "x-amz-acl").is_none() || has_body {
+        let op = sub.put.map_or("PutAcl", |v| v.operation);
+        return Err(ApiError::msg(
+            ErrorCode::NotImplemented,
+            format!(
+                "{op} with an AccessControlPolicy document is not implemented by this gateway; \
+                 the canned ACLs private and bucket-owner-full-control are accepted."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What a GetObjectAttributes request asks for (`x-amz-object-attributes`, `x-amz-max-parts`,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::subresource::State;
 use proptest::prelude::*;
 
 fn cfg() -> RouteConfig {
@@ -84,7 +85,7 @@ fn routing_table() {
         ("DELETE /bkt?delete", "!MethodNotAllowed"),
         ("GET /bkt?uploads", "ListMultipartUploads bkt"),
         ("POST /bkt?uploads", "!MethodNotAllowed"),
-        ("POST /bkt", "!NotImplemented"),
+        ("POST /bkt", "PostObject bkt"),
         ("PATCH /bkt", "!MethodNotAllowed"),
         ("OPTIONS /bkt/key", "!NotImplemented"),
         ("GET /bkt?max-keys=abc", "!InvalidArgument"),
@@ -176,22 +177,106 @@ fn routing_table() {
 }
 
 #[test]
-fn not_implemented_subresources() {
-    for sub in UNIMPLEMENTED_SUBRESOURCES {
+fn subresource_routing() {
+    let cases: &[(&str, &str)] = &[
+        // Bucket configurations not settable yet: GET is an operation, the rest 501.
+        ("GET /bkt?versioning", "GetBucketVersioning bkt"),
+        ("GET /?versioning @bkt.s3.example.test", "GetBucketVersioning bkt"),
+        ("PUT /bkt?versioning", "!NotImplemented"),
+        ("GET /bkt?policy", "GetBucketPolicy bkt"),
+        ("DELETE /bkt?policy", "!NotImplemented"),
+        ("GET /bkt?policyStatus", "GetBucketPolicyStatus bkt"),
+        ("GET /bkt?notification", "GetBucketNotificationConfiguration bkt"),
+        ("GET /bkt?cors", "GetBucketCors bkt"),
+        ("GET /bkt?lifecycle", "GetBucketLifecycleConfiguration bkt"),
+        ("GET /bkt?object-lock", "GetObjectLockConfiguration bkt"),
+        ("GET /bkt?encryption", "GetBucketEncryption bkt"),
+        ("GET /bkt?website", "GetBucketWebsite bkt"),
+        ("GET /bkt?replication", "GetBucketReplication bkt"),
+        ("GET /bkt?publicAccessBlock", "GetPublicAccessBlock bkt"),
+        ("GET /bkt?ownershipControls", "GetBucketOwnershipControls bkt"),
+        ("GET /bkt?tagging", "GetBucketTagging bkt"),
+        ("PUT /bkt?tagging", "!NotImplemented"),
+        ("GET /bkt?acl", "GetBucketAcl bkt"),
+        ("PUT /bkt?acl", "PutBucketAcl bkt"),
+        ("HEAD /bkt?acl", "!NotImplemented"),
+        ("GET /bkt?logging", "GetBucketLogging bkt"),
+        ("GET /bkt?accelerate", "GetBucketAccelerateConfiguration bkt"),
+        ("GET /bkt?requestPayment", "GetBucketRequestPayment bkt"),
+        // Object sub-resources not settable yet.
+        ("GET /bkt/key?acl", "GetObjectAcl bkt [key]"),
+        ("PUT /bkt/key?acl", "PutObjectAcl bkt [key]"),
+        ("GET /bkt/key?legal-hold", "GetObjectLegalHold bkt [key]"),
+        ("PUT /bkt/key?legal-hold", "!NotImplemented"),
+        ("GET /bkt/key?retention", "GetObjectRetention bkt [key]"),
+        ("PUT /bkt/key?retention", "!NotImplemented"),
+        // Not implemented at all.
+        ("GET /bkt?versions", "!NotImplemented"),
+        ("GET /bkt?analytics", "!NotImplemented"),
+        ("GET /bkt?attributes", "!NotImplemented"),
+        ("GET /bkt/key?torrent", "!NotImplemented"),
+        ("POST /bkt/key?restore", "!NotImplemented"),
+        ("POST /bkt/key?select&select-type=2", "!NotImplemented"),
+        // A bucket configuration named on an object is not an object operation.
+        ("GET /bkt/key?versioning", "!NotImplemented"),
+        ("GET /bkt/key?policy=", "!NotImplemented"),
+        // A sub-resource wins over the parameters of an implemented operation.
+        ("GET /bkt/key?uploadId=x&acl", "GetObjectAcl bkt [key]"),
+        ("GET /bkt?versions&list-type=2", "!NotImplemented"),
+        // Browser-form uploads route, and are refused by the server.
+        ("POST /bkt", "PostObject bkt"),
+        ("POST / @bkt.s3.example.test", "PostObject bkt"),
+    ];
+    for (request, expected) in cases {
+        check(request, expected);
+    }
+    // Every row: methods S3 does not define, and rows not implemented, answer 501; GET of an
+    // unset row is its operation.
+    for sub in SUBRESOURCES {
+        let target = match sub.scope {
+            Scope::Bucket => format!("/bkt?{}", sub.query),
+            Scope::Object => format!("/bkt/key?{}=", sub.query),
+        };
         for method in ["GET", "PUT", "DELETE", "POST", "HEAD"] {
-            check(&format!("{method} /bkt?{sub}"), "!NotImplemented");
-            check(&format!("{method} /bkt/key?{sub}="), "!NotImplemented");
+            let result = route(&self::target(method, &target, None, false), &cfg());
+            match (sub.state, sub.verb(method)) {
+                (State::Built, _) => {}
+                (State::Unset(_), Some(v)) if method == "GET" => {
+                    assert_eq!(result.unwrap().name(), v.operation, "{method} {target}");
+                }
+                // An ACL is accepted when it says what is true (checked by the server).
+                (State::Unset(crate::subresource::Unset::OwnerFullControl), Some(v))
+                    if method == "PUT" =>
+                {
+                    assert_eq!(result.unwrap().name(), v.operation, "{method} {target}");
+                }
+                _ => assert_eq!(
+                    result.unwrap_err().code,
+                    ErrorCode::NotImplemented,
+                    "{method} {target}"
+                ),
+            }
         }
     }
-    // Object tagging and attributes are implemented; bucket tagging is a configuration.
-    for sub in OBJECT_ONLY_SUBRESOURCES {
-        for method in ["GET", "PUT", "DELETE", "POST", "HEAD"] {
-            check(&format!("{method} /bkt?{sub}"), "!NotImplemented");
-        }
-    }
-    // Combined with an implemented one, the unimplemented one wins.
-    check("GET /bkt/key?uploadId=x&acl", "!NotImplemented");
-    check("GET /bkt?versions&list-type=2", "!NotImplemented");
+}
+
+#[test]
+fn subresource_permissions() {
+    let permission = |scope, query, method| {
+        crate::subresource::SubResource::find(scope, query)
+            .and_then(|s| s.verb(method))
+            .map(|v| v.permission)
+    };
+    assert_eq!(permission(Scope::Bucket, "cors", "GET"), Some("GetBucketCORS"));
+    assert_eq!(permission(Scope::Bucket, "lifecycle", "DELETE"), Some("PutLifecycleConfiguration"));
+    assert_eq!(permission(Scope::Bucket, "encryption", "GET"), Some("GetEncryptionConfiguration"));
+    assert_eq!(permission(Scope::Bucket, "notification", "PUT"), Some("PutBucketNotification"));
+    assert_eq!(
+        permission(Scope::Bucket, "object-lock", "GET"),
+        Some("GetBucketObjectLockConfiguration")
+    );
+    assert_eq!(permission(Scope::Object, "tagging", "DELETE"), Some("DeleteObjectTagging"));
+    assert_eq!(permission(Scope::Object, "acl", "DELETE"), None);
 }
 
 #[test]
