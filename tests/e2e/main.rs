@@ -51,6 +51,7 @@ mod presign;
 mod proxy;
 mod range;
 mod scaleout;
+mod sweep;
 mod tidy;
 mod vhost;
 mod wire;
