@@ -210,6 +210,18 @@ fn deletion_grace(o: &Opened, args: &GraceArgs) -> anyhow::Result<Duration> {
     Ok(grace)
 }
 
+impl Opened {
+    /// The orphan sweep with `grace` beside a running gateway; everything unknown, however
+    /// young, on a stopped one (this process holds the lock: nothing is in flight).
+    async fn sweep(&self, grace: Duration) -> anyhow::Result<s3gate_engine::SweepReport> {
+        Ok(if self.running {
+            self.engine.sweep_orphans(grace).await?
+        } else {
+            self.engine.sweep_orphans_at_rest().await?
+        })
+    }
+}
+
 /// Runs `s3gate gc`: the collector and the orphan sweep once, with the grace the gateway's state
 /// allows, and prints what they did.
 pub(crate) async fn gc(args: GraceArgs) -> anyhow::Result<()> {
@@ -221,7 +233,7 @@ pub(crate) async fn gc(args: GraceArgs) -> anyhow::Result<()> {
         grace.as_secs()
     );
     let gc = o.engine.collect_garbage_older_than(grace).await?;
-    let sweep = o.engine.sweep_orphans(grace).await?;
+    let sweep = o.sweep(grace).await?;
     println!("retired blobs deleted: {}", gc.deleted);
     println!("retired blobs kept (leased): {}", gc.skipped_leased);
     println!("unreferenced blobs deleted: {}", sweep.orphans_deleted);
@@ -490,7 +502,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
     let mut orphans_left = report.orphans.len();
     if args.repair && !report.orphans.is_empty() {
         // The engine's sweep re-checks each blob against the metadata just before deleting it.
-        let sweep = o.engine.sweep_orphans(grace).await?;
+        let sweep = o.sweep(grace).await?;
         println!(
             "repair: deleted {} unreferenced blobs and {} interrupted writes",
             sweep.orphans_deleted, sweep.temp_removed

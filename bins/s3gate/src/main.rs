@@ -436,8 +436,12 @@ async fn serve(
         Ok(report) => tracing::info!(?report, "start-up collection done"),
         Err(e) => tracing::warn!(error = %e, "start-up collection failed"),
     }
-    let start_orphan_grace = if shared { engine.config().orphan_grace } else { Duration::ZERO };
-    match engine.sweep_orphans(start_orphan_grace).await {
+    let start_sweep = if shared {
+        engine.sweep_orphans(engine.config().orphan_grace).await
+    } else {
+        engine.sweep_orphans_at_rest().await
+    };
+    match start_sweep {
         Ok(report) => tracing::info!(?report, "start-up sweep done"),
         Err(e) => tracing::warn!(error = %e, "start-up sweep failed"),
     }

@@ -97,7 +97,18 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     /// processes (a gateway sharing the metadata, or this one seen from `s3gate gc`) are not
     /// visible: for them only `older_than` protects, see [`crate::MIN_SHARED_ORPHAN_GRACE`].
     pub async fn sweep_orphans(&self, older_than: Duration) -> Result<SweepReport, EngineError> {
-        let older_than = self.sweep_age(older_than);
+        self.sweep_older_than(self.sweep_age(older_than)).await
+    }
+
+    /// Sweeps every unknown blob and temp file, however young: only for when no write can be
+    /// in flight anywhere (at start-up before the listener opens, or while holding the data
+    /// directory's lock with no gateway running). Unlike `sweep_orphans(Duration::ZERO)` it
+    /// adds no clock slack, so nothing a crash left behind survives it.
+    pub async fn sweep_orphans_at_rest(&self) -> Result<SweepReport, EngineError> {
+        self.sweep_older_than(Duration::ZERO).await
+    }
+
+    async fn sweep_older_than(&self, older_than: Duration) -> Result<SweepReport, EngineError> {
         let temp_removed = self.inner.blobs.cleanup_incomplete(older_than).await?;
         let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
         let mut report = SweepReport { orphans_deleted: 0, temp_removed };

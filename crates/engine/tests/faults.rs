@@ -426,7 +426,7 @@ impl Rig {
     async fn assert_no_leak(&self) {
         self.clear();
         self.e.collect_garbage().await.unwrap();
-        self.e.sweep_orphans(Duration::ZERO).await.unwrap();
+        self.e.sweep_orphans_at_rest().await.unwrap();
         assert_eq!(self.blobs.ids(), self.referenced().await, "stored blobs == referenced blobs");
     }
 }
