@@ -301,6 +301,28 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
+/// The collection and sweep before the listener opens. Nothing is in flight and nobody reads
+/// then (unless other gateways share the metadata): every retired blob can go, and every temp
+/// file and unknown blob is debris of a crash.
+async fn clean_at_start_up(engine: &GatewayEngine, shared: bool) {
+    // Nothing is in flight and nobody reads before the listener opens: every retired blob can
+    // go, and every temp file and unknown blob is debris of a crash.
+    let start_gc_grace = if shared { engine.config().gc_grace } else { Duration::ZERO };
+    match engine.collect_garbage_older_than(start_gc_grace).await {
+        Ok(report) => tracing::info!(?report, "start-up collection done"),
+        Err(e) => tracing::warn!(error = %e, "start-up collection failed"),
+    }
+    let start_sweep = if shared {
+        engine.sweep_orphans(engine.config().orphan_grace).await
+    } else {
+        engine.sweep_orphans_at_rest().await
+    };
+    match start_sweep {
+        Ok(report) => tracing::info!(?report, "start-up sweep done"),
+        Err(e) => tracing::warn!(error = %e, "start-up sweep failed"),
+    }
+}
+
 /// Refuses an orphan grace too short for a gateway sharing its metadata.
 fn check_orphan_grace(shared: bool, orphan_grace_seconds: u64) -> anyhow::Result<()> {
     if shared && Duration::from_secs(orphan_grace_seconds) < MIN_SHARED_ORPHAN_GRACE {
@@ -429,22 +451,7 @@ async fn serve(
     engine_config.space = space.clone();
     let engine: GatewayEngine =
         Engine::new(TimedMetadata::new(meta), TimedBlobs::new(blobs), engine_config);
-    // Nothing is in flight and nobody reads before the listener opens: every retired blob can
-    // go, and every temp file and unknown blob is debris of a crash.
-    let start_gc_grace = if shared { engine.config().gc_grace } else { Duration::ZERO };
-    match engine.collect_garbage_older_than(start_gc_grace).await {
-        Ok(report) => tracing::info!(?report, "start-up collection done"),
-        Err(e) => tracing::warn!(error = %e, "start-up collection failed"),
-    }
-    let start_sweep = if shared {
-        engine.sweep_orphans(engine.config().orphan_grace).await
-    } else {
-        engine.sweep_orphans_at_rest().await
-    };
-    match start_sweep {
-        Ok(report) => tracing::info!(?report, "start-up sweep done"),
-        Err(e) => tracing::warn!(error = %e, "start-up sweep failed"),
-    }
+    clean_at_start_up(&engine, shared).await;
     let background = engine.spawn_background(Duration::from_secs(args.gc_interval_seconds.max(1)));
     let spare_task =
         space.map(|s| restore_spare_every(s, Duration::from_secs(args.gc_interval_seconds.max(1))));
