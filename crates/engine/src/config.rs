@@ -9,7 +9,7 @@ use s3gate_storage_backend::SpaceReserve;
 /// shares its metadata with other gateways, or `s3gate gc` / `s3gate check --repair` beside a
 /// live gateway. Those cannot see that process's writes in flight and go by file age alone; a
 /// write's files are refreshed with every batch of body bytes (the server's body read timeout,
-/// 60 s by default, ends an upload that stalls longer) and its blob waits only for an `fsync`,
+/// `--body-read-timeout-seconds`, ends an upload that stalls longer) and its blob waits only for an `fsync`,
 /// a rename and one metadata commit before it is referenced. Ten minutes leaves a wide margin
 /// over both. The engine's own sweep needs no such margin (see
 /// [`crate::Engine::sweep_orphans`]).
