@@ -204,3 +204,180 @@ async fn full_disk_refuses_cleanly_and_recovers() {
     assert_nothing_behind(&dir, "after the collector");
     drop(gw);
 }
+
+/// Writes zeros to `path` (appending) until the filesystem refuses, then gives back `keep`
+/// bytes; returns the file's size.
+fn fill_until_full(path: &Path, keep: u64) -> u64 {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        match f.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(28), "filling {}: {e}", path.display());
+                break;
+            }
+        }
+    }
+    // Small writes take the last partial pages.
+    while f.write(&[0u8; 512]).is_ok_and(|n| n > 0) {}
+    let _ = f.sync_all();
+    let size = f.metadata().unwrap().len();
+    let size = size.saturating_sub(keep);
+    f.set_len(size).unwrap();
+    size
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_refuses_every_write_and_always_deletes() {
+    if std::env::var_os("S3GATE_TEST_FULL_DISK").is_none() {
+        println!("full_disk: skipped: set S3GATE_TEST_FULL_DISK=1 (mounts a tmpfs; needs root)");
+        return;
+    }
+    let fs = Tmpfs::mount("64m");
+    let dir = fs.dir.join("data");
+    let filler = fs.dir.join("filler");
+    let (ak, sk) = random_keys();
+    let args = ["--gc-grace-seconds", "0", "--gc-interval-seconds", "1"];
+    let mut gw = Gateway::start_on_with(&dir, &ak, &sk, &args);
+    let c = gw.client_no_retry(Flavour::WhenRequired);
+    create_bucket(&c, BUCKET).await;
+    create_bucket(&c, "empty-bucket").await;
+    let mut rng = Rng::from_os("full_disk_paths");
+    for i in 0..6 {
+        let body = data(&mut rng, 512 * 1024);
+        c.put_object().bucket(BUCKET).key(format!("k{i}")).body(body.into()).send().await.unwrap();
+    }
+    let up = c.create_multipart_upload().bucket(BUCKET).key("mp").send().await.unwrap();
+    let upload_id = up.upload_id().unwrap().to_owned();
+    let part = c
+        .upload_part()
+        .bucket(BUCKET)
+        .key("mp")
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(ByteStream::from(data(&mut rng, 100 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    let part_etag = part.e_tag().unwrap().to_owned();
+    let spare = dir.join("s3gate.spare");
+    assert!(spare.exists(), "the gateway keeps a spare file on a roomy disk");
+
+    // Below the reserve (1 MiB free, the reserve is 4 MiB): every write that grows the
+    // metadata is refused, changing nothing.
+    fill_until_full(&filler, 1024 * 1024);
+    let empty_with_meta = c
+        .put_object()
+        .bucket(BUCKET)
+        .key("empty")
+        .metadata("m", "v")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await;
+    expect_err(empty_with_meta, 503, "ServiceUnavailable", "an empty object with metadata");
+    let small =
+        c.put_object().bucket(BUCKET).key("small").body(ByteStream::from_static(b"x")).send().await;
+    expect_err(small, 503, "ServiceUnavailable", "a one-byte object");
+    let copy =
+        c.copy_object().bucket(BUCKET).key("copy").copy_source(format!("{BUCKET}/k0")).send().await;
+    expect_err(copy, 503, "ServiceUnavailable", "a zero-copy CopyObject");
+    let create = c.create_multipart_upload().bucket(BUCKET).key("mp2").send().await;
+    expect_err(create, 503, "ServiceUnavailable", "CreateMultipartUpload");
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(aws_sdk_s3::types::Tag::builder().key("t").value("v").build().unwrap())
+        .build()
+        .unwrap();
+    let tag = c.put_object_tagging().bucket(BUCKET).key("k0").tagging(tagging).send().await;
+    expect_err(tag, 503, "ServiceUnavailable", "PutObjectTagging");
+    let bucket = c.create_bucket().bucket("another-bucket").send().await;
+    expect_err(bucket, 503, "ServiceUnavailable", "CreateBucket");
+    let completed = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).e_tag(&part_etag).build())
+        .build();
+    let complete = c
+        .complete_multipart_upload()
+        .bucket(BUCKET)
+        .key("mp")
+        .upload_id(&upload_id)
+        .multipart_upload(completed)
+        .send()
+        .await;
+    expect_err(complete, 503, "ServiceUnavailable", "CompleteMultipartUpload");
+    for key in ["empty", "small", "copy", "mp"] {
+        let res = c.head_object().bucket(BUCKET).key(key).send().await;
+        assert!(res.is_err(), "a refused {key} is not visible");
+    }
+    let tags = c.get_object_tagging().bucket(BUCKET).key("k0").send().await.unwrap();
+    assert!(tags.tag_set().is_empty(), "refused tags are not set");
+    let uploads = c.list_multipart_uploads().bucket(BUCKET).send().await.unwrap();
+    assert_eq!(uploads.uploads().len(), 1, "only the upload made before");
+    assert!(c.head_bucket().bucket("another-bucket").send().await.is_err());
+    c.delete_object().bucket(BUCKET).key("k0").send().await.expect("delete below the reserve");
+
+    // Restart on a disk filled to the last byte: the gateway starts (the spare file makes
+    // room for SQLite) and deletes work; writes stay refused.
+    assert!(gw.stop_graceful(), "graceful stop");
+    fill_until_full(&filler, 0);
+    let gw2 = Gateway::start_on_with(&dir, &ak, &sk, &args);
+    let c = gw2.client_no_retry(Flavour::WhenRequired);
+    c.delete_object().bucket(BUCKET).key("k1").send().await.unwrap_or_else(|e| {
+        panic!("DeleteObject after a restart at 0 bytes: {e:?}\n{}", gw2.stderr())
+    });
+    let ids = vec![ObjectIdentifier::builder().key("k2").build().unwrap()];
+    let delete = Delete::builder().set_objects(Some(ids)).build().unwrap();
+    let out = c.delete_objects().bucket(BUCKET).delete(delete).send().await.unwrap();
+    assert!(out.errors().is_empty(), "DeleteObjects after a restart: {:?}", out.errors());
+    let small =
+        c.put_object().bucket(BUCKET).key("small").body(ByteStream::from_static(b"x")).send().await;
+    expect_err(small, 503, "ServiceUnavailable", "a write after the restart");
+
+    // Space back: the spare file is made again; then the live gateway's disk fills to the
+    // last byte and deletes still work.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !spare.exists() {
+        assert!(Instant::now() < deadline, "the spare file was not re-created\n{}", gw2.stderr());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    fill_until_full(&filler, 0);
+    c.delete_object()
+        .bucket(BUCKET)
+        .key("k3")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteObject at 0 bytes: {e:?}\n{}", gw2.stderr()));
+    let ids = vec![ObjectIdentifier::builder().key("k4").build().unwrap()];
+    let delete = Delete::builder().set_objects(Some(ids)).build().unwrap();
+    let out = c.delete_objects().bucket(BUCKET).delete(delete).send().await.unwrap();
+    assert!(out.errors().is_empty(), "DeleteObjects at 0 bytes: {:?}", out.errors());
+    c.abort_multipart_upload()
+        .bucket(BUCKET)
+        .key("mp")
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("AbortMultipartUpload at 0 bytes: {e:?}\n{}", gw2.stderr()));
+    c.delete_bucket()
+        .bucket("empty-bucket")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteBucket at 0 bytes: {e:?}\n{}", gw2.stderr()));
+
+    // Space back again: writes work.
+    std::fs::remove_file(&filler).unwrap();
+    c.put_object()
+        .bucket(BUCKET)
+        .key("small")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let out = c.list_objects_v2().bucket(BUCKET).send().await.unwrap();
+    let keys: Vec<&str> = out.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["k5", "small"]);
+    drop(gw2);
+    drop(gw);
+}

@@ -53,6 +53,7 @@ mod proxy;
 mod range;
 mod refused;
 mod scaleout;
+mod sweep;
 mod tidy;
 mod vhost;
 mod wire;

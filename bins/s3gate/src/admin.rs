@@ -21,7 +21,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use futures_util::StreamExt as _;
-use s3gate_engine::{Caller, Engine, EngineConfig, EngineError};
+use md5::{Digest as _, Md5};
+use s3gate_engine::{Caller, Engine, EngineConfig, EngineError, MIN_SHARED_ORPHAN_GRACE};
 use s3gate_metadata::{
     ListEntry, ListQuery, MetadataStore, SqliteMetadata, UploadListEntry, UploadListQuery,
 };
@@ -70,7 +71,8 @@ pub(crate) enum BucketCommand {
 #[derive(Args)]
 pub(crate) struct GraceArgs {
     /// Seconds an unreferenced or retired blob must be old before it is deleted while a
-    /// gateway runs on the directory (a stopped gateway's debris goes at once).
+    /// gateway runs on the directory (a stopped gateway's debris goes at once). At least 600
+    /// while a gateway runs: its writes in flight are invisible to this process.
     #[arg(long, env = "S3GATE_ORPHAN_GRACE_SECONDS", default_value_t = 3600)]
     orphan_grace_seconds: u64,
     #[command(flatten)]
@@ -80,6 +82,10 @@ pub(crate) struct GraceArgs {
 /// Options of `s3gate check`.
 #[derive(Args)]
 pub(crate) struct CheckArgs {
+    /// Also read every referenced blob slice and compare its MD5 with the part's ETag (reads
+    /// all the data; without it only presence and sizes are checked).
+    #[arg(long)]
+    deep: bool,
     /// Delete the unreferenced blobs found (only those older than the orphan grace while a
     /// gateway runs). Missing data cannot be repaired: it is reported.
     #[arg(long)]
@@ -183,19 +189,51 @@ pub(crate) async fn bucket(cmd: BucketCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The grace an administration command deletes with: zero on a stopped gateway (the command
+/// holds the lock, nothing is in flight); on a running one the given grace, refused below
+/// [`MIN_SHARED_ORPHAN_GRACE`], since the gateway's writes in flight are invisible from here.
+fn deletion_grace(o: &Opened, args: &GraceArgs) -> anyhow::Result<Duration> {
+    if !o.running {
+        return Ok(Duration::ZERO);
+    }
+    let grace = Duration::from_secs(args.orphan_grace_seconds);
+    if grace < MIN_SHARED_ORPHAN_GRACE {
+        bail!(
+            "--orphan-grace-seconds {} is too short while a gateway runs on {}: its writes in \
+             flight are invisible to this command, which could delete their blobs before they \
+             commit; use at least {} (or stop the gateway first)",
+            args.orphan_grace_seconds,
+            args.data.data_dir.display(),
+            MIN_SHARED_ORPHAN_GRACE.as_secs()
+        );
+    }
+    Ok(grace)
+}
+
+impl Opened {
+    /// The orphan sweep with `grace` beside a running gateway; everything unknown, however
+    /// young, on a stopped one (this process holds the lock: nothing is in flight).
+    async fn sweep(&self, grace: Duration) -> anyhow::Result<s3gate_engine::SweepReport> {
+        Ok(if self.running {
+            self.engine.sweep_orphans(grace).await?
+        } else {
+            self.engine.sweep_orphans_at_rest().await?
+        })
+    }
+}
+
 /// Runs `s3gate gc`: the collector and the orphan sweep once, with the grace the gateway's state
 /// allows, and prints what they did.
 pub(crate) async fn gc(args: GraceArgs) -> anyhow::Result<()> {
     let o = open(&args.data.data_dir, "us-east-1").await?;
-    let grace =
-        if o.running { Duration::from_secs(args.orphan_grace_seconds) } else { Duration::ZERO };
+    let grace = deletion_grace(&o, &args)?;
     println!(
         "gateway {}: deleting retired and unreferenced blobs older than {}s",
         if o.running { "running" } else { "stopped" },
         grace.as_secs()
     );
     let gc = o.engine.collect_garbage_older_than(grace).await?;
-    let sweep = o.engine.sweep_orphans(grace).await?;
+    let sweep = o.sweep(grace).await?;
     println!("retired blobs deleted: {}", gc.deleted);
     println!("retired blobs kept (leased): {}", gc.skipped_leased);
     println!("unreferenced blobs deleted: {}", sweep.orphans_deleted);
@@ -213,6 +251,10 @@ struct CheckReport {
     blobs: u64,
     /// (bucket, key or upload, blob id) referenced by the metadata but absent.
     missing: Vec<(String, String, String)>,
+    /// Referenced blobs shorter than the slice the metadata names: (reference, stored size).
+    truncated: Vec<(Reference, u64)>,
+    /// Referenced slices whose MD5 is not the part's ETag (`--deep`): (reference, MD5 read).
+    corrupt: Vec<(Reference, String)>,
     /// Blobs the metadata does not know, older than the grace.
     orphans: Vec<String>,
     /// Unknown blobs younger than the grace: likely writes in flight.
@@ -220,14 +262,80 @@ struct CheckReport {
     retired: u64,
 }
 
+impl CheckReport {
+    /// Prints the report, each bad blob on a line of its own.
+    fn print(&self, running: bool, grace: Duration, deep: bool) {
+        println!("gateway: {}", if running { "running" } else { "stopped" });
+        println!("objects: {}", self.objects);
+        println!("unfinished uploads: {}", self.uploads);
+        println!("blobs stored: {}", self.blobs);
+        println!("retired blobs awaiting collection: {}", self.retired);
+        println!("missing blobs: {}", self.missing.len());
+        for (bucket, what, blob) in &self.missing {
+            println!("  missing {blob} of {bucket}/{what}");
+        }
+        println!("truncated blobs: {}", self.truncated.len());
+        for (r, size) in &self.truncated {
+            println!(
+                "  truncated {} of {}/{}: {size} bytes stored, {} needed",
+                r.blob_id,
+                r.bucket,
+                r.what,
+                r.end()
+            );
+        }
+        if deep {
+            println!("corrupt blobs (MD5 is not the part's ETag): {}", self.corrupt.len());
+            for (r, md5) in &self.corrupt {
+                println!(
+                    "  corrupt {} of {}/{}: bytes {}..{} read as {md5}, ETag {}",
+                    r.blob_id,
+                    r.bucket,
+                    r.what,
+                    r.offset,
+                    r.end(),
+                    r.etag
+                );
+            }
+        }
+        println!("unreferenced blobs older than {}s: {}", grace.as_secs(), self.orphans.len());
+        for id in &self.orphans {
+            println!("  orphan {id}");
+        }
+        println!(
+            "unreferenced blobs younger than that (writes in flight?): {}",
+            self.young_unknown
+        );
+    }
+}
+
+/// One blob slice the metadata names: an object part or a part of an unfinished upload.
+#[derive(Debug, Clone)]
+struct Reference {
+    bucket: String,
+    /// The key, or "key (upload id)".
+    what: String,
+    blob_id: String,
+    offset: u64,
+    size: u64,
+    /// The part's ETag: hex MD5 of the slice.
+    etag: String,
+}
+
+impl Reference {
+    /// Bytes the blob must hold for this slice to be readable.
+    fn end(&self) -> u64 {
+        self.offset.saturating_add(self.size)
+    }
+}
+
 /// Walks every object version and every part of an unfinished upload, counting them in
-/// `report`, and returns the (bucket, what, blob id) of each blob not in `stored`.
-async fn unstored_references(
+/// `report`, and returns every blob slice they name.
+async fn references(
     meta: &SqliteMetadata,
-    stored: &HashMap<String, SystemTime>,
     report: &mut CheckReport,
-) -> anyhow::Result<Vec<(String, String, String)>> {
-    let mut candidates: Vec<(String, String, String)> = Vec::new();
+) -> anyhow::Result<Vec<Reference>> {
+    let mut out: Vec<Reference> = Vec::new();
     for bucket in meta.list_buckets(None).await? {
         let mut after: Option<String> = None;
         loop {
@@ -245,11 +353,14 @@ async fn unstored_references(
                     continue;
                 };
                 report.objects += 1;
-                for part in version.parts {
-                    if !stored.contains_key(&part.blob_id) {
-                        candidates.push((bucket.name.clone(), summary.key.clone(), part.blob_id));
-                    }
-                }
+                out.extend(version.parts.into_iter().map(|part| Reference {
+                    bucket: bucket.name.clone(),
+                    what: summary.key.clone(),
+                    blob_id: part.blob_id,
+                    offset: part.blob_offset,
+                    size: part.size,
+                    etag: part.etag,
+                }));
             }
             if !page.is_truncated || page.entries.is_empty() {
                 break;
@@ -269,13 +380,14 @@ async fn unstored_references(
                         meta.list_parts(&bucket.name, &upload.upload_id, after, 1000).await?;
                     for part in &parts {
                         after = part.part_number;
-                        if !stored.contains_key(&part.blob_id) {
-                            candidates.push((
-                                bucket.name.clone(),
-                                format!("{} (upload {})", upload.key, upload.upload_id),
-                                part.blob_id.clone(),
-                            ));
-                        }
+                        out.push(Reference {
+                            bucket: bucket.name.clone(),
+                            what: format!("{} (upload {})", upload.key, upload.upload_id),
+                            blob_id: part.blob_id.clone(),
+                            offset: part.blob_offset,
+                            size: part.size,
+                            etag: part.etag.clone(),
+                        });
                     }
                     if !more || parts.is_empty() {
                         break;
@@ -287,14 +399,35 @@ async fn unstored_references(
             }
         }
     }
-    Ok(candidates)
+    Ok(out)
 }
 
-/// Runs `s3gate check`: every blob the metadata names must exist, and every blob must be known
-/// to the metadata. Exits with an error if data is missing or orphans remain.
+/// Reads a blob slice whole and returns the hex MD5 of what it held, or why it could not.
+async fn slice_md5(blobs: &DiskBlobs, id: &BlobId, r: &Reference) -> Result<String, String> {
+    let mut stream = blobs.get(id, r.offset, Some(r.size)).await.map_err(|e| e.to_string())?;
+    let mut hasher = Md5::new();
+    let mut got = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        got += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    if got != r.size {
+        return Err(format!("read {got} of {} bytes", r.size));
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Runs `s3gate check`: every blob the metadata names must exist and hold the slice it is named
+/// for (with `--deep`: bytes whose MD5 is the part's ETag), and every blob must be known to the
+/// metadata. Exits with an error, naming each bad blob, if data is missing, truncated or
+/// corrupt, or if orphans remain.
 pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
     let o = open(&args.grace.data.data_dir, "us-east-1").await?;
-    let grace = if o.running {
+    // Only `--repair` deletes; a report may use any grace to tell orphans from young blobs.
+    let grace = if args.repair {
+        deletion_grace(&o, &args.grace)?
+    } else if o.running {
         Duration::from_secs(args.grace.orphan_grace_seconds)
     } else {
         Duration::ZERO
@@ -303,28 +436,46 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
     let blobs = o.engine.blobs();
     let mut report = CheckReport::default();
 
-    // 1. Every blob the backend holds (ids only; an admin pass may hold them all).
-    let mut stored: HashMap<String, SystemTime> = HashMap::new();
+    // 1. Every blob the backend holds (ids and sizes; an admin pass may hold them all).
+    let mut stored: HashMap<String, (SystemTime, u64)> = HashMap::new();
     let mut list = blobs.list().await?;
     while let Some(entry) = list.next().await {
         let entry = entry?;
-        stored.insert(entry.id.as_str().to_owned(), entry.modified);
+        stored.insert(entry.id.as_str().to_owned(), (entry.modified, entry.size));
     }
     report.blobs = stored.len() as u64;
 
-    // 2. Every blob the metadata names: object versions, then parts of unfinished uploads.
-    let candidates = unstored_references(meta, &stored, &mut report).await?;
-    // The listing and the walk are not one snapshot: a blob written after the listing looks
-    // missing. Ask the backend again for each candidate, and keep it only if still absent and
-    // still named by the metadata.
-    for (bucket, what, blob) in candidates {
-        let Some(id) = BlobId::parse(&blob) else {
-            report.missing.push((bucket, what, blob));
+    // 2. Every blob slice the metadata names (object versions, then parts of unfinished
+    // uploads) must be stored, and the blob must hold the whole slice: a short blob is
+    // what GET answers 500 for.
+    for r in references(meta, &mut report).await? {
+        let Some(id) = BlobId::parse(&r.blob_id) else {
+            report.missing.push((r.bucket, r.what, r.blob_id));
             continue;
         };
-        let absent = matches!(blobs.get(&id, 0, None).await, Err(BlobError::NotFound));
-        if absent && !meta.known_blobs(std::slice::from_ref(&blob)).await?.is_empty() {
-            report.missing.push((bucket, what, blob));
+        match stored.get(&r.blob_id) {
+            // The listing and the walk are not one snapshot: a blob written after the
+            // listing looks missing. Ask the backend again, and keep it only if still absent
+            // and still named by the metadata.
+            None => {
+                let absent = matches!(blobs.get(&id, 0, None).await, Err(BlobError::NotFound));
+                if absent && !meta.known_blobs(std::slice::from_ref(&r.blob_id)).await?.is_empty() {
+                    report.missing.push((r.bucket, r.what, r.blob_id));
+                }
+                continue;
+            }
+            Some(&(_, size)) if size < r.end() => {
+                report.truncated.push((r, size));
+                continue;
+            }
+            Some(_) => {}
+        }
+        if args.deep {
+            match slice_md5(blobs, &id, &r).await {
+                Ok(md5) if md5 == r.etag => {}
+                Ok(md5) => report.corrupt.push((r, md5)),
+                Err(why) => report.corrupt.push((r, why)),
+            }
         }
     }
 
@@ -337,7 +488,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
             if known.contains(id) {
                 continue;
             }
-            if stored.get(id).is_some_and(|m| *m <= cutoff) {
+            if stored.get(id).is_some_and(|(m, _)| *m <= cutoff) {
                 report.orphans.push(id.clone());
             } else {
                 report.young_unknown += 1;
@@ -346,25 +497,12 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
     }
     report.retired = meta.retired_blobs(SystemTime::now(), u32::MAX).await?.len() as u64;
 
-    println!("gateway: {}", if o.running { "running" } else { "stopped" });
-    println!("objects: {}", report.objects);
-    println!("unfinished uploads: {}", report.uploads);
-    println!("blobs stored: {}", report.blobs);
-    println!("retired blobs awaiting collection: {}", report.retired);
-    println!("missing blobs: {}", report.missing.len());
-    for (bucket, what, blob) in &report.missing {
-        println!("  missing {blob} of {bucket}/{what}");
-    }
-    println!("unreferenced blobs older than {}s: {}", grace.as_secs(), report.orphans.len());
-    for id in &report.orphans {
-        println!("  orphan {id}");
-    }
-    println!("unreferenced blobs younger than that (writes in flight?): {}", report.young_unknown);
+    report.print(o.running, grace, args.deep);
 
     let mut orphans_left = report.orphans.len();
     if args.repair && !report.orphans.is_empty() {
         // The engine's sweep re-checks each blob against the metadata just before deleting it.
-        let sweep = o.engine.sweep_orphans(grace).await?;
+        let sweep = o.sweep(grace).await?;
         println!(
             "repair: deleted {} unreferenced blobs and {} interrupted writes",
             sweep.orphans_deleted, sweep.temp_removed
@@ -373,6 +511,12 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
     }
     if !report.missing.is_empty() {
         bail!("{} blobs named by the metadata are missing", report.missing.len());
+    }
+    if !report.truncated.is_empty() {
+        bail!("{} blobs named by the metadata are truncated", report.truncated.len());
+    }
+    if !report.corrupt.is_empty() {
+        bail!("{} blob slices do not match their ETag", report.corrupt.len());
     }
     if orphans_left > 0 {
         bail!("{orphans_left} unreferenced blobs remain (run `s3gate check --repair`)");

@@ -26,11 +26,11 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use metadata_opts::MetadataArgs;
-use s3gate_engine::{Engine, EngineConfig};
+use s3gate_engine::{Engine, EngineConfig, MIN_SHARED_ORPHAN_GRACE};
 use s3gate_metadata::{AnyMetadata, MetaError, MetadataStore, SqliteMetadata, User};
 use s3gate_server::metrics::{ExtraMetrics, OpsState, TimedBlobs, TimedMetadata};
 use s3gate_server::{Gateway, ServerConfig};
-use s3gate_storage_backend::AnyBlobs;
+use s3gate_storage_backend::{AnyBlobs, SpaceReserve};
 use telemetry::LogFormat;
 
 /// Name of the root user in the metadata store.
@@ -143,8 +143,9 @@ struct ServeArgs {
     /// up an object just before it was overwritten still find its data).
     #[arg(long, env = "S3GATE_GC_GRACE_SECONDS", default_value_t = 30)]
     gc_grace_seconds: u64,
-    /// Seconds an unreferenced blob must be old before the periodic sweep deletes it (writes
-    /// in flight have not committed their blob yet).
+    /// Seconds an unreferenced blob must be old before the periodic sweep deletes it. Any value
+    /// (even 0) is safe for this gateway's own writes, which the sweep sees in flight; a gateway
+    /// sharing its metadata with others needs at least 600 (their writes are invisible to it).
     #[arg(long, env = "S3GATE_ORPHAN_GRACE_SECONDS", default_value_t = 3600)]
     orphan_grace_seconds: u64,
     /// Seconds between runs of the collector and the orphan sweep.
@@ -301,6 +302,97 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
+/// The collection and sweep before the listener opens. Nothing is in flight and nobody reads
+/// then (unless other gateways share the metadata): every retired blob can go, and every temp
+/// file and unknown blob is debris of a crash.
+async fn clean_at_start_up(engine: &GatewayEngine, shared: bool) {
+    // Nothing is in flight and nobody reads before the listener opens: every retired blob can
+    // go, and every temp file and unknown blob is debris of a crash.
+    let start_gc_grace = if shared { engine.config().gc_grace } else { Duration::ZERO };
+    match engine.collect_garbage_older_than(start_gc_grace).await {
+        Ok(report) => tracing::info!(?report, "start-up collection done"),
+        Err(e) => tracing::warn!(error = %e, "start-up collection failed"),
+    }
+    let start_sweep = if shared {
+        engine.sweep_orphans(engine.config().orphan_grace).await
+    } else {
+        engine.sweep_orphans_at_rest().await
+    };
+    match start_sweep {
+        Ok(report) => tracing::info!(?report, "start-up sweep done"),
+        Err(e) => tracing::warn!(error = %e, "start-up sweep failed"),
+    }
+}
+
+/// Refuses an orphan grace too short for a gateway sharing its metadata.
+fn check_orphan_grace(shared: bool, orphan_grace_seconds: u64) -> anyhow::Result<()> {
+    if shared && Duration::from_secs(orphan_grace_seconds) < MIN_SHARED_ORPHAN_GRACE {
+        anyhow::bail!(
+            "--orphan-grace-seconds {orphan_grace_seconds} is too short for a gateway sharing its \
+             metadata: the writes other gateways have in flight are invisible to this one's \
+             sweep, which could delete their blobs before they commit; use at least {} \
+             (docs/RELIABILITY.md)",
+            MIN_SHARED_ORPHAN_GRACE.as_secs()
+        );
+    }
+    Ok(())
+}
+
+/// Opens the metadata store and, when it is SQLite, the free-space reserve of its directory.
+/// A disk filled to the last byte while the gateway was down gets its spare file released
+/// before SQLite opens, which needs room for its WAL and shared-memory files.
+async fn open_with_space(
+    args: &MetadataArgs,
+    data_dir: &Path,
+) -> anyhow::Result<(AnyMetadata, Option<Arc<SpaceReserve>>)> {
+    let sqlite_dir = args.sqlite_dir(data_dir);
+    let mut space = match &sqlite_dir {
+        Some(dir) if dir.exists() => Some(prepare_space(dir).await?),
+        _ => None,
+    };
+    let meta = args.open(data_dir).await?;
+    if space.is_none()
+        && let Some(dir) = &sqlite_dir
+    {
+        space = Some(prepare_space(dir).await?);
+    }
+    Ok((meta, space))
+}
+
+/// The free-space reserve of the metadata's directory, its spare file released when the disk
+/// is below the reserve and created otherwise (`crates/storage-backend/src/space.rs`).
+async fn prepare_space(dir: &Path) -> anyhow::Result<Arc<SpaceReserve>> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let space = SpaceReserve::new(&dir);
+        if let Err(e) = space.prepare() {
+            // A disk too full for the spare file is no reason not to start: deletes still work
+            // while the reserve holds, and the spare is made once there is room.
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot create the spare file");
+        }
+        Arc::new(space)
+    })
+    .await
+    .context("spare file task failed")
+}
+
+/// Re-creates the spare file, once there is room for it beside the reserve, every `every`.
+fn restore_spare_every(space: Arc<SpaceReserve>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            let s = Arc::clone(&space);
+            match tokio::task::spawn_blocking(move || s.restore_spare()).await {
+                Ok(Ok(true)) => tracing::info!("spare file re-created"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot re-create the spare file"),
+                Err(e) => tracing::warn!(error = %e, "spare file task failed"),
+            }
+        }
+    })
+}
+
 /// Opens (creating, migrating) the data directory's metadata store, off the async workers.
 async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
     let data_dir = data_dir.to_owned();
@@ -341,11 +433,12 @@ async fn serve(
         tracing::warn!(%spec, "failpoints armed: this process will abort on purpose");
     }
     let data_dir = args.data.data_dir;
-    let meta = args.meta.open(&data_dir).await?;
+    let (meta, space) = open_with_space(&args.meta, &data_dir).await?;
     // Other gateways may share the metadata (and the blobs): their writes and readers are in
     // flight, so start-up cleaning keeps the usual grace periods, and the data directory is
     // not locked to this process (docs/scale-out.md).
     let shared = meta.is_shared();
+    check_orphan_grace(shared, args.orphan_grace_seconds)?;
     let lock = if shared { None } else { Some(lock_for_gateway(&data_dir).await?) };
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
@@ -356,21 +449,13 @@ async fn serve(
     engine_config.gc_grace = Duration::from_secs(args.gc_grace_seconds);
     engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
     engine_config.max_put_size = args.max_object_size;
+    engine_config.space = space.clone();
     let engine: GatewayEngine =
         Engine::new(TimedMetadata::new(meta), TimedBlobs::new(blobs), engine_config);
-    // Nothing is in flight and nobody reads before the listener opens: every retired blob can
-    // go, and every temp file and unknown blob is debris of a crash.
-    let start_gc_grace = if shared { engine.config().gc_grace } else { Duration::ZERO };
-    match engine.collect_garbage_older_than(start_gc_grace).await {
-        Ok(report) => tracing::info!(?report, "start-up collection done"),
-        Err(e) => tracing::warn!(error = %e, "start-up collection failed"),
-    }
-    let start_orphan_grace = if shared { engine.config().orphan_grace } else { Duration::ZERO };
-    match engine.sweep_orphans(start_orphan_grace).await {
-        Ok(report) => tracing::info!(?report, "start-up sweep done"),
-        Err(e) => tracing::warn!(error = %e, "start-up sweep failed"),
-    }
+    clean_at_start_up(&engine, shared).await;
     let background = engine.spawn_background(Duration::from_secs(args.gc_interval_seconds.max(1)));
+    let spare_task =
+        space.map(|s| restore_spare_every(s, Duration::from_secs(args.gc_interval_seconds.max(1))));
 
     let mut server_config = ServerConfig::new(args.region.clone());
     server_config.domains = args.domains;
@@ -428,6 +513,9 @@ async fn serve(
     };
     s3gate_server::serve(listener, gateway, &server_config, shutdown).await?;
     background.abort();
+    if let Some(task) = spare_task {
+        task.abort();
+    }
     if let Some((_, task)) = ops {
         task.abort();
     }

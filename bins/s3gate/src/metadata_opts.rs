@@ -91,6 +91,19 @@ impl MetadataArgs {
         }
     }
 
+    /// The directory holding the SQLite file, when the metadata is SQLite (local disk).
+    pub(crate) fn sqlite_dir(&self, data_dir: &Path) -> Option<PathBuf> {
+        match self.metadata.as_deref() {
+            None | Some("sqlite://") => Some(data_dir.to_owned()),
+            Some(url) => match parse(url, Some(data_dir)).ok()? {
+                Location::Sqlite(path) => {
+                    Some(path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+                }
+                Location::Postgres(_) => None,
+            },
+        }
+    }
+
     /// Opens the store (migrating it), creating the data directory for the default SQLite file.
     pub(crate) async fn open(&self, data_dir: &Path) -> anyhow::Result<AnyMetadata> {
         match self.metadata.as_deref() {

@@ -1,6 +1,19 @@
 //! Engine configuration.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use s3gate_storage_backend::SpaceReserve;
+
+/// The shortest orphan grace that keeps the writes of *another* process safe: a gateway that
+/// shares its metadata with other gateways, or `s3gate gc` / `s3gate check --repair` beside a
+/// live gateway. Those cannot see that process's writes in flight and go by file age alone; a
+/// write's files are refreshed with every batch of body bytes (the server's body read timeout,
+/// `--body-read-timeout-seconds`, ends an upload that stalls longer) and its blob waits only for an `fsync`,
+/// a rename and one metadata commit before it is referenced. Ten minutes leaves a wide margin
+/// over both. The engine's own sweep needs no such margin (see
+/// [`crate::Engine::sweep_orphans`]).
+pub const MIN_SHARED_ORPHAN_GRACE: Duration = Duration::from_mins(10);
 
 /// Tunables of the engine.
 #[derive(Clone, Debug)]
@@ -15,8 +28,13 @@ pub struct EngineConfig {
     pub max_put_size: u64,
     /// How long a retired blob stays before the collector may delete it.
     pub gc_grace: Duration,
-    /// How old an unknown blob must be before the orphan sweep deletes it.
+    /// How old an unknown blob must be before the orphan sweep deletes it. Any value is safe
+    /// for this engine's own writes (it spares those in flight); other processes' writes need
+    /// at least [`MIN_SHARED_ORPHAN_GRACE`].
     pub orphan_grace: Duration,
+    /// The free-space reserve of the disk holding the metadata, if it is local: writes that
+    /// grow the metadata are refused below it, and deletes may release its spare file.
+    pub space: Option<Arc<SpaceReserve>>,
 }
 
 impl EngineConfig {
@@ -30,6 +48,7 @@ impl EngineConfig {
             max_put_size: 5 * 1024 * 1024 * 1024,
             gc_grace: Duration::from_secs(30),
             orphan_grace: Duration::from_hours(1),
+            space: None,
         }
     }
 }

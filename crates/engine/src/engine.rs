@@ -17,7 +17,7 @@ use crate::api::{
     Caller, CopyObjectRequest, GetObjectOutput, GetObjectRequest, ListObjectsRequest,
     MetadataDirective, PutObjectRequest, WriteOutput,
 };
-use crate::lease::{LeaseGuard, Leases};
+use crate::lease::{LeaseGuard, Leases, WriteGuard, Writes};
 use crate::read::{empty_stream, open_read, segments};
 use crate::version::VersionRef;
 use crate::write::{WriteSpec, discard, discard_after_failed_commit, verify_empty, write_blob};
@@ -34,6 +34,8 @@ pub(crate) struct Inner<M, B> {
     pub(crate) blobs: Arc<B>,
     pub(crate) config: EngineConfig,
     pub(crate) leases: Arc<Leases>,
+    /// Writes in flight, which the orphan sweep spares.
+    pub(crate) writes: Arc<Writes>,
     /// Names this engine's leases in the metadata store (random per process).
     pub(crate) lease_holder: String,
 }
@@ -107,6 +109,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 blobs: Arc::new(blobs),
                 config,
                 leases: Arc::new(Leases::default()),
+                writes: Arc::new(Writes::default()),
                 lease_holder: lease_holder(),
             }),
         }
@@ -146,6 +149,29 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         self.inner.leases.acquire(parts.iter().map(|p| p.blob_id.clone()).collect())
     }
 
+    /// Records a write that will store a blob, until its metadata commit is over: the orphan
+    /// sweep spares its temp file and its blob meanwhile, whatever the orphan grace.
+    pub(crate) fn begin_write(&self) -> WriteGuard {
+        self.inner.writes.begin()
+    }
+
+    /// Refuses a write that grows the metadata (503 `ServiceUnavailable`) while the disk holding
+    /// it is below its free-space reserve: what is left is kept for the deletes that free space.
+    pub(crate) fn room_for_metadata(&self) -> Result<(), EngineError> {
+        match &self.inner.config.space {
+            Some(space) => Ok(space.check()?),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a metadata change that frees space (a delete) should run once more: it failed
+    /// for want of room (`SQLITE_FULL` is `Unavailable`) and the spare file was released to make
+    /// some. So a full disk can always be emptied.
+    pub(crate) fn retry_freeing<T>(&self, result: &Result<T, MetaError>) -> bool {
+        matches!(result, Err(MetaError::Unavailable(_)))
+            && self.inner.config.space.as_ref().is_some_and(|s| s.release_spare())
+    }
+
     /// Whether a blob is leased now.
     pub(crate) fn is_leased(&self, id: &str) -> bool {
         self.inner.leases.is_leased(id)
@@ -171,6 +197,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         if location.is_some_and(|l| !l.is_empty() && l != region) {
             return Err(EngineError::InvalidLocationConstraint);
         }
+        self.room_for_metadata()?;
         let record = Bucket {
             name: bucket.as_str().to_owned(),
             owner: caller.user.clone(),
@@ -204,7 +231,11 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<(), EngineError> {
         self.owned_bucket(caller, bucket).await?;
         // Retired upload blobs are left to the collector.
-        self.inner.meta.delete_bucket(bucket.as_str()).await?;
+        let mut result = self.inner.meta.delete_bucket(bucket.as_str()).await;
+        if self.retry_freeing(&result) {
+            result = self.inner.meta.delete_bucket(bucket.as_str()).await;
+        }
+        result?;
         Ok(())
     }
 
@@ -246,7 +277,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         req: PutObjectRequest,
         body: ByteStream,
     ) -> Result<WriteOutput, EngineError> {
+        let _write = self.begin_write();
         self.owned_bucket(caller, &req.bucket).await?;
+        self.room_for_metadata()?;
         let alg =
             req.integrity.checksum.as_ref().map_or(ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm);
         let spec = WriteSpec::new(&req.integrity, Some(alg), self.inner.config.max_put_size)?;
@@ -431,7 +464,12 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             }
         }
         // Retired blobs are left to the collector: a reader may still stream them.
-        self.inner.meta.delete_object(bucket.as_str(), key.as_str(), condition).await?;
+        let meta = &self.inner.meta;
+        let mut result = meta.delete_object(bucket.as_str(), key.as_str(), condition.clone()).await;
+        if self.retry_freeing(&result) {
+            result = meta.delete_object(bucket.as_str(), key.as_str(), condition).await;
+        }
+        result?;
         Ok(())
     }
 
@@ -498,6 +536,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         req: CopyObjectRequest,
     ) -> Result<WriteOutput, EngineError> {
         self.owned_bucket(caller, &req.bucket).await?;
+        self.room_for_metadata()?;
         let (source, _lease) = self
             .lease_source(
                 caller,

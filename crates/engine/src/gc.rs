@@ -13,6 +13,10 @@ use crate::{Engine, EngineError};
 const GC_BATCH: u32 = 1000;
 /// Blob ids checked against the metadata per sweep batch.
 const SWEEP_BATCH: usize = 500;
+/// How much younger than a write's start its files' modification times may look: file times
+/// come from the kernel's coarse clock, which lags the clock `SystemTime::now` reads by up to
+/// a tick. The sweep never deletes a file younger than this, whatever its grace.
+pub const CLOCK_SLACK: Duration = Duration::from_secs(1);
 
 /// What one [`Engine::collect_garbage`] run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,7 +88,27 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
 
     /// Removes interrupted writes older than `older_than`, then every committed blob the
     /// metadata does not know that is older than `older_than` and not leased.
+    ///
+    /// Writes this engine has in flight are never swept, whatever `older_than` (even zero): the
+    /// age limit is widened to spare every file younger than the oldest write in flight, plus
+    /// [`CLOCK_SLACK`]. A write's temp file and blob are created after the write began and
+    /// their modification time only grows, so neither can be older than that; a write that
+    /// begins after the limit is computed makes only files younger than it. Writes of *other*
+    /// processes (a gateway sharing the metadata, or this one seen from `s3gate gc`) are not
+    /// visible: for them only `older_than` protects, see [`crate::MIN_SHARED_ORPHAN_GRACE`].
     pub async fn sweep_orphans(&self, older_than: Duration) -> Result<SweepReport, EngineError> {
+        self.sweep_older_than(self.sweep_age(older_than)).await
+    }
+
+    /// Sweeps every unknown blob and temp file, however young: only for when no write can be
+    /// in flight anywhere (at start-up before the listener opens, or while holding the data
+    /// directory's lock with no gateway running). Unlike `sweep_orphans(Duration::ZERO)` it
+    /// adds no clock slack, so nothing a crash left behind survives it.
+    pub async fn sweep_orphans_at_rest(&self) -> Result<SweepReport, EngineError> {
+        self.sweep_older_than(Duration::ZERO).await
+    }
+
+    async fn sweep_older_than(&self, older_than: Duration) -> Result<SweepReport, EngineError> {
         let temp_removed = self.inner.blobs.cleanup_incomplete(older_than).await?;
         let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
         let mut report = SweepReport { orphans_deleted: 0, temp_removed };
@@ -106,6 +130,14 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             }
         }
         Ok(report)
+    }
+
+    /// `older_than` widened so that nothing a write in flight made qualifies.
+    fn sweep_age(&self, older_than: Duration) -> Duration {
+        let in_flight = self.inner.writes.oldest().map_or(Duration::ZERO, |began| {
+            SystemTime::now().duration_since(began).unwrap_or(Duration::ZERO)
+        });
+        older_than.max(in_flight + CLOCK_SLACK)
     }
 
     async fn sweep_batch(&self, batch: Vec<BlobEntry>) -> Result<u64, EngineError> {

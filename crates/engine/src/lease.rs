@@ -3,8 +3,9 @@
 //! metadata store ([`s3gate_metadata::MetadataStore::renew_leases`]) so that other gateways
 //! sharing the store honour them too.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 /// Counts leases per blob id.
 #[derive(Debug, Default)]
@@ -69,9 +70,68 @@ impl Drop for LeaseGuard {
     }
 }
 
+/// The writes this engine has in flight, each with the time it began: from before its blob's
+/// temp file is created until its metadata commit is done (or has failed). The orphan sweep
+/// spares every file younger than the oldest of them, so its blob is never taken for an orphan
+/// (see [`crate::Engine::sweep_orphans`]).
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    /// (next ticket, begin time of each write in flight by ticket).
+    state: Mutex<(u64, BTreeMap<u64, SystemTime>)>,
+}
+
+impl Writes {
+    fn lock(&self) -> MutexGuard<'_, (u64, BTreeMap<u64, SystemTime>)> {
+        // Each update is a single insert or remove: a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a write beginning now, until the guard is dropped.
+    pub(crate) fn begin(self: &Arc<Self>) -> WriteGuard {
+        let mut state = self.lock();
+        let ticket = state.0;
+        state.0 += 1;
+        state.1.insert(ticket, SystemTime::now());
+        drop(state);
+        WriteGuard { writes: Arc::clone(self), ticket }
+    }
+
+    /// When the oldest write in flight began, if any is.
+    pub(crate) fn oldest(&self) -> Option<SystemTime> {
+        self.lock().1.values().min().copied()
+    }
+}
+
+/// Ends its write's record when dropped (also when the request is cancelled).
+#[derive(Debug)]
+pub(crate) struct WriteGuard {
+    writes: Arc<Writes>,
+    ticket: u64,
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        self.writes.lock().1.remove(&self.ticket);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_in_flight_report_the_oldest() {
+        let writes = Arc::new(Writes::default());
+        assert_eq!(writes.oldest(), None);
+        let a = writes.begin();
+        let first = writes.oldest().expect("one write");
+        let b = writes.begin();
+        assert_eq!(writes.oldest(), Some(first), "the older write decides");
+        drop(a);
+        assert!(writes.oldest().is_some_and(|t| t >= first));
+        drop(b);
+        assert_eq!(writes.oldest(), None);
+    }
 
     #[test]
     fn leases_count_and_release() {

@@ -76,10 +76,10 @@ mod version;
 mod write;
 
 pub use api::*;
-pub use config::EngineConfig;
+pub use config::{EngineConfig, MIN_SHARED_ORPHAN_GRACE};
 pub use engine::Engine;
 pub use error::EngineError;
-pub use gc::{GcReport, SweepReport};
+pub use gc::{CLOCK_SLACK, GcReport, SweepReport};
 pub use s3gate_metadata::{Bucket, ListPage, UploadListQuery, UploadPage, WriteCondition};
 pub use s3gate_storage_backend::{BoxError, ByteStream};
 pub use version::VersionRef;

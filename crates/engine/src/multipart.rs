@@ -83,6 +83,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         req: CreateUploadRequest,
     ) -> Result<UploadId, EngineError> {
         self.owned_bucket(caller, &req.bucket).await?;
+        self.room_for_metadata()?;
         match (req.checksum_algorithm, req.checksum_type) {
             (None, Some(_)) => {
                 return Err(EngineError::InvalidRequest(
@@ -164,7 +165,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         req: UploadPartRequest,
         body: ByteStream,
     ) -> Result<PartOutput, EngineError> {
+        let _write = self.begin_write();
         let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        self.room_for_metadata()?;
         let alg = Some(storage_checksum(&upload).0);
         let spec = WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?;
         let written = write_blob(&*self.inner.blobs, body, spec).await?;
@@ -179,7 +182,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         caller: &Caller,
         req: UploadPartCopyRequest,
     ) -> Result<PartOutput, EngineError> {
+        let _write = self.begin_write();
         let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        self.room_for_metadata()?;
         let (source, lease) = self
             .lease_source(
                 caller,
@@ -249,6 +254,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         req: CompleteUploadRequest,
     ) -> Result<WriteOutput, EngineError> {
         let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        self.room_for_metadata()?;
         if req.parts.is_empty() {
             return Err(EngineError::InvalidRequest("You must specify at least one part".into()));
         }
@@ -366,7 +372,11 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         upload_id: &UploadId,
     ) -> Result<(), EngineError> {
         self.owned_upload(caller, bucket, key, upload_id).await?;
-        self.inner.meta.abort_upload(bucket.as_str(), upload_id.as_str()).await?;
+        let mut result = self.inner.meta.abort_upload(bucket.as_str(), upload_id.as_str()).await;
+        if self.retry_freeing(&result) {
+            result = self.inner.meta.abort_upload(bucket.as_str(), upload_id.as_str()).await;
+        }
+        result?;
         Ok(())
     }
 

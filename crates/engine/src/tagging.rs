@@ -50,6 +50,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         self.owned_bucket(caller, bucket).await?;
         let target =
             self.resolve_version(bucket, key, &version).await?.ok_or(EngineError::NoSuchKey)?;
+        // Removing the tags (DeleteObjectTagging) frees space; setting them may grow the row.
+        if !tags.is_empty() {
+            self.room_for_metadata()?;
+        }
         match self
             .metadata()
             .set_object_tags(bucket.as_str(), key.as_str(), Some(&target.version_id), tags)

@@ -1094,7 +1094,7 @@ async fn sweep_removes_orphans_only() {
     let report = e.sweep_orphans(Duration::from_hours(1)).await.unwrap();
     assert_eq!(report.orphans_deleted, 0);
     assert_eq!(e.blobs().len(), 2);
-    let report = e.sweep_orphans(Duration::ZERO).await.unwrap();
+    let report = e.sweep_orphans_at_rest().await.unwrap();
     assert_eq!(report.orphans_deleted, 1);
     assert!(e.blobs().contents(&orphan.id).is_none());
     assert_eq!(get(&e, "k").await, b"committed");

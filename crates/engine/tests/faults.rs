@@ -426,7 +426,7 @@ impl Rig {
     async fn assert_no_leak(&self) {
         self.clear();
         self.e.collect_garbage().await.unwrap();
-        self.e.sweep_orphans(Duration::ZERO).await.unwrap();
+        self.e.sweep_orphans_at_rest().await.unwrap();
         assert_eq!(self.blobs.ids(), self.referenced().await, "stored blobs == referenced blobs");
     }
 }
@@ -761,13 +761,13 @@ async fn collector_faults_never_lose_live_data_and_recover() {
     assert_eq!(report.deleted, 0);
     assert_eq!(rig.blobs.ids().len(), 6);
     // The sweep cannot delete either while deletes fail, nor list while listing fails.
-    assert_eq!(rig.e.sweep_orphans(Duration::ZERO).await.unwrap().orphans_deleted, 0);
+    assert_eq!(rig.e.sweep_orphans_at_rest().await.unwrap().orphans_deleted, 0);
     rig.blobs.set(|f| f.list_fails = true);
-    assert!(rig.e.sweep_orphans(Duration::ZERO).await.is_err());
+    assert!(rig.e.sweep_orphans_at_rest().await.is_err());
     // The metadata cannot tell which blobs it knows: the sweep must not guess.
     rig.blobs.clear();
     rig.meta.fail("known_blobs", Kind::Unavailable, false);
-    assert!(rig.e.sweep_orphans(Duration::ZERO).await.is_err());
+    assert!(rig.e.sweep_orphans_at_rest().await.is_err());
     assert_eq!(rig.blobs.ids().len(), 6);
     assert_eq!(rig.get("k").await.unwrap(), data(1000, 4));
     assert_eq!(rig.get("other").await.unwrap(), data(1000, 99));

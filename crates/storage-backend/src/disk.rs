@@ -34,13 +34,6 @@ const READ_FRAME: usize = 1 << 20;
 /// push what is written so far to the disk (see [`Flusher`]).
 const FLUSH_EVERY: u64 = 16 << 20;
 
-/// The free-space reserve is the filesystem's size divided by this, within the bounds below.
-const RESERVE_FRACTION: u64 = 64;
-/// Smallest free-space reserve.
-const MIN_RESERVE: u64 = 4 << 20;
-/// Largest free-space reserve.
-const MAX_RESERVE: u64 = 1 << 30;
-
 /// Unix permissions of blob and temp files: only the gateway's user may read object data.
 #[cfg(unix)]
 const FILE_MODE: u32 = 0o600;
@@ -129,8 +122,7 @@ impl DiskBlobs {
         if created_blobs || created_tmp {
             sync_dir(root).map_err(io_error)?;
         }
-        let reserve = filesystem_size(root)
-            .map_or(MIN_RESERVE, |size| (size / RESERVE_FRACTION).clamp(MIN_RESERVE, MAX_RESERVE));
+        let reserve = crate::space::reserve_for(root);
         let inner = Inner {
             root: root.to_owned(),
             blobs,
@@ -666,20 +658,6 @@ fn create_dir(dir: &Path) -> io::Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
         Err(e) => Err(e),
-    }
-}
-
-/// Total size of the filesystem holding `path`, if the platform tells.
-fn filesystem_size(path: &Path) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        let st = rustix::fs::statvfs(path).ok()?;
-        Some(st.f_blocks.saturating_mul(st.f_frsize))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
     }
 }
 

@@ -43,9 +43,11 @@ mod disk;
 mod mem;
 mod range;
 pub mod s3proxy;
+mod space;
 
 pub use any::AnyBlobs;
 pub use blob::*;
 pub use disk::DiskBlobs;
 pub use mem::MemBlobs;
 pub use s3proxy::{S3ProxyBlobs, S3ProxyConfig};
+pub use space::{SPARE_BYTES, SPARE_FILE, SpaceReserve, free_bytes, reserve_for};
