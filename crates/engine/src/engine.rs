@@ -161,6 +161,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     }
 
     /// Creates a bucket in the gateway's region. `location` must be absent, empty or the region.
+    /// Recreating a bucket the caller owns changes nothing: `Ok` in us-east-1 (AWS's legacy
+    /// behaviour), [`EngineError::BucketAlreadyOwnedByYou`] elsewhere.
     pub async fn create_bucket(
         &self,
         caller: &Caller,
@@ -179,8 +181,14 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         };
         match self.inner.meta.create_bucket(record).await {
             Ok(()) => Ok(()),
+            // us-east-1 keeps AWS's legacy answer to recreating a bucket you own: 200, with
+            // the bucket untouched; every other region refuses.
             Err(MetaError::BucketExists { owner }) if owner == caller.user => {
-                Err(EngineError::BucketAlreadyOwnedByYou)
+                if region == "us-east-1" {
+                    Ok(())
+                } else {
+                    Err(EngineError::BucketAlreadyOwnedByYou)
+                }
             }
             Err(MetaError::BucketExists { .. }) => Err(EngineError::BucketAlreadyExists),
             Err(e) => Err(e.into()),

@@ -150,10 +150,18 @@ async fn buckets_ownership_and_errors() {
     e.create_bucket(&alice(), &bn("a-bkt"), Some("")).await.unwrap();
     e.create_bucket(&alice(), &bn("b-bkt"), Some("us-east-1")).await.unwrap();
     e.create_bucket(&bob(), &bn("c-bkt"), None).await.unwrap();
-    assert!(matches!(
-        e.create_bucket(&alice(), &bn("a-bkt"), None).await,
-        Err(EngineError::BucketAlreadyOwnedByYou)
-    ));
+    // us-east-1 keeps AWS's legacy answer: creating a bucket you own succeeds, changing nothing.
+    e.put_object(&alice(), put_req("a-bkt", "k"), body(b"kept")).await.unwrap();
+    e.create_bucket(&alice(), &bn("a-bkt"), None).await.unwrap();
+    e.create_bucket(&alice(), &bn("a-bkt"), Some("us-east-1")).await.unwrap();
+    let mut req = get_req("k");
+    req.bucket = bn("a-bkt");
+    let out = e.get_object(&alice(), &req, false).await.unwrap();
+    assert_eq!(collect(out.body).await.unwrap(), b"kept", "the bucket is not reset");
+    e.delete_object(&alice(), &bn("a-bkt"), &key("k"), &VersionRef::Current, WriteCondition::None)
+        .await
+        .unwrap();
+    e.collect_garbage().await.unwrap();
     assert!(matches!(
         e.create_bucket(&bob(), &bn("a-bkt"), None).await,
         Err(EngineError::BucketAlreadyExists)
@@ -161,6 +169,17 @@ async fn buckets_ownership_and_errors() {
     assert!(matches!(
         e.create_bucket(&alice(), &bn("d-bkt"), Some("eu-west-1")).await,
         Err(EngineError::InvalidLocationConstraint)
+    ));
+    // Every other region answers BucketAlreadyOwnedByYou.
+    let eu = Engine::new(MemMetadata::new(), MemBlobs::new(), EngineConfig::new("eu-west-1"));
+    eu.create_bucket(&alice(), &bn("a-bkt"), None).await.unwrap();
+    assert!(matches!(
+        eu.create_bucket(&alice(), &bn("a-bkt"), None).await,
+        Err(EngineError::BucketAlreadyOwnedByYou)
+    ));
+    assert!(matches!(
+        eu.create_bucket(&bob(), &bn("a-bkt"), None).await,
+        Err(EngineError::BucketAlreadyExists)
     ));
     let names = |v: Vec<Bucket>| v.into_iter().map(|b| b.name).collect::<Vec<_>>();
     assert_eq!(names(e.list_buckets(&alice()).await.unwrap()), ["a-bkt", "b-bkt"]);
