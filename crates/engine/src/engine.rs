@@ -331,7 +331,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     last_modified: version.last_modified,
                 });
             }
-            ConditionOutcome::PreconditionFailed => return Err(EngineError::PreconditionFailed),
+            ConditionOutcome::PreconditionFailed => {
+                let failure = req.conditions.failure(&etag, version.last_modified, false);
+                return Err(EngineError::Protocol(failure));
+            }
         }
         let multipart = etag.part_count().is_some();
         let parts_count = multipart.then(|| u32::try_from(version.parts.len()).unwrap_or(u32::MAX));
@@ -488,7 +491,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             if conditions.evaluate_copy_source(&etag, source.last_modified)
                 != ConditionOutcome::Proceed
             {
-                return Err(EngineError::PreconditionFailed);
+                let failure = conditions.failure(&etag, source.last_modified, true);
+                return Err(EngineError::Protocol(failure));
             }
             let lease = self.lease_parts(&source.parts);
             let again = self.resolve_version(bucket, key, version).await?;

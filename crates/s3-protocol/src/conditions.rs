@@ -130,6 +130,28 @@ impl Preconditions {
         Ok(())
     }
 
+    /// The header that decided a failed evaluation, as S3 names it in `<Condition>`: If-Match
+    /// or If-Unmodified-Since for a 412, If-None-Match or If-Modified-Since for a 304; `None`
+    /// when [`Self::evaluate`] proceeds.
+    pub fn failed_header(&self, etag: &ETag, last_modified: SystemTime) -> Option<&'static str> {
+        match self.evaluate(etag, last_modified) {
+            ConditionOutcome::Proceed => None,
+            ConditionOutcome::PreconditionFailed if self.if_match.is_some() => Some("If-Match"),
+            ConditionOutcome::PreconditionFailed => Some("If-Unmodified-Since"),
+            ConditionOutcome::NotModified if self.if_none_match.is_some() => Some("If-None-Match"),
+            ConditionOutcome::NotModified => Some("If-Modified-Since"),
+        }
+    }
+
+    /// The 412 `PreconditionFailed` of a failed evaluation, with `<Condition>` naming the
+    /// header (`x-amz-copy-source-`-prefixed for a copy source), as S3 answers it.
+    pub fn failure(&self, etag: &ETag, last_modified: SystemTime, copy_source: bool) -> S3Error {
+        let header = self.failed_header(etag, last_modified).unwrap_or("If-Match");
+        let condition =
+            if copy_source { format!("x-amz-copy-source-{header}") } else { header.to_owned() };
+        S3Error::new(ErrorCode::PreconditionFailed).with_extra("Condition", condition)
+    }
+
     /// Evaluates copy-source conditions: same order, but every failure is 412.
     pub fn evaluate_copy_source(&self, etag: &ETag, last_modified: SystemTime) -> ConditionOutcome {
         match self.evaluate(etag, last_modified) {

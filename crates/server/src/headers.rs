@@ -7,6 +7,8 @@ use s3gate_engine::api::{BodyIntegrity, ChecksumRequest, ExpectedChecksum};
 use s3gate_metadata::WriteCondition;
 use s3gate_protocol::{ChecksumAlgorithm, ChecksumType, ErrorCode, S3Error, parse_content_md5};
 
+use crate::errors::ApiError;
+
 /// The declared trailer (lowercase header name) and the slot its value lands in.
 pub(crate) type TrailerSlot = (String, Arc<OnceLock<String>>);
 
@@ -96,6 +98,20 @@ pub(crate) fn write_condition(headers: &HeaderMap) -> Result<WriteCondition, S3E
         return Ok(WriteCondition::IfMatch(v.trim_matches('"').to_owned()));
     }
     Ok(WriteCondition::None)
+}
+
+/// A 412 of a conditional write names its header in `<Condition>`, as S3 does (fsspec's s3fs
+/// turns `If-None-Match` into `FileExistsError`). Read and copy-source failures name theirs
+/// already; what is left was decided by [`write_condition`]: If-None-Match when sent (it is
+/// checked first), else If-Match.
+pub(crate) fn name_write_condition(mut e: ApiError, headers: &HeaderMap) -> ApiError {
+    if e.s3.code == ErrorCode::PreconditionFailed
+        && !e.s3.extra.iter().any(|(n, _)| n == "Condition")
+    {
+        let name = if headers.contains_key("if-none-match") { "If-None-Match" } else { "If-Match" };
+        e.s3.extra.push(("Condition".to_owned(), name.to_owned()));
+    }
+    e
 }
 
 /// Content-MD5, the requested checksum and the declared length of a body.

@@ -35,7 +35,8 @@ use crate::auth::UserCache;
 use crate::body::{self, BodyMode, BodyReadError, ResponseBody, TimedBody};
 use crate::errors::ApiError;
 use crate::headers::{
-    body_integrity, header, stored_headers, tags, upload_checksum, write_condition,
+    body_integrity, header, name_write_condition, stored_headers, tags, upload_checksum,
+    write_condition,
 };
 use crate::metrics::{
     AccessInfo, AccessLine, CLIENT_CLOSED, CountedIncoming, LoggedBody, PendingLine,
@@ -237,7 +238,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         info.operation = op.name();
         info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
         info.key = op.key().map(ToString::to_string).unwrap_or_default();
-        self.dispatch(op, &parts.headers, body, &authed).await
+        self.dispatch(op, &parts.headers, body, &authed)
+            .await
+            .map_err(|e| name_write_condition(e, &parts.headers))
     }
 
     async fn authenticate(&self, parts: &http::request::Parts) -> Result<Authed, ApiError> {
