@@ -112,6 +112,17 @@ pub enum VerifyError {
     /// [`Verified::chunked_decoder`] on a request whose payload is not aws-chunked (`InvalidRequest`).
     #[error("request payload is not aws-chunked")]
     NotStreaming,
+    /// The credential scope names another region: `error` (`AuthorizationHeaderMalformed`, or
+    /// `AuthorizationQueryParametersError` for a presigned URL) whose body also carries
+    /// `<Region>` with `region`, the region requests must be signed for, so that SDKs can
+    /// redirect themselves as they do on AWS.
+    #[error("{error}")]
+    WrongRegion {
+        /// The error of the request's mode, with its message.
+        error: Box<VerifyError>,
+        /// The region this verifier accepts.
+        region: String,
+    },
 }
 
 /// A successfully verified request.
@@ -399,7 +410,11 @@ pub(crate) fn check_scope(
         return Err(err(&format!("the credential date '{date}' does not match the request date")));
     }
     if region != cfg.region {
-        return Err(err(&format!("the region '{region}' is wrong; expecting '{}'", cfg.region)));
+        let error = err(&format!("the region '{region}' is wrong; expecting '{}'", cfg.region));
+        return Err(VerifyError::WrongRegion {
+            error: Box::new(error),
+            region: cfg.region.clone(),
+        });
     }
     if service != cfg.service {
         return Err(err(&format!("the service '{service}' is wrong; expecting '{}'", cfg.service)));
