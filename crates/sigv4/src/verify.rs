@@ -364,7 +364,9 @@ fn parse_header_auth(
     let (timestamp, request_time) = if let Some(v) = header(req, "x-amz-date") {
         (v.trim().to_owned(), parse_amz_date(v.trim()).ok_or(VerifyError::MissingDate)?)
     } else if let Some(v) = header(req, "date") {
-        let t = httpdate::parse_http_date(v.trim()).map_err(|_| VerifyError::MissingDate)?;
+        // botocore replaces a Date header it finds with `formatdate()`, which writes the zone
+        // as `-0000` (RFC 2822), and drops X-Amz-Date: the SigV2 date parser reads that form.
+        let t = crate::time::parse_v2_date(v).ok_or(VerifyError::MissingDate)?;
         (crate::time::format_amz_date(t), t)
     } else {
         return Err(VerifyError::MissingDate);
