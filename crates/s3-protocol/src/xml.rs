@@ -190,7 +190,14 @@ pub fn parse_complete_multipart_upload(body: &[u8]) -> Result<Vec<CompletedPart>
     let mut parts = Vec::new();
     for part in root.children("Part") {
         let number = part.child("PartNumber").ok_or_else(malformed)?.text.trim();
-        let part_number = number.parse::<u32>().map_err(|_| malformed())?;
+        // Out of range (0, 10001) and not a number at all (-1, "a") are the same answer on
+        // S3: InvalidArgument, not MalformedXML; the caller checks the range.
+        let part_number = number.parse::<u32>().map_err(|_| {
+            S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
         let etag = part.child("ETag").ok_or_else(malformed)?.text.trim().to_owned();
         let checksums = part
             .children
@@ -1103,9 +1110,7 @@ mod tests {
             &b""[..],
             b"<CompleteMultipartUpload></CompleteMultipartUpload>",
             b"<CompleteMultipartUpload/>",
-            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
             b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>",
-            b"<CompleteMultipartUpload><Part><PartNumber>-1</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
             b"<Other><Part><PartNumber>1</PartNumber><ETag>a</ETag></Part></Other>",
             b"<CompleteMultipartUpload><Part>",
             b"<CompleteMultipartUpload></Wrong>",
@@ -1118,6 +1123,14 @@ mod tests {
         }
         let huge = vec![b' '; MAX_COMPLETE_BODY + 1];
         check_err(parse_complete_multipart_upload(&huge));
+        // A part number that is no number is InvalidArgument, as 0 and 10001 are.
+        for n in ["-1", "x", "", "1.5", "99999999999"] {
+            let body = format!(
+                "<CompleteMultipartUpload><Part><PartNumber>{n}</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>"
+            );
+            let e = parse_complete_multipart_upload(body.as_bytes()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{n:?}");
+        }
     }
 
     #[test]
