@@ -353,12 +353,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     marker: params.marker.unwrap_or_default(),
                     max_keys: params.max_keys,
                     is_truncated: page.is_truncated,
-                    // S3 returns NextMarker only when a delimiter was given.
-                    next_marker: if page.is_truncated && params.delimiter.is_some() {
-                        last
-                    } else {
-                        None
-                    },
+                    // AWS documents NextMarker only with a delimiter; every other server
+                    // and many clients expect it on any truncated page, and it is harmless.
+                    next_marker: if page.is_truncated { last } else { None },
                     delimiter: params.delimiter,
                     contents,
                     common_prefixes,
@@ -368,8 +365,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::ListObjectsV2 { bucket, params } => {
                 let start_after = match &params.continuation_token {
-                    Some(token) => Some(decode_token(token)?),
-                    None => params.start_after.clone(),
+                    Some(token) if !token.is_empty() => Some(decode_token(token)?),
+                    _ => params.start_after.clone(),
                 };
                 let page = e
                     .list_objects(
