@@ -666,8 +666,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 Ok(xml(StatusCode::OK, result.to_xml()))
             }
             Operation::GetObjectTagging { bucket, key, version_id } => {
-                let (_, tags) =
+                let (_, mut tags) =
                     e.object_tagging(caller, &bucket, &key, version_id.as_deref()).await?;
+                // In key order, as S3 answers (`x-amz-tagging: foo=bar&bar` reads back as bar,
+                // foo).
+                tags.sort();
                 Ok(xml(StatusCode::OK, Tagging(tags).to_xml()))
             }
             Operation::PutObjectTagging { bucket, key, version_id } => {
