@@ -42,24 +42,20 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
         if !is_meta && !STORED_HEADERS.contains(&name) {
             continue;
         }
-        let Ok(value) = std::str::from_utf8(value.as_bytes()) else {
-            return Err(S3Error::with_message(
-                ErrorCode::InvalidArgument,
-                format!("header {name} is not valid UTF-8"),
-            ));
-        };
+        let value = header_text(value);
         let value = if name == "content-encoding" {
+            // Only the aws-chunked token goes; the others stay exactly as sent
+            // (`deflate, gzip`), as S3 keeps them.
             let rest: Vec<&str> = value
                 .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+                .filter(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("aws-chunked"))
                 .collect();
             if rest.is_empty() {
                 continue;
             }
-            rest.join(",")
+            rest.join(",").trim().to_owned()
         } else {
-            value.to_owned()
+            value
         };
         if is_meta {
             meta_size += name.len() - "x-amz-meta-".len() + value.len();
@@ -73,6 +69,31 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
         ));
     }
     Ok(out)
+}
+
+/// A header value as text, byte for byte: HTTP header bytes are ISO-8859-1, so each byte is
+/// the character of that code point. Python's http.client (botocore) sends `é` in
+/// `x-amz-meta-*` as the one byte 0xE9 and signs it as that character; raw UTF-8 bytes stay
+/// the bytes they were. [`header_value`] writes the same bytes back.
+pub(crate) fn header_text(value: &http::HeaderValue) -> String {
+    match value.to_str() {
+        Ok(s) => s.to_owned(),
+        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// The response header value of stored text: the bytes [`header_text`] read it from (a
+/// character above U+00FF, which no request header can carry, is written as UTF-8). `None` for
+/// a value HTTP cannot carry (a control character).
+pub(crate) fn header_value(text: &str) -> Option<http::HeaderValue> {
+    let mut bytes = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => bytes.push(b),
+            Err(_) => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    http::HeaderValue::from_bytes(&bytes).ok()
 }
 
 /// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded) with S3's limits.
@@ -234,4 +255,68 @@ pub(crate) fn upload_checksum(
         ));
     }
     Ok((alg, ty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn content_encoding_loses_only_aws_chunked() {
+        let check = |sent: &str, stored: Option<&str>| {
+            let got = stored_headers(&headers(&[("content-encoding", sent.as_bytes())])).unwrap();
+            let got = got.iter().find(|(n, _)| n == "content-encoding").map(|(_, v)| v.as_str());
+            assert_eq!(got, stored, "{sent:?}");
+        };
+        check("gzip", Some("gzip"));
+        check("deflate, gzip", Some("deflate, gzip"));
+        check("gzip, aws-chunked", Some("gzip"));
+        check("aws-chunked, gzip", Some("gzip"));
+        check("aws-chunked,deflate, gzip", Some("deflate, gzip"));
+        check("aws-chunked", None);
+        check("aws-chunked, aws-chunked", None);
+    }
+
+    #[test]
+    fn non_ascii_metadata_round_trips_byte_for_byte() {
+        for sent in [&b"Hello World\xe9"[..], "caf\u{e9} \u{2603}".as_bytes()] {
+            let stored = stored_headers(&headers(&[("x-amz-meta-meta1", sent)])).unwrap();
+            assert_eq!(stored.len(), 1);
+            let back = header_value(&stored[0].1).unwrap();
+            assert_eq!(back.as_bytes(), sent);
+        }
+        let latin1 = header_text(&http::HeaderValue::from_bytes(b"Hello World\xe9").unwrap());
+        assert_eq!(latin1, "Hello World\u{e9}", "the character botocore signed");
+    }
+
+    #[test]
+    fn write_precondition_failures_name_their_header() {
+        let check = |pairs: &[(&str, &[u8])], want: &str| {
+            let e = ApiError::code(ErrorCode::PreconditionFailed);
+            let e = name_write_condition(e, &headers(pairs));
+            assert_eq!(e.s3.extra, [("Condition".to_owned(), want.to_owned())]);
+        };
+        check(&[("if-none-match", b"*")], "If-None-Match");
+        check(&[("if-match", b"\"abc\"")], "If-Match");
+        // A failure that already names its header keeps it; other errors are untouched.
+        let named = ApiError::from(
+            S3Error::new(ErrorCode::PreconditionFailed)
+                .with_extra("Condition", "If-Unmodified-Since"),
+        );
+        let e = name_write_condition(named, &headers(&[("if-match", b"x")]));
+        assert_eq!(e.s3.extra.len(), 1);
+        let other = name_write_condition(ApiError::code(ErrorCode::NoSuchKey), &HeaderMap::new());
+        assert!(other.s3.extra.is_empty());
+    }
 }

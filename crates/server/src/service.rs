@@ -244,15 +244,19 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     }
 
     async fn authenticate(&self, parts: &http::request::Parts) -> Result<Authed, ApiError> {
+        // Non-ASCII header bytes are signed as the ISO-8859-1 characters they are (what
+        // botocore signs for `x-amz-meta-*` values with `é`).
+        let texts: Vec<std::borrow::Cow<'_, str>> = parts
+            .headers
+            .iter()
+            .map(|(_, v)| match v.to_str() {
+                Ok(s) => std::borrow::Cow::Borrowed(s),
+                Err(_) => std::borrow::Cow::Owned(crate::headers::header_text(v)),
+            })
+            .collect();
         let mut header_pairs: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
-        for (name, value) in &parts.headers {
-            let Ok(v) = value.to_str() else {
-                return Err(ApiError::msg(
-                    ErrorCode::InvalidArgument,
-                    format!("header {name} is not valid ASCII"),
-                ));
-            };
-            header_pairs.push((name.as_str(), v));
+        for ((name, _), text) in parts.headers.iter().zip(&texts) {
+            header_pairs.push((name.as_str(), text));
         }
         // HTTP/2 carries the host in :authority, which hyper puts in the URI.
         let authority;
@@ -809,8 +813,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             set(&mut r, "content-type", "binary/octet-stream");
         }
         for (name, value) in &v.headers {
-            if let (Ok(n), Ok(val)) =
-                (http::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+            if let (Ok(n), Some(val)) =
+                (http::HeaderName::from_bytes(name.as_bytes()), crate::headers::header_value(value))
             {
                 r.headers_mut().insert(n, val);
             }
