@@ -11,8 +11,8 @@ use md5::{Digest as _, Md5};
 use s3gate_engine::*;
 use s3gate_metadata::{MemMetadata, MetadataStore as _};
 use s3gate_protocol::{
-    BucketName, Checksum, ChecksumAlgorithm, ChecksumType, ETag, ErrorCode, ObjectKey, PartNumber,
-    Preconditions, RangeSpec, UploadId,
+    BucketName, Checksum, ChecksumAlgorithm, ChecksumType, DeleteConditions, ETag, ErrorCode,
+    ObjectKey, PartNumber, Preconditions, RangeSpec, UploadId,
 };
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore as _, BlobStream, MemBlobs};
 
@@ -567,6 +567,64 @@ async fn conditional_writes() {
         .await,
         Err(EngineError::PreconditionFailed)
     ));
+}
+
+/// Conditional deletes (2025): If-Match, size and Last-Modified on DeleteObject, and the same
+/// per DeleteObjects entry, where a failing entry fails alone.
+#[tokio::test]
+async fn conditional_deletes() {
+    let e = setup().await;
+    let out = put(&e, "k", b"seven b").await;
+    let lm = e.get_object(&alice(), &get_req("k"), true).await.unwrap().version.last_modified;
+    let del = |c: DeleteConditions| {
+        let e = &e;
+        async move {
+            e.delete_object_if(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, &c).await
+        }
+    };
+    let later = lm + Duration::from_secs(5);
+    assert!(failed_on(
+        del(DeleteConditions { if_match: Some("\"x\"".into()), ..Default::default() }).await,
+        "If-Match"
+    ));
+    assert!(failed_on(
+        del(DeleteConditions { size: Some(8), ..Default::default() }).await,
+        "x-amz-if-match-size"
+    ));
+    assert!(failed_on(
+        del(DeleteConditions { last_modified: Some(later), ..Default::default() }).await,
+        "x-amz-if-match-last-modified-time"
+    ));
+    assert_eq!(get(&e, "k").await, b"seven b", "nothing deleted");
+    del(DeleteConditions {
+        if_match: Some(out.etag.quoted()),
+        size: Some(7),
+        last_modified: Some(lm),
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        del(DeleteConditions { size: Some(7), ..Default::default() }).await,
+        Err(EngineError::Protocol(s)) if s.code == ErrorCode::NoSuchKey
+    ));
+
+    put(&e, "a", b"aa").await;
+    put(&e, "b", b"bb").await;
+    let results = e
+        .delete_objects_if(
+            &alice(),
+            &bn("bkt"),
+            vec![
+                ("a".into(), None, DeleteConditions { size: Some(2), ..Default::default() }),
+                ("b".into(), None, DeleteConditions { size: Some(3), ..Default::default() }),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(results[0].2.is_ok());
+    assert!(matches!(&results[1].2, Err(EngineError::Protocol(s))
+        if s.code == ErrorCode::PreconditionFailed && s.extra[0].1 == "x-amz-if-match-size"));
+    assert_eq!(get(&e, "b").await, b"bb");
 }
 
 /// Regression: a version id the gateway never issued used to be ignored, so DeleteObject and

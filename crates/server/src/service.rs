@@ -18,8 +18,8 @@ use s3gate_engine::{Engine, EngineError, VersionRef};
 use s3gate_metadata::{ListEntry, MetadataStore, UploadListEntry, UploadListQuery};
 use s3gate_protocol::{
     AttributesPart, AttributesParts, BucketEntry, BucketName, ChecksumAlgorithm,
-    CompleteMultipartUploadResult, CopyObjectResult, CopyPartResult, DeleteErrorEntry,
-    DeleteResult, DeletedEntry, ETag, ErrorCode, GetObjectAttributesResult,
+    CompleteMultipartUploadResult, CopyObjectResult, CopyPartResult, DeleteConditions,
+    DeleteErrorEntry, DeleteResult, DeletedEntry, ETag, ErrorCode, GetObjectAttributesResult,
     InitiateMultipartUploadResult, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2,
     ListMultipartUploadsResult, ListPartsResult, LocationConstraint, ObjectEntry, ObjectKey,
     Operation, Owner, PartEntry, Preconditions, RequestTarget, RouteConfig, S3Error, Tagging,
@@ -475,15 +475,20 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::DeleteObject { bucket, key, version_id } => {
                 let version = VersionRef::parse(version_id.as_deref())?;
-                e.delete_object(caller, &bucket, &key, &version, write_condition(headers)?).await?;
+                let conditions = DeleteConditions::from_headers(|n| header(headers, n))?;
+                e.delete_object_if(caller, &bucket, &key, &version, &conditions).await?;
                 Ok(empty(StatusCode::NO_CONTENT))
             }
             Operation::DeleteObjects { bucket } => {
                 let raw = read_small_body(body, authed).await?;
                 verify_small_body_integrity(headers, &raw, true)?;
                 let request = parse_delete(&raw)?;
-                let keys = request.objects.into_iter().map(|o| (o.key, o.version_id)).collect();
-                let results = e.delete_objects(caller, &bucket, keys).await?;
+                let keys = request
+                    .objects
+                    .into_iter()
+                    .map(|o| (o.key, o.version_id, o.conditions))
+                    .collect();
+                let results = e.delete_objects_if(caller, &bucket, keys).await?;
                 let mut out = DeleteResult { deleted: Vec::new(), errors: Vec::new() };
                 for (key, version_id, res) in results {
                     match res {
