@@ -165,6 +165,11 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         body: ByteStream,
     ) -> Result<PartOutput, EngineError> {
         let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        if let (Some((want, _)), Some(sent)) = (upload_checksum(&upload), &req.integrity.checksum)
+            && sent.algorithm != want
+        {
+            return Err(type_mismatch(Some(want), sent.algorithm));
+        }
         let alg = Some(storage_checksum(&upload).0);
         let spec = WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?;
         let written = write_blob(&*self.inner.blobs, body, spec).await?;
@@ -294,13 +299,18 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         }
         let etag = ETag::multipart(&md5s);
         // Parts stored before every part carried a checksum leave the object without one.
-        let (checksum_algorithm, checksum_type, checksum) =
-            match object_checksum(storage_checksum(&upload), &chosen) {
-                Some((alg, ty, value)) => {
-                    (Some(alg.as_str().to_owned()), Some(ty.as_str().to_owned()), Some(value))
-                }
-                None => (None, None, None),
-            };
+        let computed = object_checksum(storage_checksum(&upload), &chosen);
+        check_expected_checksum(
+            req.expected_checksum.as_ref(),
+            upload_checksum(&upload).map(|(a, _)| a),
+            computed.as_ref().map(|(a, _, v)| (*a, v.as_str())),
+        )?;
+        let (checksum_algorithm, checksum_type, checksum) = match computed {
+            Some((alg, ty, value)) => {
+                (Some(alg.as_str().to_owned()), Some(ty.as_str().to_owned()), Some(value))
+            }
+            None => (None, None, None),
+        };
         let version = ObjectVersion {
             bucket: upload.bucket.clone(),
             key: upload.key.clone(),
@@ -395,6 +405,39 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<UploadPage, EngineError> {
         self.owned_bucket(caller, bucket).await?;
         Ok(self.inner.meta.list_uploads(bucket.as_str(), query).await?)
+    }
+}
+
+/// S3's refusal of a checksum in another algorithm than the upload's (`null`: none declared).
+fn type_mismatch(expected: Option<ChecksumAlgorithm>, actual: ChecksumAlgorithm) -> EngineError {
+    let expected = expected.map_or_else(|| "null".to_owned(), |a| a.as_str().to_ascii_lowercase());
+    EngineError::InvalidRequest(format!(
+        "Checksum Type mismatch occurred, expected checksum Type: {expected}, actual checksum \
+         Type: {}",
+        actual.as_str().to_ascii_lowercase()
+    ))
+}
+
+/// Checks the whole-object checksum a CompleteMultipartUpload carried against the object's
+/// (`object`: its algorithm and value; `declared`: the upload's own algorithm, for the
+/// message). A composite value may be sent with or without its `-N` suffix.
+fn check_expected_checksum(
+    expected: Option<&(ChecksumAlgorithm, String)>,
+    declared: Option<ChecksumAlgorithm>,
+    object: Option<(ChecksumAlgorithm, &str)>,
+) -> Result<(), EngineError> {
+    let Some((alg, sent)) = expected else { return Ok(()) };
+    match object {
+        Some((have, value)) if have == *alg => {
+            let sent = sent.trim();
+            let bare = value.split_once('-').map_or(value, |(b, _)| b);
+            if sent == value || sent == bare {
+                Ok(())
+            } else {
+                Err(EngineError::ChecksumMismatch(*alg))
+            }
+        }
+        _ => Err(type_mismatch(declared, *alg)),
     }
 }
 

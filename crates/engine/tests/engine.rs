@@ -818,6 +818,7 @@ fn complete_req(k: &str, id: &UploadId, parts: &[(u32, &ETag)]) -> CompleteUploa
             })
             .collect(),
         condition: WriteCondition::None,
+        expected_checksum: None,
     }
 }
 
@@ -1304,6 +1305,7 @@ async fn read_ahead_window_is_respected() {
             upload_id: id,
             parts,
             condition: WriteCondition::None,
+            expected_checksum: None,
         };
         e.complete_upload(&alice(), req).await.unwrap();
         let out = e.get_object(&alice(), &get_req("mp"), false).await.unwrap();

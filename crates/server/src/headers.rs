@@ -226,6 +226,23 @@ pub(crate) fn body_integrity(
     Ok((BodyIntegrity { content_md5, checksum, length: decoded_length }, trailer_slot))
 }
 
+/// The whole-object `x-amz-checksum-<alg>` of a CompleteMultipartUpload, if sent (at most one).
+pub(crate) fn whole_object_checksum(
+    headers: &HeaderMap,
+) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
+    let mut found = ChecksumAlgorithm::all()
+        .iter()
+        .filter_map(|alg| header(headers, alg.header_name()).map(|v| (*alg, v.trim().to_owned())));
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        ));
+    }
+    Ok(first)
+}
+
 /// `x-amz-checksum-algorithm` and `x-amz-checksum-type` of CreateMultipartUpload.
 pub(crate) fn upload_checksum(
     headers: &HeaderMap,

@@ -36,7 +36,7 @@ use crate::body::{self, BodyMode, BodyReadError, ResponseBody, TimedBody};
 use crate::errors::ApiError;
 use crate::headers::{
     body_integrity, header, name_write_condition, stored_headers, tags, upload_checksum,
-    write_condition,
+    whole_object_checksum, write_condition,
 };
 use crate::metrics::{
     AccessInfo, AccessLine, CLIENT_CLOSED, CountedIncoming, LoggedBody, PendingLine,
@@ -610,6 +610,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                                 })
                                 .collect(),
                             condition: write_condition(headers)?,
+                            expected_checksum: whole_object_checksum(headers)?,
                         },
                     )
                     .await?;
