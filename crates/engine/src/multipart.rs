@@ -253,7 +253,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         caller: &Caller,
         req: CompleteUploadRequest,
     ) -> Result<WriteOutput, EngineError> {
-        let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        let upload = match self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await {
+            Err(EngineError::NoSuchUpload) => return self.completed_before(caller, &req).await,
+            other => other?,
+        };
         if req.parts.is_empty() {
             return Err(EngineError::InvalidRequest("You must specify at least one part".into()));
         }
@@ -345,6 +348,47 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         self.inner.meta.complete_upload(&upload.upload_id, version, req.condition).await?;
         crate::failpoint::crash_point!(crate::failpoint::COMPLETE_AFTER_COMMIT);
         Ok(out)
+    }
+
+    /// A retried CompleteMultipartUpload whose upload is gone: if the key's current object is
+    /// exactly the object these parts make (the same part numbers and ETags, hence the same
+    /// multipart ETag) and the caller wrote it, the earlier Complete succeeded and its reply was
+    /// lost, so the answer is that object again and nothing changes, as on AWS. SDKs retry
+    /// Complete on a lost reply; anything else is [`EngineError::NoSuchUpload`].
+    ///
+    /// The check is on content, not on the upload id (an object does not remember the upload
+    /// it came from): a different upload of identical parts is indistinguishable, and
+    /// answering it with the same ETag and no change is equally true.
+    async fn completed_before(
+        &self,
+        caller: &Caller,
+        req: &CompleteUploadRequest,
+    ) -> Result<WriteOutput, EngineError> {
+        let Some(current) = self.inner.meta.object(req.bucket.as_str(), req.key.as_str()).await?
+        else {
+            return Err(EngineError::NoSuchUpload);
+        };
+        let same_parts = current.parts.len() == req.parts.len()
+            && current.parts.iter().zip(&req.parts).all(|(have, listed)| {
+                have.part_number == listed.part_number
+                    && have.etag == ETag::parse_quoted_or_not(&listed.etag).as_str()
+            });
+        let md5s: Option<Vec<[u8; 16]>> =
+            current.parts.iter().map(|p| ETag::parse_quoted_or_not(&p.etag).md5_bytes()).collect();
+        let is_that_object = same_parts
+            && md5s.is_some_and(|m| ETag::multipart(&m).as_str() == current.etag)
+            && (current.owner == caller.user || caller.is_root);
+        if !is_that_object {
+            return Err(EngineError::NoSuchUpload);
+        }
+        // The retry is held to the same whole-object checksum as the first Complete.
+        let alg = current.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
+        check_expected_checksum(
+            req.expected_checksum.as_ref(),
+            alg,
+            alg.zip(current.checksum.as_deref()),
+        )?;
+        Ok(write_output(&current))
     }
 
     /// Every part of an upload by number.

@@ -982,6 +982,102 @@ async fn multipart_validation() {
     assert_eq!(e.blobs().len(), 2);
 }
 
+/// SDKs retry CompleteMultipartUpload when its reply is lost: the retry of a Complete that
+/// succeeded answers the same object and changes nothing; anything else about the gone upload
+/// is still NoSuchUpload.
+#[tokio::test]
+async fn retried_complete_answers_the_completed_object() {
+    let e = setup().await;
+    let id = create(&e, "mp", None).await;
+    let p1 = upload(&e, "mp", &id, 1, b"111111").await.etag;
+    // A retried UploadPart of identical bytes is the same part.
+    assert_eq!(
+        upload(&e, "mp", &id, 2, b"22").await.etag,
+        upload(&e, "mp", &id, 2, b"22").await.etag
+    );
+    let p2 = upload(&e, "mp", &id, 2, b"22").await.etag;
+    let req = complete_req("mp", &id, &[(1, &p1), (2, &p2)]);
+    let first = e.complete_upload(&alice(), req.clone()).await.unwrap();
+    let before = e.get_object(&alice(), &get_req("mp"), true).await.unwrap().version;
+    let again = e.complete_upload(&alice(), req.clone()).await.unwrap();
+    assert_eq!(
+        (again.etag, again.checksum_value, again.last_modified),
+        (first.etag, first.checksum_value, first.last_modified),
+        "same ETag, checksum and Last-Modified"
+    );
+    let after = e.get_object(&alice(), &get_req("mp"), true).await.unwrap().version;
+    assert_eq!(after, before, "nothing changed");
+    assert_no_leak(&e).await;
+
+    let no_such = |r: Result<WriteOutput, EngineError>| matches!(r, Err(EngineError::NoSuchUpload));
+    // Other parts, another key, another caller: the upload is gone.
+    assert!(no_such(e.complete_upload(&alice(), complete_req("mp", &id, &[(1, &p1)])).await));
+    assert!(no_such(
+        e.complete_upload(&alice(), complete_req("mp", &id, &[(1, &p2), (2, &p2)])).await
+    ));
+    assert!(no_such(
+        e.complete_upload(&alice(), complete_req("other", &id, &[(1, &p1), (2, &p2)])).await
+    ));
+    e.put_object(&alice(), put_req("bkt", "mp"), body(b"overwritten")).await.unwrap();
+    assert!(
+        no_such(e.complete_upload(&alice(), req).await),
+        "the object is no longer the upload's"
+    );
+    assert_eq!(get(&e, "mp").await, b"overwritten");
+}
+
+/// A part checksum in another algorithm than the upload's is refused before any byte is
+/// stored; the whole-object checksum sent with Complete must match the object's.
+#[tokio::test]
+async fn multipart_checksum_algorithm_and_whole_object_value() {
+    let e = setup().await;
+    let alg = ChecksumAlgorithm::Sha256;
+    let id = create(&e, "mp", Some(alg)).await;
+    let mut req = part_req("mp", &id, 1);
+    req.integrity.checksum = Some(ChecksumRequest {
+        algorithm: ChecksumAlgorithm::Crc32,
+        expected: ExpectedChecksum::Compute,
+    });
+    match e.upload_part(&alice(), req, body(b"hello")).await {
+        Err(EngineError::InvalidRequest(m)) => assert_eq!(
+            m,
+            "Checksum Type mismatch occurred, expected checksum Type: sha256, actual checksum Type: crc32"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        e.list_parts(&alice(), &bn("bkt"), &key("mp"), &id, 0, 10).await.unwrap().parts.is_empty()
+    );
+    let a = upload(&e, "mp", &id, 1, b"hello").await;
+    let composite = s3gate_protocol::composite_checksum(alg, &[a.checksum.clone().unwrap()]);
+    let with = |value: Option<(ChecksumAlgorithm, &str)>| CompleteUploadRequest {
+        expected_checksum: value.map(|(a, v)| (a, v.to_owned())),
+        ..complete_req("mp", &id, &[(1, &a.etag)])
+    };
+    let bad = Checksum::compute(alg, b"nope").to_base64();
+    assert!(matches!(
+        e.complete_upload(&alice(), with(Some((alg, &bad)))).await,
+        Err(EngineError::ChecksumMismatch(ChecksumAlgorithm::Sha256))
+    ));
+    assert!(matches!(
+        e.complete_upload(&alice(), with(Some((ChecksumAlgorithm::Crc32, "AAAAAA==")))).await,
+        Err(EngineError::InvalidRequest(m)) if m.contains("expected checksum Type: sha256, actual checksum Type: crc32")
+    ));
+    assert!(
+        e.list_parts(&alice(), &bn("bkt"), &key("mp"), &id, 0, 10).await.is_ok(),
+        "refused Completes leave the upload"
+    );
+    // Composite with its `-N`, and without it; the retry is held to the same value.
+    let out = e.complete_upload(&alice(), with(Some((alg, &composite)))).await.unwrap();
+    assert_eq!(out.checksum_value, Some((alg, composite.clone())));
+    let bare = composite.split('-').next().unwrap().to_owned();
+    e.complete_upload(&alice(), with(Some((alg, &bare)))).await.unwrap();
+    assert!(matches!(
+        e.complete_upload(&alice(), with(Some((alg, &bad)))).await,
+        Err(EngineError::ChecksumMismatch(_))
+    ));
+}
+
 #[tokio::test]
 async fn multipart_checksums() {
     let e = setup().await;
