@@ -884,8 +884,8 @@ fn cases(s: &Signer, upload: &str, etags: &[String; 2]) -> Vec<Case> {
         s.request("GET", &format!("/{b}/existing"), &[], &[("x-big", &mib)], b"", &Payload::Sha256),
         Want::Http(431),
     ));
-    // Header bytes above 0x7F are ISO-8859-1 characters (botocore sends `é` as 0xE9), not
-    // a reason to refuse a request; an unsigned header that is not x-amz-* changes nothing.
+    // UTF-8 bytes above 0x7F in a header (botocore sends `é` so) are not a reason to refuse a
+    // request; an unsigned header that is not x-amz-* changes nothing.
     let nonascii = String::from_utf8_lossy(b"caf\xc3\xa9").into_owned();
     v.push(case(
         "non-ASCII header value",

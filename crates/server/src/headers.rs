@@ -42,7 +42,12 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
         if !is_meta && !STORED_HEADERS.contains(&name) {
             continue;
         }
-        let value = header_text(value);
+        let Some(value) = header_text(value) else {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                format!("header {name} is not valid UTF-8"),
+            ));
+        };
         let value = if name == "content-encoding" {
             // Only the aws-chunked token goes; the others stay exactly as sent
             // (`deflate, gzip`), as S3 keeps them.
@@ -71,29 +76,17 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
     Ok(out)
 }
 
-/// A header value as text, byte for byte: HTTP header bytes are ISO-8859-1, so each byte is
-/// the character of that code point. Python's http.client (botocore) sends `é` in
-/// `x-amz-meta-*` as the one byte 0xE9 and signs it as that character; raw UTF-8 bytes stay
-/// the bytes they were. [`header_value`] writes the same bytes back.
-pub(crate) fn header_text(value: &http::HeaderValue) -> String {
-    match value.to_str() {
-        Ok(s) => s.to_owned(),
-        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
-    }
+/// A header value as text: its bytes, which must be UTF-8 (`None` if not). botocore sends
+/// `x-amz-meta-*` values such as `é` as their UTF-8 bytes and signs those bytes; the value is
+/// stored as that text and [`header_value`] writes the same bytes back.
+pub(crate) fn header_text(value: &http::HeaderValue) -> Option<String> {
+    std::str::from_utf8(value.as_bytes()).ok().map(str::to_owned)
 }
 
-/// The response header value of stored text: the bytes [`header_text`] read it from (a
-/// character above U+00FF, which no request header can carry, is written as UTF-8). `None` for
-/// a value HTTP cannot carry (a control character).
+/// The response header value of stored text: the bytes [`header_text`] read it from. `None`
+/// for a value HTTP cannot carry (a control character).
 pub(crate) fn header_value(text: &str) -> Option<http::HeaderValue> {
-    let mut bytes = Vec::with_capacity(text.len());
-    for c in text.chars() {
-        match u8::try_from(u32::from(c)) {
-            Ok(b) => bytes.push(b),
-            Err(_) => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-        }
-    }
-    http::HeaderValue::from_bytes(&bytes).ok()
+    http::HeaderValue::from_bytes(text.as_bytes()).ok()
 }
 
 /// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded) with S3's limits.
@@ -307,14 +300,15 @@ mod tests {
 
     #[test]
     fn non_ascii_metadata_round_trips_byte_for_byte() {
-        for sent in [&b"Hello World\xe9"[..], "caf\u{e9} \u{2603}".as_bytes()] {
+        for sent in ["Hello World\u{e9}".as_bytes(), "caf\u{e9} \u{2603}".as_bytes()] {
             let stored = stored_headers(&headers(&[("x-amz-meta-meta1", sent)])).unwrap();
             assert_eq!(stored.len(), 1);
             let back = header_value(&stored[0].1).unwrap();
             assert_eq!(back.as_bytes(), sent);
         }
-        let latin1 = header_text(&http::HeaderValue::from_bytes(b"Hello World\xe9").unwrap());
-        assert_eq!(latin1, "Hello World\u{e9}", "the character botocore signed");
+        // Bytes that are not UTF-8 are refused, not guessed at.
+        let e = stored_headers(&headers(&[("x-amz-meta-m", b"Hello World\xe9")])).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
     }
 
     #[test]

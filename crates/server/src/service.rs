@@ -244,19 +244,17 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     }
 
     async fn authenticate(&self, parts: &http::request::Parts) -> Result<Authed, ApiError> {
-        // Non-ASCII header bytes are signed as the ISO-8859-1 characters they are (what
-        // botocore signs for `x-amz-meta-*` values with `é`).
-        let texts: Vec<std::borrow::Cow<'_, str>> = parts
-            .headers
-            .iter()
-            .map(|(_, v)| match v.to_str() {
-                Ok(s) => std::borrow::Cow::Borrowed(s),
-                Err(_) => std::borrow::Cow::Owned(crate::headers::header_text(v)),
-            })
-            .collect();
+        // Header values are signed as their bytes: UTF-8 text such as the `é` botocore sends
+        // in `x-amz-meta-*` as UTF-8; bytes that are not UTF-8 cannot be signed text.
         let mut header_pairs: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
-        for ((name, _), text) in parts.headers.iter().zip(&texts) {
-            header_pairs.push((name.as_str(), text));
+        for (name, value) in &parts.headers {
+            let Ok(v) = std::str::from_utf8(value.as_bytes()) else {
+                return Err(ApiError::msg(
+                    ErrorCode::InvalidArgument,
+                    format!("header {name} is not valid UTF-8"),
+                ));
+            };
+            header_pairs.push((name.as_str(), v));
         }
         // HTTP/2 carries the host in :authority, which hyper puts in the URI.
         let authority;
