@@ -60,12 +60,8 @@ async fn create_existing_bucket_errors() {
         let c = gw.client(flavour);
         let b = bucket_name("dup", flavour);
         create_bucket(&c, &b).await;
-        expect_err(
-            c.create_bucket().bucket(&b).send().await,
-            409,
-            "BucketAlreadyOwnedByYou",
-            "create own bucket again",
-        );
+        // us-east-1: AWS's legacy answer for a bucket you own is 200, the bucket untouched.
+        c.create_bucket().bucket(&b).send().await.expect("create own bucket again");
         let other = gw.client_as(&ak2, &sk2, flavour);
         expect_err(
             other.create_bucket().bucket(&b).send().await,

@@ -514,7 +514,8 @@ fn cases(s: &Signer, upload: &str, etags: &[String; 2]) -> Vec<Case> {
     v.push(case(
         "complete: part number not a number",
         complete(b"<CompleteMultipartUpload><Part><PartNumber>one</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>", upload),
-        err(400, "MalformedXML"),
+        // As for 0 and 10001 (AWS): the XML is well formed, the number is not one.
+        err(400, "InvalidArgument"),
     ));
     v.push(case(
         "complete: entity expansion",
@@ -883,6 +884,8 @@ fn cases(s: &Signer, upload: &str, etags: &[String; 2]) -> Vec<Case> {
         s.request("GET", &format!("/{b}/existing"), &[], &[("x-big", &mib)], b"", &Payload::Sha256),
         Want::Http(431),
     ));
+    // UTF-8 bytes above 0x7F in a header (botocore sends `é` so) are not a reason to refuse a
+    // request; an unsigned header that is not x-amz-* changes nothing.
     let nonascii = String::from_utf8_lossy(b"caf\xc3\xa9").into_owned();
     v.push(case(
         "non-ASCII header value",
@@ -894,7 +897,7 @@ fn cases(s: &Signer, upload: &str, etags: &[String; 2]) -> Vec<Case> {
             b"",
             &Payload::Sha256,
         ),
-        err(400, "InvalidArgument"),
+        Want::Ok(200),
     ));
     v.push(case(
         "unknown method",

@@ -36,6 +36,7 @@ mod conditional;
 mod copy;
 mod crash;
 mod crash_matrix;
+mod exact;
 mod full_disk;
 mod hostile;
 mod integrity;

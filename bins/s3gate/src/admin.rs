@@ -167,6 +167,11 @@ pub(crate) async fn bucket(cmd: BucketCommand) -> anyhow::Result<()> {
                 bail!("no user named {owner}");
             };
             let caller = Caller { user: user.name.clone(), is_root: user.is_root };
+            // The S3 answer to recreating one's own bucket is success in us-east-1; an operator
+            // asking to create a bucket that exists is told so whoever owns it.
+            if o.engine.metadata().bucket(bucket.as_str()).await?.is_some() {
+                bail!("bucket {bucket} already exists");
+            }
             match o.engine.create_bucket(&caller, &bucket, None).await {
                 Ok(()) => println!("created bucket {bucket} owned by {owner}"),
                 Err(EngineError::BucketAlreadyOwnedByYou | EngineError::BucketAlreadyExists) => {

@@ -248,6 +248,9 @@ pub struct CompleteUploadRequest {
     pub parts: Vec<CompletePart>,
     /// `If-None-Match: *` / `If-Match`.
     pub condition: WriteCondition,
+    /// The whole-object checksum the client sent (`x-amz-checksum-<alg>`), checked against the
+    /// object's: composite `base64-N` (the `-N` may be left out) or full-object.
+    pub expected_checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
 /// One listing page for ListObjects (v1 and v2).

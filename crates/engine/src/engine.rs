@@ -8,8 +8,8 @@ use s3gate_metadata::{
     WriteCondition,
 };
 use s3gate_protocol::{
-    BucketName, Checksum, ChecksumAlgorithm, ChecksumType, ConditionOutcome, ETag, ErrorCode,
-    ObjectKey, S3Error,
+    BucketName, Checksum, ChecksumAlgorithm, ChecksumType, ConditionOutcome, DeleteConditions,
+    ETag, ErrorCode, ObjectKey, S3Error,
 };
 use s3gate_storage_backend::{BlobStore, ByteStream};
 
@@ -187,6 +187,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     }
 
     /// Creates a bucket in the gateway's region. `location` must be absent, empty or the region.
+    /// Recreating a bucket the caller owns changes nothing: `Ok` in us-east-1 (AWS's legacy
+    /// behaviour), [`EngineError::BucketAlreadyOwnedByYou`] elsewhere.
     pub async fn create_bucket(
         &self,
         caller: &Caller,
@@ -206,8 +208,14 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         };
         match self.inner.meta.create_bucket(record).await {
             Ok(()) => Ok(()),
+            // us-east-1 keeps AWS's legacy answer to recreating a bucket you own: 200, with
+            // the bucket untouched; every other region refuses.
             Err(MetaError::BucketExists { owner }) if owner == caller.user => {
-                Err(EngineError::BucketAlreadyOwnedByYou)
+                if region == "us-east-1" {
+                    Ok(())
+                } else {
+                    Err(EngineError::BucketAlreadyOwnedByYou)
+                }
             }
             Err(MetaError::BucketExists { .. }) => Err(EngineError::BucketAlreadyExists),
             Err(e) => Err(e.into()),
@@ -356,7 +364,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     last_modified: version.last_modified,
                 });
             }
-            ConditionOutcome::PreconditionFailed => return Err(EngineError::PreconditionFailed),
+            ConditionOutcome::PreconditionFailed => {
+                let failure = req.conditions.failure(&etag, version.last_modified, false);
+                return Err(EngineError::Protocol(failure));
+            }
         }
         let multipart = etag.part_count().is_some();
         let parts_count = multipart.then(|| u32::try_from(version.parts.len()).unwrap_or(u32::MAX));
@@ -473,6 +484,42 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         Ok(())
     }
 
+    /// DeleteObject with the 2025 conditions (If-Match, size, Last-Modified): the current
+    /// version is checked, then deleted on condition that its ETag is still the one checked,
+    /// inside the store's transaction, so a concurrent overwrite makes it a 412, never a delete
+    /// of data nobody checked.
+    pub async fn delete_object_if(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: &VersionRef,
+        conditions: &DeleteConditions,
+    ) -> Result<(), EngineError> {
+        self.owned_bucket(caller, bucket).await?;
+        self.delete_version_if(bucket, key, version, conditions).await
+    }
+
+    async fn delete_version_if(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: &VersionRef,
+        conditions: &DeleteConditions,
+    ) -> Result<(), EngineError> {
+        if conditions.is_empty() {
+            return self.delete_version(bucket, key, version, WriteCondition::None).await;
+        }
+        let current = self.resolve_version(bucket, key, version).await?;
+        let etag = current.as_ref().map(|v| ETag::parse_quoted_or_not(&v.etag));
+        conditions
+            .check(current.as_ref().zip(etag.as_ref()).map(|(v, e)| (e, v.size, v.last_modified)))
+            .map_err(EngineError::Protocol)?;
+        let etag = etag.ok_or(EngineError::NoSuchKey)?;
+        self.delete_version(bucket, key, version, WriteCondition::IfMatch(etag.as_str().to_owned()))
+            .await
+    }
+
     /// Deletes many keys; each key gets its own result (an invalid key gets its validation error).
     pub async fn delete_objects(
         &self,
@@ -480,19 +527,31 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         bucket: &BucketName,
         keys: Vec<(String, Option<String>)>,
     ) -> Result<Vec<(String, Option<String>, Result<(), EngineError>)>, EngineError> {
+        let keys = keys.into_iter().map(|(k, v)| (k, v, DeleteConditions::default())).collect();
+        self.delete_objects_if(caller, bucket, keys).await
+    }
+
+    /// DeleteObjects with per-entry conditions (`ETag`, `Size`, `LastModifiedTime`): an entry
+    /// whose conditions fail gets its own PreconditionFailed; the others proceed.
+    pub async fn delete_objects_if(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        keys: Vec<(String, Option<String>, DeleteConditions)>,
+    ) -> Result<Vec<(String, Option<String>, Result<(), EngineError>)>, EngineError> {
         self.owned_bucket(caller, bucket).await?;
         if keys.len() > MAX_DELETE_KEYS {
             // The server rejects such bodies first; S3 answers MalformedXML.
             return Err(EngineError::Protocol(S3Error::new(ErrorCode::MalformedXML)));
         }
         let mut out = Vec::with_capacity(keys.len());
-        for (key, version_id) in keys {
+        for (key, version_id, conditions) in keys {
             let result =
                 match (ObjectKey::parse(key.clone()), VersionRef::parse(version_id.as_deref())) {
                     (Err(e), _) => Err(EngineError::Protocol(e)),
                     (_, Err(e)) => Err(e),
                     (Ok(k), Ok(version)) => {
-                        self.delete_version(bucket, &k, &version, WriteCondition::None).await
+                        self.delete_version_if(bucket, &k, &version, &conditions).await
                     }
                 };
             out.push((key, version_id, result));
@@ -518,7 +577,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             if conditions.evaluate_copy_source(&etag, source.last_modified)
                 != ConditionOutcome::Proceed
             {
-                return Err(EngineError::PreconditionFailed);
+                let failure = conditions.failure(&etag, source.last_modified, true);
+                return Err(EngineError::Protocol(failure));
             }
             let lease = self.lease_parts(&source.parts);
             let again = self.resolve_version(bucket, key, version).await?;

@@ -168,6 +168,11 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let _write = self.begin_write();
         let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
         self.room_for_metadata()?;
+        if let (Some((want, _)), Some(sent)) = (upload_checksum(&upload), &req.integrity.checksum)
+            && sent.algorithm != want
+        {
+            return Err(type_mismatch(Some(want), sent.algorithm));
+        }
         let alg = Some(storage_checksum(&upload).0);
         let spec = WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?;
         let written = write_blob(&*self.inner.blobs, body, spec).await?;
@@ -253,7 +258,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         caller: &Caller,
         req: CompleteUploadRequest,
     ) -> Result<WriteOutput, EngineError> {
-        let upload = self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await?;
+        let upload = match self.owned_upload(caller, &req.bucket, &req.key, &req.upload_id).await {
+            Err(EngineError::NoSuchUpload) => return self.completed_before(caller, &req).await,
+            other => other?,
+        };
         self.room_for_metadata()?;
         if req.parts.is_empty() {
             return Err(EngineError::InvalidRequest("You must specify at least one part".into()));
@@ -300,13 +308,18 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         }
         let etag = ETag::multipart(&md5s);
         // Parts stored before every part carried a checksum leave the object without one.
-        let (checksum_algorithm, checksum_type, checksum) =
-            match object_checksum(storage_checksum(&upload), &chosen) {
-                Some((alg, ty, value)) => {
-                    (Some(alg.as_str().to_owned()), Some(ty.as_str().to_owned()), Some(value))
-                }
-                None => (None, None, None),
-            };
+        let computed = object_checksum(storage_checksum(&upload), &chosen);
+        check_expected_checksum(
+            req.expected_checksum.as_ref(),
+            upload_checksum(&upload).map(|(a, _)| a),
+            computed.as_ref().map(|(a, _, v)| (*a, v.as_str())),
+        )?;
+        let (checksum_algorithm, checksum_type, checksum) = match computed {
+            Some((alg, ty, value)) => {
+                (Some(alg.as_str().to_owned()), Some(ty.as_str().to_owned()), Some(value))
+            }
+            None => (None, None, None),
+        };
         let version = ObjectVersion {
             bucket: upload.bucket.clone(),
             key: upload.key.clone(),
@@ -341,6 +354,47 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         self.inner.meta.complete_upload(&upload.upload_id, version, req.condition).await?;
         crate::failpoint::crash_point!(crate::failpoint::COMPLETE_AFTER_COMMIT);
         Ok(out)
+    }
+
+    /// A retried CompleteMultipartUpload whose upload is gone: if the key's current object is
+    /// exactly the object these parts make (the same part numbers and ETags, hence the same
+    /// multipart ETag) and the caller wrote it, the earlier Complete succeeded and its reply was
+    /// lost, so the answer is that object again and nothing changes, as on AWS. SDKs retry
+    /// Complete on a lost reply; anything else is [`EngineError::NoSuchUpload`].
+    ///
+    /// The check is on content, not on the upload id (an object does not remember the upload
+    /// it came from): a different upload of identical parts is indistinguishable, and
+    /// answering it with the same ETag and no change is equally true.
+    async fn completed_before(
+        &self,
+        caller: &Caller,
+        req: &CompleteUploadRequest,
+    ) -> Result<WriteOutput, EngineError> {
+        let Some(current) = self.inner.meta.object(req.bucket.as_str(), req.key.as_str()).await?
+        else {
+            return Err(EngineError::NoSuchUpload);
+        };
+        let same_parts = current.parts.len() == req.parts.len()
+            && current.parts.iter().zip(&req.parts).all(|(have, listed)| {
+                have.part_number == listed.part_number
+                    && have.etag == ETag::parse_quoted_or_not(&listed.etag).as_str()
+            });
+        let md5s: Option<Vec<[u8; 16]>> =
+            current.parts.iter().map(|p| ETag::parse_quoted_or_not(&p.etag).md5_bytes()).collect();
+        let is_that_object = same_parts
+            && md5s.is_some_and(|m| ETag::multipart(&m).as_str() == current.etag)
+            && (current.owner == caller.user || caller.is_root);
+        if !is_that_object {
+            return Err(EngineError::NoSuchUpload);
+        }
+        // The retry is held to the same whole-object checksum as the first Complete.
+        let alg = current.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
+        check_expected_checksum(
+            req.expected_checksum.as_ref(),
+            alg,
+            alg.zip(current.checksum.as_deref()),
+        )?;
+        Ok(write_output(&current))
     }
 
     /// Every part of an upload by number.
@@ -405,6 +459,39 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<UploadPage, EngineError> {
         self.owned_bucket(caller, bucket).await?;
         Ok(self.inner.meta.list_uploads(bucket.as_str(), query).await?)
+    }
+}
+
+/// S3's refusal of a checksum in another algorithm than the upload's (`null`: none declared).
+fn type_mismatch(expected: Option<ChecksumAlgorithm>, actual: ChecksumAlgorithm) -> EngineError {
+    let expected = expected.map_or_else(|| "null".to_owned(), |a| a.as_str().to_ascii_lowercase());
+    EngineError::InvalidRequest(format!(
+        "Checksum Type mismatch occurred, expected checksum Type: {expected}, actual checksum \
+         Type: {}",
+        actual.as_str().to_ascii_lowercase()
+    ))
+}
+
+/// Checks the whole-object checksum a CompleteMultipartUpload carried against the object's
+/// (`object`: its algorithm and value; `declared`: the upload's own algorithm, for the
+/// message). A composite value may be sent with or without its `-N` suffix.
+fn check_expected_checksum(
+    expected: Option<&(ChecksumAlgorithm, String)>,
+    declared: Option<ChecksumAlgorithm>,
+    object: Option<(ChecksumAlgorithm, &str)>,
+) -> Result<(), EngineError> {
+    let Some((alg, sent)) = expected else { return Ok(()) };
+    match object {
+        Some((have, value)) if have == *alg => {
+            let sent = sent.trim();
+            let bare = value.split_once('-').map_or(value, |(b, _)| b);
+            if sent == value || sent == bare {
+                Ok(())
+            } else {
+                Err(EngineError::ChecksumMismatch(*alg))
+            }
+        }
+        _ => Err(type_mismatch(declared, *alg)),
     }
 }
 

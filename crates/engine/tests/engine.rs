@@ -11,8 +11,8 @@ use md5::{Digest as _, Md5};
 use s3gate_engine::*;
 use s3gate_metadata::{MemMetadata, MetadataStore as _};
 use s3gate_protocol::{
-    BucketName, Checksum, ChecksumAlgorithm, ChecksumType, ETag, ErrorCode, ObjectKey, PartNumber,
-    Preconditions, RangeSpec, UploadId,
+    BucketName, Checksum, ChecksumAlgorithm, ChecksumType, DeleteConditions, ETag, ErrorCode,
+    ObjectKey, PartNumber, Preconditions, RangeSpec, UploadId,
 };
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore as _, BlobStream, MemBlobs};
 
@@ -67,6 +67,12 @@ fn put_req(bucket: &str, k: &str) -> PutObjectRequest {
         integrity: BodyIntegrity::default(),
         condition: WriteCondition::None,
     }
+}
+
+/// Whether `r` is a 412 whose `<Condition>` names `header`.
+fn failed_on<T>(r: Result<T, EngineError>, header: &str) -> bool {
+    matches!(r, Err(EngineError::Protocol(s)) if s.code == ErrorCode::PreconditionFailed
+        && s.extra == [("Condition".to_owned(), header.to_owned())])
 }
 
 async fn setup() -> TestEngine {
@@ -150,10 +156,18 @@ async fn buckets_ownership_and_errors() {
     e.create_bucket(&alice(), &bn("a-bkt"), Some("")).await.unwrap();
     e.create_bucket(&alice(), &bn("b-bkt"), Some("us-east-1")).await.unwrap();
     e.create_bucket(&bob(), &bn("c-bkt"), None).await.unwrap();
-    assert!(matches!(
-        e.create_bucket(&alice(), &bn("a-bkt"), None).await,
-        Err(EngineError::BucketAlreadyOwnedByYou)
-    ));
+    // us-east-1 keeps AWS's legacy answer: creating a bucket you own succeeds, changing nothing.
+    e.put_object(&alice(), put_req("a-bkt", "k"), body(b"kept")).await.unwrap();
+    e.create_bucket(&alice(), &bn("a-bkt"), None).await.unwrap();
+    e.create_bucket(&alice(), &bn("a-bkt"), Some("us-east-1")).await.unwrap();
+    let mut req = get_req("k");
+    req.bucket = bn("a-bkt");
+    let out = e.get_object(&alice(), &req, false).await.unwrap();
+    assert_eq!(collect(out.body).await.unwrap(), b"kept", "the bucket is not reset");
+    e.delete_object(&alice(), &bn("a-bkt"), &key("k"), &VersionRef::Current, WriteCondition::None)
+        .await
+        .unwrap();
+    e.collect_garbage().await.unwrap();
     assert!(matches!(
         e.create_bucket(&bob(), &bn("a-bkt"), None).await,
         Err(EngineError::BucketAlreadyExists)
@@ -161,6 +175,17 @@ async fn buckets_ownership_and_errors() {
     assert!(matches!(
         e.create_bucket(&alice(), &bn("d-bkt"), Some("eu-west-1")).await,
         Err(EngineError::InvalidLocationConstraint)
+    ));
+    // Every other region answers BucketAlreadyOwnedByYou.
+    let eu = Engine::new(MemMetadata::new(), MemBlobs::new(), EngineConfig::new("eu-west-1"));
+    eu.create_bucket(&alice(), &bn("a-bkt"), None).await.unwrap();
+    assert!(matches!(
+        eu.create_bucket(&alice(), &bn("a-bkt"), None).await,
+        Err(EngineError::BucketAlreadyOwnedByYou)
+    ));
+    assert!(matches!(
+        eu.create_bucket(&bob(), &bn("a-bkt"), None).await,
+        Err(EngineError::BucketAlreadyExists)
     ));
     let names = |v: Vec<Bucket>| v.into_iter().map(|b| b.name).collect::<Vec<_>>();
     assert_eq!(names(e.list_buckets(&alice()).await.unwrap()), ["a-bkt", "b-bkt"]);
@@ -303,10 +328,7 @@ async fn read_preconditions() {
     let ok = cond(|c, v| c.if_match = Some(v), &quoted);
     assert!(e.get_object(&alice(), &ok, false).await.is_ok());
     let bad = cond(|c, v| c.if_match = Some(v), "\"nope\"");
-    assert!(matches!(
-        e.get_object(&alice(), &bad, true).await,
-        Err(EngineError::PreconditionFailed)
-    ));
+    assert!(failed_on(e.get_object(&alice(), &bad, true).await, "If-Match"));
     let nm = cond(|c, v| c.if_none_match = Some(v), &quoted);
     assert!(matches!(
         e.get_object(&alice(), &nm, false).await,
@@ -547,6 +569,64 @@ async fn conditional_writes() {
     ));
 }
 
+/// Conditional deletes (2025): If-Match, size and Last-Modified on DeleteObject, and the same
+/// per DeleteObjects entry, where a failing entry fails alone.
+#[tokio::test]
+async fn conditional_deletes() {
+    let e = setup().await;
+    let out = put(&e, "k", b"seven b").await;
+    let lm = e.get_object(&alice(), &get_req("k"), true).await.unwrap().version.last_modified;
+    let del = |c: DeleteConditions| {
+        let e = &e;
+        async move {
+            e.delete_object_if(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, &c).await
+        }
+    };
+    let later = lm + Duration::from_secs(5);
+    assert!(failed_on(
+        del(DeleteConditions { if_match: Some("\"x\"".into()), ..Default::default() }).await,
+        "If-Match"
+    ));
+    assert!(failed_on(
+        del(DeleteConditions { size: Some(8), ..Default::default() }).await,
+        "x-amz-if-match-size"
+    ));
+    assert!(failed_on(
+        del(DeleteConditions { last_modified: Some(later), ..Default::default() }).await,
+        "x-amz-if-match-last-modified-time"
+    ));
+    assert_eq!(get(&e, "k").await, b"seven b", "nothing deleted");
+    del(DeleteConditions {
+        if_match: Some(out.etag.quoted()),
+        size: Some(7),
+        last_modified: Some(lm),
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        del(DeleteConditions { size: Some(7), ..Default::default() }).await,
+        Err(EngineError::Protocol(s)) if s.code == ErrorCode::NoSuchKey
+    ));
+
+    put(&e, "a", b"aa").await;
+    put(&e, "b", b"bb").await;
+    let results = e
+        .delete_objects_if(
+            &alice(),
+            &bn("bkt"),
+            vec![
+                ("a".into(), None, DeleteConditions { size: Some(2), ..Default::default() }),
+                ("b".into(), None, DeleteConditions { size: Some(3), ..Default::default() }),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(results[0].2.is_ok());
+    assert!(matches!(&results[1].2, Err(EngineError::Protocol(s))
+        if s.code == ErrorCode::PreconditionFailed && s.extra[0].1 == "x-amz-if-match-size"));
+    assert_eq!(get(&e, "b").await, b"bb");
+}
+
 /// Regression: a version id the gateway never issued used to be ignored, so DeleteObject and
 /// DeleteObjects entries deleted the current version whatever id they named.
 #[tokio::test]
@@ -677,10 +757,10 @@ async fn copy_shares_blobs_and_follows_directives() {
     ));
     let mut failing = copy_req("dst", "x");
     failing.source_conditions.if_match = Some("\"nope\"".into());
-    assert!(matches!(e.copy_object(&alice(), failing).await, Err(EngineError::PreconditionFailed)));
+    assert!(failed_on(e.copy_object(&alice(), failing).await, "x-amz-copy-source-If-Match"));
     let mut failing = copy_req("dst", "x");
     failing.source_conditions.if_none_match = Some(src.etag.quoted());
-    assert!(matches!(e.copy_object(&alice(), failing).await, Err(EngineError::PreconditionFailed)));
+    assert!(failed_on(e.copy_object(&alice(), failing).await, "x-amz-copy-source-If-None-Match"));
     let mut guarded = copy_req("dst", "dst2");
     guarded.condition = WriteCondition::IfNoneMatchAny;
     assert!(matches!(e.copy_object(&alice(), guarded).await, Err(EngineError::PreconditionFailed)));
@@ -738,6 +818,7 @@ fn complete_req(k: &str, id: &UploadId, parts: &[(u32, &ETag)]) -> CompleteUploa
             })
             .collect(),
         condition: WriteCondition::None,
+        expected_checksum: None,
     }
 }
 
@@ -901,6 +982,102 @@ async fn multipart_validation() {
     assert_eq!(e.blobs().len(), 2);
 }
 
+/// SDKs retry CompleteMultipartUpload when its reply is lost: the retry of a Complete that
+/// succeeded answers the same object and changes nothing; anything else about the gone upload
+/// is still NoSuchUpload.
+#[tokio::test]
+async fn retried_complete_answers_the_completed_object() {
+    let e = setup().await;
+    let id = create(&e, "mp", None).await;
+    let p1 = upload(&e, "mp", &id, 1, b"111111").await.etag;
+    // A retried UploadPart of identical bytes is the same part.
+    assert_eq!(
+        upload(&e, "mp", &id, 2, b"22").await.etag,
+        upload(&e, "mp", &id, 2, b"22").await.etag
+    );
+    let p2 = upload(&e, "mp", &id, 2, b"22").await.etag;
+    let req = complete_req("mp", &id, &[(1, &p1), (2, &p2)]);
+    let first = e.complete_upload(&alice(), req.clone()).await.unwrap();
+    let before = e.get_object(&alice(), &get_req("mp"), true).await.unwrap().version;
+    let again = e.complete_upload(&alice(), req.clone()).await.unwrap();
+    assert_eq!(
+        (again.etag, again.checksum_value, again.last_modified),
+        (first.etag, first.checksum_value, first.last_modified),
+        "same ETag, checksum and Last-Modified"
+    );
+    let after = e.get_object(&alice(), &get_req("mp"), true).await.unwrap().version;
+    assert_eq!(after, before, "nothing changed");
+    assert_no_leak(&e).await;
+
+    let no_such = |r: Result<WriteOutput, EngineError>| matches!(r, Err(EngineError::NoSuchUpload));
+    // Other parts, another key, another caller: the upload is gone.
+    assert!(no_such(e.complete_upload(&alice(), complete_req("mp", &id, &[(1, &p1)])).await));
+    assert!(no_such(
+        e.complete_upload(&alice(), complete_req("mp", &id, &[(1, &p2), (2, &p2)])).await
+    ));
+    assert!(no_such(
+        e.complete_upload(&alice(), complete_req("other", &id, &[(1, &p1), (2, &p2)])).await
+    ));
+    e.put_object(&alice(), put_req("bkt", "mp"), body(b"overwritten")).await.unwrap();
+    assert!(
+        no_such(e.complete_upload(&alice(), req).await),
+        "the object is no longer the upload's"
+    );
+    assert_eq!(get(&e, "mp").await, b"overwritten");
+}
+
+/// A part checksum in another algorithm than the upload's is refused before any byte is
+/// stored; the whole-object checksum sent with Complete must match the object's.
+#[tokio::test]
+async fn multipart_checksum_algorithm_and_whole_object_value() {
+    let e = setup().await;
+    let alg = ChecksumAlgorithm::Sha256;
+    let id = create(&e, "mp", Some(alg)).await;
+    let mut req = part_req("mp", &id, 1);
+    req.integrity.checksum = Some(ChecksumRequest {
+        algorithm: ChecksumAlgorithm::Crc32,
+        expected: ExpectedChecksum::Compute,
+    });
+    match e.upload_part(&alice(), req, body(b"hello")).await {
+        Err(EngineError::InvalidRequest(m)) => assert_eq!(
+            m,
+            "Checksum Type mismatch occurred, expected checksum Type: sha256, actual checksum Type: crc32"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        e.list_parts(&alice(), &bn("bkt"), &key("mp"), &id, 0, 10).await.unwrap().parts.is_empty()
+    );
+    let a = upload(&e, "mp", &id, 1, b"hello").await;
+    let composite = s3gate_protocol::composite_checksum(alg, &[a.checksum.clone().unwrap()]);
+    let with = |value: Option<(ChecksumAlgorithm, &str)>| CompleteUploadRequest {
+        expected_checksum: value.map(|(a, v)| (a, v.to_owned())),
+        ..complete_req("mp", &id, &[(1, &a.etag)])
+    };
+    let bad = Checksum::compute(alg, b"nope").to_base64();
+    assert!(matches!(
+        e.complete_upload(&alice(), with(Some((alg, &bad)))).await,
+        Err(EngineError::ChecksumMismatch(ChecksumAlgorithm::Sha256))
+    ));
+    assert!(matches!(
+        e.complete_upload(&alice(), with(Some((ChecksumAlgorithm::Crc32, "AAAAAA==")))).await,
+        Err(EngineError::InvalidRequest(m)) if m.contains("expected checksum Type: sha256, actual checksum Type: crc32")
+    ));
+    assert!(
+        e.list_parts(&alice(), &bn("bkt"), &key("mp"), &id, 0, 10).await.is_ok(),
+        "refused Completes leave the upload"
+    );
+    // Composite with its `-N`, and without it; the retry is held to the same value.
+    let out = e.complete_upload(&alice(), with(Some((alg, &composite)))).await.unwrap();
+    assert_eq!(out.checksum_value, Some((alg, composite.clone())));
+    let bare = composite.split('-').next().unwrap().to_owned();
+    e.complete_upload(&alice(), with(Some((alg, &bare)))).await.unwrap();
+    assert!(matches!(
+        e.complete_upload(&alice(), with(Some((alg, &bad)))).await,
+        Err(EngineError::ChecksumMismatch(_))
+    ));
+}
+
 #[tokio::test]
 async fn multipart_checksums() {
     let e = setup().await;
@@ -996,10 +1173,7 @@ async fn upload_part_copy_reads_the_range() {
     ));
     let mut cond = copy(None, "3");
     cond.source_conditions.if_match = Some("\"x\"".into());
-    assert!(matches!(
-        e.upload_part_copy(&alice(), cond).await,
-        Err(EngineError::PreconditionFailed)
-    ));
+    assert!(failed_on(e.upload_part_copy(&alice(), cond).await, "x-amz-copy-source-If-Match"));
     e.complete_upload(&alice(), complete_req("dst", &id, &[(1, &p1.etag), (2, &p2.etag)]))
         .await
         .unwrap();
@@ -1227,6 +1401,7 @@ async fn read_ahead_window_is_respected() {
             upload_id: id,
             parts,
             condition: WriteCondition::None,
+            expected_checksum: None,
         };
         e.complete_upload(&alice(), req).await.unwrap();
         let out = e.get_object(&alice(), &get_req("mp"), false).await.unwrap();

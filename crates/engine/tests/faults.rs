@@ -512,6 +512,7 @@ fn complete_req(k: &str, id: &UploadId, parts: &[(u32, &PartOutput)]) -> Complet
             })
             .collect(),
         condition: WriteCondition::None,
+        expected_checksum: None,
     }
 }
 

@@ -130,6 +130,28 @@ impl Preconditions {
         Ok(())
     }
 
+    /// The header that decided a failed evaluation, as S3 names it in `<Condition>`: If-Match
+    /// or If-Unmodified-Since for a 412, If-None-Match or If-Modified-Since for a 304; `None`
+    /// when [`Self::evaluate`] proceeds.
+    pub fn failed_header(&self, etag: &ETag, last_modified: SystemTime) -> Option<&'static str> {
+        match self.evaluate(etag, last_modified) {
+            ConditionOutcome::Proceed => None,
+            ConditionOutcome::PreconditionFailed if self.if_match.is_some() => Some("If-Match"),
+            ConditionOutcome::PreconditionFailed => Some("If-Unmodified-Since"),
+            ConditionOutcome::NotModified if self.if_none_match.is_some() => Some("If-None-Match"),
+            ConditionOutcome::NotModified => Some("If-Modified-Since"),
+        }
+    }
+
+    /// The 412 `PreconditionFailed` of a failed evaluation, with `<Condition>` naming the
+    /// header (`x-amz-copy-source-`-prefixed for a copy source), as S3 answers it.
+    pub fn failure(&self, etag: &ETag, last_modified: SystemTime, copy_source: bool) -> S3Error {
+        let header = self.failed_header(etag, last_modified).unwrap_or("If-Match");
+        let condition =
+            if copy_source { format!("x-amz-copy-source-{header}") } else { header.to_owned() };
+        S3Error::new(ErrorCode::PreconditionFailed).with_extra("Condition", condition)
+    }
+
     /// Evaluates copy-source conditions: same order, but every failure is 412.
     pub fn evaluate_copy_source(&self, etag: &ETag, last_modified: SystemTime) -> ConditionOutcome {
         match self.evaluate(etag, last_modified) {
@@ -141,10 +163,144 @@ impl Preconditions {
     }
 }
 
+/// The conditions of a conditional delete (AWS, 2025): `If-Match`, `x-amz-if-match-size` and
+/// `x-amz-if-match-last-modified-time` on DeleteObject; `ETag`, `Size` and `LastModifiedTime`
+/// in a DeleteObjects `<Object>`. Compare-and-swap for Terraform state locks, Iceberg, S3A.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteConditions {
+    /// The ETag the current version must have (quotes optional, `*` for any).
+    pub if_match: Option<String>,
+    /// The size the current version must have.
+    pub size: Option<u64>,
+    /// The Last-Modified the current version must have (compared at whole seconds).
+    pub last_modified: Option<SystemTime>,
+}
+
+impl DeleteConditions {
+    /// Reads the DeleteObject headers through `get` (lowercase names); a size or time that
+    /// does not parse is `InvalidArgument`.
+    pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, S3Error> {
+        let text = |name: &str| get(name).map(str::trim).filter(|v| !v.is_empty());
+        let size = match text("x-amz-if-match-size") {
+            None => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    "x-amz-if-match-size must be a non-negative integer",
+                )
+            })?),
+        };
+        let last_modified = match text("x-amz-if-match-last-modified-time") {
+            None => None,
+            Some(v) => Some(
+                parse_http_date(v).or_else(|| crate::time::parse_iso8601(v)).ok_or_else(|| {
+                    S3Error::with_message(
+                        ErrorCode::InvalidArgument,
+                        "x-amz-if-match-last-modified-time must be an HTTP date",
+                    )
+                })?,
+            ),
+        };
+        Ok(Self { if_match: text("if-match").map(str::to_owned), size, last_modified })
+    }
+
+    /// Whether no condition is present.
+    pub fn is_empty(&self) -> bool {
+        self.if_match.is_none() && self.size.is_none() && self.last_modified.is_none()
+    }
+
+    /// Checks the current version (`etag`, `size`, `last_modified`; `None` when the key has
+    /// none): `NoSuchKey` if it is absent, else 412 `PreconditionFailed` naming the first
+    /// condition that does not hold.
+    pub fn check(&self, current: Option<(&ETag, u64, SystemTime)>) -> Result<(), S3Error> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let Some((etag, size, last_modified)) = current else {
+            return Err(S3Error::new(ErrorCode::NoSuchKey));
+        };
+        let failed = |condition: &str| {
+            S3Error::new(ErrorCode::PreconditionFailed).with_extra("Condition", condition)
+        };
+        if let Some(list) = &self.if_match
+            && !etag.matches_list(list)
+        {
+            return Err(failed("If-Match"));
+        }
+        if self.size.is_some_and(|s| s != size) {
+            return Err(failed("x-amz-if-match-size"));
+        }
+        if self.last_modified.is_some_and(|t| to_unix_seconds(t) != to_unix_seconds(last_modified))
+        {
+            return Err(failed("x-amz-if-match-last-modified-time"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn delete_conditions() {
+        let lm = UNIX_EPOCH + Duration::from_millis(LM * 1000 + 300);
+        let etag = ETag::parse_quoted_or_not("abc");
+        let check = |headers: &[(&str, &str)], want: Result<(), Option<&str>>| {
+            let get = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+            let c = DeleteConditions::from_headers(get).unwrap();
+            let got = c.check(Some((&etag, 7, lm))).map_err(|e| {
+                assert_eq!(e.code, ErrorCode::PreconditionFailed);
+                e.extra.first().map(|(_, v)| v.clone())
+            });
+            assert_eq!(got, want.map_err(|c| c.map(str::to_owned)), "{headers:?}");
+        };
+        check(&[], Ok(()));
+        check(&[("if-match", "\"abc\"")], Ok(()));
+        check(&[("if-match", "abc"), ("x-amz-if-match-size", "7")], Ok(()));
+        check(&[("x-amz-if-match-last-modified-time", AT)], Ok(()));
+        check(&[("if-match", "\"x\"")], Err(Some("If-Match")));
+        check(&[("x-amz-if-match-size", "8")], Err(Some("x-amz-if-match-size")));
+        check(
+            &[("x-amz-if-match-last-modified-time", AFTER)],
+            Err(Some("x-amz-if-match-last-modified-time")),
+        );
+        let c = DeleteConditions { size: Some(1), ..DeleteConditions::default() };
+        assert_eq!(c.check(None).unwrap_err().code, ErrorCode::NoSuchKey);
+        assert!(DeleteConditions::default().check(None).is_ok());
+        for bad in [("x-amz-if-match-size", "-1"), ("x-amz-if-match-last-modified-time", "soon")] {
+            let get = |name: &str| (name == bad.0).then_some(bad.1);
+            assert_eq!(
+                DeleteConditions::from_headers(get).unwrap_err().code,
+                ErrorCode::InvalidArgument
+            );
+        }
+    }
+
+    #[test]
+    fn failures_name_the_deciding_header() {
+        let check = |headers: &[(&str, &str)], want: Option<&str>| {
+            let get = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+            let pre = Preconditions::from_headers(get);
+            let etag = ETag::parse_quoted_or_not("abc");
+            let lm = UNIX_EPOCH + Duration::from_secs(LM);
+            assert_eq!(pre.failed_header(&etag, lm), want, "{headers:?}");
+            if let Some(h) = want {
+                let e = pre.failure(&etag, lm, false);
+                assert_eq!(e.code, ErrorCode::PreconditionFailed);
+                assert_eq!(e.extra, [("Condition".to_owned(), h.to_owned())]);
+                let e = pre.failure(&etag, lm, true);
+                assert_eq!(e.extra[0].1, format!("x-amz-copy-source-{h}"));
+            }
+        };
+        check(&[("if-match", "\"x\"")], Some("If-Match"));
+        check(&[("if-match", "\"x\""), ("if-unmodified-since", BEFORE)], Some("If-Match"));
+        check(&[("if-unmodified-since", BEFORE)], Some("If-Unmodified-Since"));
+        check(&[("if-none-match", "\"abc\"")], Some("If-None-Match"));
+        check(&[("if-modified-since", AFTER)], Some("If-Modified-Since"));
+        check(&[("if-match", "\"abc\""), ("if-unmodified-since", BEFORE)], None);
+    }
 
     const LM: u64 = 1_000_000;
     const BEFORE: &str = "Mon, 12 Jan 1970 13:46:39 GMT"; // LM - 1

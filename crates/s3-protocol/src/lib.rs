@@ -64,7 +64,7 @@ pub mod xml;
 pub use checksum::{
     Checksum, ChecksumAlgorithm, ChecksumType, Checksummer, composite_checksum, parse_content_md5,
 };
-pub use conditions::{ConditionOutcome, Preconditions};
+pub use conditions::{ConditionOutcome, DeleteConditions, Preconditions};
 pub use error::{ErrorCode, S3Error};
 pub use features::{
     ExpectedOwners, FEATURE_HEADERS, FeatureHeader, Refusal, RefusalScope, RefusedFeature, Support,

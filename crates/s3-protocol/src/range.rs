@@ -43,12 +43,12 @@ pub fn parse_range(header: &str) -> Option<RangeSpec> {
     if !unit.trim().eq_ignore_ascii_case("bytes") {
         return None;
     }
-    let spec = spec.trim();
-    if spec.contains(',') {
+    // A space inside the range (`bytes= -1`) makes it malformed, and S3 ignores it: 200 and
+    // the whole object, not the suffix a lenient reading would find.
+    if spec.contains(',') || spec.bytes().any(|b| b.is_ascii_whitespace()) {
         return None;
     }
     let (first, last) = spec.split_once('-')?;
-    let (first, last) = (first.trim(), last.trim());
     let number = |s: &str| -> Option<u64> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -121,7 +121,11 @@ mod tests {
         check("bytes=90-200", 100, Some(Ok((90, 99))));
         check("bytes=-200", 100, Some(Ok((0, 99))));
         check("bytes=99-", 100, Some(Ok((99, 99))));
-        check("Bytes = 1-2", 100, Some(Ok((1, 2))));
+        check("Bytes =1-2", 100, Some(Ok((1, 2))));
+        check("bytes= -1", 100, None);
+        check("bytes=0- 1", 100, None);
+        check("bytes=0 -1", 100, None);
+        check("Bytes = 1-2", 100, None);
         check("bytes=100-", 100, Some(Err(())));
         check("bytes=100-200", 100, Some(Err(())));
         check("bytes=-0", 100, Some(Err(())));

@@ -58,7 +58,8 @@ pub struct ListObjectsV2Params {
     pub prefix: String,
     /// `delimiter` (`None` if absent or empty).
     pub delimiter: Option<String>,
-    /// `continuation-token`.
+    /// `continuation-token`, possibly empty (then the listing starts at the beginning, or
+    /// after `start-after`, and the empty token is echoed).
     pub continuation_token: Option<String>,
     /// `start-after`.
     pub start_after: Option<String>,
@@ -566,7 +567,8 @@ fn list_objects(bucket: BucketName, query: &Query) -> Result<Operation, S3Error>
             params: ListObjectsV2Params {
                 prefix,
                 delimiter,
-                continuation_token: query.non_empty("continuation-token"),
+                // Kept when empty: S3 echoes an empty token and lists from the beginning.
+                continuation_token: query.owned("continuation-token"),
                 start_after: query.non_empty("start-after"),
                 max_keys,
                 fetch_owner: query

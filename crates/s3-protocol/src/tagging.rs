@@ -11,10 +11,21 @@ pub const MAX_TAG_KEY_CHARS: usize = 128;
 /// Longest tag value, in characters.
 pub const MAX_TAG_VALUE_CHARS: usize = 256;
 
-/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, form-URL-encoded: `+` is a space) and checks S3's
-/// limits: at most [`MAX_TAGS`] tags, non-empty keys of at most [`MAX_TAG_KEY_CHARS`]
-/// characters, values of at most [`MAX_TAG_VALUE_CHARS`], no key twice. Violations are
-/// `InvalidArgument`, as on S3 (`InvalidTag` is reserved for the tagging XML body).
+/// Whether `text` uses only the characters S3 allows in tag keys and values: letters, digits,
+/// spaces and `+ - = . _ : / @` (the `[\p{L}\p{Z}\p{N}_.:/=+\-@]*` of AWS's tagging rules).
+pub fn is_valid_tag_text(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_alphanumeric()
+            || matches!(c, '+' | '-' | '=' | '.' | '_' | ':' | '/' | '@')
+            || (c.is_whitespace() && !c.is_control())
+    })
+}
+
+/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, form-URL-encoded: `+` is a space; a pair without
+/// `=` is a tag with an empty value) and checks S3's limits: at most [`MAX_TAGS`] tags,
+/// non-empty keys of at most [`MAX_TAG_KEY_CHARS`] characters, values of at most
+/// [`MAX_TAG_VALUE_CHARS`], no key twice: violations are `InvalidArgument`, as on S3. A key or
+/// value with a character S3 does not allow in tags ([`is_valid_tag_text`]) is `InvalidTag`.
 pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
     let bad = |msg: &str| S3Error::with_message(ErrorCode::InvalidArgument, msg.to_owned());
     let mut out: Vec<(String, String)> = Vec::new();
@@ -31,6 +42,7 @@ pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error>
         if out.iter().any(|(ek, _)| *ek == k) {
             return Err(bad("Cannot provide multiple Tags with the same key"));
         }
+        check_characters(&k, &v)?;
         out.push((k, v));
     }
     if out.len() > MAX_TAGS {
@@ -55,12 +67,24 @@ pub fn check_tag_set(tags: &[(String, String)]) -> Result<(), S3Error> {
         if tags[..i].iter().any(|(ek, _)| ek == k) {
             return Err(invalid("Cannot provide multiple Tags with the same key"));
         }
+        check_characters(k, v)?;
     }
     if tags.len() > MAX_TAGS {
         return Err(S3Error::with_message(
             ErrorCode::BadRequest,
             "Object tags cannot be greater than 10",
         ));
+    }
+    Ok(())
+}
+
+fn check_characters(key: &str, value: &str) -> Result<(), S3Error> {
+    let invalid = |msg: &str| S3Error::with_message(ErrorCode::InvalidTag, msg.to_owned());
+    if !is_valid_tag_text(key) {
+        return Err(invalid("The TagKey you have provided is invalid"));
+    }
+    if !is_valid_tag_text(value) {
+        return Err(invalid("The TagValue you have provided is invalid"));
     }
     Ok(())
 }
@@ -90,8 +114,16 @@ mod tests {
         check("", Ok(&[]));
         check("a=1&b=2", Ok(&[("a", "1"), ("b", "2")]));
         check("k%20x=v+y", Ok(&[("k x", "v y")]));
-        check("a%2Bb=c%26d", Ok(&[("a+b", "c&d")]));
+        check("a%2Bb=c%40d", Ok(&[("a+b", "c@d")]));
         check("novalue", Ok(&[("novalue", "")]));
+        check("foo=bar&bar", Ok(&[("foo", "bar"), ("bar", "")]));
+        check("k=-_.:/=%2B@%20", Ok(&[("k", "-_.:/=+@ ")]));
+        check("caf%C3%A9=%E6%97%A5%E6%9C%AC1", Ok(&[("café", "日本1")]));
+        check("key%3F=v", Err(ErrorCode::InvalidTag));
+        check("key*=v", Err(ErrorCode::InvalidTag));
+        check("k=val%3F", Err(ErrorCode::InvalidTag));
+        check("k=c%26d", Err(ErrorCode::InvalidTag));
+        check("k=a%09b", Err(ErrorCode::InvalidTag));
         check("a=1&a=2", Err(ErrorCode::InvalidArgument));
         check("=v", Err(ErrorCode::InvalidArgument));
         check("%FF=v", Err(ErrorCode::InvalidArgument));
@@ -111,6 +143,10 @@ mod tests {
         let code = |tags: &[(String, String)]| check_tag_set(tags).unwrap_err().code;
         assert_eq!(code(&set(&[("a", "1"), ("a", "2")])), ErrorCode::InvalidTag);
         assert_eq!(code(&set(&[("", "1")])), ErrorCode::InvalidTag);
+        assert_eq!(code(&set(&[("key?", "1")])), ErrorCode::InvalidTag);
+        assert_eq!(code(&set(&[("key*", "1")])), ErrorCode::InvalidTag);
+        assert_eq!(code(&set(&[("key", "val?")])), ErrorCode::InvalidTag);
+        assert!(check_tag_set(&set(&[("a b", "x-y_z.:/=+@")])).is_ok());
         assert_eq!(code(&[("k".repeat(129), String::new())]), ErrorCode::InvalidTag);
         assert_eq!(code(&[("k".to_owned(), "v".repeat(257))]), ErrorCode::InvalidTag);
         // Limits count characters, not bytes.

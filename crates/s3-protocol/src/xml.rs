@@ -190,7 +190,14 @@ pub fn parse_complete_multipart_upload(body: &[u8]) -> Result<Vec<CompletedPart>
     let mut parts = Vec::new();
     for part in root.children("Part") {
         let number = part.child("PartNumber").ok_or_else(malformed)?.text.trim();
-        let part_number = number.parse::<u32>().map_err(|_| malformed())?;
+        // Out of range (0, 10001) and not a number at all (-1, "a") are the same answer on
+        // S3: InvalidArgument, not MalformedXML; the caller checks the range.
+        let part_number = number.parse::<u32>().map_err(|_| {
+            S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
         let etag = part.child("ETag").ok_or_else(malformed)?.text.trim().to_owned();
         let checksums = part
             .children
@@ -214,6 +221,8 @@ pub struct ObjectIdentifier {
     pub key: String,
     /// `VersionId`, if sent.
     pub version_id: Option<String>,
+    /// `ETag`, `Size` and `LastModifiedTime`: the entry is deleted only if they hold.
+    pub conditions: crate::DeleteConditions,
 }
 
 /// A parsed DeleteObjects request.
@@ -240,7 +249,27 @@ pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
         let key = obj.child("Key").ok_or_else(malformed)?.text.clone();
         let version_id =
             obj.child("VersionId").map(|v| v.text.trim().to_owned()).filter(|v| !v.is_empty());
-        objects.push(ObjectIdentifier { key, version_id });
+        let text = |name: &str| {
+            obj.child(name).map(|v| v.text.trim().to_owned()).filter(|v| !v.is_empty())
+        };
+        let conditions = crate::DeleteConditions {
+            if_match: text("ETag"),
+            size: match text("Size") {
+                None => None,
+                Some(s) => Some(s.parse::<u64>().map_err(|_| malformed())?),
+            },
+            last_modified: match text("LastModifiedTime") {
+                None => None,
+                // The SDKs write it as an HTTP date (smithy's format for this member);
+                // ISO 8601 is accepted too.
+                Some(t) => Some(
+                    crate::time::parse_http_date(&t)
+                        .or_else(|| crate::time::parse_iso8601(&t))
+                        .ok_or_else(malformed)?,
+                ),
+            },
+        };
+        objects.push(ObjectIdentifier { key, version_id, conditions });
         if objects.len() > MAX_DELETE_OBJECTS {
             return Err(malformed());
         }
@@ -1103,9 +1132,7 @@ mod tests {
             &b""[..],
             b"<CompleteMultipartUpload></CompleteMultipartUpload>",
             b"<CompleteMultipartUpload/>",
-            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
             b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>",
-            b"<CompleteMultipartUpload><Part><PartNumber>-1</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
             b"<Other><Part><PartNumber>1</PartNumber><ETag>a</ETag></Part></Other>",
             b"<CompleteMultipartUpload><Part>",
             b"<CompleteMultipartUpload></Wrong>",
@@ -1118,6 +1145,14 @@ mod tests {
         }
         let huge = vec![b' '; MAX_COMPLETE_BODY + 1];
         check_err(parse_complete_multipart_upload(&huge));
+        // A part number that is no number is InvalidArgument, as 0 and 10001 are.
+        for n in ["-1", "x", "", "1.5", "99999999999"] {
+            let body = format!(
+                "<CompleteMultipartUpload><Part><PartNumber>{n}</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>"
+            );
+            let e = parse_complete_multipart_upload(body.as_bytes()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{n:?}");
+        }
     }
 
     #[test]
@@ -1128,12 +1163,34 @@ mod tests {
         assert!(req.quiet);
         assert_eq!(
             req.objects[0],
-            ObjectIdentifier { key: " spaced key ".into(), version_id: None }
+            ObjectIdentifier {
+                key: " spaced key ".into(),
+                version_id: None,
+                conditions: crate::DeleteConditions::default()
+            }
         );
         assert_eq!(req.objects[1].key, "a&b");
         assert_eq!(req.objects[1].version_id.as_deref(), Some("v1"));
         let not_quiet = parse_delete(b"<Delete><Object><Key>k</Key></Object></Delete>").unwrap();
         assert!(!not_quiet.quiet);
+        let conditional = parse_delete(
+            b"<Delete><Object><Key>k</Key><ETag>\"e\"</ETag><Size>7</Size>\
+              <LastModifiedTime>2025-01-02T03:04:05.000Z</LastModifiedTime></Object></Delete>",
+        )
+        .unwrap();
+        let c = &conditional.objects[0].conditions;
+        assert_eq!((c.if_match.as_deref(), c.size), (Some("\"e\""), Some(7)));
+        assert_eq!(c.last_modified, crate::time::parse_iso8601("2025-01-02T03:04:05Z"));
+        let http_date = parse_delete(
+            b"<Delete><Object><Key>k</Key>\
+              <LastModifiedTime>Thu, 02 Jan 2025 03:04:05 GMT</LastModifiedTime></Object></Delete>",
+        )
+        .unwrap();
+        assert_eq!(http_date.objects[0].conditions.last_modified, c.last_modified);
+        for bad in ["<Size>-1</Size>", "<LastModifiedTime>yesterday</LastModifiedTime>"] {
+            let body = format!("<Delete><Object><Key>k</Key>{bad}</Object></Delete>");
+            check_err(parse_delete(body.as_bytes()));
+        }
     }
 
     #[test]

@@ -226,6 +226,11 @@ impl From<VerifyError> for ApiError {
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
             ),
             VerifyError::NotStreaming => ApiError::msg(ErrorCode::InvalidRequest, text),
+            VerifyError::WrongRegion { error, region } => {
+                let mut api = ApiError::from(*error);
+                api.s3.extra.push(("Region".to_owned(), region));
+                api
+            }
         }
     }
 }
@@ -251,5 +256,27 @@ mod tests {
         check(EngineError::Internal("EIO".into()), 500, ErrorCode::InternalError, true);
         let api = ApiError::from(EngineError::Internal("/data/blobs/ab/cd: EIO".into()));
         assert!(!api.s3.message.contains("/data"), "no path in the client's message");
+    }
+
+    /// A request signed for another region names the gateway's region, so SDKs redirect.
+    #[test]
+    fn wrong_region_names_the_region_to_sign_for() {
+        let msg = "the region 'eu-west-1' is wrong; expecting 'us-east-1'".to_owned();
+        for (inner, code) in [
+            (
+                VerifyError::AuthorizationHeaderMalformed(msg.clone()),
+                ErrorCode::AuthorizationHeaderMalformed,
+            ),
+            (
+                VerifyError::AuthorizationQueryParametersError(msg.clone()),
+                ErrorCode::AuthorizationQueryParametersError,
+            ),
+        ] {
+            let e = VerifyError::WrongRegion { error: Box::new(inner), region: "us-east-1".into() };
+            let api = ApiError::from(e);
+            assert_eq!((api.s3.status(), api.s3.code), (400, code));
+            assert_eq!(api.s3.message, msg);
+            assert_eq!(api.s3.extra, [("Region".to_owned(), "us-east-1".to_owned())]);
+        }
     }
 }

@@ -7,6 +7,8 @@ use s3gate_engine::api::{BodyIntegrity, ChecksumRequest, ExpectedChecksum};
 use s3gate_metadata::WriteCondition;
 use s3gate_protocol::{ChecksumAlgorithm, ChecksumType, ErrorCode, S3Error, parse_content_md5};
 
+use crate::errors::ApiError;
+
 /// The declared trailer (lowercase header name) and the slot its value lands in.
 pub(crate) type TrailerSlot = (String, Arc<OnceLock<String>>);
 
@@ -40,24 +42,25 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
         if !is_meta && !STORED_HEADERS.contains(&name) {
             continue;
         }
-        let Ok(value) = std::str::from_utf8(value.as_bytes()) else {
+        let Some(value) = header_text(value) else {
             return Err(S3Error::with_message(
                 ErrorCode::InvalidArgument,
                 format!("header {name} is not valid UTF-8"),
             ));
         };
         let value = if name == "content-encoding" {
+            // Only the aws-chunked token goes; the others stay exactly as sent
+            // (`deflate, gzip`), as S3 keeps them.
             let rest: Vec<&str> = value
                 .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+                .filter(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("aws-chunked"))
                 .collect();
             if rest.is_empty() {
                 continue;
             }
-            rest.join(",")
+            rest.join(",").trim().to_owned()
         } else {
-            value.to_owned()
+            value
         };
         if is_meta {
             meta_size += name.len() - "x-amz-meta-".len() + value.len();
@@ -71,6 +74,19 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
         ));
     }
     Ok(out)
+}
+
+/// A header value as text: its bytes, which must be UTF-8 (`None` if not). botocore sends
+/// `x-amz-meta-*` values such as `é` as their UTF-8 bytes and signs those bytes; the value is
+/// stored as that text and [`header_value`] writes the same bytes back.
+pub(crate) fn header_text(value: &http::HeaderValue) -> Option<String> {
+    std::str::from_utf8(value.as_bytes()).ok().map(str::to_owned)
+}
+
+/// The response header value of stored text: the bytes [`header_text`] read it from. `None`
+/// for a value HTTP cannot carry (a control character).
+pub(crate) fn header_value(text: &str) -> Option<http::HeaderValue> {
+    http::HeaderValue::from_bytes(text.as_bytes()).ok()
 }
 
 /// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded) with S3's limits.
@@ -96,6 +112,20 @@ pub(crate) fn write_condition(headers: &HeaderMap) -> Result<WriteCondition, S3E
         return Ok(WriteCondition::IfMatch(v.trim_matches('"').to_owned()));
     }
     Ok(WriteCondition::None)
+}
+
+/// A 412 of a conditional write names its header in `<Condition>`, as S3 does (fsspec's s3fs
+/// turns `If-None-Match` into `FileExistsError`). Read and copy-source failures name theirs
+/// already; what is left was decided by [`write_condition`]: If-None-Match when sent (it is
+/// checked first), else If-Match.
+pub(crate) fn name_write_condition(mut e: ApiError, headers: &HeaderMap) -> ApiError {
+    if e.s3.code == ErrorCode::PreconditionFailed
+        && !e.s3.extra.iter().any(|(n, _)| n == "Condition")
+    {
+        let name = if headers.contains_key("if-none-match") { "If-None-Match" } else { "If-Match" };
+        e.s3.extra.push(("Condition".to_owned(), name.to_owned()));
+    }
+    e
 }
 
 /// Content-MD5, the requested checksum and the declared length of a body.
@@ -189,6 +219,23 @@ pub(crate) fn body_integrity(
     Ok((BodyIntegrity { content_md5, checksum, length: decoded_length }, trailer_slot))
 }
 
+/// The whole-object `x-amz-checksum-<alg>` of a CompleteMultipartUpload, if sent (at most one).
+pub(crate) fn whole_object_checksum(
+    headers: &HeaderMap,
+) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
+    let mut found = ChecksumAlgorithm::all()
+        .iter()
+        .filter_map(|alg| header(headers, alg.header_name()).map(|v| (*alg, v.trim().to_owned())));
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        ));
+    }
+    Ok(first)
+}
+
 /// `x-amz-checksum-algorithm` and `x-amz-checksum-type` of CreateMultipartUpload.
 pub(crate) fn upload_checksum(
     headers: &HeaderMap,
@@ -218,4 +265,69 @@ pub(crate) fn upload_checksum(
         ));
     }
     Ok((alg, ty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn content_encoding_loses_only_aws_chunked() {
+        let check = |sent: &str, stored: Option<&str>| {
+            let got = stored_headers(&headers(&[("content-encoding", sent.as_bytes())])).unwrap();
+            let got = got.iter().find(|(n, _)| n == "content-encoding").map(|(_, v)| v.as_str());
+            assert_eq!(got, stored, "{sent:?}");
+        };
+        check("gzip", Some("gzip"));
+        check("deflate, gzip", Some("deflate, gzip"));
+        check("gzip, aws-chunked", Some("gzip"));
+        check("aws-chunked, gzip", Some("gzip"));
+        check("aws-chunked,deflate, gzip", Some("deflate, gzip"));
+        check("aws-chunked", None);
+        check("aws-chunked, aws-chunked", None);
+    }
+
+    #[test]
+    fn non_ascii_metadata_round_trips_byte_for_byte() {
+        for sent in ["Hello World\u{e9}".as_bytes(), "caf\u{e9} \u{2603}".as_bytes()] {
+            let stored = stored_headers(&headers(&[("x-amz-meta-meta1", sent)])).unwrap();
+            assert_eq!(stored.len(), 1);
+            let back = header_value(&stored[0].1).unwrap();
+            assert_eq!(back.as_bytes(), sent);
+        }
+        // Bytes that are not UTF-8 are refused, not guessed at.
+        let e = stored_headers(&headers(&[("x-amz-meta-m", b"Hello World\xe9")])).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn write_precondition_failures_name_their_header() {
+        let check = |pairs: &[(&str, &[u8])], want: &str| {
+            let e = ApiError::code(ErrorCode::PreconditionFailed);
+            let e = name_write_condition(e, &headers(pairs));
+            assert_eq!(e.s3.extra, [("Condition".to_owned(), want.to_owned())]);
+        };
+        check(&[("if-none-match", b"*")], "If-None-Match");
+        check(&[("if-match", b"\"abc\"")], "If-Match");
+        // A failure that already names its header keeps it; other errors are untouched.
+        let named = ApiError::from(
+            S3Error::new(ErrorCode::PreconditionFailed)
+                .with_extra("Condition", "If-Unmodified-Since"),
+        );
+        let e = name_write_condition(named, &headers(&[("if-match", b"x")]));
+        assert_eq!(e.s3.extra.len(), 1);
+        let other = name_write_condition(ApiError::code(ErrorCode::NoSuchKey), &HeaderMap::new());
+        assert!(other.s3.extra.is_empty());
+    }
 }

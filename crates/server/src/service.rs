@@ -18,14 +18,15 @@ use s3gate_engine::{Engine, EngineError, VersionRef};
 use s3gate_metadata::{ListEntry, MetadataStore, UploadListEntry, UploadListQuery};
 use s3gate_protocol::{
     AttributesPart, AttributesParts, BucketEntry, BucketName, ChecksumAlgorithm,
-    CompleteMultipartUploadResult, CopyObjectResult, CopyPartResult, DeleteErrorEntry,
-    DeleteResult, DeletedEntry, ETag, ErrorCode, ExpectedOwners, GetObjectAttributesResult,
-    InitiateMultipartUploadResult, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2,
-    ListMultipartUploadsResult, ListPartsResult, LocationConstraint, ObjectEntry, ObjectKey,
-    Operation, Owner, PartEntry, Preconditions, RequestTarget, RouteConfig, S3Error, Tagging,
-    UploadEntry, check_feature_headers, format_http_date, parse_complete_multipart_upload,
-    parse_copy_source, parse_create_bucket_configuration, parse_delete, parse_range, parse_tagging,
-    route, unset_answer,
+    CompleteMultipartUploadResult, CopyObjectResult, CopyPartResult, DeleteConditions,
+    DeleteErrorEntry, DeleteResult, DeletedEntry, ETag, ErrorCode, ExpectedOwners,
+    GetObjectAttributesResult, InitiateMultipartUploadResult, ListAllMyBucketsResult,
+    ListBucketResult, ListBucketResultV2, ListMultipartUploadsResult, ListPartsResult,
+    LocationConstraint, ObjectEntry, ObjectKey, Operation, Owner, PartEntry, Preconditions,
+    RequestTarget, RouteConfig, S3Error, Tagging, UploadEntry, check_feature_headers,
+    format_http_date, parse_complete_multipart_upload, parse_copy_source,
+    parse_create_bucket_configuration, parse_delete, parse_range, parse_tagging, route,
+    unset_answer,
 };
 use s3gate_protocol::{RefusalScope, subresource::State};
 use s3gate_sigv4::{PayloadMode, RequestParts, Verified, Verifier, VerifyConfig};
@@ -37,7 +38,8 @@ use crate::auth::UserCache;
 use crate::body::{self, BodyMode, BodyReadError, ResponseBody, TimedBody};
 use crate::errors::ApiError;
 use crate::headers::{
-    body_integrity, header, stored_headers, tags, upload_checksum, write_condition,
+    body_integrity, header, name_write_condition, stored_headers, tags, upload_checksum,
+    whole_object_checksum, write_condition,
 };
 use crate::metrics::{
     AccessInfo, AccessLine, CLIENT_CLOSED, CountedIncoming, LoggedBody, PendingLine,
@@ -256,7 +258,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
         info.key = op.key().map(ToString::to_string).unwrap_or_default();
         self.check_request_headers(&op, &parts.headers, &authed.caller).await?;
-        self.dispatch(op, &parts.headers, body, &authed).await
+        self.dispatch(op, &parts.headers, body, &authed)
+            .await
+            .map_err(|e| name_write_condition(e, &parts.headers))
     }
 
     /// Header checks every operation gets before its body is read: the expected bucket owners,
@@ -305,12 +309,14 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     }
 
     async fn authenticate(&self, parts: &http::request::Parts) -> Result<Authed, ApiError> {
+        // Header values are signed as their bytes: UTF-8 text such as the `é` botocore sends
+        // in `x-amz-meta-*` as UTF-8; bytes that are not UTF-8 cannot be signed text.
         let mut header_pairs: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
         for (name, value) in &parts.headers {
-            let Ok(v) = value.to_str() else {
+            let Ok(v) = std::str::from_utf8(value.as_bytes()) else {
                 return Err(ApiError::msg(
                     ErrorCode::InvalidArgument,
-                    format!("header {name} is not valid ASCII"),
+                    format!("header {name} is not valid UTF-8"),
                 ));
             };
             header_pairs.push((name.as_str(), v));
@@ -414,12 +420,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     marker: params.marker.unwrap_or_default(),
                     max_keys: params.max_keys,
                     is_truncated: page.is_truncated,
-                    // S3 returns NextMarker only when a delimiter was given.
-                    next_marker: if page.is_truncated && params.delimiter.is_some() {
-                        last
-                    } else {
-                        None
-                    },
+                    // AWS documents NextMarker only with a delimiter; every other server
+                    // and many clients expect it on any truncated page, and it is harmless.
+                    next_marker: if page.is_truncated { last } else { None },
                     delimiter: params.delimiter,
                     contents,
                     common_prefixes,
@@ -429,8 +432,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::ListObjectsV2 { bucket, params } => {
                 let start_after = match &params.continuation_token {
-                    Some(token) => Some(decode_token(token)?),
-                    None => params.start_after.clone(),
+                    Some(token) if !token.is_empty() => Some(decode_token(token)?),
+                    _ => params.start_after.clone(),
                 };
                 let page = e
                     .list_objects(
@@ -535,15 +538,20 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::DeleteObject { bucket, key, version_id } => {
                 let version = VersionRef::parse(version_id.as_deref())?;
-                e.delete_object(caller, &bucket, &key, &version, write_condition(headers)?).await?;
+                let conditions = DeleteConditions::from_headers(|n| header(headers, n))?;
+                e.delete_object_if(caller, &bucket, &key, &version, &conditions).await?;
                 Ok(empty(StatusCode::NO_CONTENT))
             }
             Operation::DeleteObjects { bucket } => {
                 let raw = read_small_body(body, authed).await?;
                 verify_small_body_integrity(headers, &raw, true)?;
                 let request = parse_delete(&raw)?;
-                let keys = request.objects.into_iter().map(|o| (o.key, o.version_id)).collect();
-                let results = e.delete_objects(caller, &bucket, keys).await?;
+                let keys = request
+                    .objects
+                    .into_iter()
+                    .map(|o| (o.key, o.version_id, o.conditions))
+                    .collect();
+                let results = e.delete_objects_if(caller, &bucket, keys).await?;
                 let mut out = DeleteResult { deleted: Vec::new(), errors: Vec::new() };
                 for (key, version_id, res) in results {
                     match res {
@@ -665,6 +673,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                                 })
                                 .collect(),
                             condition: write_condition(headers)?,
+                            expected_checksum: whole_object_checksum(headers)?,
                         },
                     )
                     .await?;
@@ -730,8 +739,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 Ok(xml(StatusCode::OK, result.to_xml()))
             }
             Operation::GetObjectTagging { bucket, key, version_id } => {
-                let (_, tags) =
+                let (_, mut tags) =
                     e.object_tagging(caller, &bucket, &key, version_id.as_deref()).await?;
+                // In key order, as S3 answers (`x-amz-tagging: foo=bar&bar` reads back as bar,
+                // foo).
+                tags.sort();
                 Ok(xml(StatusCode::OK, Tagging(tags).to_xml()))
             }
             Operation::PutObjectTagging { bucket, key, version_id } => {
@@ -896,8 +908,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             set(&mut r, "content-type", "binary/octet-stream");
         }
         for (name, value) in &v.headers {
-            if let (Ok(n), Ok(val)) =
-                (http::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+            if let (Ok(n), Some(val)) =
+                (http::HeaderName::from_bytes(name.as_bytes()), crate::headers::header_value(value))
             {
                 r.headers_mut().insert(n, val);
             }

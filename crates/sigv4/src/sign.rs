@@ -329,6 +329,52 @@ impl ChunkedSigner {
 mod tests {
     use super::*;
 
+    /// What botocore sends when a Date header is set (or set empty) before signing: it replaces
+    /// the Date with `formatdate()` (zone `-0000`), drops X-Amz-Date and signs with the same
+    /// timestamp. The verifier reads that Date as the request time.
+    #[test]
+    fn a_botocore_date_header_authenticates_without_x_amz_date() {
+        const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let time = SystemTime::UNIX_EPOCH + Duration::from_hours(380_376); // 2013-05-24T00:00:00Z
+        let params = SigningParams {
+            access_key_id: "AKID",
+            secret_key: "secret",
+            region: "us-east-1",
+            service: "s3",
+            time,
+        };
+        let ctx = SigningContext::from_params(&params);
+        let headers = [
+            ("Host", "s3.example.test"),
+            ("Date", "Fri, 24 May 2013 00:00:00 -0000"),
+            ("x-amz-content-sha256", EMPTY),
+        ];
+        let names = ["date", "host", "x-amz-content-sha256"];
+        let creq = canonical_request(
+            "PUT",
+            &canonical_uri("/bucket/key"),
+            &canonical_query(None, false),
+            &canonical_headers(&headers, &names),
+            &names.join(";"),
+            EMPTY,
+        );
+        let auth = format!(
+            "{ALGORITHM} Credential=AKID/{}, SignedHeaders={}, Signature={}",
+            ctx.scope,
+            names.join(";"),
+            ctx.sign_canonical_request(&creq)
+        );
+        let mut all = headers.to_vec();
+        all.push(("Authorization", &auth));
+        let req =
+            RequestParts { method: "PUT", raw_path: "/bucket/key", raw_query: None, headers: &all };
+        let creds: std::collections::HashMap<String, String> =
+            [("AKID".to_owned(), "secret".to_owned())].into();
+        let cfg = crate::VerifyConfig::s3("us-east-1");
+        let v = crate::verify(&req, time + Duration::from_secs(5), &cfg, &creds).unwrap();
+        assert_eq!(v.request_time, time);
+    }
+
     #[test]
     fn signing_key_matches_aws_docs() {
         // The key from the IAM "create a signed request" walkthrough (secret ...EXAMPLEKEY, 20150830, us-east-1, iam).

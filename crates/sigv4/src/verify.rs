@@ -112,6 +112,17 @@ pub enum VerifyError {
     /// [`Verified::chunked_decoder`] on a request whose payload is not aws-chunked (`InvalidRequest`).
     #[error("request payload is not aws-chunked")]
     NotStreaming,
+    /// The credential scope names another region: `error` (`AuthorizationHeaderMalformed`, or
+    /// `AuthorizationQueryParametersError` for a presigned URL) whose body also carries
+    /// `<Region>` with `region`, the region requests must be signed for, so that SDKs can
+    /// redirect themselves as they do on AWS.
+    #[error("{error}")]
+    WrongRegion {
+        /// The error of the request's mode, with its message.
+        error: Box<VerifyError>,
+        /// The region this verifier accepts.
+        region: String,
+    },
 }
 
 /// A successfully verified request.
@@ -353,7 +364,9 @@ fn parse_header_auth(
     let (timestamp, request_time) = if let Some(v) = header(req, "x-amz-date") {
         (v.trim().to_owned(), parse_amz_date(v.trim()).ok_or(VerifyError::MissingDate)?)
     } else if let Some(v) = header(req, "date") {
-        let t = httpdate::parse_http_date(v.trim()).map_err(|_| VerifyError::MissingDate)?;
+        // botocore replaces a Date header it finds with `formatdate()`, which writes the zone
+        // as `-0000` (RFC 2822), and drops X-Amz-Date: the SigV2 date parser reads that form.
+        let t = crate::time::parse_v2_date(v).ok_or(VerifyError::MissingDate)?;
         (crate::time::format_amz_date(t), t)
     } else {
         return Err(VerifyError::MissingDate);
@@ -399,7 +412,11 @@ pub(crate) fn check_scope(
         return Err(err(&format!("the credential date '{date}' does not match the request date")));
     }
     if region != cfg.region {
-        return Err(err(&format!("the region '{region}' is wrong; expecting '{}'", cfg.region)));
+        let error = err(&format!("the region '{region}' is wrong; expecting '{}'", cfg.region));
+        return Err(VerifyError::WrongRegion {
+            error: Box::new(error),
+            region: cfg.region.clone(),
+        });
     }
     if service != cfg.service {
         return Err(err(&format!("the service '{service}' is wrong; expecting '{}'", cfg.service)));

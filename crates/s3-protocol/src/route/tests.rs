@@ -352,6 +352,11 @@ fn list_v2_params() {
     };
     assert_eq!(params.max_keys, 1000);
     assert!(!params.fetch_owner);
+    // An empty token is kept (S3 echoes it and lists from the beginning).
+    let Operation::ListObjectsV2 { params, .. } = op("/bkt?list-type=2&continuation-token=") else {
+        panic!("not V2")
+    };
+    assert_eq!(params.continuation_token.as_deref(), Some(""));
 }
 
 #[test]

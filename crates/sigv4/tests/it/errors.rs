@@ -73,6 +73,11 @@ fn malformed(m: &str) -> Result<(), VerifyError> {
     Err(VerifyError::AuthorizationHeaderMalformed(m.to_owned()))
 }
 
+/// A region mismatch: the mode's error, naming the region to sign for.
+fn wrong_region(e: Result<(), VerifyError>) -> Result<(), VerifyError> {
+    Err(VerifyError::WrongRegion { error: Box::new(e.unwrap_err()), region: "us-east-1".into() })
+}
+
 fn qerr(m: &str) -> Result<(), VerifyError> {
     Err(VerifyError::AuthorizationQueryParametersError(m.to_owned()))
 }
@@ -141,7 +146,7 @@ fn header_auth_errors() {
         "wrong region",
         &r,
         now,
-        malformed("the region 'eu-west-1' is wrong; expecting 'us-east-1'"),
+        wrong_region(malformed("the region 'eu-west-1' is wrong; expecting 'us-east-1'")),
     );
 
     let mut r = ok.clone();
@@ -345,7 +350,12 @@ fn presigned_errors() {
     check("sigv4a", &r, t, Err(VerifyError::UnsupportedAlgorithm("AWS4-ECDSA-P256-SHA256".into())));
     let mut r = ok.clone();
     edit_query(&mut r, "%2Fus-east-1%2F", "%2Feu-west-1%2F");
-    check("region", &r, t, qerr("the region 'eu-west-1' is wrong; expecting 'us-east-1'"));
+    check(
+        "region",
+        &r,
+        t,
+        wrong_region(qerr("the region 'eu-west-1' is wrong; expecting 'us-east-1'")),
+    );
     let mut r = ok.clone();
     r.push_header("x-amz-meta-a", "1");
     check(
