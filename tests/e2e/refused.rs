@@ -548,10 +548,32 @@ async fn unset_configurations() {
         ("PUT", format!("/{b}?policy")),
         ("DELETE", format!("/{b}?cors")),
         ("PUT", format!("/{b}?acl")),
-        ("PUT", format!("/{b}/{SOURCE}?retention")),
     ] {
         let req = signer.request(method, &target, &[], &[], b"<x/>", &Payload::Sha256);
         assert_eq!(outcome(&send(port, &req, false).await), "501 NotImplemented", "{target}");
+    }
+    // Retention and legal hold are refused as AWS refuses them on a bucket without Object
+    // Lock (every bucket here); of a missing key, NoSuchKey.
+    for sub in ["retention", "legal-hold"] {
+        let body = b"<LegalHold><Status>ON</Status></LegalHold>";
+        let req = signer.request(
+            "PUT",
+            &format!("/{b}/{SOURCE}?{sub}"),
+            &[],
+            &[],
+            body,
+            &Payload::Sha256,
+        );
+        assert_eq!(outcome(&send(port, &req, false).await), "400 InvalidRequest", "PUT ?{sub}");
+        let req = signer.request(
+            "PUT",
+            &format!("/{b}/no-such-key?{sub}"),
+            &[],
+            &[],
+            body,
+            &Payload::Sha256,
+        );
+        assert_eq!(outcome(&send(port, &req, false).await), "404 NoSuchKey", "PUT ?{sub}");
     }
     // PutObjectAcl of a missing key is NoSuchKey; of another user's bucket AccessDenied (below).
     let private = [("x-amz-acl", "private")];

@@ -476,7 +476,13 @@ pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3
                     }
                 });
             }
-            (State::Unset(Unset::OwnerFullControl), Some(_)) if method == "PUT" => {
+            // An ACL is accepted when it says what is true (checked by the server); retention
+            // and legal hold are refused with the error AWS gives for a bucket without Object
+            // Lock, which every bucket is.
+            (
+                State::Unset(Unset::OwnerFullControl | Unset::Error(ErrorCode::InvalidRequest, _)),
+                Some(_),
+            ) if method == "PUT" => {
                 return Ok(if key.is_empty() {
                     Operation::PutBucketConfiguration { bucket, sub }
                 } else {

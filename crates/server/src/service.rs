@@ -28,7 +28,10 @@ use s3gate_protocol::{
     parse_create_bucket_configuration, parse_delete, parse_range, parse_tagging, route,
     unset_answer,
 };
-use s3gate_protocol::{RefusalScope, subresource::State};
+use s3gate_protocol::{
+    RefusalScope,
+    subresource::{State, Unset},
+};
 use s3gate_sigv4::{PayloadMode, RequestParts, Verified, Verifier, VerifyConfig};
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore};
 use tracing::Instrument as _;
@@ -788,6 +791,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::PutObjectConfiguration { bucket, key, version_id, sub } => {
                 e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
+                if let State::Unset(Unset::Error(..)) = sub.state {
+                    // PutObjectRetention/PutObjectLegalHold: no bucket has Object Lock.
+                    let b = e.head_bucket(caller, &bucket).await?;
+                    return unset_configuration(sub, &b.owner);
+                }
                 owner_full_control_only(headers, sub)?;
                 Ok(empty(StatusCode::OK))
             }
