@@ -46,15 +46,17 @@ pub(crate) fn hold_permit(
     resp: http::Response<ResponseBody>,
     permit: OwnedSemaphorePermit,
 ) -> http::Response<ResponseBody> {
-    resp.map(|body| WithPermit { body, _permit: permit }.boxed_unsync())
+    resp.map(|body| Holding { body, _held: permit }.boxed_unsync())
 }
 
-struct WithPermit {
+/// A response body that keeps `_held` until it has been sent or dropped: an in-flight permit,
+/// or a [`DrainOnDrop`] that reads the rest of the request once the response is out.
+struct Holding<T> {
     body: ResponseBody,
-    _permit: OwnedSemaphorePermit,
+    _held: T,
 }
 
-impl Body for WithPermit {
+impl<T: Unpin> Body for Holding<T> {
     type Data = Bytes;
     type Error = BoxError;
     fn poll_frame(
@@ -319,8 +321,9 @@ pub(crate) fn settle(
     } else {
         (close(resp), Settled::DrainClose, limits.close)
     };
-    let resp =
-        resp.map(|b| DrainAfter { body: b, drain: Some(Drain { body, max }) }.boxed_unsync());
+    let resp = resp.map(|b| {
+        Holding { body: b, _held: DrainOnDrop { drain: Some(Drain { body, max }) } }.boxed_unsync()
+    });
     (resp, settled)
 }
 
@@ -360,31 +363,14 @@ impl Drain {
     }
 }
 
-/// A response body that starts draining the request body once it has been sent or dropped:
-/// by then hyper has written the response head, so it no longer sends `100 Continue`.
-struct DrainAfter {
-    body: ResponseBody,
+/// Starts draining the request body when dropped. Held by the response body ([`Holding`]),
+/// so the drain starts once the response has been sent or dropped: by then hyper has written
+/// the response head, so it no longer sends `100 Continue`.
+struct DrainOnDrop {
     drain: Option<Drain>,
 }
 
-impl Body for DrainAfter {
-    type Data = Bytes;
-    type Error = BoxError;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for DrainAfter {
+impl Drop for DrainOnDrop {
     fn drop(&mut self) {
         if let Some(drain) = self.drain.take()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
