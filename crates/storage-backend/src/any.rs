@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::blob::{BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, ByteStream};
+use crate::blob::{
+    BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, ByteStream, StoreSpace,
+};
 use crate::{DiskBlobs, S3ProxyBlobs};
 
 /// One of this crate's production blob stores, chosen at run time ([`BlobStore`] is not
@@ -53,6 +55,13 @@ impl BlobStore for AnyBlobs {
         match self {
             AnyBlobs::Disk(s) => s.cleanup_incomplete(older_than).await,
             AnyBlobs::S3(s) => s.cleanup_incomplete(older_than).await,
+        }
+    }
+
+    async fn space(&self) -> Result<Option<StoreSpace>, BlobError> {
+        match self {
+            AnyBlobs::Disk(s) => s.space().await,
+            AnyBlobs::S3(s) => s.space().await,
         }
     }
 }

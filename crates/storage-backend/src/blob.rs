@@ -130,4 +130,19 @@ pub trait BlobStore: Send + Sync + 'static {
         &self,
         older_than: Duration,
     ) -> impl Future<Output = Result<u64, BlobError>> + Send;
+
+    /// The space of the storage the blobs live on, if the store can tell (a local filesystem
+    /// can; an upstream S3 service cannot, and answers `None`).
+    fn space(&self) -> impl Future<Output = Result<Option<StoreSpace>, BlobError>> + Send {
+        std::future::ready(Ok(None))
+    }
+}
+
+/// The space of a blob store's storage, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreSpace {
+    /// The whole storage (a filesystem's size).
+    pub total: u64,
+    /// What puts may still use (free space less the store's reserve).
+    pub available: u64,
 }

@@ -4,34 +4,34 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{self, ErrorKind, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
-use tokio::sync::{mpsc, oneshot};
+use futures_util::{FutureExt as _, StreamExt, stream};
 use tokio::task::{JoinError, JoinHandle, spawn_blocking};
 
 use crate::blob::{
     BlobEntry, BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, ByteStream,
+    StoreSpace,
 };
 use crate::range::checked_range;
 
 /// `errno` of a full filesystem.
 const ENOSPC: i32 = 28;
-/// Capacity of the writer's buffer: small body chunks are coalesced into writes this large.
-const WRITE_BUFFER: usize = 1 << 20;
-/// The async side batches body chunks until they reach this many bytes before waking the writer.
+/// A put collects body chunks until they reach this many bytes, then writes them with one
+/// vectored write on a blocking job.
 const WRITE_BATCH: usize = 256 * 1024;
-/// Batches in flight between a put's async task and its writer.
-const WRITE_QUEUE: usize = 8;
+/// How long a put waits for more body before it writes a partial batch: a client that trickles
+/// its body then holds no buffer while it is silent.
+const STALL_FLUSH: Duration = Duration::from_millis(20);
 /// Size of the frames a read stream yields (the last one may be shorter).
 const READ_FRAME: usize = 1 << 20;
-/// Once a put has written this much since the flusher last started, the flusher is asked to
-/// push what is written so far to the disk (see [`Flusher`]).
+/// Once a put has written this much since its last early flush started, it starts another
+/// (see `PutWriter::kick_flush`).
 const FLUSH_EVERY: u64 = 16 << 20;
 
 /// Unix permissions of blob and temp files: only the gateway's user may read object data.
@@ -77,20 +77,23 @@ const DIR_MODE: u32 = 0o700;
 ///
 /// # Threads
 ///
-/// No file I/O runs on the async workers. A put hands its body, in batches of `Bytes`, to one
-/// blocking writer (`spawn_blocking`) through a bounded channel; a get reads 1 MiB frames with
-/// `spawn_blocking`, one frame ahead of the consumer; list and cleanup walk directories with
-/// `spawn_blocking`. Each put in flight holds one blocking-pool thread until its body ends, so
-/// the runtime's `max_blocking_threads` bounds concurrent uploads.
+/// No file I/O runs on the async workers. A put collects body chunks into batches of 256 KiB
+/// and writes each with one vectored write in a `spawn_blocking` job, one job at a time per
+/// put, overlapping the receipt of the next batch; when the body stalls for 20 ms the partial
+/// batch is written (so puts need a tokio runtime with its time driver enabled). Between jobs a put holds no thread, so an
+/// upload that trickles costs the chunks it received in the last 20 ms and nothing else. A get
+/// reads 1 MiB frames with `spawn_blocking`, one frame ahead of the consumer; list and cleanup
+/// walk directories with `spawn_blocking`.
 ///
 /// # Cancellation
 ///
-/// Dropping a `put` future closes the channel; the writer deletes its temp file. If the drop
-/// lands while the writer is already committing (between its last check and the rename), the
-/// blob becomes visible without anyone knowing its id: an orphan that the sweep removes, as it
-/// removes any blob older than its grace period that no metadata references. A temp file whose
-/// writer died with the process stays in `tmp/` until [`BlobStore::cleanup_incomplete`].
-/// Dropping a read stream lets at most one in-flight frame read finish, then closes the file.
+/// Dropping a `put` future drops its temp file, or leaves it to the job writing into it, whose
+/// end removes it. If the drop lands while the commit job is past its last check (between it
+/// and the rename), the blob becomes visible without anyone knowing its id: an orphan that the
+/// sweep removes, as it removes any blob older than its grace period that no metadata
+/// references. A temp file whose writer died with the process stays in `tmp/` until
+/// [`BlobStore::cleanup_incomplete`]. Dropping a read stream lets at most one in-flight frame
+/// read finish, then closes the file.
 #[derive(Debug, Clone)]
 pub struct DiskBlobs {
     inner: Arc<Inner>,
@@ -105,7 +108,7 @@ struct Inner {
     durable_dirs: Mutex<HashSet<String>>,
     /// Free bytes a put leaves on the filesystem (see "A full disk" on [`DiskBlobs`]).
     reserve: u64,
-    /// Flushes started while a put was still receiving (see [`Flusher`]).
+    /// Flushes started while a put was still receiving (see `PutWriter::kick_flush`).
     early_flushes: AtomicU64,
 }
 
@@ -217,37 +220,36 @@ impl Drop for AbandonOnDrop {
     }
 }
 
-/// What a put's async task sends its writer.
-enum Msg {
-    /// More body bytes, in order.
-    Data(Vec<Bytes>),
-    /// The body ended: make the blob durable and visible.
-    Finish,
-}
-
-/// What the writer reports: the blob's size once committed.
-type WriteResult = io::Result<u64>;
-
 impl BlobStore for DiskBlobs {
     async fn put(&self, mut body: ByteStream) -> Result<BlobInfo, BlobError> {
         let id = BlobId::generate()?;
-        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        let (done_tx, done_rx) = oneshot::channel();
-        let inner = Arc::clone(&self.inner);
-        let writer_id = id.clone();
+        // Set when this future ends, whichever way: a commit still to come then removes its
+        // temp file instead of renaming it.
         let abandoned = Arc::new(AtomicBool::new(false));
-        // Set when this future ends, whichever way: a writer still running then (body error,
-        // dropped future) skips the batches still queued instead of writing them.
         let abandon_guard = AbandonOnDrop(Arc::clone(&abandoned));
-        // The writer owns the temp file. If this future is dropped, `tx` and `done_rx` drop with
-        // it: the writer sees the closed channel (or the closed result slot) and deletes the
-        // file instead of committing it.
-        spawn_blocking(move || write_blob(&inner, &writer_id, rx, &abandoned, done_tx));
-
+        let mut writer = PutWriter::new(Arc::clone(&self.inner), &id);
         let mut batch = Vec::new();
         let mut batch_len = 0;
         loop {
-            match body.next().await {
+            let next = match body.next().now_or_never() {
+                Some(next) => next,
+                // The client is slow: what it sent so far goes to the file if nothing more
+                // comes soon, so a silent upload holds no buffer (and no thread).
+                None if batch_len > 0 => {
+                    if let Ok(next) = tokio::time::timeout(STALL_FLUSH, body.next()).await {
+                        next
+                    } else {
+                        batch_len = 0;
+                        if let Err(e) = writer.submit(std::mem::take(&mut batch)).await {
+                            writer.discard().await;
+                            return Err(io_error(e));
+                        }
+                        body.next().await
+                    }
+                }
+                None => body.next().await,
+            };
+            match next {
                 Some(Ok(chunk)) => {
                     if chunk.is_empty() {
                         continue;
@@ -256,35 +258,30 @@ impl BlobStore for DiskBlobs {
                     batch.push(chunk);
                     if batch_len >= WRITE_BATCH {
                         batch_len = 0;
-                        if tx.send(Msg::Data(std::mem::take(&mut batch))).await.is_err() {
-                            // The writer failed; its error is waiting in `done_rx`.
-                            break;
+                        if let Err(e) = writer.submit(std::mem::take(&mut batch)).await {
+                            writer.discard().await;
+                            return Err(io_error(e));
                         }
                     }
                 }
                 Some(Err(e)) => {
                     abandon_guard.0.store(true, Ordering::Relaxed);
-                    drop(tx);
-                    // Wait until the writer has removed its temp file, so a failed put leaves
-                    // nothing behind once it returns.
-                    let _ = done_rx.await;
+                    // The temp file is gone once this returns: a failed put leaves nothing.
+                    writer.discard().await;
                     return Err(BlobError::Body(e));
                 }
-                None => {
-                    if !batch.is_empty() && tx.send(Msg::Data(batch)).await.is_err() {
-                        break;
-                    }
-                    let _ = tx.send(Msg::Finish).await;
-                    break;
-                }
+                None => break,
             }
         }
-        drop(tx);
-        match done_rx.await {
-            Ok(Ok(size)) => Ok(BlobInfo { id, size }),
-            Ok(Err(e)) => Err(io_error(e)),
-            Err(_) => Err(BlobError::Backend("blob writer stopped without a result".into())),
+        if !batch.is_empty()
+            && let Err(e) = writer.submit(batch).await
+        {
+            writer.discard().await;
+            return Err(io_error(e));
         }
+        let size = writer.finish(abandoned).await.map_err(io_error)?;
+        drop(abandon_guard);
+        Ok(BlobInfo { id, size })
     }
 
     async fn get(
@@ -364,151 +361,252 @@ impl BlobStore for DiskBlobs {
             .map_err(join_error)?
             .map_err(io_error)
     }
+
+    async fn space(&self) -> Result<Option<StoreSpace>, BlobError> {
+        let (root, reserve) = (self.inner.root.clone(), self.inner.reserve);
+        spawn_blocking(move || {
+            let Some(total) = crate::space::filesystem_size(&root) else { return Ok(None) };
+            let free = crate::space::free_bytes(&root)?;
+            Ok(Some(StoreSpace { total, available: free.saturating_sub(reserve) }))
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(io_error)
+    }
 }
 
-/// The blocking side of a put: streams the batches into a temp file, then commits it.
-fn write_blob(
-    inner: &Inner,
-    id: &BlobId,
-    mut rx: mpsc::Receiver<Msg>,
-    abandoned: &AtomicBool,
-    done: oneshot::Sender<WriteResult>,
-) {
-    let tmp = inner.tmp_path(id);
-    match write_and_commit(inner, id, &tmp, &mut rx, abandoned, &done) {
-        Ok(Some(size)) => {
-            if done.send(Ok(size)).is_err() {
-                // The put was dropped during the commit itself: the blob is durable but nobody
-                // will reference it, so the orphan sweep will collect it.
-                tracing::debug!(%id, "put dropped after its blob was committed");
+/// A put's temp file. Whoever drops it last without committing it removes the file: the put,
+/// or, when the put was dropped meanwhile, the blocking job that held it.
+struct TempBlob {
+    file: Arc<File>,
+    path: PathBuf,
+    size: u64,
+    /// Committed or removed: nothing left for `Drop` to do.
+    settled: bool,
+}
+
+impl TempBlob {
+    /// Creates the temp file (blocking).
+    fn create(path: PathBuf) -> io::Result<TempBlob> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
+        let file = Arc::new(options.open(&path)?);
+        Ok(TempBlob { file, path, size: 0, settled: false })
+    }
+
+    /// Appends the chunks in order, with vectored writes (blocking).
+    fn write_batch(&mut self, batch: &[Bytes]) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|c| IoSlice::new(c)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match (&*self.file).write_vectored(rest) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.size += n as u64;
+                    IoSlice::advance_slices(&mut rest, n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
-        Ok(None) => remove_quietly(&tmp),
-        Err(e) => {
-            remove_quietly(&tmp);
-            let _ = done.send(Err(e));
+        Ok(())
+    }
+
+    /// Removes the file now (blocking).
+    fn discard(mut self) {
+        self.settled = true;
+        remove_quietly(&self.path);
+    }
+
+    /// Makes the blob durable and visible under `id`, in the numbered order of the
+    /// [`DiskBlobs`] docs; returns its size, or `None` when the put was abandoned first
+    /// (blocking).
+    fn commit(
+        mut self,
+        inner: &Inner,
+        id: &BlobId,
+        abandoned: &AtomicBool,
+    ) -> io::Result<Option<u64>> {
+        // Step 1: the data must be on disk before its name is.
+        if let Err(e) = self.file.sync_all() {
+            self.discard();
+            return Err(e);
+        }
+        if abandoned.load(Ordering::Relaxed) {
+            self.discard();
+            return Ok(None);
+        }
+        // Step 2: fan-out directories, their entries made durable once.
+        let dir = match inner.ensure_fanout(id) {
+            Ok(dir) => dir,
+            Err(e) => {
+                self.discard();
+                return Err(e);
+            }
+        };
+        let path = dir.join(id.as_str());
+        // Step 3: atomic visibility.
+        if let Err(e) = fs::rename(&self.path, &path) {
+            self.discard();
+            return Err(e);
+        }
+        self.settled = true;
+        // Step 4: the rename is durable before the id is handed out.
+        if let Err(e) = sync_dir(&dir) {
+            // The caller gets an error and will never reference this blob: take it back.
+            remove_quietly(&path);
+            return Err(e);
+        }
+        Ok(Some(self.size))
+    }
+}
+
+impl Drop for TempBlob {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // Dropped with its put (a client gone, a cancelled request): remove the file, off the
+        // async workers when there are some.
+        let path = std::mem::take(&mut self.path);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || remove_quietly(&path))),
+            Err(_) => remove_quietly(&path),
         }
     }
 }
 
-/// Returns `Ok(None)` when the put was abandoned (body error or future dropped).
-fn write_and_commit(
-    inner: &Inner,
-    id: &BlobId,
-    tmp: &Path,
-    rx: &mut mpsc::Receiver<Msg>,
-    abandoned: &AtomicBool,
-    done: &oneshot::Sender<WriteResult>,
-) -> io::Result<Option<u64>> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, options.open(tmp)?);
-    let mut size = 0u64;
-    let mut flusher: Option<Flusher> = None;
-    let mut flushed_at = 0u64;
-    loop {
-        match rx.blocking_recv() {
-            Some(Msg::Data(_)) if abandoned.load(Ordering::Relaxed) => {
-                let _ = out.into_parts();
-                return Ok(None);
-            }
-            Some(Msg::Data(batch)) => {
-                // Bytes still in the buffer are not on the disk yet: count them as written.
-                let coming =
-                    batch.iter().map(|c| c.len() as u64).sum::<u64>() + WRITE_BUFFER as u64;
-                ensure_room(&inner.tmp, coming, inner.reserve)?;
-                for chunk in batch {
-                    out.write_all(&chunk)?;
-                    size += chunk.len() as u64;
-                }
-                if size - flushed_at >= FLUSH_EVERY {
-                    let f = match &flusher {
-                        Some(f) => f,
-                        None => flusher.insert(Flusher::start(out.get_ref())?),
-                    };
-                    if f.kick() {
-                        flushed_at = size;
-                        inner.early_flushes.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            Some(Msg::Finish) => break,
-            None => {
-                // Abandoned: discard the buffer rather than flush it into a doomed file.
-                let _ = out.into_parts();
-                return Ok(None);
-            }
+/// The write side of one put: batches go to the temp file one blocking job at a time, each
+/// job overlapping the receipt of the next batch. Between jobs no thread is held, so an
+/// upload that trickles costs the batch it is filling and nothing else.
+struct PutWriter {
+    inner: Arc<Inner>,
+    id: BlobId,
+    tmp: PathBuf,
+    /// The temp file while no job holds it (`None` before the first batch).
+    temp: Option<TempBlob>,
+    /// The batch write in flight; it gives the file back.
+    job: Option<JoinHandle<io::Result<TempBlob>>>,
+    /// The early flush in flight (see [`DiskBlobs::early_flushes`]).
+    flush: Option<JoinHandle<io::Result<()>>>,
+    /// Bytes handed to jobs, and that count when the last flush started.
+    submitted: u64,
+    flushed_at: u64,
+}
+
+impl PutWriter {
+    fn new(inner: Arc<Inner>, id: &BlobId) -> PutWriter {
+        let tmp = inner.tmp_path(id);
+        PutWriter {
+            inner,
+            id: id.clone(),
+            tmp,
+            temp: None,
+            job: None,
+            flush: None,
+            submitted: 0,
+            flushed_at: 0,
         }
     }
-    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-    if let Some(f) = flusher {
-        f.finish()?;
-    }
-    // Step 1: the data must be on disk before its name is (see the `DiskBlobs` docs).
-    file.sync_all()?;
-    drop(file);
-    if done.is_closed() || abandoned.load(Ordering::Relaxed) {
-        return Ok(None);
-    }
-    // Step 2: fan-out directories, their entries made durable once.
-    let dir = inner.ensure_fanout(id)?;
-    let path = dir.join(id.as_str());
-    // Step 3: atomic visibility.
-    fs::rename(tmp, &path)?;
-    // Step 4: the rename is durable before the id is handed out.
-    if let Err(e) = sync_dir(&dir) {
-        // The caller gets an error and will never reference this blob: take it back.
-        remove_quietly(&path);
-        return Err(e);
-    }
-    Ok(Some(size))
-}
 
-/// Pushes a large blob's data to the disk while the rest of it is still arriving.
-///
-/// The kernel starts writing dirty pages back only when they pass a share of memory (gigabytes
-/// here), so without this the final `fsync` of a 1 GiB blob would write all of it, after the
-/// last byte arrived: at ~480 MB/s, two seconds during which the client waits for its reply.
-/// The flusher is a thread with its own handle on the temp file that calls `fdatasync`
-/// whenever the writer asks (every [`FLUSH_EVERY`] bytes, if it is not busy already), so the
-/// disk writes overlap the upload and the final `fsync` only has the tail to write. A separate
-/// thread rather than `fdatasync` on the writer: the writer keeps copying body bytes while the
-/// disk works. (Linux's `sync_file_range` would start writeback without a thread, but neither
-/// the standard library nor rustix offers it, and this crate forbids `unsafe`.)
-struct Flusher {
-    kick: std::sync::mpsc::SyncSender<()>,
-    thread: std::thread::JoinHandle<io::Result<()>>,
-}
+    /// Waits for the batch write in flight; its error, if it failed (its file is gone then).
+    async fn settle(&mut self) -> io::Result<()> {
+        if let Some(job) = self.job.take() {
+            self.temp = Some(job.await.map_err(io::Error::other)??);
+        }
+        Ok(())
+    }
 
-impl Flusher {
-    fn start(file: &File) -> io::Result<Flusher> {
-        let file = file.try_clone()?;
-        let (kick, requests) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread =
-            std::thread::Builder::new().name("s3gate-blob-flush".into()).spawn(move || {
-                // A failed fdatasync is kept for the writer: the final fsync must not be
-                // trusted to report it again.
-                while requests.recv().is_ok() {
-                    file.sync_data()?;
+    /// Hands a batch to a blocking job, once the previous one is done.
+    async fn submit(&mut self, batch: Vec<Bytes>) -> io::Result<()> {
+        self.settle().await?;
+        let coming: u64 = batch.iter().map(|c| c.len() as u64).sum();
+        if let Some(file) = self.temp.as_ref().map(|t| Arc::clone(&t.file)) {
+            self.kick_flush(file)?;
+        }
+        self.submitted += coming;
+        let temp = self.temp.take();
+        let (inner, path) = (Arc::clone(&self.inner), self.tmp.clone());
+        self.job = Some(spawn_blocking(move || {
+            let mut temp = match temp {
+                Some(temp) => temp,
+                None => TempBlob::create(path)?,
+            };
+            match ensure_room(&inner.tmp, coming, inner.reserve)
+                .and_then(|()| temp.write_batch(&batch))
+            {
+                Ok(()) => Ok(temp),
+                Err(e) => {
+                    temp.discard();
+                    Err(e)
                 }
-                Ok(())
-            })?;
-        Ok(Flusher { kick, thread })
+            }
+        }));
+        Ok(())
     }
 
-    /// Asks for a flush of everything written so far; `false` when one is already queued.
-    fn kick(&self) -> bool {
-        self.kick.try_send(()).is_ok()
+    /// Starts an `fdatasync` of what is written so far when [`FLUSH_EVERY`] more bytes arrived
+    /// and none is running: the disk writes overlap the upload, and the final `fsync` has only
+    /// the tail to write. (The kernel starts writeback on its own only past a share of memory,
+    /// gigabytes here: without this the final `fsync` of a 1 GiB blob would write all of it
+    /// while the client waits. Linux's `sync_file_range` would do without a job, but neither
+    /// the standard library nor rustix offers it, and this crate forbids `unsafe`.)
+    fn kick_flush(&mut self, file: Arc<File>) -> io::Result<()> {
+        if self.submitted - self.flushed_at < FLUSH_EVERY {
+            return Ok(());
+        }
+        if let Some(flush) = &self.flush
+            && !flush.is_finished()
+        {
+            return Ok(());
+        }
+        if let Some(flush) = self.flush.take() {
+            // Finished: collecting its result does not block. A failed fdatasync is kept for
+            // the put: the final fsync must not be trusted to report it again.
+            flush.now_or_never().unwrap_or(Ok(Ok(()))).map_err(io::Error::other)??;
+        }
+        self.flush = Some(spawn_blocking(move || file.sync_data()));
+        self.flushed_at = self.submitted;
+        self.inner.early_flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// Waits for the flushes asked for and reports their first error.
-    fn finish(self) -> io::Result<()> {
-        drop(self.kick);
-        match self.thread.join() {
-            Ok(result) => result,
-            Err(_) => Err(io::Error::other("blob flusher thread panicked")),
+    /// Waits for the writes and the flush, then commits; the blob's size.
+    async fn finish(mut self, abandoned: Arc<AtomicBool>) -> io::Result<u64> {
+        if let Err(e) = self.settle().await {
+            self.discard().await;
+            return Err(e);
+        }
+        if let Some(flush) = self.flush.take()
+            && let Err(e) = flush.await.map_err(io::Error::other).and_then(|r| r)
+        {
+            self.discard().await;
+            return Err(e);
+        }
+        let (temp, inner, path) = (self.temp.take(), Arc::clone(&self.inner), self.tmp.clone());
+        let id = self.id.clone();
+        let committed = spawn_blocking(move || {
+            let temp = match temp {
+                Some(temp) => temp,
+                None => TempBlob::create(path)?,
+            };
+            temp.commit(&inner, &id, &abandoned)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        committed.ok_or_else(|| io::Error::other("put abandoned during its commit"))
+    }
+
+    /// Removes the temp file once no job holds it; returns when it is gone.
+    async fn discard(mut self) {
+        let _ = self.settle().await;
+        if let Some(flush) = self.flush.take() {
+            let _ = flush.await;
+        }
+        if let Some(temp) = self.temp.take() {
+            let _ = spawn_blocking(move || temp.discard()).await;
         }
     }
 }

@@ -102,7 +102,7 @@ async fn failed_and_dropped_puts_remove_their_temp_files() {
         Box::pin(stream::iter(vec![Ok(Bytes::from(pattern(600_000, 2)))]).chain(stream::pending()));
     let abandoned = tokio::time::timeout(Duration::from_millis(200), store.put(stalled)).await;
     assert!(abandoned.is_err(), "a stalled put completed");
-    // The writer notices the closed channel on its own thread: give it a moment.
+    // The temp file is removed off the async workers: give it a moment.
     for _ in 0..100 {
         if tmp_files(dir.path()).is_empty() {
             break;
@@ -111,6 +111,45 @@ async fn failed_and_dropped_puts_remove_their_temp_files() {
     }
     assert!(tmp_files(dir.path()).is_empty(), "a dropped put left its temp file");
     assert!(listing(&store).await.is_empty());
+}
+
+/// A body that stops sending has what it sent written to its temp file within moments, so a
+/// silent upload holds no buffer in the gateway (issue 16: 1,000 slow uploads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_put_has_its_bytes_on_disk_not_in_memory() {
+    let (store, dir) = store();
+    // 100 kB in 1 kB chunks (less than a write batch), then nothing.
+    let chunks: Vec<Result<Bytes, _>> =
+        pattern(100_000, 6).chunks(1000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let stalled: ByteStream = Box::pin(stream::iter(chunks).chain(stream::pending()));
+    let put = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(stalled).await }
+    });
+    let tmp_size = || {
+        fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum::<u64>()
+    };
+    let mut size = 0;
+    for _ in 0..100 {
+        size = tmp_size();
+        if size == 100_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(size, 100_000, "the stalled put's bytes are not in its temp file");
+    put.abort();
+    let _ = put.await;
+    for _ in 0..100 {
+        if tmp_files(dir.path()).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(tmp_files(dir.path()).is_empty(), "an aborted put left its temp file");
 }
 
 #[tokio::test]
