@@ -3,8 +3,9 @@
 use std::time::SystemTime;
 
 use crate::{
-    Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectVersion, Part,
-    RetiredBlob, SqliteMetadata, Upload, UploadListQuery, UploadPage, User, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError,
+    MetadataStore, ObjectVersion, Part, RetiredBlob, SqliteMetadata, Upload, UploadListQuery,
+    UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 
 /// One of the persistent stores, delegating every call.
@@ -69,8 +70,33 @@ impl MetadataStore for AnyMetadata {
         delegate!(self, m => m.delete_bucket(name))
     }
 
+    async fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<(), MetaError> {
+        delegate!(self, m => m.set_bucket_versioning(name, versioning))
+    }
+
     async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
         delegate!(self, m => m.list_buckets(owner))
+    }
+
+    async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {
+        delegate!(self, m => m.bucket_config(bucket, kind))
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        document: Option<String>,
+    ) -> Result<(), MetaError> {
+        delegate!(self, m => m.put_bucket_config(bucket, kind, document))
+    }
+
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, String)>, MetaError> {
+        delegate!(self, m => m.bucket_configs(bucket))
     }
 
     async fn put_object(
@@ -85,13 +111,22 @@ impl MetadataStore for AnyMetadata {
         delegate!(self, m => m.object(bucket, key))
     }
 
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectVersion>, MetaError> {
+        delegate!(self, m => m.object_version(bucket, key, version_id))
+    }
+
     async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-        condition: WriteCondition,
+        opts: DeleteOptions,
     ) -> Result<CommitOutcome, MetaError> {
-        delegate!(self, m => m.delete_object(bucket, key, condition))
+        delegate!(self, m => m.delete_object(bucket, key, opts))
     }
 
     async fn set_object_tags(
@@ -104,8 +139,27 @@ impl MetadataStore for AnyMetadata {
         delegate!(self, m => m.set_object_tags(bucket, key, version_id, tags))
     }
 
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: LockChange,
+        now: SystemTime,
+    ) -> Result<String, MetaError> {
+        delegate!(self, m => m.set_object_lock(bucket, key, version_id, change, now))
+    }
+
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, MetaError> {
         delegate!(self, m => m.list_objects(bucket, query))
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> Result<VersionPage, MetaError> {
+        delegate!(self, m => m.list_object_versions(bucket, query))
     }
 
     async fn create_upload(&self, upload: Upload) -> Result<(), MetaError> {

@@ -16,9 +16,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    Bucket, CommitOutcome, ListEntry, ListPage, ListQuery, MetaError, MetadataStore, NULL_VERSION,
-    ObjectPart, ObjectVersion, Part, Upload, UploadListEntry, UploadListQuery, User,
-    WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, ListEntry, ListPage, ListQuery, LockChange, LockMode,
+    MetaError, MetadataStore, NULL_VERSION, ObjectLock, ObjectPart, ObjectVersion, Part, Retention,
+    Upload, UploadListEntry, UploadListQuery, User, VersionListEntry, VersionListQuery,
+    VersionPage, Versioning, WriteCondition,
 };
 
 /// Names of every case, in the order [`crate::conformance_tests!`] generates them.
@@ -46,6 +47,15 @@ pub const CASES: &[&str] = &[
     "forget_and_known_blobs",
     "leased_blobs_are_kept",
     "random_listing_model",
+    "bucket_configs",
+    "versioning_state",
+    "versioned_puts_stack",
+    "delete_markers",
+    "null_version_rules",
+    "version_tags",
+    "conditions_with_markers",
+    "list_versions_markers",
+    "random_version_model",
 ];
 
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an expression evaluated
@@ -63,7 +73,10 @@ macro_rules! conformance_tests {
             conditions_on_complete delete_missing_key keys_with_slashes_coexist
             list_prefix_and_delimiter list_start_after list_max_keys_and_truncation parts
             list_uploads complete_upload abort_upload retired_blobs_order
-            forget_and_known_blobs leased_blobs_are_kept random_listing_model);
+            forget_and_known_blobs leased_blobs_are_kept random_listing_model bucket_configs
+            versioning_state versioned_puts_stack delete_markers null_version_rules
+            version_tags conditions_with_markers list_versions_markers random_version_model
+            encryption_records object_lock);
     };
     ($make:expr) => {
         $crate::conformance_tests!(@cases Some($make);
@@ -72,7 +85,10 @@ macro_rules! conformance_tests {
             conditions_on_complete delete_missing_key keys_with_slashes_coexist
             list_prefix_and_delimiter list_start_after list_max_keys_and_truncation parts
             list_uploads complete_upload abort_upload retired_blobs_order
-            forget_and_known_blobs leased_blobs_are_kept random_listing_model);
+            forget_and_known_blobs leased_blobs_are_kept random_listing_model bucket_configs
+            versioning_state versioned_puts_stack delete_markers null_version_rules
+            version_tags conditions_with_markers list_versions_markers random_version_model
+            encryption_records object_lock);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(
@@ -100,7 +116,29 @@ fn user(name: &str, key: &str) -> User {
 }
 
 fn bucket(name: &str, owner: &str) -> Bucket {
-    Bucket { name: name.into(), owner: owner.into(), region: "us-east-1".into(), created: t(2, 5) }
+    Bucket {
+        name: name.into(),
+        owner: owner.into(),
+        region: "us-east-1".into(),
+        created: t(2, 5),
+        versioning: Versioning::Unversioned,
+    }
+}
+
+/// A delete without a version id by alice, under `condition`.
+fn del(condition: WriteCondition) -> DeleteOptions {
+    DeleteOptions {
+        version_id: None,
+        condition,
+        owner: "alice".into(),
+        now: t(9, 0),
+        bypass_governance: false,
+    }
+}
+
+/// A delete of exactly version `id`.
+fn del_version(id: &str) -> DeleteOptions {
+    DeleteOptions { version_id: Some(id.into()), ..del(WriteCondition::None) }
 }
 
 /// An object of `bucket`/`key` with one part per blob (each 10 bytes).
@@ -115,6 +153,7 @@ fn obj(bucket: &str, key: &str, etag: &str, blobs: &[&str]) -> ObjectVersion {
             size: 10,
             etag: format!("{etag}{n}"),
             checksum: (n == 1).then(|| "AAAAAA==".into()),
+            salt: None,
         })
         .collect();
     ObjectVersion {
@@ -136,6 +175,8 @@ fn obj(bucket: &str, key: &str, etag: &str, blobs: &[&str]) -> ObjectVersion {
         checksum_type: Some("FULL_OBJECT".into()),
         checksum: Some("AAAAAA==".into()),
         parts,
+        encryption: None,
+        lock: ObjectLock::default(),
     }
 }
 
@@ -160,6 +201,8 @@ fn upload(bucket: &str, key: &str, id: &str, initiated: SystemTime) -> Upload {
         tags: vec![],
         checksum_algorithm: Some("SHA256".into()),
         checksum_type: None,
+        encryption: None,
+        lock: ObjectLock::default(),
     }
 }
 
@@ -172,6 +215,7 @@ fn part(n: u32, blob: &str) -> Part {
         etag: format!("etag{n}"),
         checksum: None,
         last_modified: t(4, n),
+        salt: None,
     }
 }
 
@@ -180,7 +224,7 @@ fn strs(v: &[&str]) -> Vec<String> {
 }
 
 fn outcome(retired: &[&str], replaced: bool) -> CommitOutcome {
-    CommitOutcome { retired_blobs: strs(retired), replaced }
+    CommitOutcome { retired_blobs: strs(retired), replaced, ..CommitOutcome::default() }
 }
 
 async fn setup(m: &impl MetadataStore) {
@@ -228,11 +272,16 @@ pub async fn users(m: &impl MetadataStore) {
     m.delete_user("alice").await.unwrap();
     assert!(matches!(m.delete_user("alice").await, Err(MetaError::NoSuchUser)));
     assert_eq!(m.user_by_access_key("AK1").await.unwrap(), None);
-    // The freed name and key can be reused.
-    m.create_user(user("alice", "AK1")).await.unwrap();
+    // The freed access key can be reused; the name never: a new alice would inherit the
+    // removed one's buckets.
+    assert!(matches!(m.create_user(user("alice", "AK9")).await, Err(MetaError::UserExists)));
+    m.create_user(user("carol", "AK1")).await.unwrap();
     let root = user("root", "AKROOT");
     m.create_user(root.clone()).await.unwrap();
     assert_eq!(m.user_by_access_key("AKROOT").await.unwrap(), Some(root));
+    // The root is re-created with new keys under its own name.
+    m.delete_user("root").await.unwrap();
+    m.create_user(user("root", "AKROOT2")).await.unwrap();
 }
 
 /// Buckets: create, duplicate (with owner), list by owner, delete empty / non-empty / missing.
@@ -254,7 +303,7 @@ pub async fn buckets(m: &impl MetadataStore) {
     m.put_object(obj("b1", "k", "e", &["x"]), WriteCondition::None).await.unwrap();
     assert!(matches!(m.delete_bucket("b1").await, Err(MetaError::BucketNotEmpty)));
     assert!(matches!(m.delete_bucket("nope").await, Err(MetaError::NoSuchBucket)));
-    m.delete_object("b1", "k", WriteCondition::None).await.unwrap();
+    m.delete_object("b1", "k", del(WriteCondition::None)).await.unwrap();
     assert_eq!(m.delete_bucket("b1").await.unwrap(), outcome(&[], false));
     assert_eq!(m.bucket("b1").await.unwrap(), None);
     assert!(matches!(m.delete_bucket("b1").await, Err(MetaError::NoSuchBucket)));
@@ -292,6 +341,37 @@ pub async fn delete_bucket_aborts_uploads(m: &impl MetadataStore) {
     let q = UploadListQuery { max_uploads: 10, ..Default::default() };
     assert!(m.list_uploads("bk", &q).await.unwrap().entries.is_empty());
     assert!(matches!(m.put_part("bk", "u1", part(3, "p4")).await, Err(MetaError::NoSuchUpload)));
+}
+
+/// Bucket configuration documents: set, replace, remove, per kind, gone with the bucket.
+pub async fn bucket_configs(m: &impl MetadataStore) {
+    let missing = m.put_bucket_config("bk", "cors", Some("<c/>".into())).await;
+    assert!(matches!(missing, Err(MetaError::NoSuchBucket)), "{missing:?}");
+    assert!(matches!(m.put_bucket_config("bk", "cors", None).await, Err(MetaError::NoSuchBucket)));
+    assert_eq!(m.bucket_config("bk", "cors").await.unwrap(), None);
+    setup(m).await;
+    m.create_bucket(bucket("other", "alice")).await.unwrap();
+    assert_eq!(m.bucket_configs("bk").await.unwrap(), vec![]);
+    m.put_bucket_config("bk", "policy", Some("{\"a\":1}".into())).await.unwrap();
+    m.put_bucket_config("bk", "cors", Some("<one/>".into())).await.unwrap();
+    m.put_bucket_config("bk", "cors", Some("<two/>".into())).await.unwrap();
+    m.put_bucket_config("other", "cors", Some("<other/>".into())).await.unwrap();
+    assert_eq!(m.bucket_config("bk", "cors").await.unwrap().as_deref(), Some("<two/>"));
+    assert_eq!(m.bucket_config("bk", "lifecycle").await.unwrap(), None);
+    let all = m.bucket_configs("bk").await.unwrap();
+    assert_eq!(all, vec![("cors".into(), "<two/>".into()), ("policy".into(), "{\"a\":1}".into())]);
+    // Removing is idempotent and touches only that kind of that bucket.
+    m.put_bucket_config("bk", "cors", None).await.unwrap();
+    m.put_bucket_config("bk", "cors", None).await.unwrap();
+    assert_eq!(m.bucket_config("bk", "cors").await.unwrap(), None);
+    assert_eq!(m.bucket_config("bk", "policy").await.unwrap().as_deref(), Some("{\"a\":1}"));
+    assert_eq!(m.bucket_config("other", "cors").await.unwrap().as_deref(), Some("<other/>"));
+    // A deleted bucket's documents do not come back with a new bucket of the same name.
+    m.delete_bucket("bk").await.unwrap();
+    assert_eq!(m.bucket_configs("bk").await.unwrap(), vec![]);
+    setup(m).await;
+    assert_eq!(m.bucket_configs("bk").await.unwrap(), vec![]);
+    assert_eq!(m.bucket_configs("other").await.unwrap().len(), 1);
 }
 
 /// Put, get and overwrite: records round-trip exactly; the replaced version's blobs retire.
@@ -347,7 +427,7 @@ pub async fn object_tags(m: &impl MetadataStore) {
     ));
     // No blob changed hands: overwriting the key still retires exactly b1.
     assert_eq!(retired_ids(m).await, Vec::<String>::new());
-    m.delete_object("bk", "k", WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
     assert_eq!(retired_ids(m).await, strs(&["b1"]));
 }
 
@@ -356,16 +436,19 @@ pub async fn shared_blobs(m: &impl MetadataStore) {
     setup(m).await;
     m.put_object(obj("bk", "a", "e", &["s", "x"]), WriteCondition::None).await.unwrap();
     m.put_object(obj("bk", "b", "e", &["s"]), WriteCondition::None).await.unwrap();
-    let out = m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    let out = m.delete_object("bk", "a", del(WriteCondition::None)).await.unwrap();
     assert_eq!(out, outcome(&["x"], true));
-    let out = m.delete_object("bk", "b", WriteCondition::None).await.unwrap();
+    let out = m.delete_object("bk", "b", del(WriteCondition::None)).await.unwrap();
     assert_eq!(out, outcome(&["s"], true));
     // One object naming the same blob twice holds two references.
     m.put_object(obj("bk", "c", "e", &["d", "d"]), WriteCondition::None).await.unwrap();
     m.put_object(obj("bk", "e", "e", &["d"]), WriteCondition::None).await.unwrap();
-    assert_eq!(m.delete_object("bk", "e", WriteCondition::None).await.unwrap(), outcome(&[], true));
     assert_eq!(
-        m.delete_object("bk", "c", WriteCondition::None).await.unwrap(),
+        m.delete_object("bk", "e", del(WriteCondition::None)).await.unwrap(),
+        outcome(&[], true)
+    );
+    assert_eq!(
+        m.delete_object("bk", "c", del(WriteCondition::None)).await.unwrap(),
         outcome(&["d"], true)
     );
     assert_eq!(retired_ids(m).await, strs(&["d", "s", "x"]));
@@ -375,14 +458,14 @@ pub async fn shared_blobs(m: &impl MetadataStore) {
 pub async fn revived_blob_is_not_forgotten(m: &impl MetadataStore) {
     setup(m).await;
     m.put_object(obj("bk", "a", "e", &["r"]), WriteCondition::None).await.unwrap();
-    m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "a", del(WriteCondition::None)).await.unwrap();
     assert_eq!(retired_ids(m).await, strs(&["r"]));
     m.put_object(obj("bk", "b", "e", &["r"]), WriteCondition::None).await.unwrap();
     assert!(retired_ids(m).await.is_empty());
     assert!(m.forget_blobs(&strs(&["r"])).await.unwrap().is_empty());
     assert_eq!(m.known_blobs(&strs(&["r"])).await.unwrap(), strs(&["r"]));
     // An upload part can revive a blob too.
-    m.delete_object("bk", "b", WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "b", del(WriteCondition::None)).await.unwrap();
     m.create_upload(upload("bk", "u", "u1", t(0, 0))).await.unwrap();
     m.put_part("bk", "u1", part(1, "r")).await.unwrap();
     assert!(m.forget_blobs(&strs(&["r"])).await.unwrap().is_empty());
@@ -417,20 +500,20 @@ pub async fn conditions_on_put(m: &impl MetadataStore) {
 /// `If-None-Match: *` and `If-Match` on delete.
 pub async fn conditions_on_delete(m: &impl MetadataStore) {
     setup(m).await;
-    let r = m.delete_object("bk", "k", WriteCondition::IfMatch("e".into())).await;
+    let r = m.delete_object("bk", "k", del(WriteCondition::IfMatch("e".into()))).await;
     assert!(matches!(r, Err(MetaError::NoSuchKey)));
-    let r = m.delete_object("bk", "k", WriteCondition::IfNoneMatchAny).await;
+    let r = m.delete_object("bk", "k", del(WriteCondition::IfNoneMatchAny)).await;
     assert_eq!(r.unwrap(), outcome(&[], false));
     m.put_object(obj("bk", "k", "e1", &["a"]), WriteCondition::None).await.unwrap();
-    let r = m.delete_object("bk", "k", WriteCondition::IfNoneMatchAny).await;
+    let r = m.delete_object("bk", "k", del(WriteCondition::IfNoneMatchAny)).await;
     assert!(matches!(r, Err(MetaError::PreconditionFailed)));
-    let r = m.delete_object("bk", "k", WriteCondition::IfMatch("e2".into())).await;
+    let r = m.delete_object("bk", "k", del(WriteCondition::IfMatch("e2".into()))).await;
     assert!(matches!(r, Err(MetaError::PreconditionFailed)));
     assert!(m.object("bk", "k").await.unwrap().is_some());
-    let r = m.delete_object("bk", "k", WriteCondition::IfMatch("e1".into())).await;
+    let r = m.delete_object("bk", "k", del(WriteCondition::IfMatch("e1".into()))).await;
     assert_eq!(r.unwrap(), outcome(&["a"], true));
     assert_eq!(m.object("bk", "k").await.unwrap(), None);
-    let r = m.delete_object("nobucket", "k", WriteCondition::None).await;
+    let r = m.delete_object("nobucket", "k", del(WriteCondition::None)).await;
     assert!(matches!(r, Err(MetaError::NoSuchBucket)));
 }
 
@@ -458,12 +541,15 @@ pub async fn conditions_on_complete(m: &impl MetadataStore) {
 /// Deleting a missing key is not an error.
 pub async fn delete_missing_key(m: &impl MetadataStore) {
     setup(m).await;
-    let out = m.delete_object("bk", "nope", WriteCondition::None).await.unwrap();
+    let out = m.delete_object("bk", "nope", del(WriteCondition::None)).await.unwrap();
     assert_eq!(out, outcome(&[], false));
     m.put_object(plain("bk", "k"), WriteCondition::None).await.unwrap();
-    assert_eq!(m.delete_object("bk", "k", WriteCondition::None).await.unwrap(), outcome(&[], true));
     assert_eq!(
-        m.delete_object("bk", "k", WriteCondition::None).await.unwrap(),
+        m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap(),
+        outcome(&[], true)
+    );
+    assert_eq!(
+        m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap(),
         outcome(&[], false)
     );
 }
@@ -481,7 +567,7 @@ pub async fn keys_with_slashes_coexist(m: &impl MetadataStore) {
     assert_eq!(keys(&page), strs(&["a", "a/", "a/b"]));
     let page = m.list_objects("bk", &query("", Some("/"), None, 10)).await.unwrap();
     assert_eq!(keys(&page), strs(&["a", "a/*"]));
-    m.delete_object("bk", "a/", WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "a/", del(WriteCondition::None)).await.unwrap();
     let page = m.list_objects("bk", &query("a", None, None, 10)).await.unwrap();
     assert_eq!(keys(&page), strs(&["a", "a/b"]));
 }
@@ -756,7 +842,7 @@ pub async fn complete_upload(m: &impl MetadataStore) {
     assert!(m.upload("bk", "u2").await.unwrap().is_some());
     assert_eq!(m.known_blobs(&strs(&["p1", "p2", "p3"])).await.unwrap(), strs(&["p1", "p2", "p3"]));
     // Deleting the object retires the completed parts.
-    let out = m.delete_object("bk", "k", WriteCondition::None).await.unwrap();
+    let out = m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
     assert_eq!(out, outcome(&["p1", "p3"], true));
     let r = m.complete_upload("u9", v.clone(), WriteCondition::None).await;
     assert!(matches!(r, Err(MetaError::NoSuchUpload)));
@@ -764,6 +850,32 @@ pub async fn complete_upload(m: &impl MetadataStore) {
     gone.bucket = "nobucket".into();
     let r = m.complete_upload("u2", gone, WriteCondition::None).await;
     assert!(matches!(r, Err(MetaError::NoSuchUpload)));
+}
+
+/// The encryption record of a version and an upload and the salts of their parts are stored
+/// and read back as given, through PutObject, UploadPart and CompleteMultipartUpload.
+pub async fn encryption_records(m: &impl MetadataStore) {
+    setup(m).await;
+    let mut v = obj("bk", "sealed", "e", &["s1", "s2"]);
+    v.encryption = Some("1 S3 00ff record".into());
+    v.parts[0].salt = Some("0123456789abcdef0123456789abcdef".into());
+    m.put_object(v.clone(), WriteCondition::None).await.unwrap();
+    assert_eq!(m.object("bk", "sealed").await.unwrap(), Some(v));
+    let mut u = upload("bk", "mp", "u1", t(0, 0));
+    u.encryption = Some("1 C upload record".into());
+    m.create_upload(u.clone()).await.unwrap();
+    assert_eq!(m.upload("bk", "u1").await.unwrap(), Some(u.clone()));
+    let mut p = part(1, "mp1");
+    p.salt = Some("ffffffffffffffffffffffffffffffff".into());
+    m.put_part("bk", "u1", p.clone()).await.unwrap();
+    m.put_part("bk", "u1", part(2, "mp2")).await.unwrap();
+    let (parts, _) = m.list_parts("bk", "u1", 0, 10).await.unwrap();
+    assert_eq!(parts, vec![p, part(2, "mp2")]);
+    let mut done = obj("bk", "mp", "x-2", &["mp1", "mp2"]);
+    done.encryption = u.encryption.clone();
+    done.parts[0].salt = Some("ffffffffffffffffffffffffffffffff".into());
+    m.complete_upload("u1", done.clone(), WriteCondition::None).await.unwrap();
+    assert_eq!(m.object("bk", "mp").await.unwrap(), Some(done));
 }
 
 /// Aborting removes the upload and retires its parts' blobs.
@@ -790,11 +902,11 @@ pub async fn retired_blobs_order(m: &impl MetadataStore) {
     assert!(m.retired_blobs(start + Duration::from_mins(1), 10).await.unwrap().is_empty());
     m.put_object(obj("bk", "a", "e", &["z1", "y1"]), WriteCondition::None).await.unwrap();
     m.put_object(obj("bk", "b", "e", &["x2"]), WriteCondition::None).await.unwrap();
-    m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "a", del(WriteCondition::None)).await.unwrap();
     std::thread::sleep(Duration::from_millis(5));
     let middle = SystemTime::now();
     std::thread::sleep(Duration::from_millis(5));
-    m.delete_object("bk", "b", WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "b", del(WriteCondition::None)).await.unwrap();
     let end = SystemTime::now();
     let all = m.retired_blobs(end, 10).await.unwrap();
     let ids: Vec<&str> = all.iter().map(|r| r.blob_id.as_str()).collect();
@@ -817,7 +929,7 @@ pub async fn forget_and_known_blobs(m: &impl MetadataStore) {
     setup(m).await;
     m.put_object(obj("bk", "a", "e", &["live", "dead"]), WriteCondition::None).await.unwrap();
     m.put_object(obj("bk", "b", "e", &["live"]), WriteCondition::None).await.unwrap();
-    m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "a", del(WriteCondition::None)).await.unwrap();
     let ask = strs(&["unknown", "live", "dead"]);
     assert_eq!(m.known_blobs(&ask).await.unwrap(), strs(&["live", "dead"]));
     assert_eq!(m.forget_blobs(&ask).await.unwrap(), strs(&["dead"]));
@@ -833,7 +945,7 @@ pub async fn forget_and_known_blobs(m: &impl MetadataStore) {
 pub async fn leased_blobs_are_kept(m: &impl MetadataStore) {
     setup(m).await;
     m.put_object(obj("bk", "a", "e", &["x", "y", "z"]), WriteCondition::None).await.unwrap();
-    m.delete_object("bk", "a", WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "a", del(WriteCondition::None)).await.unwrap();
     let later = SystemTime::now() + Duration::from_hours(1);
     m.renew_leases("gw1", &strs(&["x", "y"]), later).await.unwrap();
     m.renew_leases("gw2", &strs(&["y"]), later).await.unwrap();
@@ -910,7 +1022,7 @@ pub async fn random_listing_model(m: &impl MetadataStore) {
             continue;
         }
         if rng.below(3) == 0 {
-            m.delete_object("bk", &key, WriteCondition::None).await.unwrap();
+            m.delete_object("bk", &key, del(WriteCondition::None)).await.unwrap();
             model.remove(&key);
         } else {
             let etag = format!("e{step}");
@@ -958,4 +1070,579 @@ pub async fn random_listing_model(m: &impl MetadataStore) {
         }
         assert_eq!(seen, expected, "paging prefix {prefix:?} delim {delim:?}");
     }
+}
+
+// ---- versioning ----
+
+async fn versioned(m: &impl MetadataStore, v: Versioning) {
+    setup(m).await;
+    m.set_bucket_versioning("bk", v).await.unwrap();
+}
+
+fn version_ids(page: &VersionPage) -> Vec<String> {
+    page.entries
+        .iter()
+        .map(|e| match e {
+            VersionListEntry::Version(v) => {
+                let flags = match (v.is_latest, v.is_delete_marker) {
+                    (true, true) => "+dm",
+                    (true, false) => "+",
+                    (false, true) => "dm",
+                    (false, false) => "",
+                };
+                format!("{}@{}{flags}", v.key, v.version_id)
+            }
+            VersionListEntry::CommonPrefix(p) => format!("{p}*"),
+        })
+        .collect()
+}
+
+fn vquery(
+    prefix: &str,
+    delim: Option<&str>,
+    km: Option<&str>,
+    vm: Option<&str>,
+    max: u32,
+) -> VersionListQuery {
+    VersionListQuery {
+        prefix: prefix.into(),
+        delimiter: delim.map(Into::into),
+        key_marker: km.map(Into::into),
+        version_id_marker: vm.map(Into::into),
+        max_keys: max,
+    }
+}
+
+async fn lv(m: &impl MetadataStore, q: VersionListQuery) -> VersionPage {
+    m.list_object_versions("bk", &q).await.unwrap()
+}
+
+async fn all_versions(m: &impl MetadataStore) -> Vec<String> {
+    version_ids(&m.list_object_versions("bk", &vquery("", None, None, None, 1000)).await.unwrap())
+}
+
+/// The versioning state: unversioned at creation, enabled and suspended at will, never back.
+pub async fn versioning_state(m: &impl MetadataStore) {
+    setup(m).await;
+    assert_eq!(m.bucket("bk").await.unwrap().unwrap().versioning, Versioning::Unversioned);
+    m.set_bucket_versioning("bk", Versioning::Unversioned).await.unwrap();
+    m.set_bucket_versioning("bk", Versioning::Enabled).await.unwrap();
+    assert_eq!(m.bucket("bk").await.unwrap().unwrap().versioning, Versioning::Enabled);
+    m.set_bucket_versioning("bk", Versioning::Suspended).await.unwrap();
+    assert_eq!(m.bucket("bk").await.unwrap().unwrap().versioning, Versioning::Suspended);
+    let r = m.set_bucket_versioning("bk", Versioning::Unversioned).await;
+    assert!(matches!(r, Err(MetaError::Conflict)), "{r:?}");
+    let listed = m.list_buckets(None).await.unwrap();
+    assert_eq!(listed[0].versioning, Versioning::Suspended);
+    let r = m.set_bucket_versioning("nope", Versioning::Enabled).await;
+    assert!(matches!(r, Err(MetaError::NoSuchBucket)), "{r:?}");
+}
+
+/// Writes to an enabled bucket stack versions with distinct ids, newest first; every version
+/// stays readable by id and holds its blobs.
+pub async fn versioned_puts_stack(m: &impl MetadataStore) {
+    versioned(m, Versioning::Enabled).await;
+    let mut ids = Vec::new();
+    for (i, blob) in ["b1", "b2", "b3"].into_iter().enumerate() {
+        let out = m.put_object(obj("bk", "k", &format!("e{i}"), &[blob]), WriteCondition::None);
+        let out = out.await.unwrap();
+        assert_eq!(out.replaced, i > 0);
+        assert!(out.retired_blobs.is_empty());
+        let id = out.version_id.unwrap();
+        assert!(crate::is_version_id(&id) && id != NULL_VERSION, "{id}");
+        ids.push(id);
+    }
+    // Newest first in id order too.
+    assert!(ids[2] < ids[1] && ids[1] < ids[0], "{ids:?}");
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().etag, "e2");
+    for (i, id) in ids.iter().enumerate() {
+        let v = m.object_version("bk", "k", Some(id)).await.unwrap().unwrap();
+        assert_eq!(
+            (v.etag.as_str(), v.version_id.as_str()),
+            (format!("e{i}").as_str(), id.as_str())
+        );
+        assert_eq!(v.parts[0].blob_id, format!("b{}", i + 1));
+    }
+    assert!(m.object_version("bk", "k", Some(NULL_VERSION)).await.unwrap().is_none());
+    assert!(m.object_version("bk", "k", Some(&"0".repeat(32))).await.unwrap().is_none());
+    assert_eq!(
+        all_versions(m).await,
+        [format!("k@{}+", ids[2]), format!("k@{}", ids[1]), format!("k@{}", ids[0])]
+    );
+    let page = m.list_objects("bk", &query("", None, None, 10)).await.unwrap();
+    assert_eq!(keys(&page), ["k"]);
+    // Removing versions retires exactly their blobs; the newest remaining becomes latest.
+    let out = m.delete_object("bk", "k", del_version(&ids[2])).await.unwrap();
+    assert_eq!(out.retired_blobs, strs(&["b3"]));
+    assert_eq!((out.replaced, out.delete_marker), (true, false));
+    assert_eq!(out.version_id.as_deref(), Some(ids[2].as_str()));
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().etag, "e1");
+    let out = m.delete_object("bk", "k", del_version(&ids[0])).await.unwrap();
+    assert_eq!(out.retired_blobs, strs(&["b1"]));
+    assert_eq!(all_versions(m).await, [format!("k@{}+", ids[1])]);
+    // An unknown id changes nothing.
+    let out = m.delete_object("bk", "k", del_version(&ids[0])).await.unwrap();
+    assert!(!out.replaced && out.retired_blobs.is_empty());
+    assert!(matches!(m.delete_bucket("bk").await, Err(MetaError::BucketNotEmpty)));
+    m.delete_object("bk", "k", del_version(&ids[1])).await.unwrap();
+    assert!(all_versions(m).await.is_empty());
+    m.delete_bucket("bk").await.unwrap();
+}
+
+/// Deletes without a version id add delete markers: the key disappears from object reads and
+/// listings, the bucket stays non-empty, and removing the marker brings the object back.
+pub async fn delete_markers(m: &impl MetadataStore) {
+    versioned(m, Versioning::Enabled).await;
+    let v1 = m.put_object(obj("bk", "k", "e1", &["b1"]), WriteCondition::None).await.unwrap();
+    let v1 = v1.version_id.unwrap();
+    let out = m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
+    assert!(out.delete_marker && out.replaced && out.retired_blobs.is_empty());
+    let dm = out.version_id.unwrap();
+    assert!(dm < v1);
+    assert!(m.object("bk", "k").await.unwrap().is_none());
+    let marker = m.object_version("bk", "k", None).await.unwrap().unwrap();
+    assert!(marker.is_delete_marker);
+    assert_eq!((marker.version_id.as_str(), marker.owner.as_str()), (dm.as_str(), "alice"));
+    assert_eq!(marker.last_modified, t(9, 0));
+    assert!(m.object_version("bk", "k", Some(&dm)).await.unwrap().unwrap().is_delete_marker);
+    assert!(keys(&m.list_objects("bk", &query("", None, None, 10)).await.unwrap()).is_empty());
+    assert!(keys(&m.list_objects("bk", &query("", Some("/"), None, 10)).await.unwrap()).is_empty());
+    assert_eq!(all_versions(m).await, [format!("k@{dm}+dm"), format!("k@{v1}")]);
+    // Another delete stacks another marker; a delete of a key without versions adds one too.
+    let dm2 = m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
+    let dm2 = dm2.version_id.unwrap();
+    let out = m.delete_object("bk", "ghost", del(WriteCondition::None)).await.unwrap();
+    assert!(out.delete_marker && !out.replaced);
+    let ghost = out.version_id.unwrap();
+    assert_eq!(
+        all_versions(m).await,
+        [
+            format!("ghost@{ghost}+dm"),
+            format!("k@{dm2}+dm"),
+            format!("k@{dm}dm"),
+            format!("k@{v1}")
+        ]
+    );
+    // Removing the latest marker promotes the older one; removing both restores the object.
+    let out = m.delete_object("bk", "k", del_version(&dm2)).await.unwrap();
+    assert!(out.delete_marker && out.replaced);
+    assert!(m.object("bk", "k").await.unwrap().is_none());
+    m.delete_object("bk", "k", del_version(&dm)).await.unwrap();
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().version_id, v1);
+    assert_eq!(keys(&m.list_objects("bk", &query("", None, None, 10)).await.unwrap()), ["k"]);
+    // A bucket holding only a marker is not empty.
+    m.delete_object("bk", "k", del_version(&v1)).await.unwrap();
+    assert!(matches!(m.delete_bucket("bk").await, Err(MetaError::BucketNotEmpty)));
+    m.delete_object("bk", "ghost", del_version(&ghost)).await.unwrap();
+    m.delete_bucket("bk").await.unwrap();
+}
+
+/// The `null` version: kept when versioning is enabled, replaced by writes and deletes of a
+/// suspended bucket wherever it is in the key's history, removable by its id.
+pub async fn null_version_rules(m: &impl MetadataStore) {
+    setup(m).await;
+    let out = m.put_object(obj("bk", "k", "e0", &["a"]), WriteCondition::None).await.unwrap();
+    assert_eq!(out.version_id, None);
+    m.set_bucket_versioning("bk", Versioning::Enabled).await.unwrap();
+    let v1 = m.put_object(obj("bk", "k", "e1", &["b"]), WriteCondition::None).await.unwrap();
+    let v1 = v1.version_id.unwrap();
+    assert_eq!(all_versions(m).await, [format!("k@{v1}+"), "k@null".into()]);
+    assert_eq!(m.object_version("bk", "k", Some(NULL_VERSION)).await.unwrap().unwrap().etag, "e0");
+    m.set_bucket_versioning("bk", Versioning::Suspended).await.unwrap();
+    let out = m.put_object(obj("bk", "k", "e2", &["c"]), WriteCondition::None).await.unwrap();
+    assert_eq!(out.version_id, None, "a suspended bucket's writes report no version id");
+    assert_eq!(out.retired_blobs, strs(&["a"]));
+    assert_eq!(all_versions(m).await, ["k@null+".to_owned(), format!("k@{v1}")]);
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().etag, "e2");
+    // A suspended delete replaces the null version with a null delete marker.
+    let out = m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
+    assert_eq!(out.version_id.as_deref(), Some(NULL_VERSION));
+    assert!(out.delete_marker);
+    assert_eq!(out.retired_blobs, strs(&["c"]));
+    assert_eq!(all_versions(m).await, ["k@null+dm".to_owned(), format!("k@{v1}")]);
+    assert!(m.object("bk", "k").await.unwrap().is_none());
+    let out = m.delete_object("bk", "k", del_version(NULL_VERSION)).await.unwrap();
+    assert!(out.delete_marker && out.replaced);
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().version_id, v1);
+    // Enabled again: new ids, the suspended-era history stays.
+    m.set_bucket_versioning("bk", Versioning::Enabled).await.unwrap();
+    m.put_object(obj("bk", "k", "e3", &["d"]), WriteCondition::None).await.unwrap();
+    m.set_bucket_versioning("bk", Versioning::Suspended).await.unwrap();
+    m.put_object(obj("bk", "k", "e4", &["e"]), WriteCondition::None).await.unwrap();
+    let ids = all_versions(m).await;
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[0], "k@null+");
+    assert_eq!(ids[2], format!("k@{v1}"));
+    // Multipart completion follows the same rules.
+    m.set_bucket_versioning("bk", Versioning::Enabled).await.unwrap();
+    m.create_upload(upload("bk", "k", "u1", t(5, 0))).await.unwrap();
+    m.put_part("bk", "u1", part(1, "p1")).await.unwrap();
+    let out = m.complete_upload("u1", obj("bk", "k", "mp", &["p1"]), WriteCondition::None);
+    let id = out.await.unwrap().version_id.unwrap();
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().version_id, id);
+    assert_eq!(all_versions(m).await.len(), 4);
+}
+
+/// Tags of any version can be replaced by id without touching the others; markers have none.
+pub async fn version_tags(m: &impl MetadataStore) {
+    versioned(m, Versioning::Enabled).await;
+    let v1 = m.put_object(obj("bk", "k", "e1", &[]), WriteCondition::None).await.unwrap();
+    let v1 = v1.version_id.unwrap();
+    let v2 = m.put_object(obj("bk", "k", "e2", &[]), WriteCondition::None).await.unwrap();
+    let v2 = v2.version_id.unwrap();
+    let tags = vec![("old".to_owned(), "1".to_owned())];
+    assert_eq!(m.set_object_tags("bk", "k", Some(&v1), tags.clone()).await.unwrap(), v1);
+    assert_eq!(m.object_version("bk", "k", Some(&v1)).await.unwrap().unwrap().tags, tags);
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().tags, obj("bk", "k", "", &[]).tags);
+    assert_eq!(m.set_object_tags("bk", "k", None, vec![]).await.unwrap(), v2);
+    let dm = m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
+    let dm = dm.version_id.unwrap();
+    for id in [None, Some(dm.as_str())] {
+        let r = m.set_object_tags("bk", "k", id, vec![]).await;
+        assert!(matches!(r, Err(MetaError::NoSuchKey)), "{r:?}");
+    }
+}
+
+/// Write conditions see a latest delete marker as no current version.
+pub async fn conditions_with_markers(m: &impl MetadataStore) {
+    versioned(m, Versioning::Enabled).await;
+    m.put_object(obj("bk", "k", "e1", &[]), WriteCondition::None).await.unwrap();
+    m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
+    let r = m.put_object(obj("bk", "k", "e2", &[]), WriteCondition::IfMatch("e1".into())).await;
+    assert!(matches!(r, Err(MetaError::NoSuchKey)), "{r:?}");
+    let r = m.delete_object("bk", "k", del(WriteCondition::IfMatch("e1".into()))).await;
+    assert!(matches!(r, Err(MetaError::NoSuchKey)), "{r:?}");
+    assert_eq!(all_versions(m).await.len(), 2);
+    m.put_object(obj("bk", "k", "e2", &[]), WriteCondition::IfNoneMatchAny).await.unwrap();
+    let r = m.put_object(obj("bk", "k", "e3", &[]), WriteCondition::IfNoneMatchAny).await;
+    assert!(matches!(r, Err(MetaError::PreconditionFailed)), "{r:?}");
+    assert_eq!(all_versions(m).await.len(), 3);
+}
+
+/// Version listings: key and version-id markers, prefixes, delimiters, truncation.
+pub async fn list_versions_markers(m: &impl MetadataStore) {
+    versioned(m, Versioning::Enabled).await;
+    let mut ids: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for key in ["a", "b/1", "b/2", "c", "a", "c", "a"] {
+        let out = m.put_object(obj("bk", key, "e", &[]), WriteCondition::None).await.unwrap();
+        ids.entry(key).or_default().insert(0, out.version_id.unwrap());
+    }
+    let a = &ids["a"];
+    let all = all_versions(m).await;
+    assert_eq!(all.len(), 7);
+    assert_eq!(all[0], format!("a@{}+", a[0]));
+    assert_eq!(all[2], format!("a@{}", a[2]));
+    // Truncation and the markers of the next page.
+    let page = lv(m, vquery("", None, None, None, 2)).await;
+    assert!(page.is_truncated);
+    assert_eq!(version_ids(&page), all[..2]);
+    let page = lv(m, vquery("", None, Some("a"), Some(&a[1]), 2));
+    let page = page.await;
+    assert_eq!(version_ids(&page), all[2..4]);
+    // A key marker alone skips the key's versions; an unknown version marker skips the key.
+    let page = lv(m, vquery("", None, Some("a"), None, 1000)).await;
+    assert_eq!(version_ids(&page), all[3..]);
+    let zeros = "0".repeat(32);
+    let page = lv(m, vquery("", None, Some("a"), Some(&zeros), 1000));
+    assert_eq!(version_ids(&page.await), all[3..]);
+    // Delimiters roll versions up; a key marker at or inside a prefix skips it.
+    let page = lv(m, vquery("", Some("/"), None, None, 1000)).await;
+    let got = version_ids(&page);
+    assert_eq!(got.len(), 3 + 1 + 2);
+    assert_eq!(got[3], "b/*");
+    for km in ["b/", "b/1"] {
+        let page = lv(m, vquery("", Some("/"), Some(km), None, 1000));
+        let got = version_ids(&page.await);
+        assert_eq!(got.len(), 2, "{km}: {got:?}");
+        assert!(got[0].starts_with("c@"), "{km}: {got:?}");
+    }
+    let page = lv(m, vquery("b/", Some("/"), None, None, 1000)).await;
+    let got = version_ids(&page);
+    assert_eq!(got, [format!("b/1@{}+", ids["b/1"][0]), format!("b/2@{}+", ids["b/2"][0])]);
+    let page = lv(m, vquery("", None, None, None, 0)).await;
+    assert!(page.entries.is_empty() && !page.is_truncated);
+    let r = m.list_object_versions("nope", &vquery("", None, None, None, 10)).await;
+    assert!(matches!(r, Err(MetaError::NoSuchBucket)), "{r:?}");
+}
+
+/// One step of [`check_version_model`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelOp {
+    /// Put an object.
+    Put(String),
+    /// Delete without a version id.
+    Delete(String),
+    /// Delete the version at this position of the key's history (newest first), modulo its
+    /// length; nothing if the key has no versions.
+    DeleteVersion(String, usize),
+    /// Enable (`true`) or suspend versioning.
+    SetVersioning(bool),
+    /// List versions of keys under this prefix with an optional `/` delimiter, paging through
+    /// with pages of this size (1..), and compare with the model.
+    List(String, bool, u32),
+}
+
+/// The model of one key's history, newest first: (version id, ETag; `None` for a marker).
+type History = Vec<(String, Option<String>)>;
+
+/// Runs `ops` against `m` (a fresh store) and a `BTreeMap` of key histories, checking every
+/// outcome, read and listing against the model.
+pub async fn check_version_model(m: &impl MetadataStore, ops: &[ModelOp]) {
+    setup(m).await;
+    let mut mode = Versioning::Unversioned;
+    let mut model: BTreeMap<String, History> = BTreeMap::new();
+    for (step, op) in ops.iter().enumerate() {
+        let ctx = format!("step {step}: {op:?}");
+        match op {
+            ModelOp::Put(key) => {
+                let etag = format!("e{step}");
+                let v = obj("bk", key, &etag, &[&etag]);
+                let out = m.put_object(v, WriteCondition::None).await.unwrap();
+                let h = model.entry(key.clone()).or_default();
+                let id = model_add(mode, false, h, out.version_id.as_deref(), &ctx);
+                h.insert(0, (id, Some(etag)));
+            }
+            ModelOp::Delete(key) => {
+                let out = m.delete_object("bk", key, del(WriteCondition::None)).await.unwrap();
+                if mode == Versioning::Unversioned {
+                    assert_eq!(out.replaced, model.remove(key).is_some(), "{ctx}");
+                    assert!(!out.delete_marker, "{ctx}");
+                } else {
+                    assert!(out.delete_marker, "{ctx}");
+                    let h = model.entry(key.clone()).or_default();
+                    let id = model_add(mode, true, h, out.version_id.as_deref(), &ctx);
+                    h.insert(0, (id, None));
+                }
+            }
+            ModelOp::DeleteVersion(key, i) => {
+                let Some(h) = model.get_mut(key) else { continue };
+                let (id, etag) = h.remove(i % h.len());
+                if h.is_empty() {
+                    model.remove(key);
+                }
+                let out = m.delete_object("bk", key, del_version(&id)).await.unwrap();
+                assert!(out.replaced, "{ctx}");
+                assert_eq!(out.delete_marker, etag.is_none(), "{ctx}");
+                let retired = etag.map(|e| vec![e]).unwrap_or_default();
+                assert_eq!(out.retired_blobs, retired, "{ctx}");
+            }
+            ModelOp::SetVersioning(on) => {
+                mode = if *on { Versioning::Enabled } else { Versioning::Suspended };
+                m.set_bucket_versioning("bk", mode).await.unwrap();
+            }
+            ModelOp::List(prefix, delim, page_size) => {
+                let delim = delim.then_some("/");
+                let want = model_versions(&model, prefix, delim);
+                let mut seen = Vec::new();
+                let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
+                loop {
+                    let q = vquery(prefix, delim, km.as_deref(), vm.as_deref(), *page_size);
+                    let page = m.list_object_versions("bk", &q).await.unwrap();
+                    seen.extend(version_ids(&page));
+                    if !page.is_truncated {
+                        break;
+                    }
+                    assert!(!page.entries.is_empty(), "{ctx}");
+                    (km, vm) = match page.entries.last().unwrap() {
+                        VersionListEntry::Version(v) => {
+                            (Some(v.key.clone()), Some(v.version_id.clone()))
+                        }
+                        VersionListEntry::CommonPrefix(p) => (Some(p.clone()), None),
+                    };
+                }
+                assert_eq!(seen, want, "{ctx}");
+                // Object listings show exactly the keys whose latest version is no marker.
+                let live: Vec<String> = model
+                    .iter()
+                    .filter(|(k, h)| k.starts_with(prefix.as_str()) && h[0].1.is_some())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let page = m.list_objects("bk", &query(prefix, None, None, 1000)).await.unwrap();
+                assert_eq!(keys(&page), live, "{ctx}");
+            }
+        }
+        for (key, h) in &model {
+            let cur = m.object("bk", key).await.unwrap();
+            assert_eq!(cur.map(|v| v.etag), h[0].1.clone(), "{ctx}: {key}");
+        }
+    }
+    // The blob of every model version is still referenced: none was retired early.
+    let retired = retired_ids(m).await;
+    for h in model.values() {
+        for (_, etag) in h {
+            if let Some(e) = etag {
+                assert!(!retired.contains(e), "{e} retired while a version names it");
+            }
+        }
+    }
+}
+
+/// Applies the store's answer for a new version in `mode` to `h` (removing a replaced null
+/// version) and returns the new version's id.
+fn model_add(
+    mode: Versioning,
+    marker: bool,
+    h: &mut History,
+    got: Option<&str>,
+    ctx: &str,
+) -> String {
+    match mode {
+        Versioning::Enabled => {
+            let id = got.unwrap().to_owned();
+            assert!(crate::is_version_id(&id) && id != NULL_VERSION, "{ctx}: {id}");
+            for (other, _) in h.iter().filter(|(o, _)| o != NULL_VERSION) {
+                assert!(id < *other, "{ctx}: {id} sorts after older {other}");
+            }
+            id
+        }
+        Versioning::Suspended | Versioning::Unversioned => {
+            let want = (mode == Versioning::Suspended && marker).then_some(NULL_VERSION);
+            assert_eq!(got, want, "{ctx}");
+            h.retain(|(id, _)| id != NULL_VERSION);
+            NULL_VERSION.to_owned()
+        }
+    }
+}
+
+fn model_versions(
+    model: &BTreeMap<String, History>,
+    prefix: &str,
+    delim: Option<&str>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (key, h) in model.iter().filter(|(k, _)| k.starts_with(prefix)) {
+        let rolled = delim.and_then(|d| {
+            key[prefix.len()..].find(d).map(|i| format!("{}*", &key[..prefix.len() + i + d.len()]))
+        });
+        if let Some(cp) = rolled {
+            if out.last() != Some(&cp) {
+                out.push(cp);
+            }
+            continue;
+        }
+        for (i, (id, etag)) in h.iter().enumerate() {
+            let flags = match (i == 0, etag.is_none()) {
+                (true, true) => "+dm",
+                (true, false) => "+",
+                (false, true) => "dm",
+                (false, false) => "",
+            };
+            out.push(format!("{key}@{id}{flags}"));
+        }
+    }
+    out
+}
+
+/// A random sequence of [`ModelOp`]s from a fixed seed, run with [`check_version_model`].
+pub async fn random_version_model(m: &impl MetadataStore) {
+    let mut rng = Rng(0xF00D_5EED_1234_ABCD);
+    let mut ops = Vec::new();
+    for _ in 0..300 {
+        let key = ["a", "b", "a/x", "a/y", "b/z", "c"][rng.below(6)].to_owned();
+        ops.push(match rng.below(12) {
+            0..=4 => ModelOp::Put(key),
+            5 | 6 => ModelOp::Delete(key),
+            7 | 8 => ModelOp::DeleteVersion(key, rng.below(4)),
+            9 => ModelOp::SetVersioning(rng.below(3) != 0),
+            _ => ModelOp::List(["", "a", "a/", "b"][rng.below(4)].to_owned(), rng.below(2) == 0, {
+                u32::try_from(1 + rng.below(4)).unwrap()
+            }),
+        });
+    }
+    check_version_model(m, &ops).await;
+}
+
+/// Object lock: a version's lock is stored with it (PutObject, CompleteMultipartUpload from the
+/// upload's), changed only as the rules allow, and judged against the caller's clock in the
+/// delete's transaction: a locked version cannot be deleted by id, a plain delete still adds a
+/// marker, and once retention expires the delete succeeds.
+pub async fn object_lock(m: &impl MetadataStore) {
+    versioned(m, Versioning::Enabled).await;
+    let gov = |s| Some(Retention { mode: LockMode::Governance, until: t(s, 0) });
+    let comp = |s| Some(Retention { mode: LockMode::Compliance, until: t(s, 0) });
+    let mut v = obj("bk", "k", "e1", &["b1"]);
+    v.lock = ObjectLock { retention: comp(100), legal_hold: false };
+    let id = m.put_object(v.clone(), WriteCondition::None).await.unwrap().version_id.unwrap();
+    let got = m.object_version("bk", "k", Some(&id)).await.unwrap().unwrap();
+    assert_eq!(got.lock, v.lock);
+    let at = |secs, bypass| DeleteOptions {
+        version_id: Some(id.clone()),
+        now: t(secs, 0),
+        bypass_governance: bypass,
+        ..del(WriteCondition::None)
+    };
+    // Compliance: no delete by id before it expires, bypass or not; a marker is fine.
+    for bypass in [false, true] {
+        let r = m.delete_object("bk", "k", at(99, bypass)).await;
+        assert!(matches!(r, Err(MetaError::ObjectLocked)), "{r:?}");
+    }
+    let marker = m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
+    assert!(marker.delete_marker);
+    // Nobody shortens or weakens it; extending works; a marker has no lock to change.
+    let set = |change, secs| m.set_object_lock("bk", "k", Some(&id), change, t(secs, 0));
+    let shorten = LockChange::Retention { retention: comp(50), bypass: true };
+    assert!(matches!(set(shorten, 10).await, Err(MetaError::ObjectLocked)));
+    let weaken = LockChange::Retention { retention: gov(500), bypass: true };
+    assert!(matches!(set(weaken, 10).await, Err(MetaError::ObjectLocked)));
+    let remove = LockChange::Retention { retention: None, bypass: true };
+    assert!(matches!(set(remove, 10).await, Err(MetaError::ObjectLocked)));
+    let extend = LockChange::Retention { retention: comp(200), bypass: false };
+    assert_eq!(set(extend, 10).await.unwrap(), id);
+    let marker_id = marker.version_id.unwrap();
+    let r =
+        m.set_object_lock("bk", "k", Some(&marker_id), LockChange::LegalHold(true), t(1, 0)).await;
+    assert!(matches!(r, Err(MetaError::NoSuchKey)), "{r:?}");
+    // A legal hold blocks deletion after retention expired, until it is lifted.
+    assert_eq!(set(LockChange::LegalHold(true), 10).await.unwrap(), id);
+    let got = m.object_version("bk", "k", Some(&id)).await.unwrap().unwrap();
+    assert_eq!(got.lock, ObjectLock { retention: comp(200), legal_hold: true });
+    assert!(matches!(
+        m.delete_object("bk", "k", at(300, false)).await,
+        Err(MetaError::ObjectLocked)
+    ));
+    set(LockChange::LegalHold(false), 10).await.unwrap();
+    assert!(matches!(
+        m.delete_object("bk", "k", at(199, true)).await,
+        Err(MetaError::ObjectLocked)
+    ));
+    let gone = m.delete_object("bk", "k", at(200, false)).await.unwrap();
+    assert!(gone.replaced);
+    assert!(m.object_version("bk", "k", Some(&id)).await.unwrap().is_none());
+
+    // Governance, from an upload: bypass deletes it, nothing else does.
+    let mut u = upload("bk", "mp", "u1", t(0, 0));
+    u.lock = ObjectLock { retention: gov(100), legal_hold: false };
+    m.create_upload(u.clone()).await.unwrap();
+    assert_eq!(m.upload("bk", "u1").await.unwrap(), Some(u.clone()));
+    m.put_part("bk", "u1", part(1, "mp1")).await.unwrap();
+    let mut done = obj("bk", "mp", "x-1", &["mp1"]);
+    done.lock = u.lock;
+    let out = m.complete_upload("u1", done, WriteCondition::None).await.unwrap();
+    let mid = out.version_id.unwrap();
+    let del_mp = |bypass| DeleteOptions {
+        version_id: Some(mid.clone()),
+        now: t(10, 0),
+        bypass_governance: bypass,
+        ..del(WriteCondition::None)
+    };
+    assert!(matches!(
+        m.delete_object("bk", "mp", del_mp(false)).await,
+        Err(MetaError::ObjectLocked)
+    ));
+    let r = m
+        .set_object_lock(
+            "bk",
+            "mp",
+            None,
+            LockChange::Retention { retention: gov(50), bypass: false },
+            t(10, 0),
+        )
+        .await;
+    assert!(matches!(r, Err(MetaError::ObjectLocked)), "{r:?}");
+    assert!(m.delete_object("bk", "mp", del_mp(true)).await.unwrap().replaced);
+    // Missing things.
+    let r = m.set_object_lock("nobucket", "k", None, LockChange::LegalHold(true), t(0, 0)).await;
+    assert!(matches!(r, Err(MetaError::NoSuchBucket)), "{r:?}");
+    let r = m.set_object_lock("bk", "nokey", None, LockChange::LegalHold(true), t(0, 0)).await;
+    assert!(matches!(r, Err(MetaError::NoSuchKey)), "{r:?}");
 }

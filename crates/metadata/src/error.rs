@@ -35,6 +35,10 @@ pub enum MetaError {
     /// No user of that name.
     #[error("no such user")]
     NoSuchUser,
+    /// The version is under object lock (a legal hold or a retention in force) and the
+    /// request would delete it or weaken its lock.
+    #[error("object is locked")]
+    ObjectLocked,
     /// The store is temporarily unable to serve (busy, connection lost); retrying may succeed.
     #[error("metadata store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -10,8 +10,10 @@
 //! The store never sees object data: it keeps blob ids that the storage backend generated.
 //! It does not validate names or compute ETags; callers hand it validated records.
 //!
-//! Schema note: an object row is a *version*; unversioned buckets keep the `null` version,
-//! so bucket versioning is a feature and not a migration.
+//! Schema note: an object row is a *version*; unversioned buckets keep the `null` version.
+//! A bucket's versioning state is a column read inside every write's transaction; the versions
+//! of a key are ordered by a sequence number the store assigns under the key's lock (see
+//! [`ObjectVersion`]), and version listings seek the `(bucket, key, seq)` index.
 //!
 //! # Semantics shared by every implementation
 //!
@@ -45,6 +47,7 @@
 //!     owner: "alice".into(),
 //!     region: "us-east-1".into(),
 //!     created: std::time::SystemTime::now(),
+//!     versioning: s3gate_metadata::Versioning::Unversioned,
 //! };
 //! store.create_bucket(bucket.clone()).await.unwrap();
 //! assert_eq!(store.bucket("photos").await.unwrap(), Some(bucket));
@@ -52,9 +55,11 @@
 //! ```
 
 mod any;
+mod check;
 pub mod conformance;
 mod error;
 mod list;
+mod lock;
 mod mem;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -62,7 +67,9 @@ mod sqlite;
 mod store;
 
 pub use any::AnyMetadata;
+pub use check::{InvalidUser, check_user};
 pub use error::MetaError;
+pub use lock::{LockChange, LockMode, ObjectLock, Retention};
 pub use mem::MemMetadata;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresMetadata, PostgresOptions, latest_version as postgres_schema_version};

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use crate::{
     ListEntry, ListPage, ListQuery, MetaError, ObjectSummary, Upload, UploadListEntry,
-    UploadListQuery, UploadPage,
+    UploadListQuery, UploadPage, VersionListEntry, VersionListQuery, VersionPage, VersionSummary,
 };
 
 /// The largest page any listing returns, whatever the caller asks.
@@ -190,6 +190,154 @@ impl Lister {
 
     /// The page built.
     pub(crate) fn into_page(self) -> ListPage {
+        self.page
+    }
+}
+
+/// One row of a version listing: a version with its sequence number within its key.
+#[derive(Debug, Clone)]
+pub(crate) struct VersionRow {
+    pub(crate) seq: i64,
+    pub(crate) summary: VersionSummary,
+}
+
+/// One seek a [`VersionLister`] asks for, answered by at most `limit` rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VersionSeek {
+    /// Versions of `key` with a sequence number below `below`, newest first.
+    Within { key: String, below: i64 },
+    /// Versions of keys within `lower` and below `upper` (exclusive; `None` unbounded), by key
+    /// ascending, then newest first.
+    Keys { lower: Bound<String>, upper: Option<String> },
+}
+
+/// Seeks over the versions of one bucket (the `(bucket, key, seq)` index).
+pub(crate) trait VersionSource {
+    /// Appends to `out` at most `limit` rows answering `seek`.
+    fn fetch(
+        &mut self,
+        seek: &VersionSeek,
+        limit: usize,
+        out: &mut Vec<VersionRow>,
+    ) -> Result<(), MetaError>;
+}
+
+/// Builds one page of `q` from seeks on `src`; `marker_seq` is the sequence number of the
+/// version `q.version_id_marker` names within `q.key_marker`, if it names one.
+pub(crate) fn list_versions(
+    src: &mut impl VersionSource,
+    q: &VersionListQuery,
+    marker_seq: Option<i64>,
+) -> Result<VersionPage, MetaError> {
+    let mut lister = VersionLister::new(q, marker_seq);
+    let mut rows = Vec::new();
+    while let Some((seek, limit)) = lister.seek() {
+        rows.clear();
+        src.fetch(&seek, limit, &mut rows)?;
+        lister.feed(&mut rows);
+    }
+    Ok(lister.into_page())
+}
+
+/// The version listing page builder without I/O, as [`Lister`] is for current versions: each
+/// common prefix costs one seek whatever lies under it, and a key's versions are read in pages
+/// of the index, never all at once.
+#[derive(Debug)]
+pub(crate) struct VersionLister {
+    max: usize,
+    prefix: String,
+    delim: Option<String>,
+    upper: Option<String>,
+    key_marker: Option<String>,
+    cursor: Option<VersionSeek>,
+    page: VersionPage,
+}
+
+impl VersionLister {
+    /// A builder for one page of `q` (see [`list_versions`] for `marker_seq`).
+    pub(crate) fn new(q: &VersionListQuery, marker_seq: Option<i64>) -> Self {
+        let max = q.max_keys.min(MAX_PAGE) as usize;
+        let prefix = q.prefix.clone();
+        let delim = q.delimiter.clone().filter(|d| !d.is_empty());
+        let upper = prefix_end(&prefix);
+        let key_marker = q.key_marker.clone().filter(|k| !k.is_empty());
+        let keys = |lower| VersionSeek::Keys { lower, upper: upper.clone() };
+        let cursor = match key_marker.as_deref() {
+            _ if max == 0 => None,
+            None => Some(keys(Bound::Included(prefix.clone()))),
+            Some(km) if km < prefix.as_str() => Some(keys(Bound::Included(prefix.clone()))),
+            Some(km) => match rollup(km, &prefix, delim.as_deref()) {
+                // Everything under the marker's common prefix sorts at or before the marker.
+                Some(cp) => successor(cp).map(|s| keys(Bound::Included(s))),
+                None => match marker_seq {
+                    Some(below) if km.starts_with(prefix.as_str()) => {
+                        Some(VersionSeek::Within { key: km.to_owned(), below })
+                    }
+                    _ => Some(keys(Bound::Excluded(km.to_owned()))),
+                },
+            },
+        };
+        Self { max, prefix, delim, upper, key_marker, cursor, page: VersionPage::default() }
+    }
+
+    /// The next seek and its row limit, or `None` when the page is complete.
+    pub(crate) fn seek(&self) -> Option<(VersionSeek, usize)> {
+        self.cursor.clone().map(|c| (c, self.limit()))
+    }
+
+    fn limit(&self) -> usize {
+        let need = self.max + 1 - self.page.entries.len();
+        if self.delim.is_some() { need.min(DELIMITED_BATCH) } else { need }
+    }
+
+    /// Takes (drains) the rows answering the last [`Self::seek`].
+    pub(crate) fn feed(&mut self, rows: &mut Vec<VersionRow>) {
+        let limit = self.limit();
+        let fetched = rows.len();
+        let mut skipping: Option<String> = None;
+        let mut last: Option<(String, i64)> = None;
+        for row in rows.drain(..) {
+            if let Some(cp) = &skipping {
+                if row.summary.key.starts_with(cp.as_str()) {
+                    continue;
+                }
+                skipping = None;
+            }
+            if let Some(cp) = rollup(&row.summary.key, &self.prefix, self.delim.as_deref()) {
+                let cp = cp.to_owned();
+                if self.key_marker.as_deref().is_none_or(|km| cp.as_str() > km) {
+                    self.page.entries.push(VersionListEntry::CommonPrefix(cp.clone()));
+                }
+                skipping = Some(cp);
+            } else {
+                last = Some((row.summary.key.clone(), row.seq));
+                self.page.entries.push(VersionListEntry::Version(row.summary));
+            }
+            if self.page.entries.len() > self.max {
+                self.page.entries.truncate(self.max);
+                self.page.is_truncated = true;
+                self.cursor = None;
+                return;
+            }
+        }
+        let keys = |lower| VersionSeek::Keys { lower, upper: self.upper.clone() };
+        self.cursor = if fetched < limit {
+            match self.cursor.take() {
+                // The marker's key is done: go on with the keys after it.
+                Some(VersionSeek::Within { key, .. }) => Some(keys(Bound::Excluded(key))),
+                _ => None,
+            }
+        } else {
+            match (skipping, last) {
+                (Some(cp), _) => successor(&cp).map(|s| keys(Bound::Included(s))),
+                (None, Some((key, below))) => Some(VersionSeek::Within { key, below }),
+                (None, None) => None,
+            }
+        };
+    }
+
+    /// The page built.
+    pub(crate) fn into_page(self) -> VersionPage {
         self.page
     }
 }

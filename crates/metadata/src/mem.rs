@@ -5,10 +5,15 @@ use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use crate::list::{self, KeySource, RefDelta, UploadMarker};
+use crate::list::{
+    self, KeySource, RefDelta, UploadMarker, VersionRow, VersionSeek, VersionSource,
+};
+use crate::store::{next_seq, random_u64, reported_version_id};
 use crate::{
-    Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectSummary,
-    ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError,
+    MetadataStore, NULL_VERSION, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
+    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
+    WriteCondition, version_id,
 };
 
 /// An in-memory [`MetadataStore`], exactly as strict as [`crate::SqliteMetadata`]: same errors,
@@ -24,6 +29,8 @@ pub struct MemMetadata {
 #[derive(Debug, Default)]
 struct State {
     users: BTreeMap<String, User>,
+    /// Names of removed users (root excepted): never given out again.
+    retired_users: BTreeSet<String>,
     buckets: BTreeMap<String, BucketState>,
     blobs: HashMap<String, BlobRefs>,
     /// (retired_at, blob id) of every blob with no reference.
@@ -35,9 +42,17 @@ struct State {
 #[derive(Debug)]
 struct BucketState {
     bucket: Bucket,
-    /// Current version of each key.
-    objects: BTreeMap<String, ObjectVersion>,
+    /// The versions of each key, newest (the latest) first; a key has at least one.
+    objects: BTreeMap<String, Vec<Stored>>,
     uploads: HashMap<String, UploadState>,
+    /// Configuration documents by kind.
+    configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    seq: i64,
+    v: ObjectVersion,
 }
 
 #[derive(Debug)]
@@ -83,8 +98,50 @@ pub(crate) fn check_condition(
     }
 }
 
-fn live_etag(v: Option<&ObjectVersion>) -> Option<&str> {
-    v.filter(|v| !v.is_delete_marker).map(|v| v.etag.as_str())
+fn live_etag(versions: Option<&Vec<Stored>>) -> Option<&str> {
+    let latest = versions.and_then(|vs| vs.first()).map(|s| &s.v);
+    latest.filter(|v| !v.is_delete_marker).map(|v| v.etag.as_str())
+}
+
+fn nanos(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn drop_parts(v: &ObjectVersion, delta: &mut RefDelta) {
+    for p in &v.parts {
+        delta.remove(&p.blob_id);
+    }
+}
+
+/// Adds `version` as the newest version of its key in a bucket of state `mode`, replacing the
+/// `null` version unless versioning is enabled; returns the version id (`None`: unversioned).
+fn add_version(
+    b: &mut BucketState,
+    mut version: ObjectVersion,
+    delta: &mut RefDelta,
+) -> (bool, Option<String>) {
+    let mode = b.bucket.versioning;
+    let versions = b.objects.entry(version.key.clone()).or_default();
+    let replaced = !versions.is_empty();
+    let seq = next_seq(nanos(SystemTime::now()), versions.first().map(|s| s.seq));
+    version.version_id = match mode {
+        Versioning::Enabled => version_id(seq, random_u64()),
+        Versioning::Unversioned | Versioning::Suspended => NULL_VERSION.to_owned(),
+    };
+    if mode != Versioning::Enabled
+        && let Some(i) = versions.iter().position(|s| s.v.version_id == NULL_VERSION)
+    {
+        drop_parts(&versions.remove(i).v, delta);
+    }
+    for p in &version.parts {
+        delta.add(&p.blob_id);
+    }
+    let id = reported_version_id(mode, version.is_delete_marker, version.version_id.clone());
+    versions.insert(0, Stored { seq, v: version });
+    (replaced, id)
 }
 
 impl State {
@@ -121,19 +178,10 @@ impl State {
         version: ObjectVersion,
         condition: &WriteCondition,
         delta: &mut RefDelta,
-    ) -> Result<bool, MetaError> {
+    ) -> Result<(bool, Option<String>), MetaError> {
         let b = self.bucket_mut(&version.bucket)?;
         check_condition(condition, live_etag(b.objects.get(&version.key)))?;
-        for p in &version.parts {
-            delta.add(&p.blob_id);
-        }
-        let old = b.objects.insert(version.key.clone(), version);
-        if let Some(old) = &old {
-            for p in &old.parts {
-                delta.remove(&p.blob_id);
-            }
-        }
-        Ok(old.is_some())
+        Ok(add_version(b, version, delta))
     }
 }
 
@@ -143,7 +191,7 @@ fn drop_upload(u: &UploadState, delta: &mut RefDelta) {
     }
 }
 
-struct MemKeys<'a>(&'a BTreeMap<String, ObjectVersion>);
+struct MemKeys<'a>(&'a BTreeMap<String, Vec<Stored>>);
 
 impl KeySource for MemKeys<'_> {
     fn fetch(
@@ -164,9 +212,63 @@ impl KeySource for MemKeys<'_> {
             return Ok(());
         }
         let upper = upper.map_or(Bound::Unbounded, Bound::Excluded);
-        let rows = self.0.range::<str, _>((lower, upper)).map(|(_, v)| v);
-        out.extend(rows.filter(|v| !v.is_delete_marker).take(limit).map(summary));
+        let rows = self.0.range::<str, _>((lower, upper)).filter_map(|(_, vs)| vs.first());
+        out.extend(rows.map(|s| &s.v).filter(|v| !v.is_delete_marker).take(limit).map(summary));
         Ok(())
+    }
+}
+
+impl VersionSource for MemKeys<'_> {
+    fn fetch(
+        &mut self,
+        seek: &VersionSeek,
+        limit: usize,
+        out: &mut Vec<VersionRow>,
+    ) -> Result<(), MetaError> {
+        let row = |s: &Stored, latest: bool| VersionRow {
+            seq: s.seq,
+            summary: version_summary(&s.v, latest),
+        };
+        match seek {
+            VersionSeek::Within { key, below } => {
+                let Some(vs) = self.0.get(key) else { return Ok(()) };
+                let rows = vs.iter().enumerate().filter(|(_, s)| s.seq < *below);
+                out.extend(rows.take(limit).map(|(i, s)| row(s, i == 0)));
+            }
+            VersionSeek::Keys { lower, upper } => {
+                if let (Bound::Included(s) | Bound::Excluded(s), Some(u)) = (lower, upper)
+                    && s >= u
+                {
+                    return Ok(());
+                }
+                let lower = match lower {
+                    Bound::Included(s) => Bound::Included(s.as_str()),
+                    Bound::Excluded(s) => Bound::Excluded(s.as_str()),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let upper = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                let rows = self
+                    .0
+                    .range::<str, _>((lower, upper))
+                    .flat_map(|(_, vs)| vs.iter().enumerate().map(|(i, s)| row(s, i == 0)));
+                out.extend(rows.take(limit));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn version_summary(v: &ObjectVersion, is_latest: bool) -> VersionSummary {
+    VersionSummary {
+        key: v.key.clone(),
+        version_id: v.version_id.clone(),
+        is_latest,
+        is_delete_marker: v.is_delete_marker,
+        size: v.size,
+        etag: v.etag.clone(),
+        last_modified: v.last_modified,
+        owner: v.owner.clone(),
+        checksum_algorithm: v.checksum_algorithm.clone(),
     }
 }
 
@@ -185,6 +287,7 @@ impl MetadataStore for MemMetadata {
     async fn create_user(&self, user: User) -> Result<(), MetaError> {
         let mut s = self.lock();
         if s.users.contains_key(&user.name)
+            || s.retired_users.contains(&user.name)
             || s.users.values().any(|u| u.access_key_id == user.access_key_id)
         {
             return Err(MetaError::UserExists);
@@ -194,7 +297,12 @@ impl MetadataStore for MemMetadata {
     }
 
     async fn delete_user(&self, name: &str) -> Result<(), MetaError> {
-        self.lock().users.remove(name).map(drop).ok_or(MetaError::NoSuchUser)
+        let mut s = self.lock();
+        let user = s.users.remove(name).ok_or(MetaError::NoSuchUser)?;
+        if !user.is_root {
+            s.retired_users.insert(user.name);
+        }
+        Ok(())
     }
 
     async fn list_users(&self) -> Result<Vec<User>, MetaError> {
@@ -212,9 +320,31 @@ impl MetadataStore for MemMetadata {
         }
         s.buckets.insert(
             bucket.name.clone(),
-            BucketState { bucket, objects: BTreeMap::new(), uploads: HashMap::new() },
+            BucketState {
+                bucket,
+                objects: BTreeMap::new(),
+                uploads: HashMap::new(),
+                configs: BTreeMap::new(),
+            },
         );
         Ok(())
+    }
+
+    async fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        let b = s.bucket_mut(name)?;
+        match (b.bucket.versioning, versioning) {
+            (Versioning::Unversioned, Versioning::Unversioned) => Ok(()),
+            (_, Versioning::Unversioned) => Err(MetaError::Conflict),
+            (_, v) => {
+                b.bucket.versioning = v;
+                Ok(())
+            }
+        }
     }
 
     async fn bucket(&self, name: &str) -> Result<Option<Bucket>, MetaError> {
@@ -233,13 +363,38 @@ impl MetadataStore for MemMetadata {
             drop_upload(&u, &mut delta);
         }
         let retired_blobs = s.apply(delta, SystemTime::now());
-        Ok(CommitOutcome { retired_blobs, replaced: false })
+        Ok(CommitOutcome { retired_blobs, ..CommitOutcome::default() })
     }
 
     async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
         let s = self.lock();
         let all = s.buckets.values().map(|b| &b.bucket);
         Ok(all.filter(|b| owner.is_none_or(|o| b.owner == o)).cloned().collect())
+    }
+
+    async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {
+        Ok(self.lock().buckets.get(bucket).and_then(|b| b.configs.get(kind).cloned()))
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        document: Option<String>,
+    ) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        let b = s.buckets.get_mut(bucket).ok_or(MetaError::NoSuchBucket)?;
+        match document {
+            Some(d) => b.configs.insert(kind.to_owned(), d),
+            None => b.configs.remove(kind),
+        };
+        Ok(())
+    }
+
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, String)>, MetaError> {
+        let s = self.lock();
+        let configs = s.buckets.get(bucket).map(|b| &b.configs);
+        Ok(configs.into_iter().flatten().map(|(k, d)| (k.clone(), d.clone())).collect())
     }
 
     async fn put_object(
@@ -249,35 +404,76 @@ impl MetadataStore for MemMetadata {
     ) -> Result<CommitOutcome, MetaError> {
         let mut s = self.lock();
         let mut delta = RefDelta::default();
-        let replaced = s.commit_version(version, &condition, &mut delta)?;
+        let (replaced, version_id) = s.commit_version(version, &condition, &mut delta)?;
         let retired_blobs = s.apply(delta, SystemTime::now());
-        Ok(CommitOutcome { retired_blobs, replaced })
+        Ok(CommitOutcome { retired_blobs, replaced, version_id, delete_marker: false })
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>, MetaError> {
+        let v = self.object_version(bucket, key, None).await?;
+        Ok(v.filter(|v| !v.is_delete_marker))
+    }
+
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectVersion>, MetaError> {
         let s = self.lock();
-        let v = s.buckets.get(bucket).and_then(|b| b.objects.get(key));
-        Ok(v.filter(|v| !v.is_delete_marker).cloned())
+        let vs = s.buckets.get(bucket).and_then(|b| b.objects.get(key));
+        let v = vs.and_then(|vs| match version_id {
+            None => vs.first(),
+            Some(id) => vs.iter().find(|s| s.v.version_id == id),
+        });
+        Ok(v.map(|s| s.v.clone()))
     }
 
     async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-        condition: WriteCondition,
+        opts: DeleteOptions,
     ) -> Result<CommitOutcome, MetaError> {
         let mut s = self.lock();
         let b = s.bucket_mut(bucket)?;
-        check_condition(&condition, live_etag(b.objects.get(key)))?;
-        let Some(old) = b.objects.remove(key) else {
-            return Ok(CommitOutcome::default());
-        };
+        check_condition(&opts.condition, live_etag(b.objects.get(key)))?;
         let mut delta = RefDelta::default();
-        for p in &old.parts {
-            delta.remove(&p.blob_id);
+        let mode = b.bucket.versioning;
+        let mut out = CommitOutcome::default();
+        match (&opts.version_id, mode) {
+            (None, Versioning::Unversioned) => {
+                let Some(old) = b.objects.remove(key) else { return Ok(out) };
+                for o in &old {
+                    drop_parts(&o.v, &mut delta);
+                }
+                out.replaced = true;
+            }
+            (None, Versioning::Enabled | Versioning::Suspended) => {
+                let marker = opts.marker(bucket, key);
+                (out.replaced, out.version_id) = add_version(b, marker, &mut delta);
+                out.delete_marker = true;
+            }
+            (Some(id), _) => {
+                out.version_id = Some(id.clone());
+                let Some(vs) = b.objects.get_mut(key) else { return Ok(out) };
+                let Some(i) = vs.iter().position(|s| &s.v.version_id == id) else {
+                    return Ok(out);
+                };
+                if vs[i].v.lock.blocks_delete(opts.now, opts.bypass_governance) {
+                    return Err(MetaError::ObjectLocked);
+                }
+                let old = vs.remove(i);
+                if vs.is_empty() {
+                    b.objects.remove(key);
+                }
+                drop_parts(&old.v, &mut delta);
+                out.replaced = true;
+                out.delete_marker = old.v.is_delete_marker;
+            }
         }
-        let retired_blobs = s.apply(delta, SystemTime::now());
-        Ok(CommitOutcome { retired_blobs, replaced: true })
+        out.retired_blobs = s.apply(delta, SystemTime::now());
+        Ok(out)
     }
 
     async fn set_object_tags(
@@ -289,11 +485,39 @@ impl MetadataStore for MemMetadata {
     ) -> Result<String, MetaError> {
         let mut s = self.lock();
         let b = s.bucket_mut(bucket)?;
-        // Only current versions are kept (unversioned buckets).
-        match b.objects.get_mut(key) {
-            Some(v) if !v.is_delete_marker && version_id.is_none_or(|id| id == v.version_id) => {
-                v.tags = tags;
-                Ok(v.version_id.clone())
+        let vs = b.objects.get_mut(key).ok_or(MetaError::NoSuchKey)?;
+        let found = match version_id {
+            None => vs.first_mut(),
+            Some(id) => vs.iter_mut().find(|s| s.v.version_id == id),
+        };
+        match found {
+            Some(s) if !s.v.is_delete_marker => {
+                s.v.tags = tags;
+                Ok(s.v.version_id.clone())
+            }
+            _ => Err(MetaError::NoSuchKey),
+        }
+    }
+
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: LockChange,
+        now: SystemTime,
+    ) -> Result<String, MetaError> {
+        let mut s = self.lock();
+        let b = s.bucket_mut(bucket)?;
+        let vs = b.objects.get_mut(key).ok_or(MetaError::NoSuchKey)?;
+        let found = match version_id {
+            None => vs.first_mut(),
+            Some(id) => vs.iter_mut().find(|s| s.v.version_id == id),
+        };
+        match found {
+            Some(s) if !s.v.is_delete_marker => {
+                s.v.lock = s.v.lock.changed(change, now)?;
+                Ok(s.v.version_id.clone())
             }
             _ => Err(MetaError::NoSuchKey),
         }
@@ -303,6 +527,24 @@ impl MetadataStore for MemMetadata {
         let s = self.lock();
         let b = s.buckets.get(bucket).ok_or(MetaError::NoSuchBucket)?;
         list::list_objects(&mut MemKeys(&b.objects), query)
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> Result<VersionPage, MetaError> {
+        let s = self.lock();
+        let b = s.buckets.get(bucket).ok_or(MetaError::NoSuchBucket)?;
+        let marker_seq = match (&query.key_marker, &query.version_id_marker) {
+            (Some(km), Some(id)) => b
+                .objects
+                .get(km)
+                .and_then(|vs| vs.iter().find(|s| &s.v.version_id == id))
+                .map(|s| s.seq),
+            _ => None,
+        };
+        list::list_versions(&mut MemKeys(&b.objects), query, marker_seq)
     }
 
     async fn create_upload(&self, upload: Upload) -> Result<(), MetaError> {
@@ -341,7 +583,7 @@ impl MetadataStore for MemMetadata {
             delta.remove(&old.blob_id);
         }
         let retired_blobs = s.apply(delta, SystemTime::now());
-        Ok(CommitOutcome { retired_blobs, replaced: old.is_some() })
+        Ok(CommitOutcome { retired_blobs, replaced: old.is_some(), ..CommitOutcome::default() })
     }
 
     async fn list_parts(
@@ -398,13 +640,14 @@ impl MetadataStore for MemMetadata {
             return Err(MetaError::NoSuchUpload);
         }
         let mut delta = RefDelta::default();
-        let replaced = s.commit_version(version.clone(), &condition, &mut delta)?;
-        let b = s.bucket_mut(&version.bucket)?;
+        let bucket = version.bucket.clone();
+        let (replaced, version_id) = s.commit_version(version, &condition, &mut delta)?;
+        let b = s.bucket_mut(&bucket)?;
         if let Some(u) = b.uploads.remove(upload_id) {
             drop_upload(&u, &mut delta);
         }
         let retired_blobs = s.apply(delta, SystemTime::now());
-        Ok(CommitOutcome { retired_blobs, replaced })
+        Ok(CommitOutcome { retired_blobs, replaced, version_id, delete_marker: false })
     }
 
     async fn abort_upload(
@@ -421,7 +664,7 @@ impl MetadataStore for MemMetadata {
         let mut delta = RefDelta::default();
         drop_upload(&u, &mut delta);
         let retired_blobs = s.apply(delta, SystemTime::now());
-        Ok(CommitOutcome { retired_blobs, replaced: false })
+        Ok(CommitOutcome { retired_blobs, ..CommitOutcome::default() })
     }
 
     async fn retired_blobs(

@@ -24,10 +24,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use crate::list::{self, Lister, UploadMarker};
+use crate::list::{self, Lister, UploadMarker, VersionLister, VersionRow, VersionSeek};
+use crate::store::random_u64;
 use crate::{
-    Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectPart,
-    ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
+    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError,
+    MetadataStore, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
+    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
     WriteCondition,
 };
 
@@ -234,11 +236,12 @@ impl PostgresMetadata {
         let parts = parts_to_json(&v.parts)?;
         let (cond_kind, cond_etag) = condition(cond);
         let now = to_nanos(SystemTime::now())?;
+        let rand = format!("{:016x}", random_u64());
         let key = v.key.as_bytes();
+        let lock = v.lock.to_column();
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &v.bucket,
             &key,
-            &v.version_id,
             &v.is_delete_marker,
             &size,
             &v.etag,
@@ -253,24 +256,31 @@ impl PostgresMetadata {
             &cond_kind,
             &cond_etag,
             &now,
+            &rand,
+            &v.encryption,
+            &lock,
         ];
         let row = if let Some(id) = &upload_id {
             params.insert(0, id);
             self.one(
-                "SELECT status, replaced, retired FROM s3gate_complete_upload($1, $2, $3, $4, $5, \
-                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb, $16, $17, $18)",
+                "SELECT status, replaced, retired, vid FROM s3gate_complete_upload_locked($1, $2, \
+                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15, $16, $17, \
+                 $18, $19, $20)",
                 &params,
             )
             .await?
         } else {
             self.one(
-                "SELECT status, replaced, retired FROM s3gate_put_object($1, $2, $3, $4, $5, $6, \
-                 $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15, $16, $17)",
+                "SELECT status, replaced, retired, vid FROM s3gate_put_object_locked($1, $2, $3, \
+                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14, $15, $16, $17, $18, \
+                 $19)",
                 &params,
             )
             .await?
         };
-        outcome(&row, true)
+        let mut out = outcome(&row, true)?;
+        out.version_id = row.try_get("vid").map_err(pg_error)?;
+        Ok(out)
     }
 
     /// Makes `holder`'s blob leases exactly `blob_ids`, valid until `expires`; removes every
@@ -415,6 +425,9 @@ struct PartJson {
     e: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     c: Option<String>,
+    /// The part salt of an encrypted part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
 }
 
 fn parts_to_json(parts: &[ObjectPart]) -> Result<String, MetaError> {
@@ -427,6 +440,7 @@ fn parts_to_json(parts: &[ObjectPart]) -> Result<String, MetaError> {
             s: p.size,
             e: p.etag.clone(),
             c: p.checksum.clone(),
+            k: p.salt.clone(),
         })
         .collect();
     serde_json::to_string(&rows).map_err(|e| MetaError::Backend(Box::new(e)))
@@ -444,6 +458,7 @@ fn parts_of(s: &str) -> Result<Vec<ObjectPart>, MetaError> {
             size: p.s,
             etag: p.e,
             checksum: p.c,
+            salt: p.k,
         })
         .collect())
 }
@@ -466,11 +481,13 @@ fn outcome(row: &Row, has_replaced: bool) -> Result<CommitOutcome, MetaError> {
         "NoSuchKey" => return Err(MetaError::NoSuchKey),
         "PreconditionFailed" => return Err(MetaError::PreconditionFailed),
         "BucketNotEmpty" => return Err(MetaError::BucketNotEmpty),
+        "Conflict" => return Err(MetaError::Conflict),
+        "ObjectLocked" => return Err(MetaError::ObjectLocked),
         other => return Err(MetaError::Backend(format!("unknown write status {other}").into())),
     }
     let replaced = if has_replaced { row.try_get("replaced").map_err(pg_error)? } else { false };
     let retired_blobs: Vec<String> = row.try_get("retired").map_err(pg_error)?;
-    Ok(CommitOutcome { retired_blobs, replaced })
+    Ok(CommitOutcome { retired_blobs, replaced, ..CommitOutcome::default() })
 }
 
 fn user_row(r: &Row) -> Result<User, MetaError> {
@@ -483,17 +500,54 @@ fn user_row(r: &Row) -> Result<User, MetaError> {
     })
 }
 
+const BUCKET_COLS: &str = "name, owner, region, created, versioning";
+
+fn versioning_code(v: Versioning) -> i16 {
+    match v {
+        Versioning::Unversioned => 0,
+        Versioning::Enabled => 1,
+        Versioning::Suspended => 2,
+    }
+}
+
 fn bucket_row(r: &Row) -> Result<Bucket, MetaError> {
+    let versioning: i16 = r.try_get(4).map_err(pg_error)?;
     Ok(Bucket {
         name: r.try_get(0).map_err(pg_error)?,
         owner: r.try_get(1).map_err(pg_error)?,
         region: r.try_get(2).map_err(pg_error)?,
         created: from_nanos(r.try_get(3).map_err(pg_error)?),
+        versioning: match versioning {
+            1 => Versioning::Enabled,
+            2 => Versioning::Suspended,
+            _ => Versioning::Unversioned,
+        },
     })
 }
 
-const UPLOAD_COLS: &str =
-    "upload_id, bucket, key, initiated, owner, headers, tags, checksum_algorithm, checksum_type";
+/// The columns of a version listing row, and the row.
+const VERSION_COLS: &str = "key, version_id, is_latest, is_delete_marker, size, etag, \
+    last_modified, owner, checksum_algorithm, seq";
+
+fn version_row(r: &Row) -> Result<VersionRow, MetaError> {
+    Ok(VersionRow {
+        seq: r.try_get(9).map_err(pg_error)?,
+        summary: VersionSummary {
+            key: key_of(r.try_get(0).map_err(pg_error)?)?,
+            version_id: r.try_get(1).map_err(pg_error)?,
+            is_latest: r.try_get(2).map_err(pg_error)?,
+            is_delete_marker: r.try_get(3).map_err(pg_error)?,
+            size: to_u64(r.try_get(4).map_err(pg_error)?)?,
+            etag: r.try_get(5).map_err(pg_error)?,
+            last_modified: from_nanos(r.try_get(6).map_err(pg_error)?),
+            owner: r.try_get(7).map_err(pg_error)?,
+            checksum_algorithm: r.try_get(8).map_err(pg_error)?,
+        },
+    })
+}
+
+const UPLOAD_COLS: &str = "upload_id, bucket, key, initiated, owner, headers, tags, checksum_algorithm, checksum_type, \
+     encryption, object_lock";
 
 fn upload_row(r: &Row) -> Result<Upload, MetaError> {
     let headers: String = r.try_get(5).map_err(pg_error)?;
@@ -508,6 +562,10 @@ fn upload_row(r: &Row) -> Result<Upload, MetaError> {
         tags: pairs_of(&tags)?,
         checksum_algorithm: r.try_get(7).map_err(pg_error)?,
         checksum_type: r.try_get(8).map_err(pg_error)?,
+        encryption: r.try_get(9).map_err(pg_error)?,
+        lock: ObjectLock::from_column(
+            r.try_get::<_, Option<String>>(10).map_err(pg_error)?.as_deref(),
+        )?,
     })
 }
 
@@ -520,6 +578,7 @@ fn part_row(r: &Row) -> Result<Part, MetaError> {
         etag: r.try_get(4).map_err(pg_error)?,
         checksum: r.try_get(5).map_err(pg_error)?,
         last_modified: from_nanos(r.try_get(6).map_err(pg_error)?),
+        salt: r.try_get(7).map_err(pg_error)?,
     })
 }
 
@@ -539,7 +598,7 @@ fn fetch_sql(op: &str, bounded: bool) -> String {
     let (upper, limit) = if bounded { ("AND key < $3", "$4") } else { ("", "$3") };
     format!(
         "SELECT key, size, etag, last_modified, owner, checksum_algorithm FROM objects \
-         WHERE bucket = $1 AND is_latest AND key {op} $2 {upper} AND NOT is_delete_marker \
+         WHERE bucket = $1 AND is_latest AND NOT is_delete_marker AND key {op} $2 {upper} \
          ORDER BY key LIMIT {limit}"
     )
 }
@@ -561,11 +620,13 @@ impl MetadataStore for PostgresMetadata {
         let r = self
             .execute(
                 "INSERT INTO users (name, access_key_id, secret_key, is_root, created) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                 SELECT $1::text, $2::text, $3::text, $4::boolean, $5::bigint \
+                 WHERE NOT EXISTS (SELECT 1 FROM retired_users WHERE name = $1::text)",
                 &[&user.name, &user.access_key_id, &user.secret_key, &user.is_root, &created],
             )
             .await;
         match r {
+            Ok(0) => Err(MetaError::UserExists),
             Ok(_) => Ok(()),
             Err(MetaError::Backend(e)) if is_unique_violation(&*e) => Err(MetaError::UserExists),
             Err(e) => Err(e),
@@ -573,6 +634,14 @@ impl MetadataStore for PostgresMetadata {
     }
 
     async fn delete_user(&self, name: &str) -> Result<(), MetaError> {
+        // Retired first: a failure between the two statements leaves the user in place with
+        // its name already retired, which a repeated removal completes.
+        self.execute(
+            "INSERT INTO retired_users (name) SELECT name FROM users WHERE name = $1 AND NOT is_root \
+             ON CONFLICT DO NOTHING",
+            &[&name],
+        )
+        .await?;
         match self.execute("DELETE FROM users WHERE name = $1", &[&name]).await? {
             0 => Err(MetaError::NoSuchUser),
             _ => Ok(()),
@@ -604,10 +673,16 @@ impl MetadataStore for PostgresMetadata {
         let created = to_nanos(bucket.created)?;
         let row = self
             .one(
-                "WITH ins AS (INSERT INTO buckets (name, owner, region, created) \
-                   VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING RETURNING 1) \
+                "WITH ins AS (INSERT INTO buckets (name, owner, region, created, versioning) \
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING 1) \
                  SELECT EXISTS (SELECT 1 FROM ins), (SELECT owner FROM buckets WHERE name = $1)",
-                &[&bucket.name, &bucket.owner, &bucket.region, &created],
+                &[
+                    &bucket.name,
+                    &bucket.owner,
+                    &bucket.region,
+                    &created,
+                    &versioning_code(bucket.versioning),
+                ],
             )
             .await?;
         let inserted: bool = row.try_get(0).map_err(pg_error)?;
@@ -622,9 +697,29 @@ impl MetadataStore for PostgresMetadata {
 
     async fn bucket(&self, name: &str) -> Result<Option<Bucket>, MetaError> {
         let row = self
-            .opt("SELECT name, owner, region, created FROM buckets WHERE name = $1", &[&name])
+            .opt(&format!("SELECT {BUCKET_COLS} FROM buckets WHERE name = $1"), &[&name])
             .await?;
         row.as_ref().map(bucket_row).transpose()
+    }
+
+    async fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<(), MetaError> {
+        let row = self
+            .one(
+                "SELECT status FROM s3gate_set_versioning($1, $2)",
+                &[&name, &versioning_code(versioning)],
+            )
+            .await?;
+        let status: String = row.try_get("status").map_err(pg_error)?;
+        match status.as_str() {
+            "ok" => Ok(()),
+            "NoSuchBucket" => Err(MetaError::NoSuchBucket),
+            "Conflict" => Err(MetaError::Conflict),
+            other => Err(MetaError::Backend(format!("unknown write status {other}").into())),
+        }
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<CommitOutcome, MetaError> {
@@ -638,14 +733,61 @@ impl MetadataStore for PostgresMetadata {
     async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
         let rows = if let Some(owner) = owner {
             self.read(
-                "SELECT name, owner, region, created FROM buckets WHERE owner = $1 ORDER BY name",
+                &format!("SELECT {BUCKET_COLS} FROM buckets WHERE owner = $1 ORDER BY name"),
                 &[&owner],
             )
             .await?
         } else {
-            self.read("SELECT name, owner, region, created FROM buckets ORDER BY name", &[]).await?
+            self.read(&format!("SELECT {BUCKET_COLS} FROM buckets ORDER BY name"), &[]).await?
         };
         rows.iter().map(bucket_row).collect()
+    }
+
+    async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {
+        let row = self
+            .opt(
+                "SELECT document FROM bucket_configs WHERE bucket = $1 AND kind = $2",
+                &[&bucket, &kind],
+            )
+            .await?;
+        row.map(|r| r.try_get(0).map_err(pg_error)).transpose()
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        document: Option<String>,
+    ) -> Result<(), MetaError> {
+        // One statement: the bucket row is share-locked so a concurrent DeleteBucket either
+        // runs first (NoSuchBucket) or after (and cascades the document away).
+        let sql = if document.is_some() {
+            "WITH b AS (SELECT 1 FROM buckets WHERE name = $1 FOR KEY SHARE), \
+             w AS (INSERT INTO bucket_configs (bucket, kind, document) SELECT $1, $2, $3 FROM b \
+                   ON CONFLICT (bucket, kind) DO UPDATE SET document = excluded.document \
+                   RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM b)"
+        } else {
+            "WITH b AS (SELECT 1 FROM buckets WHERE name = $1 FOR KEY SHARE), \
+             w AS (DELETE FROM bucket_configs WHERE bucket = $1 AND kind = $2 \
+                   AND EXISTS (SELECT 1 FROM b) AND $3::text IS NULL RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM b)"
+        };
+        let row = self.one(sql, &[&bucket, &kind, &document]).await?;
+        let exists: bool = row.try_get(0).map_err(pg_error)?;
+        if exists { Ok(()) } else { Err(MetaError::NoSuchBucket) }
+    }
+
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, String)>, MetaError> {
+        let rows = self
+            .read(
+                "SELECT kind, document FROM bucket_configs WHERE bucket = $1 ORDER BY kind",
+                &[&bucket],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(pg_error)?, r.try_get(1).map_err(pg_error)?)))
+            .collect()
     }
 
     async fn put_object(
@@ -657,12 +799,23 @@ impl MetadataStore for PostgresMetadata {
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>, MetaError> {
+        let v = self.object_version(bucket, key, None).await?;
+        Ok(v.filter(|v| !v.is_delete_marker))
+    }
+
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectVersion>, MetaError> {
         let row = self
             .opt(
                 "SELECT version_id, size, etag, last_modified, owner, headers, tags, \
-                 checksum_algorithm, checksum_type, checksum, parts::text FROM objects \
-                 WHERE bucket = $1 AND key = $2 AND is_latest AND NOT is_delete_marker",
-                &[&bucket, &key.as_bytes()],
+                 checksum_algorithm, checksum_type, checksum, parts::text, is_delete_marker, \
+                 encryption, object_lock FROM objects WHERE bucket = $1 AND key = $2 \
+                 AND (version_id = $3 OR ($3::text IS NULL AND is_latest))",
+                &[&bucket, &key.as_bytes(), &version_id],
             )
             .await?;
         let Some(r) = row else { return Ok(None) };
@@ -673,7 +826,7 @@ impl MetadataStore for PostgresMetadata {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             version_id: r.try_get(0).map_err(pg_error)?,
-            is_delete_marker: false,
+            is_delete_marker: r.try_get(11).map_err(pg_error)?,
             size: to_u64(r.try_get(1).map_err(pg_error)?)?,
             etag: r.try_get(2).map_err(pg_error)?,
             last_modified: from_nanos(r.try_get(3).map_err(pg_error)?),
@@ -684,6 +837,10 @@ impl MetadataStore for PostgresMetadata {
             checksum_type: r.try_get(8).map_err(pg_error)?,
             checksum: r.try_get(9).map_err(pg_error)?,
             parts: parts_of(&parts)?,
+            encryption: r.try_get(12).map_err(pg_error)?,
+            lock: ObjectLock::from_column(
+                r.try_get::<_, Option<String>>(13).map_err(pg_error)?.as_deref(),
+            )?,
         }))
     }
 
@@ -691,17 +848,35 @@ impl MetadataStore for PostgresMetadata {
         &self,
         bucket: &str,
         key: &str,
-        condition: WriteCondition,
+        opts: DeleteOptions,
     ) -> Result<CommitOutcome, MetaError> {
-        let (kind, etag) = self::condition(&condition);
+        let (kind, etag) = self::condition(&opts.condition);
         let now = to_nanos(SystemTime::now())?;
+        let last_modified = to_nanos(opts.now)?;
+        let rand = format!("{:016x}", random_u64());
         let row = self
             .one(
-                "SELECT status, replaced, retired FROM s3gate_delete_object($1, $2, $3, $4, $5)",
-                &[&bucket, &key.as_bytes(), &kind, &etag, &now],
+                "SELECT status, replaced, retired, vid, dm FROM s3gate_delete_object_locked($1, \
+                 $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &bucket,
+                    &key.as_bytes(),
+                    &opts.version_id,
+                    &kind,
+                    &etag,
+                    &opts.owner,
+                    &last_modified,
+                    &now,
+                    &rand,
+                    &last_modified,
+                    &opts.bypass_governance,
+                ],
             )
             .await?;
-        outcome(&row, true)
+        let mut out = outcome(&row, true)?;
+        out.version_id = row.try_get("vid").map_err(pg_error)?;
+        out.delete_marker = row.try_get("dm").map_err(pg_error)?;
+        Ok(out)
     }
 
     async fn set_object_tags(
@@ -725,6 +900,47 @@ impl MetadataStore for PostgresMetadata {
             "NoSuchKey" => Err(MetaError::NoSuchKey),
             other => Err(MetaError::Backend(format!("unknown write status {other}").into())),
         }
+    }
+
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: LockChange,
+        now: SystemTime,
+    ) -> Result<String, MetaError> {
+        // The rules are decided in Rust (ObjectLock::changed) and committed by a
+        // compare-and-swap on the lock column of that exact version: a concurrent change makes
+        // the swap miss, and the change is decided again on what it wrote.
+        for _ in 0..WRITE_RETRIES + 3 {
+            if self.opt("SELECT 1 FROM buckets WHERE name = $1", &[&bucket]).await?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let row = self
+                .opt(
+                    "SELECT version_id, object_lock FROM objects WHERE bucket = $1 AND key = $2 \
+                     AND (version_id = $3 OR ($3::text IS NULL AND is_latest)) \
+                     AND NOT is_delete_marker",
+                    &[&bucket, &key.as_bytes(), &version_id],
+                )
+                .await?;
+            let Some(r) = row else { return Err(MetaError::NoSuchKey) };
+            let id: String = r.try_get(0).map_err(pg_error)?;
+            let old: Option<String> = r.try_get(1).map_err(pg_error)?;
+            let new = ObjectLock::from_column(old.as_deref())?.changed(change, now)?.to_column();
+            let swapped = self
+                .execute(
+                    "UPDATE objects SET object_lock = $5 WHERE bucket = $1 AND key = $2 \
+                     AND version_id = $3 AND object_lock IS NOT DISTINCT FROM $4",
+                    &[&bucket, &key.as_bytes(), &id, &old, &new],
+                )
+                .await?;
+            if swapped == 1 {
+                return Ok(id);
+            }
+        }
+        Err(MetaError::Conflict)
     }
 
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, MetaError> {
@@ -770,6 +986,91 @@ impl MetadataStore for PostgresMetadata {
         finish(tx, r).await
     }
 
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> Result<VersionPage, MetaError> {
+        let tx = self.snapshot().await?;
+        let r = async {
+            let st = tx
+                .prepare_cached("SELECT 1 FROM buckets WHERE name = $1")
+                .await
+                .map_err(pg_error)?;
+            if tx.query_opt(&st, &[&bucket]).await.map_err(pg_error)?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let marker_seq: Option<i64> = match (&query.key_marker, &query.version_id_marker) {
+                (Some(km), Some(id)) => {
+                    let st = tx
+                        .prepare_cached(
+                            "SELECT seq FROM objects WHERE bucket = $1 AND key = $2 \
+                             AND version_id = $3",
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    let row = tx
+                        .query_opt(&st, &[&bucket, &km.as_bytes(), id])
+                        .await
+                        .map_err(pg_error)?;
+                    row.map(|r| r.try_get(0).map_err(pg_error)).transpose()?
+                }
+                _ => None,
+            };
+            let mut lister = VersionLister::new(query, marker_seq);
+            let mut rows = Vec::new();
+            while let Some((seek, limit)) = lister.seek() {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                self.seeks.fetch_add(1, Ordering::Relaxed);
+                let found = match &seek {
+                    VersionSeek::Within { key, below } => {
+                        let st = tx
+                            .prepare_cached(&format!(
+                                "SELECT {VERSION_COLS} FROM objects WHERE bucket = $1 \
+                                 AND key = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
+                            ))
+                            .await
+                            .map_err(pg_error)?;
+                        tx.query(&st, &[&bucket, &key.as_bytes(), below, &limit]).await
+                    }
+                    VersionSeek::Keys { lower, upper } => {
+                        let (op, low) = match lower {
+                            std::ops::Bound::Included(s) => (">=", s.as_str()),
+                            std::ops::Bound::Excluded(s) => (">", s.as_str()),
+                            std::ops::Bound::Unbounded => (">=", ""),
+                        };
+                        // Bounded and unbounded are separate statements so that the upper
+                        // bound ends the index range scan rather than filtering it.
+                        let upper_sql = if upper.is_some() { "AND key < $4" } else { "" };
+                        let st = tx
+                            .prepare_cached(&format!(
+                                "SELECT {VERSION_COLS} FROM objects WHERE bucket = $1 \
+                                 AND key {op} $2 {upper_sql} ORDER BY key, seq DESC LIMIT $3"
+                            ))
+                            .await
+                            .map_err(pg_error)?;
+                        if let Some(upper) = upper {
+                            let params: [&(dyn ToSql + Sync); 4] =
+                                [&bucket, &low.as_bytes(), &limit, &upper.as_bytes()];
+                            tx.query(&st, &params).await
+                        } else {
+                            tx.query(&st, &[&bucket, &low.as_bytes(), &limit]).await
+                        }
+                    }
+                }
+                .map_err(pg_error)?;
+                rows.clear();
+                for r in &found {
+                    rows.push(version_row(r)?);
+                }
+                lister.feed(&mut rows);
+            }
+            Ok(lister.into_page())
+        }
+        .await;
+        finish(tx, r).await
+    }
+
     async fn create_upload(&self, upload: Upload) -> Result<(), MetaError> {
         let initiated = to_nanos(upload.initiated)?;
         let headers = pairs_to_json(&upload.headers)?;
@@ -777,7 +1078,8 @@ impl MetadataStore for PostgresMetadata {
         let r = self
             .execute(
                 &format!(
-                    "INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                    "INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                     $10, $11) \
                      ON CONFLICT (bucket, upload_id) DO NOTHING"
                 ),
                 &[
@@ -790,6 +1092,8 @@ impl MetadataStore for PostgresMetadata {
                     &tags,
                     &upload.checksum_algorithm,
                     &upload.checksum_type,
+                    &upload.encryption,
+                    &upload.lock.to_column(),
                 ],
             )
             .await;
@@ -827,8 +1131,8 @@ impl MetadataStore for PostgresMetadata {
         let now = to_nanos(SystemTime::now())?;
         let row = self
             .one(
-                "SELECT status, replaced, retired FROM s3gate_put_part($1, $2, $3, $4, $5, $6, $7, \
-                 $8, $9, $10)",
+                "SELECT status, replaced, retired FROM s3gate_put_part_sealed($1, $2, $3, $4, $5, $6, \
+                 $7, $8, $9, $10, $11)",
                 &[
                     &bucket,
                     &upload_id,
@@ -840,6 +1144,7 @@ impl MetadataStore for PostgresMetadata {
                     &part.checksum,
                     &last_modified,
                     &now,
+                    &part.salt,
                 ],
             )
             .await?;
@@ -867,8 +1172,8 @@ impl MetadataStore for PostgresMetadata {
             }
             let st = tx
                 .prepare_cached(
-                    "SELECT part_number, blob_id, blob_offset, size, etag, checksum, last_modified \
-                     FROM upload_parts WHERE bucket = $1 AND upload_id = $2 AND part_number > $3 \
+                    "SELECT part_number, blob_id, blob_offset, size, etag, checksum, last_modified, \
+                     salt FROM upload_parts WHERE bucket = $1 AND upload_id = $2 AND part_number > $3 \
                      ORDER BY part_number LIMIT $4",
                 )
                 .await

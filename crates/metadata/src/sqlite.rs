@@ -16,8 +16,9 @@ use tokio::sync::oneshot;
 
 use self::ops::{R, db_error, to_nanos};
 use crate::{
-    Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectVersion, Part,
-    RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError,
+    MetadataStore, ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
+    VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 
 /// Most writes committed in one transaction.
@@ -297,9 +298,38 @@ impl MetadataStore for SqliteMetadata {
         self.write(move |c, now| ops::delete_bucket(c, &name, now)).await
     }
 
+    async fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<(), MetaError> {
+        let name = name.to_owned();
+        self.write(move |c, _| ops::set_bucket_versioning(c, &name, versioning)).await
+    }
+
     async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
         let owner = owner.map(str::to_owned);
         self.read(move |c, _| ops::list_buckets(c, owner.as_deref())).await
+    }
+
+    async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {
+        let (bucket, kind) = (bucket.to_owned(), kind.to_owned());
+        self.read(move |c, _| ops::bucket_config(c, &bucket, &kind)).await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        document: Option<String>,
+    ) -> Result<(), MetaError> {
+        let (bucket, kind) = (bucket.to_owned(), kind.to_owned());
+        self.write(move |c, _| ops::put_bucket_config(c, &bucket, &kind, document.as_deref())).await
+    }
+
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, String)>, MetaError> {
+        let bucket = bucket.to_owned();
+        self.read(move |c, _| ops::bucket_configs(c, &bucket)).await
     }
 
     async fn put_object(
@@ -315,14 +345,25 @@ impl MetadataStore for SqliteMetadata {
         self.read(move |c, _| ops::object(c, &bucket, &key)).await
     }
 
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectVersion>, MetaError> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let id = version_id.map(str::to_owned);
+        self.read(move |c, _| ops::object_version(c, &bucket, &key, id.as_deref())).await
+    }
+
     async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-        condition: WriteCondition,
+        opts: DeleteOptions,
     ) -> Result<CommitOutcome, MetaError> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.write(move |c, now| ops::delete_object(c, &bucket, &key, &condition, now)).await
+        self.write(move |c, now| ops::delete_object(c, &bucket, &key, &opts, now)).await
     }
 
     async fn set_object_tags(
@@ -338,9 +379,34 @@ impl MetadataStore for SqliteMetadata {
             .await
     }
 
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: LockChange,
+        now: SystemTime,
+    ) -> Result<String, MetaError> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let version_id = version_id.map(str::to_owned);
+        self.write(move |c, _| {
+            ops::set_object_lock(c, &bucket, &key, version_id.as_deref(), change, now)
+        })
+        .await
+    }
+
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, MetaError> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
         self.read(move |c, inner| ops::list_objects(c, &bucket, &query, &inner.seeks)).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> Result<VersionPage, MetaError> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.read(move |c, inner| ops::list_object_versions(c, &bucket, &query, &inner.seeks)).await
     }
 
     async fn create_upload(&self, upload: Upload) -> Result<(), MetaError> {
@@ -438,7 +504,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::{ListEntry, NULL_VERSION, WriteCondition};
+    use crate::{ListEntry, NULL_VERSION, VersionListQuery, Versioning, WriteCondition};
 
     fn open() -> (SqliteMetadata, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -451,6 +517,7 @@ mod tests {
             owner: "o".into(),
             region: "r".into(),
             created: SystemTime::UNIX_EPOCH,
+            versioning: crate::Versioning::Unversioned,
         }
     }
 
@@ -470,6 +537,8 @@ mod tests {
             checksum_type: None,
             checksum: None,
             parts: vec![],
+            encryption: None,
+            lock: crate::ObjectLock::default(),
         }
     }
 
@@ -490,8 +559,9 @@ mod tests {
             let w = m.write(move |c, _| pragma(c, name)).await.unwrap();
             let r = m.read(move |c, _| pragma(c, name)).await.unwrap();
             let want = match name {
-                // user_version: the SQLite schema has two migrations.
-                "synchronous" | "user_version" => "2",
+                "synchronous" => "2",
+                // user_version: the number of migrations.
+                "user_version" => "7",
                 "journal_mode" => "wal",
                 "foreign_keys" => "1",
                 _ => "5000",
@@ -518,6 +588,74 @@ mod tests {
         m.write(|c, _| Ok(c.pragma_update(None, "user_version", 99)?)).await.unwrap();
         drop(m);
         assert!(matches!(SqliteMetadata::open(&path), Err(MetaError::Backend(_))));
+    }
+
+    /// A database written by the previous release (schema version 3, before versioning) opens
+    /// with this one: its objects keep their meaning (the `null` version, current, same data
+    /// and blob references), its buckets are unversioned, and versioning works on them.
+    #[tokio::test]
+    async fn a_database_of_the_previous_schema_upgrades_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        {
+            // Exactly what the previous release created and wrote.
+            let c = Connection::open(&path).unwrap();
+            let _: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).unwrap();
+            for sql in &schema::MIGRATIONS[..3] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute_batch(
+                "INSERT INTO buckets (name, owner, region, created) VALUES ('bk', 'o', 'r', 0);
+                 INSERT INTO objects (id, bucket, key, version_id, is_latest, is_delete_marker,
+                     size, etag, last_modified, owner, headers, tags, checksum_algorithm,
+                     checksum_type, checksum)
+                 VALUES (1, 'bk', 'k', 'null', 1, 0, 5, 'e', 0, 'o', '[]', '[[\"t\",\"1\"]]',
+                     NULL, NULL, NULL);
+                 INSERT INTO object_parts (object_id, idx, part_number, blob_id, blob_offset,
+                     size, etag, checksum) VALUES (1, 0, 1, 'blob-old', 0, 5, 'e', NULL);
+                 INSERT INTO blobs (blob_id, refs, retired_at) VALUES ('blob-old', 1, NULL);",
+            )
+            .unwrap();
+        }
+        let m = SqliteMetadata::open(&path).unwrap();
+        let bucket = m.bucket("bk").await.unwrap().unwrap();
+        assert_eq!(bucket.versioning, Versioning::Unversioned);
+        let v = m.object("bk", "k").await.unwrap().unwrap();
+        assert_eq!((v.version_id.as_str(), v.size, v.etag.as_str()), (NULL_VERSION, 5, "e"));
+        assert_eq!(v.tags, [("t".to_owned(), "1".to_owned())]);
+        assert_eq!(v.parts[0].blob_id, "blob-old");
+        assert_eq!(m.object_version("bk", "k", Some(NULL_VERSION)).await.unwrap(), Some(v));
+        let query = VersionListQuery { max_keys: 10, ..Default::default() };
+        let page = m.list_object_versions("bk", &query).await.unwrap();
+        match page.entries.as_slice() {
+            [crate::VersionListEntry::Version(s)] => {
+                assert!(s.is_latest && !s.is_delete_marker && s.version_id == NULL_VERSION);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Versioning on the old data: the null version stays beside the new one.
+        m.set_bucket_versioning("bk", Versioning::Enabled).await.unwrap();
+        let out = m.put_object(plain("k"), WriteCondition::None).await.unwrap();
+        assert!(out.retired_blobs.is_empty());
+        assert_eq!(m.list_object_versions("bk", &query).await.unwrap().entries.len(), 2);
+        let out = m
+            .delete_object(
+                "bk",
+                "k",
+                crate::DeleteOptions {
+                    version_id: Some(NULL_VERSION.into()),
+                    condition: WriteCondition::None,
+                    owner: "o".into(),
+                    now: SystemTime::UNIX_EPOCH,
+                    bypass_governance: false,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.retired_blobs, ["blob-old"]);
+        let current = m.object("bk", "k").await.unwrap().unwrap();
+        assert!(current.version_id != NULL_VERSION && crate::is_version_id(&current.version_id));
     }
 
     #[tokio::test]
@@ -592,10 +730,10 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            plan.contains("USING INDEX objects_latest (bucket=? AND key>? AND key<?)"),
+            plan.contains("USING INDEX objects_visible (bucket=? AND key>? AND key<?)"),
             "{plan}"
         );
-        assert!(plan.contains("USING INDEX objects_latest (bucket=? AND key>?)"), "{plan}");
+        assert!(plan.contains("USING INDEX objects_visible (bucket=? AND key>?)"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 

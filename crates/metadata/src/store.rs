@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use crate::MetaError;
+use crate::{LockChange, MetaError, ObjectLock};
 
 /// The version id of the one version an unversioned bucket keeps per key.
 pub const NULL_VERSION: &str = "null";
@@ -11,7 +11,8 @@ pub const NULL_VERSION: &str = "null";
 /// A user of the gateway and their one access key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    /// Unique user name.
+    /// Unique user name: the user's identity, never given to another user, even after this
+    /// one is removed.
     pub name: String,
     /// Unique access key id.
     pub access_key_id: String,
@@ -34,6 +35,23 @@ pub struct Bucket {
     pub region: String,
     /// When the bucket was created.
     pub created: SystemTime,
+    /// The bucket's versioning state ([`MetadataStore::set_bucket_versioning`] changes it).
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state. A bucket starts unversioned and, once versioning has been
+/// enabled, is only ever enabled or suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Versioning {
+    /// Never versioned: every key has at most its `null` version, which writes replace.
+    #[default]
+    Unversioned,
+    /// Every write adds a version with a new id; a delete without a version id adds a delete
+    /// marker with a new id.
+    Enabled,
+    /// Writes and deletes replace the key's `null` version (a delete with a `null` delete
+    /// marker); versions with ids stay.
+    Suspended,
 }
 
 /// One piece of an object's data: a byte range of one blob.
@@ -55,16 +73,26 @@ pub struct ObjectPart {
     pub etag: String,
     /// The part's checksum in the object's checksum algorithm (base64), if any.
     pub checksum: Option<String>,
+    /// The part salt of an encrypted part (32 hex digits), `None` for a plaintext part. With
+    /// it, `size` is the plaintext size and the blob holds the sealed packages.
+    pub salt: Option<String>,
 }
 
 /// One version of an object (unversioned buckets keep only the [`NULL_VERSION`]).
+///
+/// Versions of one key are ordered by the commit that made them: the store assigns each a
+/// sequence number greater than that of every other version of the key (and at least the
+/// commit's clock in nanoseconds), inside the write's transaction, so concurrent writers of a
+/// key (several gateways on one PostgreSQL) get distinct versions in commit order. The newest
+/// is the latest (current) version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
     /// Bucket name.
     pub bucket: String,
     /// Object key.
     pub key: String,
-    /// Version id; [`NULL_VERSION`] in unversioned buckets.
+    /// Version id; [`NULL_VERSION`] in unversioned and suspended buckets. The store assigns it
+    /// when it commits the version (see [`version_id`]); what a caller puts here is ignored.
     pub version_id: String,
     /// A delete marker has no data (versioned buckets only).
     pub is_delete_marker: bool,
@@ -89,6 +117,11 @@ pub struct ObjectVersion {
     pub checksum: Option<String>,
     /// Data pieces in order; empty for an empty object or a delete marker.
     pub parts: Vec<ObjectPart>,
+    /// The server-side encryption record (mode, object id, wrapped or checked key; the
+    /// engine's format, opaque here), `None` for a plaintext object.
+    pub encryption: Option<String>,
+    /// Object lock: retention and legal hold (committed with the version, in its row).
+    pub lock: ObjectLock,
 }
 
 /// A condition on the current version of a key, decided inside the write's transaction.
@@ -109,8 +142,102 @@ pub enum WriteCondition {
 pub struct CommitOutcome {
     /// Blobs whose last reference the write removed; they are now in the collector's queue.
     pub retired_blobs: Vec<String>,
-    /// Whether a current version existed and was replaced or removed.
+    /// Whether a current version existed and was replaced or removed (for a delete by version
+    /// id: whether that version existed and was removed).
     pub replaced: bool,
+    /// The version the write made (object writes, delete markers) or removed (deletes by
+    /// version id); `None` for writes to unversioned and suspended buckets, except that a
+    /// suspended bucket's delete marker reports `null`.
+    pub version_id: Option<String>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
+}
+
+/// How [`MetadataStore::delete_object`] deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// `None`: delete the current version (unversioned bucket) or add a delete marker
+    /// (versioned bucket). `Some(id)`: remove exactly that version or marker, permanently.
+    pub version_id: Option<String>,
+    /// Checked against the current version in the same transaction.
+    pub condition: WriteCondition,
+    /// Owner of a delete marker the delete adds.
+    pub owner: String,
+    /// Last-Modified of a delete marker the delete adds, and the gateway's clock against which
+    /// a version's retention is judged.
+    pub now: SystemTime,
+    /// With a version id: a governance retention does not block the delete (the caller sent
+    /// `x-amz-bypass-governance-retention: true` and may bypass). Legal holds and compliance
+    /// retention always do ([`MetaError::ObjectLocked`]).
+    pub bypass_governance: bool,
+}
+
+impl DeleteOptions {
+    /// The delete marker of `bucket`/`key` this delete adds (its version id is the store's).
+    pub(crate) fn marker(&self, bucket: &str, key: &str) -> ObjectVersion {
+        ObjectVersion {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: String::new(),
+            is_delete_marker: true,
+            size: 0,
+            etag: String::new(),
+            last_modified: self.now,
+            owner: self.owner.clone(),
+            headers: Vec::new(),
+            tags: Vec::new(),
+            checksum_algorithm: None,
+            checksum_type: None,
+            checksum: None,
+            parts: Vec::new(),
+            encryption: None,
+            lock: ObjectLock::default(),
+        }
+    }
+}
+
+/// The version id of the version with sequence number `seq` in a versioned bucket: the
+/// inverted sequence number and 64 random bits, each 16 lowercase hex digits, so that the ids
+/// of one key sort newest first and no id can be guessed from another.
+pub fn version_id(seq: i64, random: u64) -> String {
+    format!("{:016x}{random:016x}", i64::MAX - seq.max(0))
+}
+
+/// 64 random bits for [`version_id`] (from the OS; a clock-derived value if it fails, since the
+/// id is unique by its sequence number alone and the random half only keeps it unguessable).
+pub(crate) fn random_u64() -> u64 {
+    let mut raw = [0_u8; 8];
+    if getrandom::fill(&mut raw).is_err() {
+        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        raw = u64::try_from(nanos.as_nanos() % u128::from(u64::MAX))
+            .unwrap_or(0)
+            .rotate_left(29)
+            .to_le_bytes();
+    }
+    u64::from_le_bytes(raw)
+}
+
+/// The version id a write reports ([`CommitOutcome::version_id`]): a new version's id in an
+/// enabled bucket, and `null` for a suspended bucket's delete marker; nothing for writes to
+/// unversioned and suspended buckets (as AWS answers them, without `x-amz-version-id`).
+pub(crate) fn reported_version_id(mode: Versioning, marker: bool, id: String) -> Option<String> {
+    match mode {
+        Versioning::Enabled => Some(id),
+        Versioning::Suspended if marker => Some(id),
+        Versioning::Suspended | Versioning::Unversioned => None,
+    }
+}
+
+/// The sequence number of a new version of a key whose newest version has `newest` (if any),
+/// committed at `now` nanoseconds: greater than every other of the key, and at least `now`.
+pub(crate) fn next_seq(now: i64, newest: Option<i64>) -> i64 {
+    newest.map_or(now, |n| now.max(n.saturating_add(1)))
+}
+
+/// Whether `id` is shaped like an id [`version_id`] makes (or is [`NULL_VERSION`]).
+pub fn is_version_id(id: &str) -> bool {
+    id == NULL_VERSION
+        || (id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// A listing request for [`MetadataStore::list_objects`].
@@ -171,6 +298,65 @@ pub struct ListPage {
     pub is_truncated: bool,
 }
 
+/// A listing request for [`MetadataStore::list_object_versions`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VersionListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up to the first occurrence of this after the prefix (non-empty when set).
+    pub delimiter: Option<String>,
+    /// Start after this key (all its versions skipped unless `version_id_marker` is set).
+    pub key_marker: Option<String>,
+    /// With `key_marker`: versions of that key older than this one are included. An id that
+    /// names no version of the key skips the whole key.
+    pub version_id_marker: Option<String>,
+    /// At most this many entries (versions, delete markers and common prefixes), 0..=1000.
+    pub max_keys: u32,
+}
+
+/// The listing data of one version or delete marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    /// Key.
+    pub key: String,
+    /// Version id.
+    pub version_id: String,
+    /// Whether it is the key's latest version.
+    pub is_latest: bool,
+    /// Whether it is a delete marker.
+    pub is_delete_marker: bool,
+    /// Size in bytes (0 for a delete marker).
+    pub size: u64,
+    /// Unquoted ETag (empty for a delete marker).
+    pub etag: String,
+    /// Last-Modified.
+    pub last_modified: SystemTime,
+    /// Owner user name.
+    pub owner: String,
+    /// Checksum algorithm, if any.
+    pub checksum_algorithm: Option<String>,
+}
+
+/// One entry of a version listing page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionListEntry {
+    /// A version or delete marker.
+    Version(VersionSummary),
+    /// A common prefix (ends with the delimiter).
+    CommonPrefix(String),
+}
+
+/// One page of a version listing: keys in ascending byte order, the versions of each key newest
+/// first. When truncated, continue with `key_marker` = the last entry's key (or common prefix)
+/// and `version_id_marker` = its version id (none after a common prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VersionPage {
+    /// Entries.
+    pub entries: Vec<VersionListEntry>,
+    /// Whether more entries follow.
+    pub is_truncated: bool,
+}
+
 /// An in-progress multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
@@ -192,6 +378,10 @@ pub struct Upload {
     pub checksum_algorithm: Option<String>,
     /// Checksum type requested at creation, if any.
     pub checksum_type: Option<String>,
+    /// The encryption record every part is sealed under (as in [`ObjectVersion::encryption`]).
+    pub encryption: Option<String>,
+    /// The object lock the completed object gets.
+    pub lock: ObjectLock,
 }
 
 /// An uploaded part of a multipart upload.
@@ -209,6 +399,8 @@ pub struct Part {
     pub etag: String,
     /// Checksum in the upload's algorithm (base64), if any.
     pub checksum: Option<String>,
+    /// The part salt of an encrypted part (as in [`ObjectPart::salt`]).
+    pub salt: Option<String>,
     /// When it was uploaded.
     pub last_modified: SystemTime,
 }
@@ -230,6 +422,10 @@ pub struct UploadListQuery {
 
 /// One entry of an upload listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "uploads are the common entry; boxing each costs more"
+)]
 pub enum UploadListEntry {
     /// An upload.
     Upload(Upload),
@@ -272,9 +468,13 @@ pub struct RetiredBlob {
 pub trait MetadataStore: Send + Sync + 'static {
     // ---- users ----
 
-    /// Creates a user. [`MetaError::UserExists`] if the name or access key is taken.
+    /// Creates a user. [`MetaError::UserExists`] if the name or access key is taken, or the
+    /// name belonged to a removed user: a user's name is its identity (buckets, objects and
+    /// uploads are owned by it, policies and ACLs name it), so it is never given out again.
     fn create_user(&self, user: User) -> impl Future<Output = Result<(), MetaError>> + Send;
-    /// Removes a user by name. [`MetaError::NoSuchUser`] if absent.
+    /// Removes a user by name, retiring the name for good (a root user's excepted: the root
+    /// is re-created with new keys under its name). [`MetaError::NoSuchUser`] if absent. What
+    /// it owned stays, owned by the retired name: reachable by root only.
     fn delete_user(&self, name: &str) -> impl Future<Output = Result<(), MetaError>> + Send;
     /// All users, ordered by name.
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, MetaError>> + Send;
@@ -297,6 +497,14 @@ pub trait MetadataStore: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+    /// Sets a bucket's versioning state to [`Versioning::Enabled`] or [`Versioning::Suspended`].
+    /// [`MetaError::NoSuchBucket`] if absent; [`Versioning::Unversioned`] is refused with
+    /// [`MetaError::Conflict`] unless the bucket has never been versioned (a no-op then).
+    fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> impl Future<Output = Result<(), MetaError>> + Send;
     /// Buckets ordered by name; only those of `owner` when given.
     fn list_buckets(
         &self,
@@ -305,9 +513,35 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     // ---- objects ----
 
-    /// Commits `version` as the current version of its key, replacing the current one (in an
-    /// unversioned bucket, the `null` version), after checking `condition` against the current
-    /// version in the same transaction. [`MetaError::NoSuchBucket`] if the bucket is gone.
+    /// The bucket's configuration document of one kind, if set. Kinds are short ASCII names
+    /// chosen by the caller (`cors`, `policy`, `encryption`, `lifecycle`, ...); documents are
+    /// opaque text the caller validated before storing. `None` also when the bucket is absent.
+    fn bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+    ) -> impl Future<Output = Result<Option<String>, MetaError>> + Send;
+    /// Sets (`Some`) or removes (`None`) the bucket's document of one kind, replacing any
+    /// earlier one. [`MetaError::NoSuchBucket`] if the bucket is absent. Deleting a bucket
+    /// deletes its documents.
+    fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        document: Option<String>,
+    ) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// Every configuration document of a bucket, ordered by kind: one read for request paths
+    /// that consult several (CORS, policy and default encryption on one request).
+    fn bucket_configs(
+        &self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, MetaError>> + Send;
+    /// Commits `version` as the current (latest) version of its key, after checking `condition`
+    /// against the current version in the same transaction, as the bucket's versioning state
+    /// (read in that transaction) says: unversioned and suspended buckets replace the key's
+    /// `null` version, wherever it is in the key's history; enabled buckets add a version with
+    /// a new id (returned in [`CommitOutcome::version_id`]). [`MetaError::NoSuchBucket`] if the
+    /// bucket is gone.
     fn put_object(
         &self,
         version: ObjectVersion,
@@ -319,13 +553,27 @@ pub trait MetadataStore: Send + Sync + 'static {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<ObjectVersion>, MetaError>> + Send;
-    /// Removes the current version of a key (unversioned buckets), after checking `condition`.
-    /// A missing key is not an error (`replaced == false`).
+    /// One version of a key, delete markers included: the latest when `version_id` is `None`.
+    fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ObjectVersion>, MetaError>> + Send;
+    /// Deletes, after checking `opts.condition` against the current version. Without a version
+    /// id: an unversioned bucket removes the current version (a missing key is not an error,
+    /// `replaced == false`); an enabled bucket adds a delete marker with a new id as the latest
+    /// version (even for a key without versions); a suspended bucket replaces the `null`
+    /// version with a `null` delete marker. With a version id: removes exactly that version or
+    /// marker (an unknown id changes nothing, `replaced == false`); if it was the latest, the
+    /// next newest version becomes the latest. A version whose lock blocks deletion at
+    /// `opts.now` ([`ObjectLock::blocks_delete`]) is refused with [`MetaError::ObjectLocked`],
+    /// decided in the same transaction.
     fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-        condition: WriteCondition,
+        opts: DeleteOptions,
     ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
     /// Replaces the tags of one version of a key, changing nothing else (not its ETag,
     /// Last-Modified or data): the current version when `version_id` is `None`, else the version
@@ -338,6 +586,18 @@ pub trait MetadataStore: Send + Sync + 'static {
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> impl Future<Output = Result<String, MetaError>> + Send;
+    /// Changes the object lock of one version (the latest when `version_id` is `None`) as
+    /// [`ObjectLock::changed`] allows at `now`, deciding in one transaction; returns the
+    /// version id. [`MetaError::NoSuchBucket`], [`MetaError::NoSuchKey`] (no such version, or
+    /// a delete marker), [`MetaError::ObjectLocked`] (the rules refuse the change).
+    fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: LockChange,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<String, MetaError>> + Send;
     /// One page of current versions, answered by index seeks: cost grows with the page, not the
     /// bucket; with a delimiter, each common prefix costs one seek whatever lies under it.
     fn list_objects(
@@ -345,6 +605,14 @@ pub trait MetadataStore: Send + Sync + 'static {
         bucket: &str,
         query: &ListQuery,
     ) -> impl Future<Output = Result<ListPage, MetaError>> + Send;
+
+    /// One page of versions and delete markers, with the cost of [`Self::list_objects`]: index
+    /// seeks whose cost grows with the page, not with the versions of a key or prefix.
+    fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> impl Future<Output = Result<VersionPage, MetaError>> + Send;
 
     // ---- multipart uploads ----
 
@@ -380,8 +648,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<UploadPage, MetaError>> + Send;
     /// Completes an upload atomically: checks the upload still exists ([`MetaError::NoSuchUpload`])
     /// and `condition`, commits `version` (whose parts name the upload's parts' blobs) as the
-    /// current version, and removes the upload with all its parts; blobs of unlisted parts and
-    /// of the replaced version lose their references.
+    /// current version as [`Self::put_object`] does, and removes the upload with all its parts;
+    /// blobs of unlisted parts and of a replaced `null` version lose their references.
     fn complete_upload(
         &self,
         upload_id: &str,

@@ -11,6 +11,11 @@ use crate::MetaError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_set_object_tags.sql"),
+    include_str!("../../migrations/postgres/0003_bucket_configs.sql"),
+    include_str!("../../migrations/postgres/0004_versioning.sql"),
+    include_str!("../../migrations/postgres/0005_retired_users.sql"),
+    include_str!("../../migrations/postgres/0006_encryption.sql"),
+    include_str!("../../migrations/postgres/0007_object_lock.sql"),
 ];
 
 /// The session-level advisory lock held while migrating (an arbitrary constant: "s3gate").

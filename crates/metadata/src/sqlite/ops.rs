@@ -7,11 +7,16 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::list::{self, KeySource, RefDelta, UploadMarker};
+use crate::list::{
+    self, KeySource, RefDelta, UploadMarker, VersionRow, VersionSeek, VersionSource,
+};
 use crate::mem::check_condition;
+use crate::store::{next_seq, random_u64, reported_version_id};
 use crate::{
-    Bucket, CommitOutcome, ListPage, ListQuery, MetaError, ObjectPart, ObjectSummary,
-    ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError, NULL_VERSION,
+    ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
+    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
+    WriteCondition, version_id,
 };
 
 /// A failure inside an operation: an outcome for the caller or a database error, kept apart
@@ -117,7 +122,10 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
 
 pub(super) fn create_user(c: &Connection, u: &User) -> R<()> {
     let taken = c
-        .prepare_cached("SELECT 1 FROM users WHERE name = ?1 OR access_key_id = ?2")?
+        .prepare_cached(
+            "SELECT 1 FROM users WHERE name = ?1 OR access_key_id = ?2 \
+             UNION ALL SELECT 1 FROM retired_users WHERE name = ?1",
+        )?
         .exists(params![u.name, u.access_key_id])?;
     if taken {
         return Err(MetaError::UserExists.into());
@@ -130,6 +138,11 @@ pub(super) fn create_user(c: &Connection, u: &User) -> R<()> {
 }
 
 pub(super) fn delete_user(c: &Connection, name: &str) -> R<()> {
+    // Retired first, in the same transaction: the name is never free for a new user.
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO retired_users (name) SELECT name FROM users WHERE name = ?1 AND NOT is_root",
+    )?
+    .execute([name])?;
     match c.prepare_cached("DELETE FROM users WHERE name = ?1")?.execute([name])? {
         0 => Err(MetaError::NoSuchUser.into()),
         _ => Ok(()),
@@ -150,12 +163,58 @@ pub(super) fn user_by_access_key(c: &Connection, key: &str) -> R<Option<User>> {
 
 // ---- buckets ----
 
+const BUCKET_COLS: &str = "name, owner, region, created, versioning";
+
+fn versioning_of(n: i64) -> Versioning {
+    match n {
+        1 => Versioning::Enabled,
+        2 => Versioning::Suspended,
+        _ => Versioning::Unversioned,
+    }
+}
+
+fn versioning_code(v: Versioning) -> i64 {
+    match v {
+        Versioning::Unversioned => 0,
+        Versioning::Enabled => 1,
+        Versioning::Suspended => 2,
+    }
+}
+
 fn bucket_row(r: &Row<'_>) -> rusqlite::Result<Bucket> {
-    Ok(Bucket { name: r.get(0)?, owner: r.get(1)?, region: r.get(2)?, created: time_at(r, 3)? })
+    Ok(Bucket {
+        name: r.get(0)?,
+        owner: r.get(1)?,
+        region: r.get(2)?,
+        created: time_at(r, 3)?,
+        versioning: versioning_of(r.get(4)?),
+    })
 }
 
 fn bucket_exists(c: &Connection, name: &str) -> R<bool> {
     Ok(c.prepare_cached("SELECT 1 FROM buckets WHERE name = ?1")?.exists([name])?)
+}
+
+/// The bucket's versioning state; [`MetaError::NoSuchBucket`] if it is gone.
+fn bucket_mode(c: &Connection, name: &str) -> R<Versioning> {
+    let mode: Option<i64> = c
+        .prepare_cached("SELECT versioning FROM buckets WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    mode.map(versioning_of).ok_or_else(|| MetaError::NoSuchBucket.into())
+}
+
+pub(super) fn set_bucket_versioning(c: &Connection, name: &str, v: Versioning) -> R<()> {
+    let mode = bucket_mode(c, name)?;
+    match (mode, v) {
+        (Versioning::Unversioned, Versioning::Unversioned) => Ok(()),
+        (_, Versioning::Unversioned) => Err(MetaError::Conflict.into()),
+        (_, v) => {
+            c.prepare_cached("UPDATE buckets SET versioning = ?2 WHERE name = ?1")?
+                .execute(params![name, versioning_code(v)])?;
+            Ok(())
+        }
+    }
 }
 
 pub(super) fn create_bucket(c: &Connection, b: &Bucket) -> R<()> {
@@ -166,14 +225,19 @@ pub(super) fn create_bucket(c: &Connection, b: &Bucket) -> R<()> {
     if let Some(owner) = owner {
         return Err(MetaError::BucketExists { owner }.into());
     }
-    c.prepare_cached("INSERT INTO buckets (name, owner, region, created) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![b.name, b.owner, b.region, to_nanos(b.created)?])?;
+    c.prepare_cached(&format!("INSERT INTO buckets ({BUCKET_COLS}) VALUES (?1, ?2, ?3, ?4, ?5)"))?
+        .execute(params![
+            b.name,
+            b.owner,
+            b.region,
+            to_nanos(b.created)?,
+            versioning_code(b.versioning)
+        ])?;
     Ok(())
 }
 
 pub(super) fn bucket(c: &Connection, name: &str) -> R<Option<Bucket>> {
-    let mut st =
-        c.prepare_cached("SELECT name, owner, region, created FROM buckets WHERE name = ?1")?;
+    let mut st = c.prepare_cached(&format!("SELECT {BUCKET_COLS} FROM buckets WHERE name = ?1"))?;
     Ok(st.query_row([name], bucket_row).optional()?)
 }
 
@@ -194,11 +258,47 @@ pub(super) fn delete_bucket(c: &Connection, name: &str, now: i64) -> R<CommitOut
     }
     c.prepare_cached("DELETE FROM uploads WHERE bucket = ?1")?.execute([name])?;
     c.prepare_cached("DELETE FROM buckets WHERE name = ?1")?.execute([name])?;
-    Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, replaced: false })
+    Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, ..CommitOutcome::default() })
+}
+
+pub(super) fn bucket_config(c: &Connection, bucket: &str, kind: &str) -> R<Option<String>> {
+    let mut st =
+        c.prepare_cached("SELECT document FROM bucket_configs WHERE bucket = ?1 AND kind = ?2")?;
+    Ok(st.query_row([bucket, kind], |r| r.get(0)).optional()?)
+}
+
+pub(super) fn put_bucket_config(
+    c: &Connection,
+    bucket: &str,
+    kind: &str,
+    document: Option<&str>,
+) -> R<()> {
+    if !bucket_exists(c, bucket)? {
+        return Err(MetaError::NoSuchBucket.into());
+    }
+    if let Some(document) = document {
+        c.prepare_cached(
+            "INSERT INTO bucket_configs (bucket, kind, document) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (bucket, kind) DO UPDATE SET document = excluded.document",
+        )?
+        .execute([bucket, kind, document])?;
+    } else {
+        c.prepare_cached("DELETE FROM bucket_configs WHERE bucket = ?1 AND kind = ?2")?
+            .execute([bucket, kind])?;
+    }
+    Ok(())
+}
+
+pub(super) fn bucket_configs(c: &Connection, bucket: &str) -> R<Vec<(String, String)>> {
+    let mut st = c.prepare_cached(
+        "SELECT kind, document FROM bucket_configs WHERE bucket = ?1 ORDER BY kind",
+    )?;
+    let rows = st.query_map([bucket], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn list_buckets(c: &Connection, owner: Option<&str>) -> R<Vec<Bucket>> {
-    let cols = "SELECT name, owner, region, created FROM buckets";
+    let cols = format!("SELECT {BUCKET_COLS} FROM buckets");
     let rows = if let Some(owner) = owner {
         let mut st = c.prepare_cached(&format!("{cols} WHERE owner = ?1 ORDER BY name"))?;
         st.query_map([owner], bucket_row)?.collect::<rusqlite::Result<_>>()?
@@ -288,14 +388,21 @@ pub(super) fn known_blobs(c: &Connection, ids: &[String]) -> R<Vec<String>> {
 
 // ---- objects ----
 
-/// The current version's row id and ETag (`None` for a delete marker).
-fn current(c: &Connection, bucket: &str, key: &str) -> R<Option<(i64, Option<String>)>> {
+/// The latest version of a key: row id, ETag (`None` for a delete marker) and sequence number.
+struct Latest {
+    id: i64,
+    etag: Option<String>,
+    seq: i64,
+}
+
+fn current(c: &Connection, bucket: &str, key: &str) -> R<Option<Latest>> {
     let mut st = c.prepare_cached(
-        "SELECT id, is_delete_marker, etag FROM objects WHERE bucket = ?1 AND key = ?2 AND is_latest",
+        "SELECT id, is_delete_marker, etag, seq FROM objects \
+         WHERE bucket = ?1 AND key = ?2 AND is_latest",
     )?;
     let row = st.query_row([bucket, key], |r| {
         let dm: bool = r.get(1)?;
-        Ok((r.get(0)?, if dm { None } else { Some(r.get(2)?) }))
+        Ok(Latest { id: r.get(0)?, etag: if dm { None } else { Some(r.get(2)?) }, seq: r.get(3)? })
     });
     Ok(row.optional()?)
 }
@@ -314,30 +421,56 @@ fn remove_version(c: &Connection, id: i64, delta: &mut RefDelta) -> R<()> {
     Ok(())
 }
 
-/// Commits `v` as the current version after `cond`; returns whether one was replaced.
-pub(super) fn commit_version(
+/// Makes the newest remaining version of a key (if any) its latest.
+fn promote_newest(c: &Connection, bucket: &str, key: &str) -> R<()> {
+    c.prepare_cached(
+        "UPDATE objects SET is_latest = 1 WHERE id = (SELECT id FROM objects \
+         WHERE bucket = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1)",
+    )?
+    .execute([bucket, key])?;
+    Ok(())
+}
+
+/// Adds `v` as the newest, latest version of its key in a bucket of state `mode`, after the
+/// caller checked the condition against `cur`: replaces the key's `null` version unless
+/// versioning is enabled. Returns the version id the bucket reports (`None`: unversioned).
+fn add_version(
     c: &Connection,
     v: &ObjectVersion,
-    cond: &WriteCondition,
+    mode: Versioning,
+    cur: Option<&Latest>,
+    now: i64,
     delta: &mut RefDelta,
-) -> R<bool> {
-    if !bucket_exists(c, &v.bucket)? {
-        return Err(MetaError::NoSuchBucket.into());
+) -> R<Option<String>> {
+    let seq = next_seq(now, cur.map(|l| l.seq));
+    let id = match mode {
+        Versioning::Enabled => version_id(seq, random_u64()),
+        Versioning::Unversioned | Versioning::Suspended => NULL_VERSION.to_owned(),
+    };
+    if mode != Versioning::Enabled {
+        let null: Option<i64> = c
+            .prepare_cached(
+                "SELECT id FROM objects WHERE bucket = ?1 AND key = ?2 AND version_id = 'null'",
+            )?
+            .query_row([&v.bucket, &v.key], |r| r.get(0))
+            .optional()?;
+        if let Some(row) = null {
+            remove_version(c, row, delta)?;
+        }
     }
-    let cur = current(c, &v.bucket, &v.key)?;
-    check_condition(cond, cur.as_ref().and_then(|(_, e)| e.as_deref()))?;
-    if let Some((id, _)) = cur {
-        remove_version(c, id, delta)?;
+    if let Some(l) = cur {
+        c.prepare_cached("UPDATE objects SET is_latest = 0 WHERE id = ?1")?.execute([l.id])?;
     }
     c.prepare_cached(
         "INSERT INTO objects (bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
-         last_modified, owner, headers, tags, checksum_algorithm, checksum_type, checksum) \
-         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         last_modified, owner, headers, tags, checksum_algorithm, checksum_type, checksum, seq, \
+         encryption, object_lock) \
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         v.bucket,
         v.key,
-        v.version_id,
+        id,
         v.is_delete_marker,
         to_i64(v.size)?,
         v.etag,
@@ -348,26 +481,46 @@ pub(super) fn commit_version(
         v.checksum_algorithm,
         v.checksum_type,
         v.checksum,
+        seq,
+        v.encryption,
+        v.lock.to_column(),
     ])?;
-    let id = c.last_insert_rowid();
+    let row = c.last_insert_rowid();
     let mut st = c.prepare_cached(
         "INSERT INTO object_parts (object_id, idx, part_number, blob_id, blob_offset, size, etag, \
-         checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         checksum, salt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for (idx, p) in v.parts.iter().enumerate() {
         st.execute(params![
-            id,
+            row,
             idx,
             p.part_number,
             p.blob_id,
             to_i64(p.blob_offset)?,
             to_i64(p.size)?,
             p.etag,
-            p.checksum
+            p.checksum,
+            p.salt
         ])?;
         delta.add(&p.blob_id);
     }
-    Ok(cur.is_some())
+    Ok(reported_version_id(mode, v.is_delete_marker, id))
+}
+
+/// Commits `v` as the latest version after `cond`; returns whether a current version existed
+/// and the version id.
+pub(super) fn commit_version(
+    c: &Connection,
+    v: &ObjectVersion,
+    cond: &WriteCondition,
+    now: i64,
+    delta: &mut RefDelta,
+) -> R<(bool, Option<String>)> {
+    let mode = bucket_mode(c, &v.bucket)?;
+    let cur = current(c, &v.bucket, &v.key)?;
+    check_condition(cond, cur.as_ref().and_then(|l| l.etag.as_deref()))?;
+    let id = add_version(c, v, mode, cur.as_ref(), now, delta)?;
+    Ok((cur.is_some(), id))
 }
 
 pub(super) fn put_object(
@@ -377,25 +530,36 @@ pub(super) fn put_object(
     now: i64,
 ) -> R<CommitOutcome> {
     let mut delta = RefDelta::default();
-    let replaced = commit_version(c, v, cond, &mut delta)?;
-    Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, replaced })
+    let (replaced, version_id) = commit_version(c, v, cond, now, &mut delta)?;
+    Ok(CommitOutcome {
+        retired_blobs: apply(c, delta, now)?,
+        replaced,
+        version_id,
+        delete_marker: false,
+    })
 }
 
-pub(super) fn object(c: &Connection, bucket: &str, key: &str) -> R<Option<ObjectVersion>> {
+pub(super) fn object_version(
+    c: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> R<Option<ObjectVersion>> {
     let mut st = c.prepare_cached(
         "SELECT id, version_id, size, etag, last_modified, owner, headers, tags, \
-         checksum_algorithm, checksum_type, checksum FROM objects \
-         WHERE bucket = ?1 AND key = ?2 AND is_latest AND NOT is_delete_marker",
+         checksum_algorithm, checksum_type, checksum, is_delete_marker, encryption, object_lock \
+         FROM objects \
+         WHERE bucket = ?1 AND key = ?2 AND (version_id = ?3 OR (?3 IS NULL AND is_latest))",
     )?;
     let row = st
-        .query_row([bucket, key], |r| {
+        .query_row(params![bucket, key, version_id], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 ObjectVersion {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
                     version_id: r.get(1)?,
-                    is_delete_marker: false,
+                    is_delete_marker: r.get(11)?,
                     size: u64_at(r, 2)?,
                     etag: r.get(3)?,
                     last_modified: time_at(r, 4)?,
@@ -406,13 +570,17 @@ pub(super) fn object(c: &Connection, bucket: &str, key: &str) -> R<Option<Object
                     checksum_type: r.get(9)?,
                     checksum: r.get(10)?,
                     parts: Vec::new(),
+                    encryption: r.get(12)?,
+                    lock: ObjectLock::default(),
                 },
+                r.get::<_, Option<String>>(13)?,
             ))
         })
         .optional()?;
-    let Some((id, mut v)) = row else { return Ok(None) };
+    let Some((id, mut v, lock)) = row else { return Ok(None) };
+    v.lock = ObjectLock::from_column(lock.as_deref())?;
     let mut st = c.prepare_cached(
-        "SELECT part_number, blob_id, blob_offset, size, etag, checksum FROM object_parts \
+        "SELECT part_number, blob_id, blob_offset, size, etag, checksum, salt FROM object_parts \
          WHERE object_id = ?1 ORDER BY idx",
     )?;
     let parts = st.query_map([id], |r| {
@@ -423,28 +591,65 @@ pub(super) fn object(c: &Connection, bucket: &str, key: &str) -> R<Option<Object
             size: u64_at(r, 3)?,
             etag: r.get(4)?,
             checksum: r.get(5)?,
+            salt: r.get(6)?,
         })
     })?;
     v.parts = parts.collect::<rusqlite::Result<_>>()?;
     Ok(Some(v))
 }
 
+pub(super) fn object(c: &Connection, bucket: &str, key: &str) -> R<Option<ObjectVersion>> {
+    Ok(object_version(c, bucket, key, None)?.filter(|v| !v.is_delete_marker))
+}
+
 pub(super) fn delete_object(
     c: &Connection,
     bucket: &str,
     key: &str,
-    cond: &WriteCondition,
+    opts: &DeleteOptions,
     now: i64,
 ) -> R<CommitOutcome> {
-    if !bucket_exists(c, bucket)? {
-        return Err(MetaError::NoSuchBucket.into());
-    }
+    let mode = bucket_mode(c, bucket)?;
     let cur = current(c, bucket, key)?;
-    check_condition(cond, cur.as_ref().and_then(|(_, e)| e.as_deref()))?;
-    let Some((id, _)) = cur else { return Ok(CommitOutcome::default()) };
+    check_condition(&opts.condition, cur.as_ref().and_then(|l| l.etag.as_deref()))?;
     let mut delta = RefDelta::default();
-    remove_version(c, id, &mut delta)?;
-    Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, replaced: true })
+    let mut out = CommitOutcome::default();
+    match (&opts.version_id, mode) {
+        (None, Versioning::Unversioned) => {
+            let Some(l) = cur else { return Ok(out) };
+            remove_version(c, l.id, &mut delta)?;
+            out.replaced = true;
+        }
+        (None, Versioning::Enabled | Versioning::Suspended) => {
+            let marker = opts.marker(bucket, key);
+            out.version_id = add_version(c, &marker, mode, cur.as_ref(), now, &mut delta)?;
+            out.replaced = cur.is_some();
+            out.delete_marker = true;
+        }
+        (Some(id), _) => {
+            out.version_id = Some(id.clone());
+            let found: Option<(i64, bool, bool, Option<String>)> = c
+                .prepare_cached(
+                    "SELECT id, is_latest, is_delete_marker, object_lock FROM objects \
+                     WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+                )?
+                .query_row([bucket, key, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            let Some((row, was_latest, dm, lock)) = found else { return Ok(out) };
+            let lock = ObjectLock::from_column(lock.as_deref())?;
+            if lock.blocks_delete(opts.now, opts.bypass_governance) {
+                return Err(MetaError::ObjectLocked.into());
+            }
+            remove_version(c, row, &mut delta)?;
+            if was_latest {
+                promote_newest(c, bucket, key)?;
+            }
+            out.replaced = true;
+            out.delete_marker = dm;
+        }
+    }
+    out.retired_blobs = apply(c, delta, now)?;
+    Ok(out)
 }
 
 pub(super) fn set_object_tags(
@@ -468,12 +673,37 @@ pub(super) fn set_object_tags(
     updated.ok_or_else(|| MetaError::NoSuchKey.into())
 }
 
+pub(super) fn set_object_lock(
+    c: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    change: LockChange,
+    now: SystemTime,
+) -> R<String> {
+    if !bucket_exists(c, bucket)? {
+        return Err(MetaError::NoSuchBucket.into());
+    }
+    let found: Option<(i64, String, Option<String>)> = c
+        .prepare_cached(
+            "SELECT id, version_id, object_lock FROM objects WHERE bucket = ?1 AND key = ?2 \
+             AND (version_id = ?3 OR (?3 IS NULL AND is_latest)) AND NOT is_delete_marker",
+        )?
+        .query_row(params![bucket, key, version_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((row, id, lock)) = found else { return Err(MetaError::NoSuchKey.into()) };
+    let lock = ObjectLock::from_column(lock.as_deref())?.changed(change, now)?;
+    c.prepare_cached("UPDATE objects SET object_lock = ?2 WHERE id = ?1")?
+        .execute(params![row, lock.to_column()])?;
+    Ok(id)
+}
+
 /// The range query of one listing seek (`op` is `>` or `>=`).
 pub(super) fn fetch_sql(op: &str, bounded: bool) -> String {
     let upper = if bounded { "AND key < ?3" } else { "AND ?3 IS NULL" };
     format!(
         "SELECT key, size, etag, last_modified, owner, checksum_algorithm FROM objects \
-         WHERE bucket = ?1 AND is_latest AND key {op} ?2 {upper} AND NOT is_delete_marker \
+         WHERE bucket = ?1 AND is_latest AND NOT is_delete_marker AND key {op} ?2 {upper} \
          ORDER BY key LIMIT ?4"
     )
 }
@@ -534,10 +764,101 @@ pub(super) fn list_objects(
     Ok(list::list_objects(&mut SqliteKeys { c, bucket, seeks }, q)?)
 }
 
+/// The queries of a version listing's seeks: within one key below a sequence number; over a
+/// key range (`op` is `>` or `>=`), bounded above or not.
+pub(super) fn version_sql(seek: &VersionSeek) -> String {
+    const COLS: &str = "SELECT key, version_id, is_latest, is_delete_marker, size, etag, \
+        last_modified, owner, checksum_algorithm, seq FROM objects";
+    match seek {
+        VersionSeek::Within { .. } => {
+            format!("{COLS} WHERE bucket = ?1 AND key = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4")
+        }
+        VersionSeek::Keys { lower, upper } => {
+            let op = if matches!(lower, Bound::Excluded(_)) { ">" } else { ">=" };
+            let upper = if upper.is_some() { "AND key < ?3" } else { "AND ?3 IS NULL" };
+            format!(
+                "{COLS} WHERE bucket = ?1 AND key {op} ?2 {upper} \
+                 ORDER BY key, seq DESC LIMIT ?4"
+            )
+        }
+    }
+}
+
+fn version_row(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
+    Ok(VersionRow {
+        seq: r.get(9)?,
+        summary: VersionSummary {
+            key: r.get(0)?,
+            version_id: r.get(1)?,
+            is_latest: r.get(2)?,
+            is_delete_marker: r.get(3)?,
+            size: u64_at(r, 4)?,
+            etag: r.get(5)?,
+            last_modified: time_at(r, 6)?,
+            owner: r.get(7)?,
+            checksum_algorithm: r.get(8)?,
+        },
+    })
+}
+
+impl VersionSource for SqliteKeys<'_> {
+    fn fetch(
+        &mut self,
+        seek: &VersionSeek,
+        limit: usize,
+        out: &mut Vec<VersionRow>,
+    ) -> Result<(), MetaError> {
+        let sql = version_sql(seek);
+        self.seeks.fetch_add(1, Ordering::Relaxed);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut run = || -> rusqlite::Result<()> {
+            let mut st = self.c.prepare_cached(&sql)?;
+            let rows = match seek {
+                VersionSeek::Within { key, below } => {
+                    st.query_map(params![self.bucket, key, below, limit], version_row)?
+                }
+                VersionSeek::Keys { lower, upper } => {
+                    let low = match lower {
+                        Bound::Included(s) | Bound::Excluded(s) => s.as_str(),
+                        Bound::Unbounded => "",
+                    };
+                    st.query_map(params![self.bucket, low, upper, limit], version_row)?
+                }
+            };
+            for row in rows {
+                out.push(row?);
+            }
+            Ok(())
+        };
+        run().map_err(db_error)
+    }
+}
+
+pub(super) fn list_object_versions(
+    c: &Connection,
+    bucket: &str,
+    q: &VersionListQuery,
+    seeks: &AtomicU64,
+) -> R<VersionPage> {
+    if !bucket_exists(c, bucket)? {
+        return Err(MetaError::NoSuchBucket.into());
+    }
+    let marker_seq = match (&q.key_marker, &q.version_id_marker) {
+        (Some(km), Some(id)) => c
+            .prepare_cached(
+                "SELECT seq FROM objects WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+            )?
+            .query_row([bucket, km, id], |r| r.get(0))
+            .optional()?,
+        _ => None,
+    };
+    Ok(list::list_versions(&mut SqliteKeys { c, bucket, seeks }, q, marker_seq)?)
+}
+
 // ---- uploads ----
 
-const UPLOAD_COLS: &str =
-    "upload_id, bucket, key, initiated, owner, headers, tags, checksum_algorithm, checksum_type";
+const UPLOAD_COLS: &str = "upload_id, bucket, key, initiated, owner, headers, tags, checksum_algorithm, checksum_type, \
+     encryption, object_lock";
 
 fn upload_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
     Ok(Upload {
@@ -550,6 +871,10 @@ fn upload_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
         tags: pairs_at(r, 6)?,
         checksum_algorithm: r.get(7)?,
         checksum_type: r.get(8)?,
+        encryption: r.get(9)?,
+        lock: ObjectLock::from_column(r.get::<_, Option<String>>(10)?.as_deref()).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e))
+        })?,
     })
 }
 
@@ -567,7 +892,7 @@ pub(super) fn create_upload(c: &Connection, u: &Upload) -> R<()> {
         return Err(MetaError::Conflict.into());
     }
     c.prepare_cached(&format!(
-        "INSERT INTO uploads ({UPLOAD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        "INSERT INTO uploads ({UPLOAD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?
     .execute(params![
         u.upload_id,
@@ -579,6 +904,8 @@ pub(super) fn create_upload(c: &Connection, u: &Upload) -> R<()> {
         pairs_to_json(&u.tags)?,
         u.checksum_algorithm,
         u.checksum_type,
+        u.encryption,
+        u.lock.to_column(),
     ])?;
     Ok(())
 }
@@ -631,8 +958,8 @@ pub(super) fn put_part(
     delta.add(&p.blob_id);
     c.prepare_cached(
         "INSERT OR REPLACE INTO upload_parts (bucket, upload_id, part_number, blob_id, \
-         blob_offset, size, etag, checksum, last_modified) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         blob_offset, size, etag, checksum, last_modified, salt) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         bucket,
@@ -644,8 +971,13 @@ pub(super) fn put_part(
         p.etag,
         p.checksum,
         to_nanos(p.last_modified)?,
+        p.salt,
     ])?;
-    Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, replaced: old.is_some() })
+    Ok(CommitOutcome {
+        retired_blobs: apply(c, delta, now)?,
+        replaced: old.is_some(),
+        ..CommitOutcome::default()
+    })
 }
 
 pub(super) fn list_parts(
@@ -660,7 +992,7 @@ pub(super) fn list_parts(
     }
     let max = max.min(list::MAX_PAGE);
     let mut st = c.prepare_cached(
-        "SELECT part_number, blob_id, blob_offset, size, etag, checksum, last_modified \
+        "SELECT part_number, blob_id, blob_offset, size, etag, checksum, last_modified, salt \
          FROM upload_parts WHERE bucket = ?1 AND upload_id = ?2 AND part_number > ?3 \
          ORDER BY part_number LIMIT ?4",
     )?;
@@ -673,6 +1005,7 @@ pub(super) fn list_parts(
             etag: r.get(4)?,
             checksum: r.get(5)?,
             last_modified: time_at(r, 6)?,
+            salt: r.get(7)?,
         })
     })?;
     let mut parts: Vec<Part> = rows.collect::<rusqlite::Result<_>>()?;
@@ -719,9 +1052,14 @@ pub(super) fn complete_upload(
         return Err(MetaError::NoSuchUpload.into());
     }
     let mut delta = RefDelta::default();
-    let replaced = commit_version(c, v, cond, &mut delta)?;
+    let (replaced, version_id) = commit_version(c, v, cond, now, &mut delta)?;
     remove_upload(c, &v.bucket, upload_id, &mut delta)?;
-    Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, replaced })
+    Ok(CommitOutcome {
+        retired_blobs: apply(c, delta, now)?,
+        replaced,
+        version_id,
+        delete_marker: false,
+    })
 }
 
 pub(super) fn abort_upload(
@@ -735,5 +1073,5 @@ pub(super) fn abort_upload(
     }
     let mut delta = RefDelta::default();
     remove_upload(c, bucket, upload_id, &mut delta)?;
-    Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, replaced: false })
+    Ok(CommitOutcome { retired_blobs: apply(c, delta, now)?, ..CommitOutcome::default() })
 }

@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 /// Migration `i` moves the schema from version `i` to `i + 1`. Append only; never edit one
 /// that has shipped.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     r"
 CREATE TABLE users (
     name TEXT PRIMARY KEY,
@@ -101,6 +101,50 @@ CREATE TABLE blob_leases (
     PRIMARY KEY (blob_id, holder)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX blob_leases_by_holder ON blob_leases (holder);
+",
+    r"
+-- A bucket's configuration documents (CORS, policy, encryption, ...), one per kind, deleted
+-- with the bucket.
+CREATE TABLE bucket_configs (
+    bucket TEXT NOT NULL REFERENCES buckets (name) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (bucket, kind)
+) STRICT, WITHOUT ROWID;
+",
+    r"
+-- Bucket versioning. buckets.versioning: 0 unversioned, 1 enabled, 2 suspended. objects.seq
+-- orders the versions of a key by commit (the latest has the greatest); rows written before
+-- this migration are each the only (null) version of their key, so 0 orders them correctly.
+ALTER TABLE buckets ADD COLUMN versioning INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+-- Version listings and promotions seek this index; object listings seek objects_visible, so
+-- keys whose latest version is a delete marker cost them nothing.
+CREATE INDEX objects_versions ON objects (bucket, key, seq DESC);
+CREATE INDEX objects_visible ON objects (bucket, key) WHERE is_latest AND NOT is_delete_marker;
+",
+    r"
+-- Names of removed users, never given to a new user: a name is the user's identity (buckets,
+-- objects and uploads are owned by it, bucket policies and ACLs name it), so a new user of a
+-- removed user's name would inherit all of it.
+CREATE TABLE retired_users (
+    name TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+",
+    r"
+-- Server-side encryption (issue 21): the record of an encrypted object or upload, and the
+-- salt of each encrypted part. NULL is plaintext, so existing rows stay valid.
+ALTER TABLE objects ADD COLUMN encryption TEXT;
+ALTER TABLE uploads ADD COLUMN encryption TEXT;
+ALTER TABLE object_parts ADD COLUMN salt TEXT;
+ALTER TABLE upload_parts ADD COLUMN salt TEXT;
+",
+    r"
+-- Object lock (issue 18): a version's retention and legal hold, and what an upload's object
+-- gets at completion, in the form ObjectLock::to_column writes ('MODE UNTIL HOLD'). NULL is
+-- no lock, so existing rows stay valid.
+ALTER TABLE objects ADD COLUMN object_lock TEXT;
+ALTER TABLE uploads ADD COLUMN object_lock TEXT;
 ",
 ];
 
