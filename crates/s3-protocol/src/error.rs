@@ -47,6 +47,9 @@ macro_rules! error_codes {
 error_codes! {
     /// Access denied (also: unsigned `x-amz-*` headers, expired presigned URLs).
     AccessDenied => 403, "Access Denied";
+    /// A CORS preflight that no rule of the bucket's CORS configuration allows (or a bucket
+    /// without one).
+    AccessForbidden => 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.";
     /// ACLs other than the bucket owner's full control, on a bucket whose object ownership is
     /// `BucketOwnerEnforced` (every bucket of this gateway).
     AccessControlListNotSupported => 400, "The bucket does not allow ACLs";
@@ -72,10 +75,15 @@ error_codes! {
     EntityTooSmall => 400, "Your proposed upload is smaller than the minimum allowed size";
     /// The session token has expired.
     ExpiredToken => 400, "The provided token has expired.";
+    /// A PutBucketVersioning `Status` other than `Enabled` or `Suspended`.
+    IllegalVersioningConfigurationException => 400, "The Versioning element must be specified";
     /// Fewer bytes arrived than `Content-Length` announced.
     IncompleteBody => 400, "You did not provide the number of bytes specified by the Content-Length HTTP header";
     /// An internal failure; details are logged, never sent.
     InternalError => 500, "We encountered an internal error. Please try again.";
+    /// An `Expect` header other than `100-continue` (RFC 9110 §10.1.1). Not in AWS's list
+    /// of codes: S3's front ends answer it before S3 sees the request.
+    ExpectationFailed => 417, "The expectation given in the Expect request header could not be met.";
     /// The access key id is unknown.
     InvalidAccessKeyId => 403, "The AWS Access Key Id you provided does not exist in our records.";
     /// A request argument is invalid.
@@ -105,8 +113,17 @@ error_codes! {
     InvalidPartNumber => 416, "The requested partnumber is not satisfiable";
     /// The Range cannot be satisfied.
     InvalidRange => 416, "The requested range is not satisfiable";
+    /// A POST form's policy is not base64 of a valid policy document.
+    InvalidPolicyDocument => 400, "The content of the form does not meet the conditions specified in the policy document.";
+    /// The bucket's state forbids the request (object lock on a bucket not versioned, or
+    /// suspending versioning on a bucket with object lock).
+    InvalidBucketState => 409, "The request is not valid with the current state of the bucket.";
+    /// An `x-amz-website-redirect-location` that is neither a path nor an http(s) URL.
+    InvalidRedirectLocation => 400, "The website redirect location must have a prefix of 'http://' or 'https://' or '/'.";
     /// The request is invalid.
     InvalidRequest => 400, "Invalid Request";
+    /// An object lock default retention period that is not a positive whole number.
+    InvalidRetentionPeriod => 400, "Default retention period must be a positive integer value.";
     /// The storage class is unknown.
     InvalidStorageClass => 400, "The storage class you specified is not valid";
     /// The session token is malformed.
@@ -115,6 +132,18 @@ error_codes! {
     InvalidURI => 400, "Couldn't parse the specified URI.";
     /// The object key is longer than 1024 bytes.
     KeyTooLongError => 400, "Your key is too long";
+    /// A bucket policy that is not valid JSON or breaks the policy grammar.
+    MalformedPolicy => 400, "Policies must be valid JSON and the first byte must be '{'";
+    /// An access control list that is not valid.
+    MalformedACLError => 400, "The XML you provided was not well-formed or did not validate against our published schema";
+    /// A grant names an e-mail address.
+    UnresolvableGrantByEmailAddress => 400, "The e-mail address you provided does not match any account on record.";
+    /// A POST body that is not well-formed `multipart/form-data`.
+    MalformedPOSTRequest => 400, "The body of your POST request is not well-formed multipart/form-data.";
+    /// The form fields before a POST's file exceed the limit.
+    MaxPostPreDataLengthExceededError => 400, "Your POST request fields preceeding the upload file was too large.";
+    /// A POST form with no file (or more than one).
+    IncorrectNumberOfFilesInPostRequest => 400, "POST requires exactly one file upload per request.";
     /// A request body is not well-formed XML or breaks the schema.
     MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema";
     /// User metadata exceeds 2 KB.
@@ -141,6 +170,8 @@ error_codes! {
     NoSuchPublicAccessBlockConfiguration => 404, "The public access block configuration was not found";
     /// The bucket has no tag set.
     NoSuchTagSet => 404, "The TagSet does not exist";
+    /// The object version has no retention (GetObjectRetention).
+    NoSuchObjectLockConfiguration => 404, "The specified object does not have a ObjectLock configuration";
     /// The multipart upload does not exist.
     NoSuchUpload => 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     /// The version does not exist.

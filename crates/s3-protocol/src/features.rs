@@ -30,9 +30,6 @@ pub enum Support {
 pub enum Refusal {
     /// `501 NotImplemented` naming the header: AWS would do it, this gateway does not yet.
     NotImplemented,
-    /// `400 InvalidRequest` "Bucket is missing Object Lock Configuration": AWS's answer for
-    /// object lock headers on a bucket created without object lock, which every bucket here is.
-    NoObjectLock,
     /// `400 AccessControlListNotSupported`: AWS's answer for an object ACL on a bucket whose
     /// object ownership is `BucketOwnerEnforced`, which every bucket here is.
     AclsDisabled,
@@ -153,21 +150,21 @@ const fn valued(
 }
 
 use Refusal::{
-    AclsDisabled, BucketAclWithOwnershipEnforced, NoObjectLock, NotEncryptedWithCustomerKey,
-    NotImplemented,
+    AclsDisabled, BucketAclWithOwnershipEnforced, NotEncryptedWithCustomerKey, NotImplemented,
 };
-use Support::{Only, Refused};
+use Support::{Honoured, Only, Refused};
 
 /// Every feature header S3 defines on the operations this gateway serves.
 pub const FEATURE_HEADERS: &[FeatureHeader] = &[
-    // Object lock: no bucket can be created with it, so no bucket has it.
+    // Object lock: done by the gateway. A bucket created without it refuses the object
+    // headers (the engine answers AWS's InvalidRequest once it has read the bucket).
     FeatureHeader {
         ignore_case: true,
         ..valued(
             "x-amz-bucket-object-lock-enabled",
             &["CreateBucket"],
             &["true", "false"],
-            Only(&["false"]),
+            Honoured,
             NotImplemented,
         )
     },
@@ -175,11 +172,11 @@ pub const FEATURE_HEADERS: &[FeatureHeader] = &[
         "x-amz-object-lock-mode",
         OBJECT_WRITES,
         &["GOVERNANCE", "COMPLIANCE"],
-        Refused,
-        NoObjectLock,
+        Honoured,
+        NotImplemented,
     ),
-    row("x-amz-object-lock-retain-until-date", OBJECT_WRITES, Refused, NoObjectLock),
-    valued("x-amz-object-lock-legal-hold", OBJECT_WRITES, &["ON", "OFF"], Refused, NoObjectLock),
+    row("x-amz-object-lock-retain-until-date", OBJECT_WRITES, Honoured, NotImplemented),
+    valued("x-amz-object-lock-legal-hold", OBJECT_WRITES, &["ON", "OFF"], Honoured, NotImplemented),
     // Ownership and ACLs: every bucket is `BucketOwnerEnforced` (ACLs disabled, the bucket
     // owner owns and fully controls everything), so the ACLs that say so are honoured.
     valued(
@@ -236,51 +233,54 @@ pub const FEATURE_HEADERS: &[FeatureHeader] = &[
             NotImplemented,
         )
     },
-    row("x-amz-website-redirect-location", OBJECT_WRITES, Refused, NotImplemented),
-    // Server-side encryption with S3 or KMS keys.
+    // Stored with the object and answered by website requests (`crate::website`); its value is
+    // checked where the object's headers are read (`InvalidRedirectLocation`).
+    row("x-amz-website-redirect-location", OBJECT_WRITES, Honoured, NotImplemented),
+    // Server-side encryption with S3 keys (SSE-S3) is done by the gateway; KMS is not yet.
     valued(
         "x-amz-server-side-encryption",
         OBJECT_WRITES,
         &["AES256", "aws:kms", "aws:kms:dsse"],
-        Refused,
+        Only(&["AES256"]),
         NotImplemented,
     ),
     row("x-amz-server-side-encryption-aws-kms-key-id", OBJECT_WRITES, Refused, NotImplemented),
     row("x-amz-server-side-encryption-context", OBJECT_WRITES, Refused, NotImplemented),
     row("x-amz-server-side-encryption-bucket-key-enabled", OBJECT_WRITES, Refused, NotImplemented),
-    // Server-side encryption with customer keys (SSE-C).
-    row("x-amz-server-side-encryption-customer-algorithm", SSE_C_WRITES, Refused, NotImplemented),
-    row("x-amz-server-side-encryption-customer-key", SSE_C_WRITES, Refused, NotImplemented),
-    row("x-amz-server-side-encryption-customer-key-md5", SSE_C_WRITES, Refused, NotImplemented),
+    // Server-side encryption with customer keys (SSE-C): done by the gateway; a read of an
+    // object not stored with a customer key is refused by the engine once it is found.
+    row("x-amz-server-side-encryption-customer-algorithm", SSE_C_WRITES, Honoured, NotImplemented),
+    row("x-amz-server-side-encryption-customer-key", SSE_C_WRITES, Honoured, NotImplemented),
+    row("x-amz-server-side-encryption-customer-key-md5", SSE_C_WRITES, Honoured, NotImplemented),
     row(
         "x-amz-server-side-encryption-customer-algorithm",
         SSE_C_READS,
-        Refused,
+        Honoured,
         NotEncryptedWithCustomerKey,
     ),
     row(
         "x-amz-server-side-encryption-customer-key",
         SSE_C_READS,
-        Refused,
+        Honoured,
         NotEncryptedWithCustomerKey,
     ),
     row(
         "x-amz-server-side-encryption-customer-key-md5",
         SSE_C_READS,
-        Refused,
+        Honoured,
         NotEncryptedWithCustomerKey,
     ),
     row(
         "x-amz-copy-source-server-side-encryption-customer-algorithm",
         COPIES,
-        Refused,
+        Honoured,
         NotImplemented,
     ),
-    row("x-amz-copy-source-server-side-encryption-customer-key", COPIES, Refused, NotImplemented),
+    row("x-amz-copy-source-server-side-encryption-customer-key", COPIES, Honoured, NotImplemented),
     row(
         "x-amz-copy-source-server-side-encryption-customer-key-md5",
         COPIES,
-        Refused,
+        Honoured,
         NotImplemented,
     ),
 ];
@@ -328,10 +328,6 @@ impl FeatureHeader {
                 format!("The {} header is not implemented by this gateway.", self.name),
             )
             .with_extra("Header", self.name),
-            Refusal::NoObjectLock => S3Error::with_message(
-                ErrorCode::InvalidRequest,
-                "Bucket is missing Object Lock Configuration",
-            ),
             Refusal::AclsDisabled => S3Error::new(ErrorCode::AccessControlListNotSupported),
             Refusal::BucketAclWithOwnershipEnforced => {
                 S3Error::new(ErrorCode::InvalidBucketAclWithObjectOwnership)
@@ -566,14 +562,16 @@ mod tests {
                 &[("x-amz-storage-class", "STANDARD_IA")],
                 "501 NotImplemented",
             ),
-            ("PutObject", &[("x-amz-server-side-encryption", "AES256")], "501 NotImplemented"),
+            ("PutObject", &[("x-amz-server-side-encryption", "AES256")], "ok"),
+            ("CreateMultipartUpload", &[("x-amz-server-side-encryption", "AES256")], "ok"),
             ("CopyObject", &[("x-amz-server-side-encryption", "aws:kms")], "501 NotImplemented"),
             ("PutObject", &[("x-amz-server-side-encryption", "rot13")], "400 InvalidArgument"),
-            ("PutObject", &[("x-amz-object-lock-mode", "COMPLIANCE")], "400 InvalidRequest"),
+            ("PutObject", &[("x-amz-object-lock-mode", "COMPLIANCE")], "ok"),
             ("PutObject", &[("x-amz-object-lock-mode", "FOREVER")], "400 InvalidArgument"),
-            ("PutObject", &[("x-amz-object-lock-legal-hold", "ON")], "400 InvalidRequest"),
-            ("CreateBucket", &[("x-amz-bucket-object-lock-enabled", "true")], "501 NotImplemented"),
-            ("CreateBucket", &[("x-amz-bucket-object-lock-enabled", "True")], "501 NotImplemented"),
+            ("PutObject", &[("x-amz-object-lock-legal-hold", "ON")], "ok"),
+            ("PutObject", &[("x-amz-object-lock-legal-hold", "on")], "400 InvalidArgument"),
+            ("CreateBucket", &[("x-amz-bucket-object-lock-enabled", "true")], "ok"),
+            ("CreateBucket", &[("x-amz-bucket-object-lock-enabled", "True")], "ok"),
             ("CreateBucket", &[("x-amz-bucket-object-lock-enabled", "false")], "ok"),
             (
                 "CreateBucket",
@@ -583,11 +581,12 @@ mod tests {
             ("CreateBucket", &[("x-amz-object-ownership", "BucketOwnerEnforced")], "ok"),
             ("CreateBucket", &[("x-amz-object-ownership", "ObjectWriter")], "501 NotImplemented"),
             ("CreateBucket", &[("x-amz-object-ownership", "Anyone")], "400 InvalidArgument"),
-            ("UploadPart", SSE_C, "501 NotImplemented"),
-            ("PutObject", SSE_C, "501 NotImplemented"),
-            ("GetObject", SSE_C, "400 InvalidRequest"),
-            ("HeadObject", SSE_C, "400 InvalidRequest"),
-            ("UploadPartCopy", COPY_SSE_C, "501 NotImplemented"),
+            ("UploadPart", SSE_C, "ok"),
+            ("PutObject", SSE_C, "ok"),
+            ("GetObject", SSE_C, "ok"),
+            ("HeadObject", SSE_C, "ok"),
+            ("UploadPartCopy", COPY_SSE_C, "ok"),
+            ("CopyObject", COPY_SSE_C, "ok"),
             // A broken SSE-C set is AWS's 400 first: one header alone, a missing one, a wrong
             // MD5, another algorithm, a key of the wrong length.
             ("UploadPart", &SSE_C[1..2], "400 InvalidArgument"),
@@ -653,23 +652,21 @@ mod tests {
         assert_eq!(scope("CreateBucket", "x-amz-acl", "public-read"), RefusalScope::Request);
         assert_eq!(scope("PutObject", "x-amz-acl", "public-read"), RefusalScope::Bucket);
         assert_eq!(
-            check_feature_headers("GetObject", |n| {
-                SSE_C.iter().find(|(h, _)| *h == n).map(|(_, v)| *v)
-            })
-            .unwrap_err()
-            .scope,
-            RefusalScope::Object
+            scope("PutObject", "x-amz-server-side-encryption", "aws:kms"),
+            RefusalScope::Bucket
         );
     }
 
     #[test]
     fn not_implemented_names_the_header() {
+        // A valid storage class the gateway does not have (every object is STANDARD).
         let r = check_feature_headers("PutObject", |n| {
-            (n == "x-amz-website-redirect-location").then_some("/x")
+            (n == "x-amz-storage-class").then_some("GLACIER")
         })
         .unwrap_err();
-        assert!(r.error.message.contains("x-amz-website-redirect-location"), "{}", r.error.message);
-        assert_eq!(r.error.extra("Header"), Some("x-amz-website-redirect-location"));
+        assert_eq!(r.error.code, ErrorCode::NotImplemented);
+        assert!(r.error.message.contains("x-amz-storage-class"), "{}", r.error.message);
+        assert_eq!(r.error.extra("Header"), Some("x-amz-storage-class"));
     }
 
     #[test]

@@ -50,15 +50,20 @@
 
 pub mod checksum;
 pub mod conditions;
+pub mod cors;
 pub mod error;
 pub mod features;
 pub mod form;
+pub mod lock;
 pub mod names;
+pub mod percent;
 pub mod range;
 pub mod route;
+pub mod sosapi;
 pub mod subresource;
 pub mod tagging;
 pub mod time;
+pub mod website;
 pub mod xml;
 
 pub use checksum::{
@@ -70,21 +75,31 @@ pub use features::{
     ExpectedOwners, FEATURE_HEADERS, FeatureHeader, Refusal, RefusalScope, RefusedFeature, Support,
     check_feature_headers,
 };
+pub use lock::{
+    LockHeaders, ObjectLockConfiguration, RetentionMode, RetentionPeriod, legal_hold_xml,
+    parse_legal_hold, parse_lock_headers, parse_object_lock_configuration, parse_retention,
+    retention_xml,
+};
 pub use names::{BucketName, ETag, ObjectKey, PartNumber, UploadId};
 pub use range::{ByteRange, RangeSpec, parse_range};
 pub use route::{
-    CopySource, GetObjectParams, ListObjectsParams, ListObjectsV2Params, ListUploadsParams,
-    Operation, RequestTarget, RouteConfig, parse_copy_source, route,
+    CopySource, GetObjectParams, ListBucketsParams, ListObjectsParams, ListObjectsV2Params,
+    ListUploadsParams, ListVersionsParams, Operation, RequestTarget, RouteConfig,
+    parse_copy_source, refused_operation, route,
 };
-pub use subresource::{SUBRESOURCES, SubResource, Unset, owner_full_control, unset_answer};
-pub use tagging::{check_tag_set, parse_tagging_header};
+pub use subresource::{
+    SUBRESOURCES, Scope, State, SubResource, Unset, Verb, owner_full_control, unset_answer,
+};
+pub use tagging::{check_bucket_tag_set, check_tag_set, parse_tagging_header};
 pub use time::{format_http_date, format_iso8601, parse_http_date, parse_iso8601};
 pub use xml::{
     AttributesPart, AttributesParts, BucketEntry, CompleteMultipartUploadResult, CompletedPart,
     CopyObjectResult, CopyPartResult, DeleteErrorEntry, DeleteRequest, DeleteResult, DeletedEntry,
     ErrorBody, GetObjectAttributesResult, InitiateMultipartUploadResult, ListAllMyBucketsResult,
     ListBucketResult, ListBucketResultV2, ListMultipartUploadsResult, ListPartsResult,
-    LocationConstraint, ObjectEntry, ObjectIdentifier, Owner, PartEntry, Tagging, UploadEntry,
+    ListVersionsResult, LocationConstraint, ObjectEntry, ObjectIdentifier, Owner, PartEntry,
+    PolicyStatus, PublicAccessBlockConfiguration, Tagging, UploadEntry, VersionEntry,
+    VersioningConfiguration, bucket_encryption_xml, parse_bucket_encryption,
     parse_complete_multipart_upload, parse_create_bucket_configuration, parse_delete,
-    parse_error_body, parse_tagging,
+    parse_error_body, parse_tagging, parse_versioning_configuration,
 };

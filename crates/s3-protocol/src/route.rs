@@ -1,14 +1,12 @@
 //! Request routing: method + path + query + host → [`Operation`].
 //!
-//! Query parsing decodes `%XX` once and keeps `+` as a literal plus: SDKs always
+//! Query parsing decodes `%XX` once (strictly: [`crate::percent::decode`]) and keeps `+` as a literal plus: SDKs always
 //! send a space as `%20`, and a literal `+` in a key (which S3 allows) must
 //! survive. Path-style and virtual-hosted-style addressing are both supported.
 
-use percent_encoding::percent_decode_str;
-
 use crate::error::{ErrorCode, S3Error};
 use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
-use crate::subresource::{SUBRESOURCES, Scope, State, SubResource, Unset};
+use crate::subresource::{SUBRESOURCES, Scope, State, SubResource, Unset, Verb};
 
 /// Routing configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +14,14 @@ pub struct RouteConfig {
     /// Base domains for virtual-hosted style, e.g. `s3.example.test`: a Host of
     /// `<bucket>.s3.example.test` addresses `<bucket>`.
     pub domains: Vec<String>,
+}
+
+impl RouteConfig {
+    /// The bucket a virtual-hosted-style Host header names (`<bucket>.<domain>[:port]`), if
+    /// any: SigV2 signs it as the start of its canonical resource.
+    pub fn host_bucket(&self, host: Option<&str>) -> Option<String> {
+        bucket_from_host(host, self)
+    }
 }
 
 /// The parts of a request that decide its operation.
@@ -35,6 +41,22 @@ pub struct RequestTarget<'a> {
 
 /// Highest `max-keys`/`max-uploads`/`max-parts` S3 honours.
 pub const MAX_LIST_LIMIT: u32 = 1000;
+
+/// Highest `max-buckets` ListBuckets accepts.
+pub const MAX_BUCKETS_LIMIT: u32 = 10_000;
+
+/// ListBuckets parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListBucketsParams {
+    /// `max-buckets` (1 to [`MAX_BUCKETS_LIMIT`]); `None`: every bucket in one answer.
+    pub max_buckets: Option<u32>,
+    /// `continuation-token`, as sent (opaque: the server reads it).
+    pub continuation_token: Option<String>,
+    /// `prefix`: only buckets whose names start with it.
+    pub prefix: Option<String>,
+    /// `bucket-region`: only buckets in this region.
+    pub bucket_region: Option<String>,
+}
 
 /// ListObjects (v1) parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +110,23 @@ pub struct ListUploadsParams {
     pub encoding_type_url: bool,
 }
 
+/// ListObjectVersions parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListVersionsParams {
+    /// `prefix` (empty if absent).
+    pub prefix: String,
+    /// `delimiter` (`None` if absent or empty).
+    pub delimiter: Option<String>,
+    /// `key-marker`.
+    pub key_marker: Option<String>,
+    /// `version-id-marker` (only with a key marker).
+    pub version_id_marker: Option<String>,
+    /// `max-keys`, default 1000, clamped to 1000.
+    pub max_keys: u32,
+    /// `encoding-type=url`.
+    pub encoding_type_url: bool,
+}
+
 /// GetObject/HeadObject parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GetObjectParams {
@@ -105,7 +144,7 @@ pub struct GetObjectParams {
 #[allow(missing_docs, reason = "fields are the operation's documented arguments")]
 pub enum Operation {
     /// `GET /`.
-    ListBuckets,
+    ListBuckets { params: ListBucketsParams },
     /// `PUT /bucket`.
     CreateBucket { bucket: BucketName },
     /// `HEAD /bucket`.
@@ -118,6 +157,12 @@ pub enum Operation {
     ListObjects { bucket: BucketName, params: ListObjectsParams },
     /// `GET /bucket?list-type=2`.
     ListObjectsV2 { bucket: BucketName, params: ListObjectsV2Params },
+    /// `GET /bucket?versions`.
+    ListObjectVersions { bucket: BucketName, params: ListVersionsParams },
+    /// `GET /bucket?versioning`.
+    GetBucketVersioning { bucket: BucketName },
+    /// `PUT /bucket?versioning`.
+    PutBucketVersioning { bucket: BucketName },
     /// `PUT /bucket/key`.
     PutObject { bucket: BucketName, key: ObjectKey },
     /// `PUT /bucket/key` with `x-amz-copy-source`.
@@ -164,8 +209,17 @@ pub enum Operation {
     DeleteObjectTagging { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
     /// `GET /bucket/key?attributes` (the attributes are named by headers).
     GetObjectAttributes { bucket: BucketName, key: ObjectKey, version_id: Option<String> },
-    /// `POST /bucket`: a browser-form upload (refused before its body is read: not built).
+    /// `POST /bucket`: a browser-form upload, authenticated by its form.
     PostObject { bucket: BucketName },
+    /// `GET /bucket?cors`.
+    GetBucketCors { bucket: BucketName },
+    /// `PUT /bucket?cors`.
+    PutBucketCors { bucket: BucketName },
+    /// `DELETE /bucket?cors`.
+    DeleteBucketCors { bucket: BucketName },
+    /// `OPTIONS /bucket[/key]`: a CORS preflight, answered from the bucket's CORS
+    /// configuration without authentication.
+    PreflightRequest { bucket: BucketName, key: Option<ObjectKey> },
     /// `GET /bucket?<configuration>` of a configuration this gateway cannot set yet
     /// ([`State::Unset`]): answered as AWS answers for one that was never set.
     GetBucketConfiguration { bucket: BucketName, sub: &'static SubResource },
@@ -175,6 +229,20 @@ pub enum Operation {
         key: ObjectKey,
         version_id: Option<String>,
         sub: &'static SubResource,
+    },
+    /// `GET|PUT|DELETE /bucket?<configuration>` of a configuration the gateway keeps in its
+    /// bucket configuration store ([`State::Stored`]); the server has one handler per
+    /// `sub.query`. `verb` is the method's operation and permission.
+    BucketConfig { bucket: BucketName, sub: &'static SubResource, verb: Verb },
+    /// `GET|PUT /bucket/key?<sub-resource>` of an object sub-resource kept on the version in
+    /// the metadata store ([`State::Stored`] object rows: retention, legal hold); the server
+    /// has one handler per `sub.query`.
+    ObjectConfig {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<String>,
+        sub: &'static SubResource,
+        verb: Verb,
     },
     /// `PUT /bucket?acl` (PutBucketAcl): only what is already true (the owner's full control,
     /// as a canned ACL) is accepted.
@@ -192,13 +260,16 @@ impl Operation {
     /// The S3 API name, e.g. `"PutObject"`.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::ListBuckets => "ListBuckets",
+            Self::ListBuckets { .. } => "ListBuckets",
             Self::CreateBucket { .. } => "CreateBucket",
             Self::HeadBucket { .. } => "HeadBucket",
             Self::DeleteBucket { .. } => "DeleteBucket",
             Self::GetBucketLocation { .. } => "GetBucketLocation",
             Self::ListObjects { .. } => "ListObjects",
             Self::ListObjectsV2 { .. } => "ListObjectsV2",
+            Self::ListObjectVersions { .. } => "ListObjectVersions",
+            Self::GetBucketVersioning { .. } => "GetBucketVersioning",
+            Self::PutBucketVersioning { .. } => "PutBucketVersioning",
             Self::PutObject { .. } => "PutObject",
             Self::CopyObject { .. } => "CopyObject",
             Self::GetObject { .. } => "GetObject",
@@ -217,25 +288,96 @@ impl Operation {
             Self::DeleteObjectTagging { .. } => "DeleteObjectTagging",
             Self::GetObjectAttributes { .. } => "GetObjectAttributes",
             Self::PostObject { .. } => "PostObject",
+            Self::GetBucketCors { .. } => "GetBucketCors",
+            Self::PutBucketCors { .. } => "PutBucketCors",
+            Self::DeleteBucketCors { .. } => "DeleteBucketCors",
+            Self::PreflightRequest { .. } => "PreflightRequest",
             Self::GetBucketConfiguration { sub, .. } | Self::GetObjectConfiguration { sub, .. } => {
                 sub.get.map_or("Unknown", |v| v.operation)
             }
             Self::PutBucketConfiguration { sub, .. } | Self::PutObjectConfiguration { sub, .. } => {
                 sub.put.map_or("Unknown", |v| v.operation)
             }
+            Self::BucketConfig { verb, .. } | Self::ObjectConfig { verb, .. } => verb.operation,
+        }
+    }
+
+    /// The IAM action (without `s3:`) that authorizes the operation on its resource
+    /// ([`Self::bucket`] and [`Self::key`]; the account for ListBuckets). A copy also needs
+    /// `GetObject` (`GetObjectVersion`) on its source, and DeleteObjects `DeleteObject` on each
+    /// key; the server checks those where it reads them.
+    pub fn permission(&self) -> &'static str {
+        let versioned =
+            |v: &Option<String>, plain, version| if v.is_some() { version } else { plain };
+        match self {
+            Self::ListBuckets { .. } => "ListAllMyBuckets",
+            Self::CreateBucket { .. } => "CreateBucket",
+            Self::HeadBucket { .. } | Self::ListObjects { .. } | Self::ListObjectsV2 { .. } => {
+                "ListBucket"
+            }
+            Self::DeleteBucket { .. } => "DeleteBucket",
+            Self::GetBucketLocation { .. } => "GetBucketLocation",
+            Self::ListObjectVersions { .. } => "ListBucketVersions",
+            Self::GetBucketCors { .. } => "GetBucketCORS",
+            // AWS authorizes both by s3:PutBucketCORS.
+            Self::PutBucketCors { .. } | Self::DeleteBucketCors { .. } => "PutBucketCORS",
+            // A preflight is answered before authentication from the CORS configuration alone;
+            // the server never evaluates it (an evaluation would fail on this unknown action).
+            Self::PreflightRequest { .. } => "PreflightRequest",
+            Self::GetBucketVersioning { .. } => "GetBucketVersioning",
+            Self::PutBucketVersioning { .. } => "PutBucketVersioning",
+            Self::PutObject { .. }
+            | Self::CopyObject { .. }
+            | Self::CreateMultipartUpload { .. }
+            | Self::UploadPart { .. }
+            | Self::UploadPartCopy { .. }
+            | Self::CompleteMultipartUpload { .. }
+            | Self::PostObject { .. } => "PutObject",
+            Self::GetObject { params, .. } | Self::HeadObject { params, .. } => {
+                versioned(&params.version_id, "GetObject", "GetObjectVersion")
+            }
+            Self::DeleteObject { version_id, .. } => {
+                versioned(version_id, "DeleteObject", "DeleteObjectVersion")
+            }
+            Self::DeleteObjects { .. } => "DeleteObject",
+            Self::AbortMultipartUpload { .. } => "AbortMultipartUpload",
+            Self::ListParts { .. } => "ListMultipartUploadParts",
+            Self::ListMultipartUploads { .. } => "ListBucketMultipartUploads",
+            Self::GetObjectTagging { version_id, .. } => {
+                versioned(version_id, "GetObjectTagging", "GetObjectVersionTagging")
+            }
+            Self::PutObjectTagging { version_id, .. } => {
+                versioned(version_id, "PutObjectTagging", "PutObjectVersionTagging")
+            }
+            Self::DeleteObjectTagging { version_id, .. } => {
+                versioned(version_id, "DeleteObjectTagging", "DeleteObjectVersionTagging")
+            }
+            Self::GetObjectAttributes { version_id, .. } => {
+                versioned(version_id, "GetObjectAttributes", "GetObjectVersionAttributes")
+            }
+            Self::GetBucketConfiguration { sub, .. } | Self::GetObjectConfiguration { sub, .. } => {
+                sub.get.map_or("Unknown", |v| v.permission)
+            }
+            Self::PutBucketConfiguration { sub, .. } | Self::PutObjectConfiguration { sub, .. } => {
+                sub.put.map_or("Unknown", |v| v.permission)
+            }
+            Self::BucketConfig { verb, .. } | Self::ObjectConfig { verb, .. } => verb.permission,
         }
     }
 
     /// The addressed bucket (`None` for ListBuckets).
     pub fn bucket(&self) -> Option<&BucketName> {
         match self {
-            Self::ListBuckets => None,
+            Self::ListBuckets { .. } => None,
             Self::CreateBucket { bucket }
             | Self::HeadBucket { bucket }
             | Self::DeleteBucket { bucket }
             | Self::GetBucketLocation { bucket }
             | Self::ListObjects { bucket, .. }
             | Self::ListObjectsV2 { bucket, .. }
+            | Self::ListObjectVersions { bucket, .. }
+            | Self::GetBucketVersioning { bucket }
+            | Self::PutBucketVersioning { bucket }
             | Self::PutObject { bucket, .. }
             | Self::CopyObject { bucket, .. }
             | Self::GetObject { bucket, .. }
@@ -254,10 +396,16 @@ impl Operation {
             | Self::DeleteObjectTagging { bucket, .. }
             | Self::GetObjectAttributes { bucket, .. }
             | Self::PostObject { bucket }
+            | Self::GetBucketCors { bucket }
+            | Self::PutBucketCors { bucket }
+            | Self::DeleteBucketCors { bucket }
+            | Self::PreflightRequest { bucket, .. }
             | Self::GetBucketConfiguration { bucket, .. }
             | Self::GetObjectConfiguration { bucket, .. }
             | Self::PutBucketConfiguration { bucket, .. }
-            | Self::PutObjectConfiguration { bucket, .. } => Some(bucket),
+            | Self::PutObjectConfiguration { bucket, .. }
+            | Self::BucketConfig { bucket, .. }
+            | Self::ObjectConfig { bucket, .. } => Some(bucket),
         }
     }
 
@@ -280,19 +428,28 @@ impl Operation {
             | Self::DeleteObjectTagging { key, .. }
             | Self::GetObjectAttributes { key, .. }
             | Self::GetObjectConfiguration { key, .. }
-            | Self::PutObjectConfiguration { key, .. } => Some(key),
-            Self::ListBuckets
+            | Self::PutObjectConfiguration { key, .. }
+            | Self::ObjectConfig { key, .. } => Some(key),
+            Self::PreflightRequest { key, .. } => key.as_ref(),
+            Self::ListBuckets { .. }
             | Self::CreateBucket { .. }
             | Self::HeadBucket { .. }
             | Self::DeleteBucket { .. }
             | Self::GetBucketLocation { .. }
             | Self::ListObjects { .. }
             | Self::ListObjectsV2 { .. }
+            | Self::ListObjectVersions { .. }
+            | Self::GetBucketVersioning { .. }
+            | Self::PutBucketVersioning { .. }
             | Self::DeleteObjects { .. }
             | Self::ListMultipartUploads { .. }
             | Self::PostObject { .. }
+            | Self::GetBucketCors { .. }
+            | Self::PutBucketCors { .. }
+            | Self::DeleteBucketCors { .. }
             | Self::GetBucketConfiguration { .. }
-            | Self::PutBucketConfiguration { .. } => None,
+            | Self::PutBucketConfiguration { .. }
+            | Self::BucketConfig { .. } => None,
         }
     }
 }
@@ -342,11 +499,10 @@ fn invalid_uri() -> S3Error {
     S3Error::new(ErrorCode::InvalidURI)
 }
 
+/// Decodes a path segment or query piece; a broken escape or non-UTF-8 is `InvalidURI`, so
+/// that no two URIs name one key.
 fn decode(text: &str) -> Result<String, S3Error> {
-    percent_decode_str(text)
-        .decode_utf8()
-        .map(std::borrow::Cow::into_owned)
-        .map_err(|_| invalid_uri())
+    crate::percent::decode(text).ok_or_else(invalid_uri)
 }
 
 fn invalid_argument(name: &str, value: &str, message: &str) -> S3Error {
@@ -370,6 +526,28 @@ fn limit(query: &Query, name: &str) -> Result<u32, S3Error> {
             Ok(u32::try_from(n.min(u64::from(MAX_LIST_LIMIT))).unwrap_or(MAX_LIST_LIMIT))
         }
     }
+}
+
+fn list_buckets_params(query: &Query) -> Result<ListBucketsParams, S3Error> {
+    let max_buckets = match query.get("max-buckets") {
+        None => None,
+        Some(v) => match non_negative(v) {
+            Some(n) if (1..=u64::from(MAX_BUCKETS_LIMIT)).contains(&n) => u32::try_from(n).ok(),
+            _ => {
+                return Err(invalid_argument(
+                    "max-buckets",
+                    v,
+                    "Argument max-buckets must be an integer between 1 and 10000",
+                ));
+            }
+        },
+    };
+    Ok(ListBucketsParams {
+        max_buckets,
+        continuation_token: query.get("continuation-token").map(str::to_owned),
+        prefix: query.get("prefix").map(str::to_owned),
+        bucket_region: query.get("bucket-region").map(str::to_owned),
+    })
 }
 
 /// A decimal non-negative integer; huge values saturate.
@@ -433,6 +611,36 @@ fn bucket_from_host<'h>(host: Option<&'h str>, cfg: &RouteConfig) -> Option<Stri
     })
 }
 
+/// What the access log can still name of a request [`route`] refused: the bucket (when the
+/// path or host names a valid one) and, for a sub-resource the gateway does not serve with
+/// that method, the S3 operation it asks for (`PutBucketLifecycleConfiguration` for
+/// `PUT /b?lifecycle`). Best effort: `None` where the request names nothing usable.
+pub fn refused_operation(
+    req: &RequestTarget<'_>,
+    cfg: &RouteConfig,
+) -> (Option<&'static str>, Option<BucketName>) {
+    let rest = req.raw_path.strip_prefix('/').unwrap_or(req.raw_path);
+    let (bucket, key) = match bucket_from_host(req.host, cfg) {
+        Some(bucket) => (Some(bucket), rest),
+        None => match rest.split_once('/') {
+            Some((b, k)) => (decode(b).ok(), k),
+            None => (decode(rest).ok().filter(|b| !b.is_empty()), ""),
+        },
+    };
+    let bucket = bucket.and_then(|b| BucketName::parse(&b).ok());
+    let scope = if key.is_empty() { Scope::Bucket } else { Scope::Object };
+    let operation = bucket.as_ref().and(Query::parse(req.raw_query).ok()).and_then(|query| {
+        let named = |s: &&SubResource| query.has(s.query);
+        let sub = SUBRESOURCES
+            .iter()
+            .filter(|s| s.scope == scope)
+            .find(named)
+            .or_else(|| SUBRESOURCES.iter().find(named))?;
+        sub.verb(req.method).map(|v| v.operation)
+    });
+    (operation, bucket)
+}
+
 /// Routes a request. Errors are S3 errors ready to send (400/405/501...).
 pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3Error> {
     let path = req.raw_path;
@@ -453,17 +661,39 @@ pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3
 
     let Some(bucket) = bucket else {
         return match method {
-            "GET" => Ok(Operation::ListBuckets),
+            "GET" => Ok(Operation::ListBuckets { params: list_buckets_params(&query)? }),
             "OPTIONS" => Err(S3Error::new(ErrorCode::NotImplemented)),
             _ => Err(method_not_allowed(method, "SERVICE")),
         };
     };
     let bucket = BucketName::parse(&bucket)?;
 
+    if method == "OPTIONS" {
+        // A CORS preflight, whatever the query names: browsers send it to the URL of the
+        // request they are about to make.
+        let key = if key.is_empty() { None } else { Some(ObjectKey::parse(key)?) };
+        return Ok(Operation::PreflightRequest { bucket, key });
+    }
     let scope = if key.is_empty() { Scope::Bucket } else { Scope::Object };
     if let Some(sub) = subresource(scope, &query)? {
         match (sub.state, sub.verb(method)) {
             (State::Built, _) => {}
+            (State::Stored, Some(verb)) if key.is_empty() => {
+                return Ok(Operation::BucketConfig { bucket, sub, verb });
+            }
+            (State::Stored, Some(verb)) => {
+                return Ok(Operation::ObjectConfig {
+                    bucket,
+                    key: ObjectKey::parse(key)?,
+                    version_id: query.non_empty("versionId"),
+                    sub,
+                    verb,
+                });
+            }
+            (State::Stored, None) if key.is_empty() => {
+                return Err(method_not_allowed(method, "BUCKET"));
+            }
+            (State::Stored, None) => return Err(method_not_allowed(method, "OBJECT")),
             (State::Unset(_), Some(_)) if method == "GET" => {
                 return Ok(if key.is_empty() {
                     Operation::GetBucketConfiguration { bucket, sub }
@@ -476,13 +706,8 @@ pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3
                     }
                 });
             }
-            // An ACL is accepted when it says what is true (checked by the server); retention
-            // and legal hold are refused with the error AWS gives for a bucket without Object
-            // Lock, which every bucket is.
-            (
-                State::Unset(Unset::OwnerFullControl | Unset::Error(ErrorCode::InvalidRequest, _)),
-                Some(_),
-            ) if method == "PUT" => {
+            // An ACL is accepted when it says what is true (checked by the server).
+            (State::Unset(Unset::OwnerFullControl), Some(_)) if method == "PUT" => {
                 return Ok(if key.is_empty() {
                     Operation::PutBucketConfiguration { bucket, sub }
                 } else {
@@ -500,11 +725,6 @@ pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3
             }
         }
     }
-    if method == "OPTIONS" {
-        // CORS preflight: CORS configuration is not supported.
-        return Err(S3Error::new(ErrorCode::NotImplemented));
-    }
-
     if key.is_empty() {
         route_bucket(method, bucket, &query)
     } else {
@@ -535,9 +755,30 @@ fn route_bucket(method: &str, bucket: BucketName, query: &Query) -> Result<Opera
             _ => Err(method_not_allowed(method, "BUCKET")),
         };
     }
+    if query.has("cors") {
+        return match method {
+            "GET" => Ok(Operation::GetBucketCors { bucket }),
+            "PUT" => Ok(Operation::PutBucketCors { bucket }),
+            "DELETE" => Ok(Operation::DeleteBucketCors { bucket }),
+            _ => Err(method_not_allowed(method, "BUCKET")),
+        };
+    }
     if query.has("location") {
         return match method {
             "GET" => Ok(Operation::GetBucketLocation { bucket }),
+            _ => Err(method_not_allowed(method, "BUCKET")),
+        };
+    }
+    if query.has("versioning") {
+        return match method {
+            "GET" => Ok(Operation::GetBucketVersioning { bucket }),
+            "PUT" => Ok(Operation::PutBucketVersioning { bucket }),
+            _ => Err(method_not_allowed(method, "BUCKET")),
+        };
+    }
+    if query.has("versions") {
+        return match method {
+            "GET" => list_versions(bucket, query),
             _ => Err(method_not_allowed(method, "BUCKET")),
         };
     }
@@ -546,10 +787,35 @@ fn route_bucket(method: &str, bucket: BucketName, query: &Query) -> Result<Opera
         "HEAD" => Ok(Operation::HeadBucket { bucket }),
         "PUT" => Ok(Operation::CreateBucket { bucket }),
         "DELETE" => Ok(Operation::DeleteBucket { bucket }),
-        // A browser-form upload: authenticated by its form, refused by the server.
+        // A browser-form upload: authenticated by its form.
         "POST" => Ok(Operation::PostObject { bucket }),
         _ => Err(method_not_allowed(method, "BUCKET")),
     }
+}
+
+fn list_versions(bucket: BucketName, query: &Query) -> Result<Operation, S3Error> {
+    let key_marker = query.non_empty("key-marker");
+    let version_id_marker = query.non_empty("version-id-marker");
+    if key_marker.is_none()
+        && let Some(v) = &version_id_marker
+    {
+        return Err(invalid_argument(
+            "version-id-marker",
+            v,
+            "A version-id marker cannot be specified without a key marker.",
+        ));
+    }
+    Ok(Operation::ListObjectVersions {
+        params: ListVersionsParams {
+            prefix: query.owned("prefix").unwrap_or_default(),
+            delimiter: query.non_empty("delimiter"),
+            key_marker,
+            version_id_marker,
+            max_keys: limit(query, "max-keys")?,
+            encoding_type_url: encoding_type_url(query)?,
+        },
+        bucket,
+    })
 }
 
 fn list_objects(bucket: BucketName, query: &Query) -> Result<Operation, S3Error> {

@@ -57,6 +57,10 @@ pub enum Unset {
 pub enum State {
     /// Implemented by its own operations (see `route`).
     Built,
+    /// Kept in the bucket configuration store under the row's query name and answered by the
+    /// server's handler for it: routed as [`crate::Operation::BucketConfig`]. An object row
+    /// is kept on the version in the metadata store: [`crate::Operation::ObjectConfig`].
+    Stored,
     /// Not settable yet: GET answers this, other methods `501`.
     Unset(Unset),
     /// Not implemented at all: every method answers `501 NotImplemented`.
@@ -117,34 +121,31 @@ const fn not_found(code: ErrorCode, message: &'static str) -> State {
     State::Unset(Unset::Error(code, message))
 }
 
-const NO_OBJECT_LOCK: State = State::Unset(Unset::Error(
-    ErrorCode::InvalidRequest,
-    "Bucket is missing Object Lock Configuration",
-));
-
 /// Every sub-resource S3 defines on buckets and objects.
 pub const SUBRESOURCES: &[SubResource] = &[
-    // ---- bucket configurations not settable yet: GET answers "not set" ----
+    // ---- built: routed to their own operations ----
     config(
         "versioning",
         verb("GetBucketVersioning", "GetBucketVersioning"),
         verb("PutBucketVersioning", "PutBucketVersioning"),
         None,
-        State::Unset(Unset::Empty("VersioningConfiguration")),
+        State::Built,
     ),
+    config("versions", verb("ListObjectVersions", "ListBucketVersions"), None, None, State::Built),
+    // ---- bucket configurations not settable yet: GET answers "not set" ----
     config(
         "policy",
         verb("GetBucketPolicy", "GetBucketPolicy"),
         verb("PutBucketPolicy", "PutBucketPolicy"),
         verb("DeleteBucketPolicy", "DeleteBucketPolicy"),
-        not_found(ErrorCode::NoSuchBucketPolicy, "The bucket policy does not exist"),
+        State::Stored,
     ),
     config(
         "policyStatus",
         verb("GetBucketPolicyStatus", "GetBucketPolicyStatus"),
         None,
         None,
-        not_found(ErrorCode::NoSuchBucketPolicy, "The bucket policy does not exist"),
+        State::Stored,
     ),
     config(
         "notification",
@@ -158,7 +159,7 @@ pub const SUBRESOURCES: &[SubResource] = &[
         verb("GetBucketCors", "GetBucketCORS"),
         verb("PutBucketCors", "PutBucketCORS"),
         verb("DeleteBucketCors", "PutBucketCORS"),
-        not_found(ErrorCode::NoSuchCORSConfiguration, "The CORS configuration does not exist"),
+        State::Built,
     ),
     config(
         "lifecycle",
@@ -175,30 +176,21 @@ pub const SUBRESOURCES: &[SubResource] = &[
         verb("GetObjectLockConfiguration", "GetBucketObjectLockConfiguration"),
         verb("PutObjectLockConfiguration", "PutBucketObjectLockConfiguration"),
         None,
-        not_found(
-            ErrorCode::ObjectLockConfigurationNotFoundError,
-            "Object Lock configuration does not exist for this bucket",
-        ),
+        State::Stored,
     ),
     config(
         "encryption",
         verb("GetBucketEncryption", "GetEncryptionConfiguration"),
         verb("PutBucketEncryption", "PutEncryptionConfiguration"),
         verb("DeleteBucketEncryption", "PutEncryptionConfiguration"),
-        not_found(
-            ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
-            "The server side encryption configuration was not found",
-        ),
+        State::Stored,
     ),
     config(
         "website",
         verb("GetBucketWebsite", "GetBucketWebsite"),
         verb("PutBucketWebsite", "PutBucketWebsite"),
         verb("DeleteBucketWebsite", "DeleteBucketWebsite"),
-        not_found(
-            ErrorCode::NoSuchWebsiteConfiguration,
-            "The specified bucket does not have a website configuration",
-        ),
+        State::Stored,
     ),
     config(
         "replication",
@@ -215,10 +207,7 @@ pub const SUBRESOURCES: &[SubResource] = &[
         verb("GetPublicAccessBlock", "GetBucketPublicAccessBlock"),
         verb("PutPublicAccessBlock", "PutBucketPublicAccessBlock"),
         verb("DeletePublicAccessBlock", "PutBucketPublicAccessBlock"),
-        not_found(
-            ErrorCode::NoSuchPublicAccessBlockConfiguration,
-            "The public access block configuration was not found",
-        ),
+        State::Stored,
     ),
     config(
         "ownershipControls",
@@ -235,7 +224,7 @@ pub const SUBRESOURCES: &[SubResource] = &[
         verb("GetBucketTagging", "GetBucketTagging"),
         verb("PutBucketTagging", "PutBucketTagging"),
         verb("DeleteBucketTagging", "PutBucketTagging"),
-        not_found(ErrorCode::NoSuchTagSet, "The TagSet does not exist"),
+        State::Stored,
     ),
     config(
         "acl",
@@ -270,13 +259,6 @@ pub const SUBRESOURCES: &[SubResource] = &[
         }),
     ),
     // ---- bucket sub-resources not implemented at all ----
-    config(
-        "versions",
-        verb("ListObjectVersions", "ListBucketVersions"),
-        None,
-        None,
-        State::NotImplemented,
-    ),
     config(
         "analytics",
         verb("GetBucketAnalyticsConfiguration", "GetAnalyticsConfiguration"),
@@ -353,7 +335,7 @@ pub const SUBRESOURCES: &[SubResource] = &[
         get: verb("GetObjectLegalHold", "GetObjectLegalHold"),
         put: verb("PutObjectLegalHold", "PutObjectLegalHold"),
         delete: None,
-        state: NO_OBJECT_LOCK,
+        state: State::Stored,
     },
     SubResource {
         query: "retention",
@@ -361,7 +343,7 @@ pub const SUBRESOURCES: &[SubResource] = &[
         get: verb("GetObjectRetention", "GetObjectRetention"),
         put: verb("PutObjectRetention", "PutObjectRetention"),
         delete: None,
-        state: NO_OBJECT_LOCK,
+        state: State::Stored,
     },
     SubResource {
         query: "torrent",
@@ -471,10 +453,12 @@ mod tests {
             "<RequestPaymentConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
              <Payer>BucketOwner</Payer></RequestPaymentConfiguration>"
         ));
-        let policy = SubResource::find(Scope::Bucket, "policy").unwrap();
-        let State::Unset(u) = policy.state else { panic!("policy is unset") };
-        let err = unset_answer(&u, "o").unwrap_err();
-        assert_eq!((err.status(), err.code), (404, ErrorCode::NoSuchBucketPolicy));
+        for row in SUBRESOURCES {
+            if let State::Unset(u @ Unset::Error(code, _)) = row.state {
+                let err = unset_answer(&u, "o").unwrap_err();
+                assert_eq!(err.code, code, "{}", row.query);
+            }
+        }
         let acl = unset_answer(&Unset::OwnerFullControl, "a<b").unwrap();
         assert!(acl.contains("<Owner><ID>a&lt;b</ID>"), "{acl}");
         assert!(acl.contains("<Permission>FULL_CONTROL</Permission>"), "{acl}");

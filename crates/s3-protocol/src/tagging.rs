@@ -1,11 +1,11 @@
 //! Object tag sets as the `x-amz-tagging` header carries them, with S3's limits.
 
-use percent_encoding::percent_decode_str;
-
 use crate::error::{ErrorCode, S3Error};
 
 /// Most tags one object may carry.
 pub const MAX_TAGS: usize = 10;
+/// Most tags one bucket may carry.
+pub const MAX_BUCKET_TAGS: usize = 50;
 /// Longest tag key, in characters.
 pub const MAX_TAG_KEY_CHARS: usize = 128;
 /// Longest tag value, in characters.
@@ -25,7 +25,8 @@ pub fn is_valid_tag_text(text: &str) -> bool {
 /// `=` is a tag with an empty value) and checks S3's limits: at most [`MAX_TAGS`] tags,
 /// non-empty keys of at most [`MAX_TAG_KEY_CHARS`] characters, values of at most
 /// [`MAX_TAG_VALUE_CHARS`], no key twice: violations are `InvalidArgument`, as on S3. A key or
-/// value with a character S3 does not allow in tags ([`is_valid_tag_text`]) is `InvalidTag`.
+/// value with a character S3 does not allow in tags ([`is_valid_tag_text`]), or a key with
+/// AWS's reserved `aws:` prefix, is `InvalidTag`.
 pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
     let bad = |msg: &str| S3Error::with_message(ErrorCode::InvalidArgument, msg.to_owned());
     let mut out: Vec<(String, String)> = Vec::new();
@@ -51,11 +52,34 @@ pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error>
     Ok(out)
 }
 
-/// Form-URL decoding to UTF-8; `None` if the bytes are not UTF-8.
 /// Checks a tag set from a Tagging XML body (PutObjectTagging) against S3's limits, with the
 /// codes S3 answers a body with: `InvalidTag` for a bad or repeated key or value, `BadRequest`
 /// for more than [`MAX_TAGS`] tags.
 pub fn check_tag_set(tags: &[(String, String)]) -> Result<(), S3Error> {
+    check_tags(tags)?;
+    if tags.len() > MAX_TAGS {
+        return Err(S3Error::with_message(
+            ErrorCode::BadRequest,
+            "Object tags cannot be greater than 10",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a PutBucketTagging tag set: the same rules for keys and values as
+/// [`check_tag_set`], at most [`MAX_BUCKET_TAGS`] tags (`InvalidTag`, as AWS answers).
+pub fn check_bucket_tag_set(tags: &[(String, String)]) -> Result<(), S3Error> {
+    check_tags(tags)?;
+    if tags.len() > MAX_BUCKET_TAGS {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidTag,
+            "Bucket tag count cannot be greater than 50",
+        ));
+    }
+    Ok(())
+}
+
+fn check_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
     let invalid = |msg: &str| S3Error::with_message(ErrorCode::InvalidTag, msg.to_owned());
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
@@ -69,17 +93,15 @@ pub fn check_tag_set(tags: &[(String, String)]) -> Result<(), S3Error> {
         }
         check_characters(k, v)?;
     }
-    if tags.len() > MAX_TAGS {
-        return Err(S3Error::with_message(
-            ErrorCode::BadRequest,
-            "Object tags cannot be greater than 10",
-        ));
-    }
     Ok(())
 }
 
 fn check_characters(key: &str, value: &str) -> Result<(), S3Error> {
     let invalid = |msg: &str| S3Error::with_message(ErrorCode::InvalidTag, msg.to_owned());
+    // AWS reserves the `aws:` prefix (any case) for its own tags.
+    if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+        return Err(invalid("Your TagKey cannot be prefixed with aws:"));
+    }
     if !is_valid_tag_text(key) {
         return Err(invalid("The TagKey you have provided is invalid"));
     }
@@ -89,8 +111,9 @@ fn check_characters(key: &str, value: &str) -> Result<(), S3Error> {
     Ok(())
 }
 
+/// Form-URL decoding (`+` is a space) to UTF-8; `None` for a broken escape or non-UTF-8.
 fn form_decode(s: &str) -> Option<String> {
-    percent_decode_str(&s.replace('+', " ")).decode_utf8().ok().map(std::borrow::Cow::into_owned)
+    crate::percent::decode(&s.replace('+', " "))
 }
 
 #[cfg(test)]
@@ -127,6 +150,13 @@ mod tests {
         check("a=1&a=2", Err(ErrorCode::InvalidArgument));
         check("=v", Err(ErrorCode::InvalidArgument));
         check("%FF=v", Err(ErrorCode::InvalidArgument));
+        check("%zz=v", Err(ErrorCode::InvalidArgument));
+        check("k=%", Err(ErrorCode::InvalidArgument));
+        check("k=a%2", Err(ErrorCode::InvalidArgument));
+        check("aws:k=v", Err(ErrorCode::InvalidTag));
+        check("AWS%3Ak=v", Err(ErrorCode::InvalidTag));
+        check("Aws:=v", Err(ErrorCode::InvalidTag));
+        check("awsk=v&k=aws:v", Ok(&[("awsk", "v"), ("k", "aws:v")]));
         check(&format!("{}=v", "k".repeat(129)), Err(ErrorCode::InvalidArgument));
         check(&format!("k={}", "v".repeat(257)), Err(ErrorCode::InvalidArgument));
         let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
@@ -146,6 +176,11 @@ mod tests {
         assert_eq!(code(&set(&[("key?", "1")])), ErrorCode::InvalidTag);
         assert_eq!(code(&set(&[("key*", "1")])), ErrorCode::InvalidTag);
         assert_eq!(code(&set(&[("key", "val?")])), ErrorCode::InvalidTag);
+        assert_eq!(code(&set(&[("aws:cloudformation", "1")])), ErrorCode::InvalidTag);
+        assert_eq!(code(&set(&[("aWs:x", "1")])), ErrorCode::InvalidTag);
+        let reserved = check_tag_set(&set(&[("AWS:x", "1")])).unwrap_err();
+        assert_eq!(reserved.message, "Your TagKey cannot be prefixed with aws:");
+        assert!(check_tag_set(&set(&[("k", "aws:v"), ("aws", "")])).is_ok());
         assert!(check_tag_set(&set(&[("a b", "x-y_z.:/=+@")])).is_ok());
         assert_eq!(code(&[("k".repeat(129), String::new())]), ErrorCode::InvalidTag);
         assert_eq!(code(&[("k".to_owned(), "v".repeat(257))]), ErrorCode::InvalidTag);

@@ -68,23 +68,36 @@ pub fn url_encode(text: &str) -> String {
 // Request parsing: a tiny DOM over quick-xml events.
 
 #[derive(Debug, Default)]
-struct Element {
-    name: String,
-    text: String,
-    children: Vec<Element>,
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) text: String,
+    pub(crate) children: Vec<Element>,
 }
 
 impl Element {
-    fn child(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
+    /// The one child called `name`, if any. A child that occurs twice is `MalformedXML`: a
+    /// parser that let the first (or the last) win would read a document otherwise than
+    /// another parser on the way (a proxy, a policy checker) reads it.
+    pub(crate) fn child(&self, name: &str) -> Result<Option<&Element>, S3Error> {
+        let mut found = self.children.iter().filter(|c| c.name == name);
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(malformed());
+        }
+        Ok(first)
     }
 
-    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    /// Like [`Element::child`], and absent is `MalformedXML` too.
+    fn required(&self, name: &str) -> Result<&Element, S3Error> {
+        self.child(name)?.ok_or_else(malformed)
+    }
+
+    pub(crate) fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
 }
 
-fn malformed() -> S3Error {
+pub(crate) fn malformed() -> S3Error {
     S3Error::new(ErrorCode::MalformedXML)
 }
 
@@ -94,7 +107,7 @@ fn local(name: &[u8]) -> Result<String, S3Error> {
 }
 
 /// Parses a whole document into its root element.
-fn parse_document(body: &[u8], limit: usize) -> Result<Element, S3Error> {
+pub(crate) fn parse_document(body: &[u8], limit: usize) -> Result<Element, S3Error> {
     if body.len() > limit {
         return Err(S3Error::with_message(
             ErrorCode::MalformedXML,
@@ -168,7 +181,7 @@ fn parse_document(body: &[u8], limit: usize) -> Result<Element, S3Error> {
     root.ok_or_else(malformed)
 }
 
-fn expect_root(root: &Element, name: &str) -> Result<(), S3Error> {
+pub(crate) fn expect_root(root: &Element, name: &str) -> Result<(), S3Error> {
     if root.name == name { Ok(()) } else { Err(malformed()) }
 }
 
@@ -189,7 +202,7 @@ pub fn parse_complete_multipart_upload(body: &[u8]) -> Result<Vec<CompletedPart>
     expect_root(&root, "CompleteMultipartUpload")?;
     let mut parts = Vec::new();
     for part in root.children("Part") {
-        let number = part.child("PartNumber").ok_or_else(malformed)?.text.trim();
+        let number = part.required("PartNumber")?.text.trim();
         // Out of range (0, 10001) and not a number at all (-1, "a") are the same answer on
         // S3: InvalidArgument, not MalformedXML; the caller checks the range.
         let part_number = number.parse::<u32>().map_err(|_| {
@@ -198,14 +211,16 @@ pub fn parse_complete_multipart_upload(body: &[u8]) -> Result<Vec<CompletedPart>
                 "Part number must be an integer between 1 and 10000, inclusive",
             )
         })?;
-        let etag = part.child("ETag").ok_or_else(malformed)?.text.trim().to_owned();
-        let checksums = part
-            .children
-            .iter()
-            .filter_map(|c| {
-                ChecksumAlgorithm::from_xml_element(&c.name).map(|a| (a, c.text.trim().to_owned()))
-            })
-            .collect();
+        let etag = part.required("ETag")?.text.trim().to_owned();
+        let mut checksums: Vec<(ChecksumAlgorithm, String)> = Vec::new();
+        for c in &part.children {
+            if let Some(algorithm) = ChecksumAlgorithm::from_xml_element(&c.name) {
+                if checksums.iter().any(|(a, _)| *a == algorithm) {
+                    return Err(malformed());
+                }
+                checksums.push((algorithm, c.text.trim().to_owned()));
+            }
+        }
         parts.push(CompletedPart { part_number, etag, checksums });
     }
     if parts.is_empty() {
@@ -238,7 +253,7 @@ pub struct DeleteRequest {
 pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
     let root = parse_document(body, MAX_DELETE_BODY)?;
     expect_root(&root, "Delete")?;
-    let quiet = match root.child("Quiet").map(|q| q.text.trim()) {
+    let quiet = match root.child("Quiet")?.map(|q| q.text.trim()) {
         None => false,
         Some(q) if q.eq_ignore_ascii_case("true") => true,
         Some(q) if q.eq_ignore_ascii_case("false") => false,
@@ -246,19 +261,18 @@ pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
     };
     let mut objects = Vec::new();
     for obj in root.children("Object") {
-        let key = obj.child("Key").ok_or_else(malformed)?.text.clone();
-        let version_id =
-            obj.child("VersionId").map(|v| v.text.trim().to_owned()).filter(|v| !v.is_empty());
-        let text = |name: &str| {
-            obj.child(name).map(|v| v.text.trim().to_owned()).filter(|v| !v.is_empty())
+        let key = obj.required("Key")?.text.clone();
+        let text = |name: &str| -> Result<Option<String>, S3Error> {
+            Ok(obj.child(name)?.map(|v| v.text.trim().to_owned()).filter(|v| !v.is_empty()))
         };
+        let version_id = text("VersionId")?;
         let conditions = crate::DeleteConditions {
-            if_match: text("ETag"),
-            size: match text("Size") {
+            if_match: text("ETag")?,
+            size: match text("Size")? {
                 None => None,
                 Some(s) => Some(s.parse::<u64>().map_err(|_| malformed())?),
             },
-            last_modified: match text("LastModifiedTime") {
+            last_modified: match text("LastModifiedTime")? {
                 None => None,
                 // The SDKs write it as an HTTP date (smithy's format for this member);
                 // ISO 8601 is accepted too.
@@ -287,7 +301,10 @@ pub fn parse_create_bucket_configuration(body: &[u8]) -> Result<Option<String>, 
     }
     let root = parse_document(body, MAX_CREATE_BUCKET_BODY)?;
     expect_root(&root, "CreateBucketConfiguration")?;
-    Ok(root.child("LocationConstraint").map(|l| l.text.trim().to_owned()).filter(|l| !l.is_empty()))
+    Ok(root
+        .child("LocationConstraint")?
+        .map(|l| l.text.trim().to_owned())
+        .filter(|l| !l.is_empty()))
 }
 
 /// Largest `<Error>` body accepted by [`parse_error_body`].
@@ -315,8 +332,8 @@ impl ErrorBody {
 pub fn parse_error_body(body: &[u8]) -> Result<ErrorBody, S3Error> {
     let root = parse_document(body, MAX_ERROR_BODY)?;
     expect_root(&root, "Error")?;
-    let code = root.child("Code").ok_or_else(malformed)?.text.trim().to_owned();
-    let message = root.child("Message").map(|m| m.text.clone()).unwrap_or_default();
+    let code = root.required("Code")?.text.trim().to_owned();
+    let message = root.child("Message")?.map(|m| m.text.clone()).unwrap_or_default();
     let elements = root
         .children
         .iter()
@@ -335,11 +352,11 @@ pub fn parse_error_body(body: &[u8]) -> Result<ErrorBody, S3Error> {
 pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
     let root = parse_document(body, MAX_TAGGING_BODY)?;
     expect_root(&root, "Tagging")?;
-    let set = root.child("TagSet").ok_or_else(malformed)?;
+    let set = root.required("TagSet")?;
     let mut tags = Vec::new();
     for tag in set.children("Tag") {
-        let key = tag.child("Key").ok_or_else(malformed)?.text.clone();
-        let value = tag.child("Value").ok_or_else(malformed)?.text.clone();
+        let key = tag.required("Key")?.text.clone();
+        let value = tag.required("Value")?.text.clone();
         tags.push((key, value));
     }
     if set.children.iter().any(|c| c.name != "Tag") {
@@ -348,13 +365,97 @@ pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
     Ok(tags)
 }
 
+/// A bucket's `PublicAccessBlockConfiguration` (Block Public Access): the four settings, each
+/// `false` when absent, as AWS reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools, reason = "the four flags are the S3 API")]
+pub struct PublicAccessBlockConfiguration {
+    /// `BlockPublicAcls`.
+    pub block_public_acls: bool,
+    /// `IgnorePublicAcls`.
+    pub ignore_public_acls: bool,
+    /// `BlockPublicPolicy`.
+    pub block_public_policy: bool,
+    /// `RestrictPublicBuckets`.
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlockConfiguration {
+    /// Parses a PutPublicAccessBlock body: unknown, repeated or non-boolean elements are
+    /// `MalformedXML`.
+    pub fn parse(body: &[u8]) -> Result<Self, S3Error> {
+        const NAMES: [&str; 4] =
+            ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"];
+        let root = parse_document(body, MAX_TAGGING_BODY)?;
+        expect_root(&root, "PublicAccessBlockConfiguration")?;
+        if root.children.iter().any(|c| !NAMES.contains(&c.name.as_str())) {
+            return Err(malformed());
+        }
+        let flag = |name: &str| -> Result<bool, S3Error> {
+            match root.child(name)?.map(|c| c.text.trim()) {
+                None | Some("false" | "FALSE" | "False") => Ok(false),
+                Some("true" | "TRUE" | "True") => Ok(true),
+                Some(_) => Err(malformed()),
+            }
+        };
+        Ok(Self {
+            block_public_acls: flag("BlockPublicAcls")?,
+            ignore_public_acls: flag("IgnorePublicAcls")?,
+            block_public_policy: flag("BlockPublicPolicy")?,
+            restrict_public_buckets: flag("RestrictPublicBuckets")?,
+        })
+    }
+
+    /// The GetPublicAccessBlock body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "PublicAccessBlockConfiguration";
+        let mut w = Writer::new(ROOT);
+        w.bool("BlockPublicAcls", self.block_public_acls);
+        w.bool("IgnorePublicAcls", self.ignore_public_acls);
+        w.bool("BlockPublicPolicy", self.block_public_policy);
+        w.bool("RestrictPublicBuckets", self.restrict_public_buckets);
+        w.finish(ROOT)
+    }
+}
+
+/// Parses a PutBucketEncryption body, `<ServerSideEncryptionConfiguration><Rule>
+/// <ApplyServerSideEncryptionByDefault><SSEAlgorithm>…</SSEAlgorithm>[<KMSMasterKeyID>…]
+/// </ApplyServerSideEncryptionByDefault>[<BucketKeyEnabled>…]</Rule>
+/// </ServerSideEncryptionConfiguration>`, into the rule's algorithm (`AES256`, `aws:kms` or
+/// `aws:kms:dsse`, as AWS accepts) and KMS key id. Anything else is `MalformedXML`, as on AWS.
+pub fn parse_bucket_encryption(body: &[u8]) -> Result<(String, Option<String>), S3Error> {
+    let root = parse_document(body, MAX_TAGGING_BODY)?;
+    expect_root(&root, "ServerSideEncryptionConfiguration")?;
+    let mut rules = root.children("Rule");
+    let (Some(rule), None) = (rules.next(), rules.next()) else { return Err(malformed()) };
+    let by_default = rule.child("ApplyServerSideEncryptionByDefault")?.ok_or_else(malformed)?;
+    let alg = by_default.child("SSEAlgorithm")?.ok_or_else(malformed)?.text.trim().to_owned();
+    if !matches!(alg.as_str(), "AES256" | "aws:kms" | "aws:kms:dsse") {
+        return Err(malformed());
+    }
+    let key = by_default.child("KMSMasterKeyID")?.map(|k| k.text.trim().to_owned());
+    Ok((alg, key))
+}
+
+/// The GetBucketEncryption body for a rule of `algorithm` (`AES256`).
+pub fn bucket_encryption_xml(algorithm: &str) -> String {
+    let mut w = Writer::new("ServerSideEncryptionConfiguration");
+    w.open("Rule");
+    w.open("ApplyServerSideEncryptionByDefault");
+    w.elem("SSEAlgorithm", algorithm);
+    w.close("ApplyServerSideEncryptionByDefault");
+    w.bool("BucketKeyEnabled", false);
+    w.close("Rule");
+    w.finish("ServerSideEncryptionConfiguration")
+}
+
 /// A small writer that keeps element order explicit.
-struct Writer {
-    out: String,
+pub(crate) struct Writer {
+    pub(crate) out: String,
 }
 
 impl Writer {
-    fn new(root: &str) -> Self {
+    pub(crate) fn new(root: &str) -> Self {
         let mut out = String::with_capacity(512);
         out.push_str(PROLOG);
         out.push('<');
@@ -365,31 +466,31 @@ impl Writer {
         Self { out }
     }
 
-    fn open(&mut self, name: &str) {
+    pub(crate) fn open(&mut self, name: &str) {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push('>');
     }
 
-    fn close(&mut self, name: &str) {
+    pub(crate) fn close(&mut self, name: &str) {
         self.out.push_str("</");
         self.out.push_str(name);
         self.out.push('>');
     }
 
-    fn elem(&mut self, name: &str, text: &str) {
+    pub(crate) fn elem(&mut self, name: &str, text: &str) {
         self.open(name);
         self.out.push_str(&escape(text));
         self.close(name);
     }
 
-    fn opt(&mut self, name: &str, text: Option<&str>) {
+    pub(crate) fn opt(&mut self, name: &str, text: Option<&str>) {
         if let Some(t) = text {
             self.elem(name, t);
         }
     }
 
-    fn num(&mut self, name: &str, n: impl std::fmt::Display) {
+    pub(crate) fn num(&mut self, name: &str, n: impl std::fmt::Display) {
         self.elem(name, &n.to_string());
     }
 
@@ -422,7 +523,7 @@ impl Writer {
         }
     }
 
-    fn finish(mut self, root: &str) -> String {
+    pub(crate) fn finish(mut self, root: &str) -> String {
         self.close(root);
         self.out
     }
@@ -457,6 +558,10 @@ pub struct ListAllMyBucketsResult {
     pub owner: Owner,
     /// Buckets, in name order.
     pub buckets: Vec<BucketEntry>,
+    /// Where the next page starts, when this one was cut at `max-buckets`.
+    pub continuation_token: Option<String>,
+    /// The request's `prefix`, echoed.
+    pub prefix: Option<String>,
 }
 
 impl ListAllMyBucketsResult {
@@ -473,6 +578,8 @@ impl ListAllMyBucketsResult {
             w.close("Bucket");
         }
         w.close("Buckets");
+        w.opt("ContinuationToken", self.continuation_token.as_deref());
+        w.opt("Prefix", self.prefix.as_deref());
         w.finish(ROOT)
     }
 }
@@ -937,6 +1044,23 @@ impl LocationConstraint {
     }
 }
 
+/// GetBucketPolicyStatus response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyStatus {
+    /// Whether the bucket policy makes the bucket public.
+    pub is_public: bool,
+}
+
+impl PolicyStatus {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        format!(
+            "{PROLOG}<PolicyStatus xmlns=\"{S3_NAMESPACE}\"><IsPublic>{}</IsPublic></PolicyStatus>",
+            self.is_public
+        )
+    }
+}
+
 /// GetObjectTagging response: the tag set in stored order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Tagging(pub Vec<(String, String)>);
@@ -1036,6 +1160,229 @@ impl GetObjectAttributesResult {
             w.num("ObjectSize", n);
         }
         w.finish(ROOT)
+    }
+}
+
+/// Largest PutBucketVersioning body accepted.
+pub const MAX_VERSIONING_BODY: usize = 4 * 1024;
+
+/// A `VersioningConfiguration` (PutBucketVersioning body, GetBucketVersioning answer): `Status`
+/// and `MfaDelete` as sent; both absent for a bucket never versioned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VersioningConfiguration {
+    /// `Status` (`Enabled` or `Suspended` when valid).
+    pub status: Option<String>,
+    /// `MfaDelete` (`Enabled` or `Disabled` when valid).
+    pub mfa_delete: Option<String>,
+}
+
+/// Parses a PutBucketVersioning body: [`ErrorCode::MalformedXML`] unless it is one
+/// `VersioningConfiguration` with at most `Status` and `MfaDelete` children.
+pub fn parse_versioning_configuration(body: &[u8]) -> Result<VersioningConfiguration, S3Error> {
+    let root = parse_document(body, MAX_VERSIONING_BODY)?;
+    expect_root(&root, "VersioningConfiguration")?;
+    let mut config = VersioningConfiguration::default();
+    for c in &root.children {
+        let slot = match c.name.as_str() {
+            "Status" => &mut config.status,
+            "MfaDelete" => &mut config.mfa_delete,
+            _ => return Err(malformed()),
+        };
+        if slot.replace(c.text.trim().to_owned()).is_some() || !c.children.is_empty() {
+            return Err(malformed());
+        }
+    }
+    Ok(config)
+}
+
+impl VersioningConfiguration {
+    /// Renders the body (GetBucketVersioning): an empty element, as AWS sends it, for a
+    /// bucket never versioned.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "VersioningConfiguration";
+        if self.status.is_none() && self.mfa_delete.is_none() {
+            return format!("{PROLOG}<{ROOT} xmlns=\"{S3_NAMESPACE}\"/>");
+        }
+        let mut w = Writer::new(ROOT);
+        w.opt("Status", self.status.as_deref());
+        w.opt("MfaDelete", self.mfa_delete.as_deref());
+        w.finish(ROOT)
+    }
+}
+
+/// One `Version` or `DeleteMarker` of ListObjectVersions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// Key (URL-encoded on output when the listing asks for it).
+    pub key: String,
+    /// Version id.
+    pub version_id: String,
+    /// Whether it is the key's latest version.
+    pub is_latest: bool,
+    /// Last modification time.
+    pub last_modified: SystemTime,
+    /// Owner.
+    pub owner: Owner,
+    /// `None` for a delete marker; else (ETag, size, storage class, checksum algorithm).
+    pub object: Option<(ETag, u64, String, Option<ChecksumAlgorithm>)>,
+}
+
+/// ListObjectVersions response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListVersionsResult {
+    /// Bucket name.
+    pub name: String,
+    /// Prefix (echoed, possibly empty).
+    pub prefix: String,
+    /// Echoed key-marker (possibly empty).
+    pub key_marker: String,
+    /// Echoed version-id-marker (possibly empty).
+    pub version_id_marker: String,
+    /// Where the next page starts, when truncated.
+    pub next_key_marker: Option<String>,
+    /// With `next_key_marker`, unless the page ended on a common prefix.
+    pub next_version_id_marker: Option<String>,
+    /// Echoed max-keys.
+    pub max_keys: u32,
+    /// Delimiter, if one was given.
+    pub delimiter: Option<String>,
+    /// Whether more results exist.
+    pub is_truncated: bool,
+    /// Versions and delete markers, keys ascending, each key's newest first.
+    pub entries: Vec<VersionEntry>,
+    /// Common prefixes.
+    pub common_prefixes: Vec<String>,
+    /// Whether `encoding-type=url` was requested.
+    pub encoding_type_url: bool,
+}
+
+impl ListVersionsResult {
+    /// Renders the body.
+    pub fn to_xml(&self) -> String {
+        const ROOT: &str = "ListVersionsResult";
+        let url = self.encoding_type_url;
+        let mut w = Writer::new(ROOT);
+        w.elem("Name", &self.name);
+        w.elem("Prefix", &enc(&self.prefix, url));
+        w.elem("KeyMarker", &enc(&self.key_marker, url));
+        w.elem("VersionIdMarker", &self.version_id_marker);
+        w.opt("NextKeyMarker", self.next_key_marker.as_deref().map(|m| enc(m, url)).as_deref());
+        w.opt("NextVersionIdMarker", self.next_version_id_marker.as_deref());
+        w.num("MaxKeys", self.max_keys);
+        w.opt("Delimiter", self.delimiter.as_deref().map(|d| enc(d, url)).as_deref());
+        if url {
+            w.elem("EncodingType", "url");
+        }
+        w.bool("IsTruncated", self.is_truncated);
+        for e in &self.entries {
+            let name = if e.object.is_some() { "Version" } else { "DeleteMarker" };
+            w.open(name);
+            w.elem("Key", &enc(&e.key, url));
+            w.elem("VersionId", &e.version_id);
+            w.bool("IsLatest", e.is_latest);
+            w.time("LastModified", e.last_modified);
+            if let Some((etag, size, class, alg)) = &e.object {
+                w.elem("ETag", &etag.quoted());
+                if let Some(alg) = alg {
+                    w.elem("ChecksumAlgorithm", alg.as_str());
+                }
+                w.num("Size", size);
+                w.elem("StorageClass", class);
+            }
+            w.owner("Owner", &e.owner);
+            w.close(name);
+        }
+        w.common_prefixes(&self.common_prefixes, url);
+        w.finish(ROOT)
+    }
+}
+
+#[cfg(test)]
+mod versioning_tests {
+    use super::*;
+
+    #[test]
+    fn versioning_configuration_parses_and_renders() {
+        let body = b"<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                     <Status>Enabled</Status><MfaDelete>Disabled</MfaDelete></VersioningConfiguration>";
+        let c = parse_versioning_configuration(body).unwrap();
+        assert_eq!(
+            (c.status.as_deref(), c.mfa_delete.as_deref()),
+            (Some("Enabled"), Some("Disabled"))
+        );
+        for bad in [
+            &b"<x/>"[..],
+            b"<VersioningConfiguration><Status>A</Status><Status>B</Status></VersioningConfiguration>",
+            b"<VersioningConfiguration><Other/></VersioningConfiguration>",
+            b"<VersioningConfiguration>",
+        ] {
+            let e = parse_versioning_configuration(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::MalformedXML);
+        }
+        assert!(VersioningConfiguration::default().to_xml().ends_with(
+            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>"
+        ));
+        let on = VersioningConfiguration { status: Some("Suspended".into()), mfa_delete: None };
+        assert!(on.to_xml().ends_with("><Status>Suspended</Status></VersioningConfiguration>"));
+    }
+
+    #[test]
+    fn version_listing_renders_versions_markers_and_markers() {
+        let owner = Owner { id: "o".into(), display_name: "o".into() };
+        let r = ListVersionsResult {
+            name: "b".into(),
+            prefix: "a b".into(),
+            key_marker: String::new(),
+            version_id_marker: String::new(),
+            next_key_marker: Some("a b/c".into()),
+            next_version_id_marker: Some("v1".into()),
+            max_keys: 2,
+            delimiter: None,
+            is_truncated: true,
+            entries: vec![
+                VersionEntry {
+                    key: "a b/c".into(),
+                    version_id: "v2".into(),
+                    is_latest: true,
+                    last_modified: SystemTime::UNIX_EPOCH,
+                    owner: owner.clone(),
+                    object: None,
+                },
+                VersionEntry {
+                    key: "a b/c".into(),
+                    version_id: "v1".into(),
+                    is_latest: false,
+                    last_modified: SystemTime::UNIX_EPOCH,
+                    owner,
+                    object: Some((ETag::parse_quoted_or_not("e"), 3, "STANDARD".into(), None)),
+                },
+            ],
+            common_prefixes: vec![],
+            encoding_type_url: true,
+        };
+        let xml = r.to_xml();
+        assert!(xml.contains("<Prefix>a%20b</Prefix>"), "{xml}");
+        assert!(xml.contains("<NextKeyMarker>a%20b/c</NextKeyMarker>"), "{xml}");
+        assert!(xml.contains("<NextVersionIdMarker>v1</NextVersionIdMarker>"), "{xml}");
+        assert!(
+            xml.contains(
+                "<DeleteMarker><Key>a%20b/c</Key><VersionId>v2</VersionId><IsLatest>true</IsLatest>"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<Version><Key>a%20b/c</Key><VersionId>v1</VersionId><IsLatest>false</IsLatest>"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<ETag>&quot;e&quot;</ETag><Size>3</Size><StorageClass>STANDARD</StorageClass>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.find("<DeleteMarker>") < xml.find("<Version>"), "listing order kept");
     }
 }
 
@@ -1208,6 +1555,51 @@ mod tests {
         check_err(parse_delete(many.as_bytes()));
         let exactly = many.replace("<Object><Key>k1000</Key></Object>", "");
         assert_eq!(parse_delete(exactly.as_bytes()).unwrap().objects.len(), 1000);
+    }
+
+    #[test]
+    fn repeated_children_are_malformed() {
+        let part = |inner: &str| {
+            format!("<CompleteMultipartUpload><Part>{inner}</Part></CompleteMultipartUpload>")
+        };
+        for inner in [
+            "<PartNumber>1</PartNumber><PartNumber>2</PartNumber><ETag>a</ETag>",
+            "<PartNumber>1</PartNumber><ETag>a</ETag><ETag>b</ETag>",
+            "<PartNumber>1</PartNumber><ETag>a</ETag><ChecksumCRC32>A</ChecksumCRC32>\
+             <ChecksumCRC32>B</ChecksumCRC32>",
+        ] {
+            check_err(parse_complete_multipart_upload(part(inner).as_bytes()));
+        }
+        // Different checksum elements are not repeats (the engine judges them).
+        let two = part(
+            "<PartNumber>1</PartNumber><ETag>a</ETag><ChecksumCRC32>A</ChecksumCRC32>\
+             <ChecksumSHA1>B</ChecksumSHA1>",
+        );
+        assert_eq!(parse_complete_multipart_upload(two.as_bytes()).unwrap()[0].checksums.len(), 2);
+        let object = |inner: &str| format!("<Delete><Object>{inner}</Object></Delete>");
+        for inner in [
+            "<Key>a</Key><Key>b</Key>",
+            "<Key>a</Key><VersionId>1</VersionId><VersionId>2</VersionId>",
+            "<Key>a</Key><ETag>x</ETag><ETag>y</ETag>",
+            "<Key>a</Key><Size>1</Size><Size>1</Size>",
+        ] {
+            check_err(parse_delete(object(inner).as_bytes()));
+        }
+        check_err(parse_delete(
+            b"<Delete><Quiet>true</Quiet><Quiet>false</Quiet><Object><Key>k</Key></Object></Delete>",
+        ));
+        check_err(parse_tagging(
+            b"<Tagging><TagSet><Tag><Key>k</Key><Key>j</Key><Value>v</Value></Tag></TagSet></Tagging>",
+        ));
+        check_err(parse_tagging(
+            b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value><Value>w</Value></Tag></TagSet></Tagging>",
+        ));
+        check_err(parse_tagging(b"<Tagging><TagSet/><TagSet/></Tagging>"));
+        check_err(parse_create_bucket_configuration(
+            b"<CreateBucketConfiguration><LocationConstraint>a</LocationConstraint>\
+              <LocationConstraint>b</LocationConstraint></CreateBucketConfiguration>",
+        ));
+        check_err(parse_error_body(b"<Error><Code>A</Code><Code>B</Code></Error>"));
     }
 
     #[test]

@@ -117,6 +117,8 @@ fn list_buckets() {
             BucketEntry { name: "quotes".into(), creation_date: t("2006-02-03T16:45:09.000Z") },
             BucketEntry { name: "samples".into(), creation_date: t("2006-02-03T16:41:58.000Z") },
         ],
+        continuation_token: None,
+        prefix: None,
     };
     check(&result.to_xml(), "list-buckets.xml");
 }

@@ -63,6 +63,11 @@ fn routing_table() {
         ("GET /", "ListBuckets"),
         ("GET / nohost", "ListBuckets"),
         ("GET ", "ListBuckets"),
+        ("GET /?max-buckets=1&continuation-token=x&prefix=a&bucket-region=r", "ListBuckets"),
+        ("GET /?max-buckets=10000", "ListBuckets"),
+        ("GET /?max-buckets=0", "!InvalidArgument"),
+        ("GET /?max-buckets=10001", "!InvalidArgument"),
+        ("GET /?max-buckets=-1", "!InvalidArgument"),
         ("PUT /", "!MethodNotAllowed"),
         ("DELETE /", "!MethodNotAllowed"),
         ("POST /", "!MethodNotAllowed"),
@@ -87,7 +92,10 @@ fn routing_table() {
         ("POST /bkt?uploads", "!MethodNotAllowed"),
         ("POST /bkt", "PostObject bkt"),
         ("PATCH /bkt", "!MethodNotAllowed"),
-        ("OPTIONS /bkt/key", "!NotImplemented"),
+        ("OPTIONS /bkt/key", "PreflightRequest bkt [key]"),
+        ("OPTIONS /bkt", "PreflightRequest bkt"),
+        ("OPTIONS /bkt?acl", "PreflightRequest bkt"),
+        ("OPTIONS /bkt/key?uploads", "PreflightRequest bkt [key]"),
         ("GET /bkt?max-keys=abc", "!InvalidArgument"),
         ("GET /bkt?max-keys=-1", "!InvalidArgument"),
         ("GET /bkt?max-keys=", "!InvalidArgument"),
@@ -179,24 +187,41 @@ fn routing_table() {
 #[test]
 fn subresource_routing() {
     let cases: &[(&str, &str)] = &[
-        // Bucket configurations not settable yet: GET is an operation, the rest 501.
+        // Versioning: built.
         ("GET /bkt?versioning", "GetBucketVersioning bkt"),
         ("GET /?versioning @bkt.s3.example.test", "GetBucketVersioning bkt"),
-        ("PUT /bkt?versioning", "!NotImplemented"),
+        ("PUT /bkt?versioning", "PutBucketVersioning bkt"),
+        ("DELETE /bkt?versioning", "!MethodNotAllowed"),
+        ("GET /bkt?versions", "ListObjectVersions bkt"),
+        ("GET /bkt?versions&key-marker=a&version-id-marker=v", "ListObjectVersions bkt"),
+        ("GET /bkt?versions&version-id-marker=v", "!InvalidArgument"),
+        ("GET /bkt?versions&encoding-type=xml", "!InvalidArgument"),
+        ("PUT /bkt?versions", "!MethodNotAllowed"),
+        // Bucket configurations not settable yet: GET is an operation, the rest 501.
         ("GET /bkt?policy", "GetBucketPolicy bkt"),
-        ("DELETE /bkt?policy", "!NotImplemented"),
+        ("DELETE /bkt?policy", "DeleteBucketPolicy bkt"),
+        ("PUT /bkt?policy", "PutBucketPolicy bkt"),
+        ("POST /bkt?policy", "!MethodNotAllowed"),
         ("GET /bkt?policyStatus", "GetBucketPolicyStatus bkt"),
+        ("PUT /bkt?policyStatus", "!MethodNotAllowed"),
         ("GET /bkt?notification", "GetBucketNotificationConfiguration bkt"),
         ("GET /bkt?cors", "GetBucketCors bkt"),
+        ("PUT /bkt?cors", "PutBucketCors bkt"),
+        ("DELETE /bkt?cors", "DeleteBucketCors bkt"),
+        ("POST /bkt?cors", "!MethodNotAllowed"),
         ("GET /bkt?lifecycle", "GetBucketLifecycleConfiguration bkt"),
         ("GET /bkt?object-lock", "GetObjectLockConfiguration bkt"),
         ("GET /bkt?encryption", "GetBucketEncryption bkt"),
         ("GET /bkt?website", "GetBucketWebsite bkt"),
+        ("PUT /bkt?website", "PutBucketWebsite bkt"),
+        ("DELETE /bkt?website", "DeleteBucketWebsite bkt"),
         ("GET /bkt?replication", "GetBucketReplication bkt"),
         ("GET /bkt?publicAccessBlock", "GetPublicAccessBlock bkt"),
         ("GET /bkt?ownershipControls", "GetBucketOwnershipControls bkt"),
         ("GET /bkt?tagging", "GetBucketTagging bkt"),
-        ("PUT /bkt?tagging", "!NotImplemented"),
+        ("PUT /bkt?tagging", "PutBucketTagging bkt"),
+        ("DELETE /bkt?tagging", "DeleteBucketTagging bkt"),
+        ("POST /bkt?tagging", "!MethodNotAllowed"),
         ("GET /bkt?acl", "GetBucketAcl bkt"),
         ("PUT /bkt?acl", "PutBucketAcl bkt"),
         ("HEAD /bkt?acl", "!NotImplemented"),
@@ -211,7 +236,6 @@ fn subresource_routing() {
         ("GET /bkt/key?retention", "GetObjectRetention bkt [key]"),
         ("PUT /bkt/key?retention", "PutObjectRetention bkt [key]"),
         // Not implemented at all.
-        ("GET /bkt?versions", "!NotImplemented"),
         ("GET /bkt?analytics", "!NotImplemented"),
         ("GET /bkt?attributes", "!NotImplemented"),
         ("GET /bkt/key?torrent", "!NotImplemented"),
@@ -222,7 +246,7 @@ fn subresource_routing() {
         ("GET /bkt/key?policy=", "!NotImplemented"),
         // A sub-resource wins over the parameters of an implemented operation.
         ("GET /bkt/key?uploadId=x&acl", "GetObjectAcl bkt [key]"),
-        ("GET /bkt?versions&list-type=2", "!NotImplemented"),
+        ("GET /bkt?versions&list-type=2", "ListObjectVersions bkt"),
         // Browser-form uploads route, and are refused by the server.
         ("POST /bkt", "PostObject bkt"),
         ("POST / @bkt.s3.example.test", "PostObject bkt"),
@@ -241,18 +265,20 @@ fn subresource_routing() {
             let result = route(&self::target(method, &target, None, false), &cfg());
             match (sub.state, sub.verb(method)) {
                 (State::Built, _) => {}
+                (State::Stored, Some(v)) => {
+                    assert_eq!(result.unwrap().name(), v.operation, "{method} {target}");
+                }
+                (State::Stored, None) => {
+                    let code = result.unwrap_err().code;
+                    assert_eq!(code, ErrorCode::MethodNotAllowed, "{method} {target}");
+                }
                 (State::Unset(_), Some(v)) if method == "GET" => {
                     assert_eq!(result.unwrap().name(), v.operation, "{method} {target}");
                 }
-                // An ACL is accepted when it says what is true; retention and legal hold are
-                // answered InvalidRequest (both decided by the server).
-                (
-                    State::Unset(
-                        crate::subresource::Unset::OwnerFullControl
-                        | crate::subresource::Unset::Error(ErrorCode::InvalidRequest, _),
-                    ),
-                    Some(v),
-                ) if method == "PUT" => {
+                // An ACL is accepted when it says what is true (decided by the server).
+                (State::Unset(crate::subresource::Unset::OwnerFullControl), Some(v))
+                    if method == "PUT" =>
+                {
                     assert_eq!(result.unwrap().name(), v.operation, "{method} {target}");
                 }
                 _ => assert_eq!(
@@ -282,6 +308,15 @@ fn subresource_permissions() {
     );
     assert_eq!(permission(Scope::Object, "tagging", "DELETE"), Some("DeleteObjectTagging"));
     assert_eq!(permission(Scope::Object, "acl", "DELETE"), None);
+}
+
+#[test]
+fn bucket_encryption() {
+    check("GET /bkt?encryption", "GetBucketEncryption bkt");
+    check("PUT /bkt?encryption", "PutBucketEncryption bkt");
+    check("DELETE /bkt?encryption", "DeleteBucketEncryption bkt");
+    check("POST /bkt?encryption", "!MethodNotAllowed");
+    check("GET /?encryption @bkt.s3.example.test", "GetBucketEncryption bkt");
 }
 
 #[test]
@@ -486,4 +521,104 @@ proptest! {
         let op = route(&target("GET", &path, None, false), &cfg()).unwrap();
         prop_assert_eq!(op.bucket(), Some(&b));
     }
+}
+
+/// The IAM action of every operation, as data: what the authorization layer evaluates.
+#[test]
+fn permissions() {
+    let cases = [
+        ("GET /", "ListAllMyBuckets"),
+        ("PUT /bkt", "CreateBucket"),
+        ("HEAD /bkt", "ListBucket"),
+        ("GET /bkt", "ListBucket"),
+        ("GET /bkt?list-type=2", "ListBucket"),
+        ("DELETE /bkt", "DeleteBucket"),
+        ("GET /bkt?location", "GetBucketLocation"),
+        ("GET /bkt?uploads", "ListBucketMultipartUploads"),
+        ("POST /bkt?delete", "DeleteObject"),
+        ("POST /bkt", "PutObject"),
+        ("PUT /bkt/k", "PutObject"),
+        ("PUT /bkt/k +copy", "PutObject"),
+        ("GET /bkt/k", "GetObject"),
+        ("HEAD /bkt/k", "GetObject"),
+        ("GET /bkt/k?versionId=v1", "GetObjectVersion"),
+        ("HEAD /bkt/k?versionId=v1", "GetObjectVersion"),
+        ("DELETE /bkt/k", "DeleteObject"),
+        ("DELETE /bkt/k?versionId=v1", "DeleteObjectVersion"),
+        ("POST /bkt/k?uploads", "PutObject"),
+        ("PUT /bkt/k?partNumber=1&uploadId=u", "PutObject"),
+        ("PUT /bkt/k?partNumber=1&uploadId=u +copy", "PutObject"),
+        ("POST /bkt/k?uploadId=u", "PutObject"),
+        ("DELETE /bkt/k?uploadId=u", "AbortMultipartUpload"),
+        ("GET /bkt/k?uploadId=u", "ListMultipartUploadParts"),
+        ("GET /bkt/k?tagging", "GetObjectTagging"),
+        ("GET /bkt/k?tagging&versionId=v", "GetObjectVersionTagging"),
+        ("PUT /bkt/k?tagging", "PutObjectTagging"),
+        ("DELETE /bkt/k?tagging&versionId=v", "DeleteObjectVersionTagging"),
+        ("GET /bkt/k?attributes", "GetObjectAttributes"),
+        ("GET /bkt?versions", "ListBucketVersions"),
+        ("GET /bkt?versioning", "GetBucketVersioning"),
+        ("PUT /bkt?versioning", "PutBucketVersioning"),
+        ("GET /bkt?encryption", "GetEncryptionConfiguration"),
+        ("PUT /bkt?encryption", "PutEncryptionConfiguration"),
+        ("DELETE /bkt?encryption", "PutEncryptionConfiguration"),
+        ("GET /bkt?cors", "GetBucketCORS"),
+        ("PUT /bkt?cors", "PutBucketCORS"),
+        ("DELETE /bkt?cors", "PutBucketCORS"),
+        ("GET /bkt?policy", "GetBucketPolicy"),
+        ("PUT /bkt?policy", "PutBucketPolicy"),
+        ("DELETE /bkt?policy", "DeleteBucketPolicy"),
+        ("GET /bkt?policyStatus", "GetBucketPolicyStatus"),
+        ("GET /bkt?acl", "GetBucketAcl"),
+        ("PUT /bkt/k?acl", "PutObjectAcl"),
+    ];
+    for (request, want) in cases {
+        let mut words = request.split(' ');
+        let (method, uri) = (words.next().unwrap(), words.next().unwrap());
+        let copy = words.next() == Some("+copy");
+        let (path, query) = uri.split_once('?').map_or((uri, None), |(p, q)| (p, Some(q)));
+        let target = RequestTarget {
+            method,
+            raw_path: path,
+            raw_query: query,
+            host: None,
+            has_copy_source: copy,
+        };
+        let op =
+            route(&target, &RouteConfig::default()).unwrap_or_else(|e| panic!("{request}: {e:?}"));
+        assert_eq!(op.permission(), want, "{request}");
+    }
+}
+
+/// The access log's name for requests `route` refuses (issue 15): the operation of a
+/// sub-resource the gateway does not serve, and the bucket.
+#[test]
+fn refused_requests_keep_their_operation_and_bucket() {
+    let cases: [(&str, &str, Option<&str>, Option<&str>); 8] = [
+        ("PUT", "/logs?lifecycle", Some("PutBucketLifecycleConfiguration"), Some("logs")),
+        (
+            "DELETE",
+            "/logs?analytics&id=1",
+            Some("DeleteBucketAnalyticsConfiguration"),
+            Some("logs"),
+        ),
+        ("GET", "/logs?analytics", Some("GetBucketAnalyticsConfiguration"), Some("logs")),
+        ("PUT", "/logs/k?torrent", None, Some("logs")),
+        ("GET", "/logs/%zz", None, Some("logs")),
+        ("GET", "/Bad_Bucket/k", None, None),
+        ("GET", "/", None, None),
+        ("PUT", "/?lifecycle", None, None),
+    ];
+    for (method, uri, op, bucket) in cases {
+        let (got_op, got_bucket) = refused_operation(&target(method, uri, None, false), &cfg());
+        assert_eq!(got_op, op, "{method} {uri}");
+        assert_eq!(got_bucket.as_ref().map(BucketName::as_str), bucket, "{method} {uri}");
+    }
+    // Virtual-hosted style names the bucket by its host.
+    let vhost = target("PUT", "/?lifecycle", Some("logs.s3.example.test"), false);
+    let (op, bucket) = refused_operation(&vhost, &cfg());
+    assert_eq!(
+        (op, bucket.as_ref().map(BucketName::as_str)),
+        (Some("PutBucketLifecycleConfiguration"), Some("logs"))
+    );
 }
