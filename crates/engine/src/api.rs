@@ -16,6 +16,10 @@ pub struct Caller {
     pub user: String,
     /// Root may act on every bucket.
     pub is_root: bool,
+    /// An authorization layer above the engine (the server's bucket policies) already allowed
+    /// this request on the bucket it names, so the engine's owner check does not apply. The
+    /// engine alone lets only the bucket's owner and root act on a bucket.
+    pub authorized: bool,
 }
 
 /// Where the expected value of a checksum comes from.
@@ -69,6 +73,10 @@ pub struct PutObjectRequest {
     pub integrity: BodyIntegrity,
     /// `If-None-Match: *` / `If-Match`.
     pub condition: WriteCondition,
+    /// The encryption headers.
+    pub encryption: crate::SseRequest,
+    /// The object lock headers.
+    pub lock: s3gate_protocol::LockHeaders,
 }
 
 /// Result of PutObject / CompleteMultipartUpload / CopyObject.
@@ -85,8 +93,24 @@ pub struct WriteOutput {
     pub checksum_value: Option<(ChecksumAlgorithm, String)>,
     /// Last-Modified of the new version.
     pub last_modified: SystemTime,
-    /// Version id (`null` in unversioned buckets).
-    pub version_id: String,
+    /// Version id of the new version (`None` in an unversioned bucket, `null` in a suspended
+    /// one), for `x-amz-version-id`.
+    pub version_id: Option<String>,
+    /// CopyObject: the version id of the source, for `x-amz-copy-source-version-id` (`None`
+    /// for a source in a bucket that was never versioned, unless the request named it).
+    pub source_version_id: Option<String>,
+    /// How the new version is encrypted, if it is.
+    pub encryption: Option<crate::SseInfo>,
+}
+
+/// Result of DeleteObject and of each DeleteObjects entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOutput {
+    /// The delete marker made, or the version removed (`None` in an unversioned bucket
+    /// without a version id).
+    pub version_id: Option<String>,
+    /// Whether that is a delete marker.
+    pub delete_marker: bool,
 }
 
 /// GetObject / HeadObject.
@@ -104,6 +128,8 @@ pub struct GetObjectRequest {
     pub conditions: Preconditions,
     /// `versionId`.
     pub version: crate::VersionRef,
+    /// The SSE-C key of the request, if any.
+    pub customer_key: Option<Arc<s3gate_crypto::CustomerKey>>,
 }
 
 /// The outcome of a GET/HEAD whose preconditions passed.
@@ -121,6 +147,8 @@ pub struct GetObjectOutput {
     pub checksum: Option<(ChecksumAlgorithm, String)>,
     /// The body (empty stream for HEAD). Dropping it releases the blob leases.
     pub body: crate::BodyStream,
+    /// The bucket's versioning state (whether the version id is reported).
+    pub versioning: s3gate_metadata::Versioning,
 }
 
 /// CopyObject metadata directive.
@@ -156,6 +184,12 @@ pub struct CopyObjectRequest {
     pub tags: Option<Vec<(String, String)>>,
     /// Destination condition.
     pub condition: WriteCondition,
+    /// The destination's encryption headers.
+    pub encryption: crate::SseRequest,
+    /// The source's SSE-C key (`x-amz-copy-source-server-side-encryption-customer-*`).
+    pub source_customer_key: Option<Arc<s3gate_crypto::CustomerKey>>,
+    /// The destination's object lock headers (a copy never takes the source's lock).
+    pub lock: s3gate_protocol::LockHeaders,
 }
 
 /// CreateMultipartUpload.
@@ -173,6 +207,10 @@ pub struct CreateUploadRequest {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// `x-amz-checksum-type`.
     pub checksum_type: Option<ChecksumType>,
+    /// The encryption headers.
+    pub encryption: crate::SseRequest,
+    /// The object lock headers (applied to the object at completion).
+    pub lock: s3gate_protocol::LockHeaders,
 }
 
 /// UploadPart.
@@ -188,6 +226,8 @@ pub struct UploadPartRequest {
     pub part_number: PartNumber,
     /// Integrity data.
     pub integrity: BodyIntegrity,
+    /// The SSE-C key of the request, if any (an SSE-C upload needs it for every part).
+    pub customer_key: Option<Arc<s3gate_crypto::CustomerKey>>,
 }
 
 /// Result of UploadPart / UploadPartCopy.
@@ -199,6 +239,10 @@ pub struct PartOutput {
     pub checksum: Option<Checksum>,
     /// When it was stored.
     pub last_modified: SystemTime,
+    /// UploadPartCopy: the source's version id, as for [`WriteOutput::source_version_id`].
+    pub source_version_id: Option<String>,
+    /// How the upload is encrypted, if it is.
+    pub encryption: Option<crate::SseInfo>,
 }
 
 /// UploadPartCopy.
@@ -222,6 +266,10 @@ pub struct UploadPartCopyRequest {
     pub source_range: Option<(u64, u64)>,
     /// `x-amz-copy-source-if-*`.
     pub source_conditions: Preconditions,
+    /// The destination upload's SSE-C key, if any.
+    pub customer_key: Option<Arc<s3gate_crypto::CustomerKey>>,
+    /// The source's SSE-C key, if any.
+    pub source_customer_key: Option<Arc<s3gate_crypto::CustomerKey>>,
 }
 
 /// One part named in CompleteMultipartUpload.

@@ -1,7 +1,7 @@
 //! Engine configuration.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use s3gate_storage_backend::SpaceReserve;
 
@@ -35,6 +35,44 @@ pub struct EngineConfig {
     /// The free-space reserve of the disk holding the metadata, if it is local: writes that
     /// grow the metadata are refused below it, and deletes may release its spare file.
     pub space: Option<Arc<SpaceReserve>>,
+    /// Server-side encryption: the master keys and the default; `None` refuses SSE-S3.
+    pub encryption: Option<Arc<crate::SseConfig>>,
+    /// The clock object lock retention is judged by (never the client's).
+    pub clock: Clock,
+}
+
+/// The gateway's clock: the system clock, or a test's. Object lock judges retention by it,
+/// so it is the one source of "now" for every lock decision.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock(Arc::new(SystemTime::now))
+    }
+
+    /// A clock reading `now` (tests move time with it).
+    pub fn from_fn(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now))
+    }
+
+    /// The current time.
+    pub fn now(&self) -> SystemTime {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 impl EngineConfig {
@@ -49,6 +87,8 @@ impl EngineConfig {
             gc_grace: Duration::from_secs(30),
             orphan_grace: Duration::from_hours(1),
             space: None,
+            encryption: None,
+            clock: Clock::system(),
         }
     }
 }

@@ -3,25 +3,33 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use md5::Digest as _;
 use s3gate_metadata::{
-    Bucket, ListPage, ListQuery, MetaError, MetadataStore, NULL_VERSION, ObjectPart, ObjectVersion,
-    WriteCondition,
+    Bucket, DeleteOptions, ListPage, ListQuery, MetaError, MetadataStore, NULL_VERSION, ObjectLock,
+    ObjectPart, ObjectVersion, Versioning, WriteCondition,
 };
 use s3gate_protocol::{
     BucketName, Checksum, ChecksumAlgorithm, ChecksumType, ConditionOutcome, DeleteConditions,
     ETag, ErrorCode, ObjectKey, S3Error,
 };
-use s3gate_storage_backend::{BlobStore, ByteStream};
+use s3gate_storage_backend::{BlobStore, BoxError, ByteStream};
 
 use crate::api::{
-    Caller, CopyObjectRequest, GetObjectOutput, GetObjectRequest, ListObjectsRequest,
+    Caller, CopyObjectRequest, DeleteOutput, GetObjectOutput, GetObjectRequest, ListObjectsRequest,
     MetadataDirective, PutObjectRequest, WriteOutput,
 };
 use crate::lease::{LeaseGuard, Leases, WriteGuard, Writes};
-use crate::read::{empty_stream, open_read, segments};
+use crate::read::empty_stream;
+use crate::sse::{Resolved, Sealing, etag_md5, key_for, new_sealing, part_cipher};
 use crate::version::VersionRef;
 use crate::write::{WriteSpec, discard, discard_after_failed_commit, verify_empty, write_blob};
 use crate::{EngineConfig, EngineError};
+
+/// The stored header of an object's website redirect (set only by a write that sends it).
+const WEBSITE_REDIRECT: &str = "x-amz-website-redirect-location";
+
+/// Header or tag pairs.
+type Pairs = Vec<(String, String)>;
 
 /// Most keys one DeleteObjects request may name.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -84,7 +92,9 @@ pub(crate) fn write_output(v: &ObjectVersion) -> WriteOutput {
         checksum_type: stored.map(|(_, ty)| ty),
         checksum_value: stored.zip(v.checksum.clone()).map(|((alg, _), value)| (alg, value)),
         last_modified: v.last_modified,
-        version_id: v.version_id.clone(),
+        version_id: None,
+        source_version_id: None,
+        encryption: crate::sse::sse_info(v),
     }
 }
 
@@ -131,13 +141,18 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     }
 
     /// Loads a bucket the caller may act on.
+    /// The gateway's clock ([`crate::Clock`]).
+    pub(crate) fn now(&self) -> SystemTime {
+        self.inner.config.clock.now()
+    }
+
     pub(crate) async fn owned_bucket(
         &self,
         caller: &Caller,
         bucket: &BucketName,
     ) -> Result<Bucket, EngineError> {
         let b = self.inner.meta.bucket(bucket.as_str()).await?.ok_or(EngineError::NoSuchBucket)?;
-        if caller.is_root || b.owner == caller.user {
+        if caller.is_root || caller.authorized || b.owner == caller.user {
             Ok(b)
         } else {
             Err(EngineError::AccessDenied)
@@ -195,6 +210,25 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         bucket: &BucketName,
         location: Option<&str>,
     ) -> Result<(), EngineError> {
+        self.create_bucket_with_lock(caller, bucket, location, false).await
+    }
+
+    /// CreateBucket, with `x-amz-bucket-object-lock-enabled: true` when `object_lock`: the
+    /// bucket is created versioned, then its lock configuration (no default retention) is
+    /// stored. A crash between the two leaves a versioned bucket without lock, which protects
+    /// less than asked but never accepts a lock it cannot enforce: lock headers on it are
+    /// refused. The client got no answer, so it retries: a retried lock create of the
+    /// caller's own versioned bucket stores the missing configuration before it answers
+    /// (an idempotent retry must not report a lock bucket that has none), and one of an
+    /// unversioned bucket (which cannot take lock) is `BucketAlreadyOwnedByYou` in every
+    /// region, never the us-east-1 200.
+    pub async fn create_bucket_with_lock(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        location: Option<&str>,
+        object_lock: bool,
+    ) -> Result<(), EngineError> {
         let region = &self.inner.config.region;
         if location.is_some_and(|l| !l.is_empty() && l != region) {
             return Err(EngineError::InvalidLocationConstraint);
@@ -205,12 +239,23 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             owner: caller.user.clone(),
             region: region.clone(),
             created: SystemTime::now(),
+            versioning: if object_lock { Versioning::Enabled } else { Versioning::Unversioned },
         };
         match self.inner.meta.create_bucket(record).await {
+            Ok(()) if object_lock => {
+                let config = s3gate_protocol::ObjectLockConfiguration::default().to_xml();
+                let meta = &self.inner.meta;
+                Ok(meta
+                    .put_bucket_config(bucket.as_str(), crate::OBJECT_LOCK_KIND, Some(config))
+                    .await?)
+            }
             Ok(()) => Ok(()),
             // us-east-1 keeps AWS's legacy answer to recreating a bucket you own: 200, with
             // the bucket untouched; every other region refuses.
             Err(MetaError::BucketExists { owner }) if owner == caller.user => {
+                if object_lock && !self.complete_lock_create(bucket).await? {
+                    return Err(EngineError::BucketAlreadyOwnedByYou);
+                }
                 if region == "us-east-1" {
                     Ok(())
                 } else {
@@ -220,6 +265,23 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             Err(MetaError::BucketExists { .. }) => Err(EngineError::BucketAlreadyExists),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Makes the caller's existing `bucket` a lock bucket for a retried lock create: `true`
+    /// when it has lock (already, or now that its configuration is stored), `false` when it
+    /// cannot (it is not versioned `Enabled`).
+    async fn complete_lock_create(&self, bucket: &BucketName) -> Result<bool, EngineError> {
+        if self.lock_config(bucket).await?.is_some() {
+            return Ok(true);
+        }
+        let record = self.inner.meta.bucket(bucket.as_str()).await?;
+        if record.is_none_or(|b| b.versioning != Versioning::Enabled) {
+            return Ok(false);
+        }
+        let config = s3gate_protocol::ObjectLockConfiguration::default().to_xml();
+        let meta = &self.inner.meta;
+        meta.put_bucket_config(bucket.as_str(), crate::OBJECT_LOCK_KIND, Some(config)).await?;
+        Ok(true)
     }
 
     /// The bucket, if the caller may act on it.
@@ -288,30 +350,42 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let _write = self.begin_write();
         self.owned_bucket(caller, &req.bucket).await?;
         self.room_for_metadata()?;
+        let lock = self.resolve_lock(&req.bucket, &req.lock).await?;
         let alg =
             req.integrity.checksum.as_ref().map_or(ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm);
-        let spec = WriteSpec::new(&req.integrity, Some(alg), self.inner.config.max_put_size)?;
+        let mode = self.resolve_sse(&req.bucket, &req.encryption).await?;
+        let sealing = new_sealing(&mode, self.sse())?;
+        let (cipher, salt) = match &sealing {
+            Some((s, key)) => {
+                let (cipher, salt) = part_cipher(s, key, 1)?;
+                (Some(cipher), Some(salt))
+            }
+            None => (None, None),
+        };
+        let spec = WriteSpec::new(&req.integrity, Some(alg), self.inner.config.max_put_size)?
+            .sealed(cipher);
         // A body declared empty needs no blob (and no fsync): only its verification.
         let (written, md5, checksums) = if req.integrity.length == Some(0) {
             let (md5, checksums) = verify_empty(body, &spec).await?;
             (None, md5, checksums)
         } else {
             let w = write_blob(&*self.inner.blobs, body, spec).await?;
-            let info = (w.info.size > 0).then_some(w.info.clone());
+            let info = (w.size > 0).then_some((w.info.clone(), w.size));
             if info.is_none() {
                 // An empty object has no data pieces: its blob is not needed.
                 discard(&*self.inner.blobs, &w.info.id).await;
             }
             (info, w.md5, w.checksums)
         };
-        let etag = ETag::from_md5(&md5);
+        let sealing = sealing.map(|(s, _)| s);
+        let etag = ETag::from_md5(&etag_md5(sealing.as_ref(), md5));
         let checksum = checksums.iter().find(|c| c.algorithm == alg).map(Checksum::to_base64);
         let version = ObjectVersion {
             bucket: req.bucket.as_str().to_owned(),
             key: req.key.as_str().to_owned(),
             version_id: NULL_VERSION.to_owned(),
             is_delete_marker: false,
-            size: written.as_ref().map_or(0, |w| w.size),
+            size: written.as_ref().map_or(0, |w| w.1),
             etag: etag.as_str().to_owned(),
             last_modified: SystemTime::now(),
             owner: caller.user.clone(),
@@ -322,24 +396,29 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             checksum: checksum.clone(),
             parts: written
                 .iter()
-                .map(|w| ObjectPart {
+                .map(|(w, size)| ObjectPart {
                     part_number: 1,
                     blob_id: w.id.as_str().to_owned(),
                     blob_offset: 0,
-                    size: w.size,
+                    size: *size,
                     etag: etag.as_str().to_owned(),
                     checksum: checksum.clone(),
+                    salt: salt.clone(),
                 })
                 .collect(),
+            encryption: sealing.as_ref().map(Sealing::to_record),
+            lock,
         };
         let out = write_output(&version);
-        if let Err(e) = self.inner.meta.put_object(version, req.condition).await {
-            if let Some(w) = &written {
-                discard_after_failed_commit(&*self.inner.blobs, &w.id, &e).await;
+        match self.inner.meta.put_object(version, req.condition).await {
+            Ok(outcome) => Ok(WriteOutput { version_id: outcome.version_id, ..out }),
+            Err(e) => {
+                if let Some((w, _)) = &written {
+                    discard_after_failed_commit(&*self.inner.blobs, &w.id, &e).await;
+                }
+                Err(e.into())
             }
-            return Err(e.into());
         }
-        Ok(out)
     }
 
     /// GET or HEAD: the current version after preconditions, range and part selection, with a
@@ -350,11 +429,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         req: &GetObjectRequest,
         head: bool,
     ) -> Result<GetObjectOutput, EngineError> {
-        self.owned_bucket(caller, &req.bucket).await?;
-        let version = self
-            .resolve_version(&req.bucket, &req.key, &req.version)
-            .await?
-            .ok_or(EngineError::NoSuchKey)?;
+        let versioning = self.owned_bucket(caller, &req.bucket).await?.versioning;
+        let version = self.readable_version(&req.bucket, &req.key, &req.version).await?;
+        let sealing = Sealing::of(version.encryption.as_deref())?;
+        let key = key_for(sealing.as_ref(), self.sse(), req.customer_key.as_deref())?;
         let etag = ETag::parse_quoted_or_not(&version.etag);
         match req.conditions.evaluate(&etag, version.last_modified) {
             ConditionOutcome::Proceed => {}
@@ -389,20 +467,18 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let body = if head || content_length == 0 {
             empty_stream()
         } else {
-            let segs = segments(&version.parts, range)?;
-            let lease = self
-                .inner
-                .leases
-                .acquire(segs.iter().map(|s| s.blob_id.as_str().to_owned()).collect());
-            open_read(
-                Arc::clone(&self.inner.blobs),
-                segs,
-                self.inner.config.read_ahead_parts,
-                Some(lease),
-            )
-            .await?
+            let lease = self.lease_parts(&version.parts);
+            self.plain_stream(&version, sealing.as_ref(), key.as_ref(), range, Some(lease)).await?
         };
-        Ok(GetObjectOutput { version, range, content_length, parts_count, checksum, body })
+        Ok(GetObjectOutput {
+            version,
+            range,
+            content_length,
+            parts_count,
+            checksum,
+            body,
+            versioning,
+        })
     }
 }
 
@@ -442,8 +518,9 @@ fn part_range(
 }
 
 impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
-    /// Deletes the version `version` names (the current one when no id is given); a missing key
-    /// or version is not an error, but an id the gateway never issued is, and nothing is deleted.
+    /// Deletes the version `version` names; without a version id, the current version of an
+    /// unversioned bucket, or (versioned) adds a delete marker. A missing key or version is not
+    /// an error, but an id the gateway never issued is, and nothing is deleted.
     pub async fn delete_object(
         &self,
         caller: &Caller,
@@ -451,37 +528,40 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         key: &ObjectKey,
         version: &VersionRef,
         condition: WriteCondition,
-    ) -> Result<(), EngineError> {
+    ) -> Result<DeleteOutput, EngineError> {
         self.owned_bucket(caller, bucket).await?;
-        self.delete_version(bucket, key, version, condition).await
+        self.delete_version(caller, bucket, key, version, condition, false).await
     }
 
     /// The one deletion path of DeleteObject and DeleteObjects entries, after the bucket check.
+    /// A locked version is refused by the store ([`EngineError::ObjectLocked`]) in the
+    /// delete's transaction; `bypass` lifts governance retention only.
     async fn delete_version(
         &self,
+        caller: &Caller,
         bucket: &BucketName,
         key: &ObjectKey,
         version: &VersionRef,
         condition: WriteCondition,
-    ) -> Result<(), EngineError> {
-        match version {
-            VersionRef::Current => {}
-            // The store's delete removes the current version, which in an unversioned bucket
-            // is the null version; absent, there is nothing to delete.
-            VersionRef::Null | VersionRef::Id(_) => {
-                if self.resolve_version(bucket, key, version).await?.is_none() {
-                    return Ok(());
-                }
-            }
+        bypass: bool,
+    ) -> Result<DeleteOutput, EngineError> {
+        let opts = DeleteOptions {
+            version_id: version.id().map(str::to_owned),
+            condition,
+            owner: caller.user.clone(),
+            now: self.now(),
+            bypass_governance: bypass,
+        };
+        // A delete marker grows the metadata; removing a version frees space.
+        let meta = &self.inner.meta;
+        let (b, k) = (bucket.as_str(), key.as_str());
+        let mut result = meta.delete_object(b, k, opts.clone()).await;
+        if self.retry_freeing(&result) {
+            result = meta.delete_object(b, k, opts).await;
         }
         // Retired blobs are left to the collector: a reader may still stream them.
-        let meta = &self.inner.meta;
-        let mut result = meta.delete_object(bucket.as_str(), key.as_str(), condition.clone()).await;
-        if self.retry_freeing(&result) {
-            result = meta.delete_object(bucket.as_str(), key.as_str(), condition).await;
-        }
-        result?;
-        Ok(())
+        let out = result?;
+        Ok(DeleteOutput { version_id: out.version_id, delete_marker: out.delete_marker })
     }
 
     /// DeleteObject with the 2025 conditions (If-Match, size, Last-Modified): the current
@@ -495,50 +575,60 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         key: &ObjectKey,
         version: &VersionRef,
         conditions: &DeleteConditions,
-    ) -> Result<(), EngineError> {
+        bypass: bool,
+    ) -> Result<DeleteOutput, EngineError> {
         self.owned_bucket(caller, bucket).await?;
-        self.delete_version_if(bucket, key, version, conditions).await
+        self.delete_version_if(caller, bucket, key, version, conditions, bypass).await
     }
 
     async fn delete_version_if(
         &self,
+        caller: &Caller,
         bucket: &BucketName,
         key: &ObjectKey,
         version: &VersionRef,
         conditions: &DeleteConditions,
-    ) -> Result<(), EngineError> {
+        bypass: bool,
+    ) -> Result<DeleteOutput, EngineError> {
         if conditions.is_empty() {
-            return self.delete_version(bucket, key, version, WriteCondition::None).await;
+            return self
+                .delete_version(caller, bucket, key, version, WriteCondition::None, bypass)
+                .await;
         }
-        let current = self.resolve_version(bucket, key, version).await?;
+        // The conditions are decided against the current version, inside the store's
+        // transaction (its ETag), whatever version the delete removes.
+        let current = self.resolve_version(bucket, key, &VersionRef::Current).await?;
         let etag = current.as_ref().map(|v| ETag::parse_quoted_or_not(&v.etag));
         conditions
             .check(current.as_ref().zip(etag.as_ref()).map(|(v, e)| (e, v.size, v.last_modified)))
             .map_err(EngineError::Protocol)?;
         let etag = etag.ok_or(EngineError::NoSuchKey)?;
-        self.delete_version(bucket, key, version, WriteCondition::IfMatch(etag.as_str().to_owned()))
-            .await
+        let condition = WriteCondition::IfMatch(etag.as_str().to_owned());
+        self.delete_version(caller, bucket, key, version, condition, bypass).await
     }
 
     /// Deletes many keys; each key gets its own result (an invalid key gets its validation error).
+    #[allow(clippy::type_complexity, reason = "one (key, version id, result) per entry")]
     pub async fn delete_objects(
         &self,
         caller: &Caller,
         bucket: &BucketName,
         keys: Vec<(String, Option<String>)>,
-    ) -> Result<Vec<(String, Option<String>, Result<(), EngineError>)>, EngineError> {
+    ) -> Result<Vec<(String, Option<String>, Result<DeleteOutput, EngineError>)>, EngineError> {
         let keys = keys.into_iter().map(|(k, v)| (k, v, DeleteConditions::default())).collect();
-        self.delete_objects_if(caller, bucket, keys).await
+        self.delete_objects_if(caller, bucket, keys, false).await
     }
 
     /// DeleteObjects with per-entry conditions (`ETag`, `Size`, `LastModifiedTime`): an entry
     /// whose conditions fail gets its own PreconditionFailed; the others proceed.
+    #[allow(clippy::type_complexity, reason = "one (key, version id, result) per entry")]
     pub async fn delete_objects_if(
         &self,
         caller: &Caller,
         bucket: &BucketName,
         keys: Vec<(String, Option<String>, DeleteConditions)>,
-    ) -> Result<Vec<(String, Option<String>, Result<(), EngineError>)>, EngineError> {
+        bypass: bool,
+    ) -> Result<Vec<(String, Option<String>, Result<DeleteOutput, EngineError>)>, EngineError> {
         self.owned_bucket(caller, bucket).await?;
         if keys.len() > MAX_DELETE_KEYS {
             // The server rejects such bodies first; S3 answers MalformedXML.
@@ -551,7 +641,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     (Err(e), _) => Err(EngineError::Protocol(e)),
                     (_, Err(e)) => Err(e),
                     (Ok(k), Ok(version)) => {
-                        self.delete_version_if(bucket, &k, &version, &conditions).await
+                        self.delete_version_if(caller, bucket, &k, &version, &conditions, bypass)
+                            .await
                     }
                 };
             out.push((key, version_id, result));
@@ -571,8 +662,21 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<(ObjectVersion, LeaseGuard), EngineError> {
         self.owned_bucket(caller, bucket).await?;
         for _ in 0..COPY_ATTEMPTS {
-            let source =
-                self.resolve_version(bucket, key, version).await?.ok_or(EngineError::NoSuchKey)?;
+            let source = match self.readable_version(bucket, key, version).await {
+                Ok(v) => v,
+                // AWS: a marker named by id cannot be a copy source; the current marker is 404.
+                Err(EngineError::DeleteMarker { addressed: true, .. }) => {
+                    return Err(EngineError::InvalidRequest(
+                        "The source of a copy request may not specifically refer to a delete \
+                         marker by version id."
+                            .into(),
+                    ));
+                }
+                Err(EngineError::DeleteMarker { addressed: false, .. }) => {
+                    return Err(EngineError::NoSuchKey);
+                }
+                Err(e) => return Err(e),
+            };
             let etag = ETag::parse_quoted_or_not(&source.etag);
             if conditions.evaluate_copy_source(&etag, source.last_modified)
                 != ConditionOutcome::Proceed
@@ -597,7 +701,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<WriteOutput, EngineError> {
         self.owned_bucket(caller, &req.bucket).await?;
         self.room_for_metadata()?;
-        let (source, _lease) = self
+        let lock = self.resolve_lock(&req.bucket, &req.lock).await?;
+        let (source, lease) = self
             .lease_source(
                 caller,
                 &req.source_bucket,
@@ -606,9 +711,32 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 &req.source_conditions,
             )
             .await?;
+        let source_sealing = Sealing::of(source.encryption.as_deref())?;
+        let source_key =
+            key_for(source_sealing.as_ref(), self.sse(), req.source_customer_key.as_deref())?;
+        let mode = self.resolve_sse(&req.bucket, &req.encryption).await?;
+        // The new version may name the source's sealed blobs only if it is to be encrypted
+        // the same way under the same key; otherwise the content is re-encrypted.
+        let zero_copy = match (&source_sealing, &mode) {
+            (None, Resolved::Plain) => true,
+            (Some(sealing), mode) => sealing.serves(mode),
+            (None, _) => false,
+        };
         let same_key = req.source_bucket == req.bucket && req.source_key == req.key;
         let tags_unchanged = req.tags.as_ref().is_none_or(|t| *t == source.tags);
-        if same_key && req.metadata_directive == MetadataDirective::Copy && tags_unchanged {
+        // Copying a version named by id onto its own key restores it (a new version).
+        let current_source = req.source_version == VersionRef::Current;
+        let sse_unchanged = matches!(req.encryption, crate::SseRequest::Default) && zero_copy;
+        // The website redirect is never copied with the metadata: a copy keeps it only if the
+        // request sends it again (AWS's rule), and sending it is a change of its own.
+        let redirect = req.headers.iter().find(|(n, _)| n == WEBSITE_REDIRECT).cloned();
+        if same_key
+            && current_source
+            && req.metadata_directive == MetadataDirective::Copy
+            && tags_unchanged
+            && sse_unchanged
+            && redirect.is_none()
+        {
             return Err(EngineError::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself \
                  without changing the object's metadata, storage class, website redirect \
@@ -617,9 +745,30 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             ));
         }
         let headers = match req.metadata_directive {
-            MetadataDirective::Copy => source.headers.clone(),
+            MetadataDirective::Copy => {
+                let kept = source.headers.iter().filter(|(n, _)| n != WEBSITE_REDIRECT).cloned();
+                kept.chain(redirect).collect()
+            }
             MetadataDirective::Replace => req.headers,
         };
+        let source_id = source.version_id.clone();
+        let tags = req.tags.unwrap_or_else(|| source.tags.clone());
+        if !zero_copy {
+            let out = self
+                .copy_reencrypted(
+                    caller,
+                    &req.bucket,
+                    &req.key,
+                    (headers, tags, lock),
+                    (&source, source_sealing.as_ref(), source_key.as_ref(), lease),
+                    &mode,
+                    req.condition,
+                )
+                .await?;
+            let source_version_id =
+                (!current_source || source_id != NULL_VERSION).then_some(source_id);
+            return Ok(WriteOutput { source_version_id, ..out });
+        }
         let version = ObjectVersion {
             bucket: req.bucket.as_str().to_owned(),
             key: req.key.as_str().to_owned(),
@@ -628,11 +777,105 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             last_modified: SystemTime::now(),
             owner: caller.user.clone(),
             headers,
-            tags: req.tags.unwrap_or_else(|| source.tags.clone()),
+            tags,
+            lock,
             ..source
         };
         let out = write_output(&version);
-        self.inner.meta.put_object(version, req.condition).await?;
-        Ok(out)
+        let outcome = self.inner.meta.put_object(version, req.condition).await?;
+        drop(lease);
+        let source_version_id = (!current_source || source_id != NULL_VERSION).then_some(source_id);
+        Ok(WriteOutput { version_id: outcome.version_id, source_version_id, ..out })
+    }
+
+    /// A copy whose destination is encrypted otherwise than its source: the source's plaintext
+    /// streams (decrypted, under its lease) into a new blob sealed for the destination, which
+    /// becomes a single-part object with the MD5-based ETag of that content.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one copy, each used once")]
+    async fn copy_reencrypted(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        (headers, tags, lock): (Pairs, Pairs, ObjectLock),
+        (source, source_sealing, source_key, lease): (
+            &ObjectVersion,
+            Option<&Sealing>,
+            Option<&s3gate_crypto::DataKey>,
+            LeaseGuard,
+        ),
+        mode: &Resolved,
+        condition: WriteCondition,
+    ) -> Result<WriteOutput, EngineError> {
+        let _write = self.begin_write();
+        let sealing = new_sealing(mode, self.sse())?;
+        let alg = stored_checksum(source).map_or(ChecksumAlgorithm::Crc64Nvme, |(a, _)| a);
+        let (cipher, salt) = match &sealing {
+            Some((s, k)) => {
+                let (c, salt) = part_cipher(s, k, 1)?;
+                (Some(c), Some(salt))
+            }
+            None => (None, None),
+        };
+        let written = if source.size == 0 {
+            None
+        } else {
+            let data =
+                self.plain_stream(source, source_sealing, source_key, None, Some(lease)).await?;
+            let body: ByteStream = Box::pin(futures_util::StreamExt::map(data, |item| {
+                item.map_err(|e| Box::new(crate::multipart::SourceReadError(e)) as BoxError)
+            }));
+            let spec = WriteSpec::internal(source.size, Some(alg), self.inner.config.max_put_size)
+                .sealed(cipher);
+            Some(crate::multipart::write_copy(&*self.inner.blobs, body, spec).await?)
+        };
+        let sealing = sealing.map(|(s, _)| s);
+        let (md5, checksum) = if let Some(w) = &written {
+            (w.md5, w.checksum(alg).map(Checksum::to_base64))
+        } else {
+            let mut c = s3gate_protocol::Checksummer::new(alg);
+            c.update(&[]);
+            (md5::Md5::digest([]).into(), Some(c.finalize().to_base64()))
+        };
+        let etag = ETag::from_md5(&etag_md5(sealing.as_ref(), md5));
+        let version = ObjectVersion {
+            bucket: bucket.as_str().to_owned(),
+            key: key.as_str().to_owned(),
+            version_id: NULL_VERSION.to_owned(),
+            is_delete_marker: false,
+            size: source.size,
+            etag: etag.as_str().to_owned(),
+            last_modified: SystemTime::now(),
+            owner: caller.user.clone(),
+            headers,
+            tags,
+            checksum_algorithm: Some(alg.as_str().to_owned()),
+            checksum_type: Some(ChecksumType::FullObject.as_str().to_owned()),
+            checksum: checksum.clone(),
+            parts: written
+                .iter()
+                .map(|w| ObjectPart {
+                    part_number: 1,
+                    blob_id: w.info.id.as_str().to_owned(),
+                    blob_offset: 0,
+                    size: w.size,
+                    etag: etag.as_str().to_owned(),
+                    checksum: checksum.clone(),
+                    salt: salt.clone(),
+                })
+                .collect(),
+            encryption: sealing.as_ref().map(Sealing::to_record),
+            lock,
+        };
+        let out = write_output(&version);
+        match self.inner.meta.put_object(version, condition).await {
+            Ok(outcome) => Ok(WriteOutput { version_id: outcome.version_id, ..out }),
+            Err(e) => {
+                if let Some(w) = &written {
+                    discard_after_failed_commit(&*self.inner.blobs, &w.info.id, &e).await;
+                }
+                Err(e.into())
+            }
+        }
     }
 }

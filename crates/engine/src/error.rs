@@ -14,6 +14,20 @@ pub enum EngineError {
     /// The key has no current version.
     #[error("no such key")]
     NoSuchKey,
+    /// The version a request names by id (or `null`) does not exist.
+    #[error("no such version")]
+    NoSuchVersion,
+    /// A read addressed a delete marker: the current version of the key (`addressed == false`,
+    /// answered 404) or a marker named by its version id (answered 405).
+    #[error("delete marker")]
+    DeleteMarker {
+        /// The marker's version id.
+        version_id: String,
+        /// The marker's Last-Modified.
+        last_modified: std::time::SystemTime,
+        /// Whether the request named the marker by its version id.
+        addressed: bool,
+    },
     /// The upload does not exist, or belongs to another key.
     #[error("no such upload")]
     NoSuchUpload,
@@ -82,6 +96,9 @@ pub enum EngineError {
     /// Listed parts are not in ascending order.
     #[error("invalid part order")]
     InvalidPartOrder,
+    /// The version is under object lock: deleting it, or weakening its lock, is refused.
+    #[error("object is locked")]
+    ObjectLocked,
     /// An argument is invalid (message for the client).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -97,6 +114,19 @@ pub enum EngineError {
     /// A store is temporarily unavailable; retrying may succeed.
     #[error("service unavailable")]
     Unavailable(#[source] BoxError),
+    /// An encryption step failed or refused (a wrong SSE-C key, malformed stored keys, a
+    /// package that does not authenticate); the server maps each variant.
+    #[error("encryption failed")]
+    Encryption(#[source] s3gate_crypto::CryptoError),
+    /// Encryption was asked for, but the gateway has no master key configured.
+    #[error("server-side encryption is not configured")]
+    SseUnavailable,
+    /// The object is SSE-C encrypted and the request carries no customer key.
+    #[error("object is encrypted with a customer key")]
+    SseCustomerKeyRequired,
+    /// The request carries a customer key for an object not encrypted with one.
+    #[error("customer key given for an object not encrypted with one")]
+    SseNotApplicable,
     /// Any other failure (store corruption, I/O, a bug); logged, answered `InternalError`.
     #[error("internal error")]
     Internal(#[source] BoxError),
@@ -119,6 +149,7 @@ impl From<MetaError> for EngineError {
             MetaError::NoSuchUpload => EngineError::NoSuchUpload,
             MetaError::PreconditionFailed => EngineError::PreconditionFailed,
             MetaError::Conflict => EngineError::ConditionalConflict,
+            MetaError::ObjectLocked => EngineError::ObjectLocked,
             MetaError::Unavailable(e) => EngineError::Unavailable(e),
             MetaError::Backend(e) => EngineError::Internal(e),
             // UserExists, NoSuchUser and future variants are not outcomes of engine operations.
@@ -163,6 +194,7 @@ mod tests {
         check(MetaError::NoSuchUpload, "NoSuchUpload");
         check(MetaError::PreconditionFailed, "PreconditionFailed");
         check(MetaError::Conflict, "ConditionalConflict");
+        check(MetaError::ObjectLocked, "ObjectLocked");
         check(MetaError::Unavailable("busy".into()), "Unavailable");
         check(MetaError::Backend("corrupt".into()), "Internal");
         check(MetaError::NoSuchUser, "Internal");

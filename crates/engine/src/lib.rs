@@ -5,8 +5,9 @@
 //!
 //! Principal type: [`Engine`]. Its invariants:
 //! - **Data first, metadata second.** A body is streamed into a new blob while MD5 and the
-//!   checksum are computed on a blocking thread (pipelined through a bounded channel); only a
-//!   durable, verified blob is committed to the metadata. Any failure deletes the blob.
+//!   checksum are computed in blocking jobs of 256 KiB batches (each overlapping the receipt of
+//!   the next batch; no thread is held between batches); only a durable, verified blob is
+//!   committed to the metadata. Any failure deletes the blob.
 //! - **Never delete what someone reads.** Blobs whose last reference a write removed are left to
 //!   [`Engine::collect_garbage`], which spares blobs younger than `gc_grace` and blobs leased by
 //!   an open GET body or a running copy. Copies re-read their source after leasing, so they never
@@ -26,19 +27,21 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let engine = Engine::new(MemMetadata::new(), MemBlobs::new(), EngineConfig::new("us-east-1"));
-//! let alice = Caller { user: "alice".into(), is_root: false };
+//! let alice = Caller { user: "alice".into(), is_root: false, authorized: false };
 //! let bucket = BucketName::parse("photos").unwrap();
 //! let key = ObjectKey::parse("cat.txt".into()).unwrap();
 //! engine.create_bucket(&alice, &bucket, None).await.unwrap();
 //!
 //! let body = futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"meow"))]);
 //! let put = PutObjectRequest {
+//!     lock: Default::default(),
 //!     bucket: bucket.clone(),
 //!     key: key.clone(),
 //!     headers: vec![],
 //!     tags: vec![],
 //!     integrity: BodyIntegrity { length: Some(4), ..Default::default() },
 //!     condition: WriteCondition::None,
+//!     encryption: Default::default(),
 //! };
 //! let written = engine.put_object(&alice, put, Box::pin(body)).await.unwrap();
 //! assert_eq!(written.etag.as_str(), "4a4be40c96ac6314e91d93f38043a634");
@@ -50,6 +53,7 @@
 //!     part_number: None,
 //!     conditions: Preconditions::default(),
 //!     version: Default::default(),
+//!     customer_key: None,
 //! };
 //! let mut out = engine.get_object(&alice, &get, false).await.unwrap();
 //! let mut data = Vec::new();
@@ -69,20 +73,29 @@ mod error;
 pub mod failpoint;
 mod gc;
 mod lease;
+mod lock;
 mod multipart;
 mod read;
+mod sse;
 mod tagging;
 mod version;
 mod write;
 
 pub use api::*;
-pub use config::{EngineConfig, MIN_SHARED_ORPHAN_GRACE};
+pub use config::{Clock, EngineConfig, MIN_SHARED_ORPHAN_GRACE};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use gc::{CLOCK_SLACK, GcReport, SweepReport};
-pub use s3gate_metadata::{Bucket, ListPage, UploadListQuery, UploadPage, WriteCondition};
+pub use lock::{OBJECT_LOCK_KIND, lock_mode, retention_mode};
+pub use s3gate_metadata::{
+    Bucket, ListPage, UploadListQuery, UploadPage, VersionListEntry, VersionPage, Versioning,
+    WriteCondition,
+};
 pub use s3gate_storage_backend::{BoxError, ByteStream};
-pub use version::VersionRef;
+pub use sse::{
+    BUCKET_ENCRYPTION_KIND, SseConfig, SseInfo, SseRequest, check_customer_key, sse_info,
+};
+pub use version::{ListVersionsRequest, VersionRef};
 
 /// The body of a GET: blob bytes, ending with `Err` if a read fails midway.
 pub type BodyStream = s3gate_storage_backend::BlobStream;

@@ -1,26 +1,29 @@
 //! Multipart uploads.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use s3gate_metadata::{
     MetadataStore, NULL_VERSION, ObjectPart, ObjectVersion, Part, Upload, UploadListQuery,
-    UploadPage,
+    UploadPage, Versioning,
 };
 use s3gate_protocol::{
     BucketName, Checksum, ChecksumAlgorithm, ChecksumType, ETag, ObjectKey, UploadId,
 };
 use s3gate_storage_backend::{BlobError, BlobStore, BoxError, ByteStream};
 
+use crate::SseInfo;
 use crate::api::{
     Caller, CompleteUploadRequest, CreateUploadRequest, PartOutput, PartsPage,
     UploadPartCopyRequest, UploadPartRequest, WriteOutput,
 };
 use crate::engine::write_output;
-use crate::read::{open_read, segments};
+use crate::sse::{Sealing, etag_md5, key_for, new_sealing, part_cipher};
 use crate::write::{WriteSpec, Written, discard_after_failed_commit, write_blob};
 use crate::{Engine, EngineError};
+
+/// An upload's sealing, a new part's cipher and its salt (all `None` for plaintext).
+type PartSealing = (Option<Sealing>, Option<s3gate_crypto::PartCipher>, Option<String>);
 
 /// Highest part number S3 allows.
 const MAX_PART_NUMBER: u32 = 10_000;
@@ -82,6 +85,15 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         caller: &Caller,
         req: CreateUploadRequest,
     ) -> Result<UploadId, EngineError> {
+        Ok(self.start_upload(caller, req).await?.0)
+    }
+
+    /// Starts an upload; returns its id and how its parts will be encrypted.
+    pub async fn start_upload(
+        &self,
+        caller: &Caller,
+        req: CreateUploadRequest,
+    ) -> Result<(UploadId, Option<SseInfo>), EngineError> {
         self.owned_bucket(caller, &req.bucket).await?;
         self.room_for_metadata()?;
         match (req.checksum_algorithm, req.checksum_type) {
@@ -104,6 +116,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             }
             _ => {}
         }
+        let lock = self.upload_lock(&req.bucket, &req.lock).await?;
+        let mode = self.resolve_sse(&req.bucket, &req.encryption).await?;
+        let sealing = new_sealing(&mode, self.sse())?.map(|(s, _)| s);
         let id = new_upload_id()?;
         let upload = Upload {
             upload_id: id.clone(),
@@ -115,9 +130,29 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             tags: req.tags,
             checksum_algorithm: req.checksum_algorithm.map(|a| a.as_str().to_owned()),
             checksum_type: req.checksum_type.map(|t| t.as_str().to_owned()),
+            encryption: sealing.as_ref().map(Sealing::to_record),
+            lock,
         };
         self.inner.meta.create_upload(upload).await?;
-        UploadId::parse(&id).map_err(EngineError::Protocol)
+        let id = UploadId::parse(&id).map_err(EngineError::Protocol)?;
+        Ok((id, sealing.map(|s| s.info())))
+    }
+
+    /// The sealing of an upload, the part cipher of a new part and its salt, for a request
+    /// carrying `customer` (SSE-C headers).
+    fn part_sealing(
+        &self,
+        upload: &Upload,
+        part_number: u32,
+        customer: Option<&s3gate_crypto::CustomerKey>,
+    ) -> Result<PartSealing, EngineError> {
+        let sealing = Sealing::of(upload.encryption.as_deref())?;
+        let Some(key) = key_for(sealing.as_ref(), self.sse(), customer)? else {
+            return Ok((sealing, None, None));
+        };
+        let Some(s) = &sealing else { return Ok((None, None, None)) };
+        let (cipher, salt) = part_cipher(s, &key, part_number)?;
+        Ok((sealing, Some(cipher), Some(salt)))
     }
 
     /// Records a written blob as a part; deletes the blob if the upload is gone. `client_alg`
@@ -128,17 +163,19 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         part_number: u32,
         written: Written,
         client_alg: Option<ChecksumAlgorithm>,
+        (sealing, salt): (Option<Sealing>, Option<String>),
     ) -> Result<PartOutput, EngineError> {
         let stored = written.checksum(storage_checksum(upload).0).cloned();
-        let etag = ETag::from_md5(&written.md5);
+        let etag = ETag::from_md5(&etag_md5(sealing.as_ref(), written.md5));
         let part = Part {
             part_number,
             blob_id: written.info.id.as_str().to_owned(),
             blob_offset: 0,
-            size: written.info.size,
+            size: written.size,
             etag: etag.as_str().to_owned(),
             checksum: stored.as_ref().map(Checksum::to_base64),
             last_modified: SystemTime::now(),
+            salt,
         };
         let last_modified = part.last_modified;
         if let Err(e) = self.inner.meta.put_part(&upload.bucket, &upload.upload_id, part).await {
@@ -152,7 +189,13 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         } else {
             client_alg.and_then(|a| written.checksum(a)).cloned()
         };
-        Ok(PartOutput { etag, checksum, last_modified })
+        Ok(PartOutput {
+            etag,
+            checksum,
+            last_modified,
+            source_version_id: None,
+            encryption: sealing.map(|s| s.info()),
+        })
     }
 
     /// Stores one part (a re-upload of the same number replaces it).
@@ -173,11 +216,15 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         {
             return Err(type_mismatch(Some(want), sent.algorithm));
         }
+        let number = u32::from(req.part_number.get());
+        let (sealing, cipher, salt) =
+            self.part_sealing(&upload, number, req.customer_key.as_deref())?;
         let alg = Some(storage_checksum(&upload).0);
-        let spec = WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?;
+        let spec =
+            WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?.sealed(cipher);
         let written = write_blob(&*self.inner.blobs, body, spec).await?;
         let client_alg = req.integrity.checksum.as_ref().map(|c| c.algorithm);
-        self.commit_part(&upload, u32::from(req.part_number.get()), written, client_alg).await
+        self.commit_part(&upload, number, written, client_alg, (sealing, salt)).await
     }
 
     /// Stores a byte range of another object as a part: the bytes are read (under lease) and
@@ -223,33 +270,35 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             Some((a, b)) => Some(s3gate_protocol::ByteRange { start: a, end: b }),
         };
         let len = range.map_or(0, |r| r.len());
-        let segs = match range {
-            Some(r) => segments(&source.parts, Some(r))?,
-            None => Vec::new(),
+        let source_sealing = Sealing::of(source.encryption.as_deref())?;
+        let source_key =
+            key_for(source_sealing.as_ref(), self.sse(), req.source_customer_key.as_deref())?;
+        let number = u32::from(req.part_number.get());
+        let (sealing, cipher, salt) =
+            self.part_sealing(&upload, number, req.customer_key.as_deref())?;
+        let data = if range.is_some() {
+            self.plain_stream(
+                &source,
+                source_sealing.as_ref(),
+                source_key.as_ref(),
+                range,
+                Some(lease),
+            )
+            .await?
+        } else {
+            crate::read::empty_stream()
         };
-        let data = open_read(
-            Arc::clone(&self.inner.blobs),
-            segs,
-            self.inner.config.read_ahead_parts,
-            Some(lease),
-        )
-        .await?;
         let body: ByteStream = Box::pin(futures_util::StreamExt::map(data, |item| {
             item.map_err(|e| Box::new(SourceReadError(e)) as BoxError)
         }));
         let alg = Some(storage_checksum(&upload).0);
-        let spec = WriteSpec::internal(len, alg, self.inner.config.max_put_size);
-        let written = match write_blob(&*self.inner.blobs, body, spec).await {
-            Ok(w) => w,
-            Err(EngineError::Body(e)) => {
-                return Err(match e.downcast::<SourceReadError>() {
-                    Ok(source_err) => source_err.0.into(),
-                    Err(e) => EngineError::Body(e),
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        self.commit_part(&upload, u32::from(req.part_number.get()), written, None).await
+        let spec = WriteSpec::internal(len, alg, self.inner.config.max_put_size).sealed(cipher);
+        let written = write_copy(&*self.inner.blobs, body, spec).await?;
+        let named = req.source_version != crate::VersionRef::Current;
+        let source_version_id =
+            (named || source.version_id != NULL_VERSION).then(|| source.version_id.clone());
+        let out = self.commit_part(&upload, number, written, None, (sealing, salt)).await?;
+        Ok(PartOutput { source_version_id, ..out })
     }
 
     /// Completes an upload: validates the listed parts and commits the object made of them.
@@ -343,17 +392,21 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     size: p.size,
                     etag: p.etag.clone(),
                     checksum: p.checksum.clone(),
+                    salt: p.salt.clone(),
                 })
                 .collect(),
+            encryption: upload.encryption.clone(),
+            lock: self.completed_lock(&req.bucket, upload.lock).await?,
         };
         let out = write_output(&version);
         // A concurrent re-upload may retire a listed part's blob before the commit revives it:
         // the lease keeps the collector away from it meanwhile.
         let _lease = self.lease_parts(&version.parts);
         crate::failpoint::crash_point!(crate::failpoint::COMPLETE_BEFORE_COMMIT);
-        self.inner.meta.complete_upload(&upload.upload_id, version, req.condition).await?;
+        let outcome =
+            self.inner.meta.complete_upload(&upload.upload_id, version, req.condition).await?;
         crate::failpoint::crash_point!(crate::failpoint::COMPLETE_AFTER_COMMIT);
-        Ok(out)
+        Ok(WriteOutput { version_id: outcome.version_id, ..out })
     }
 
     /// A retried CompleteMultipartUpload whose upload is gone: if the key's current object is
@@ -394,7 +447,12 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             alg,
             alg.zip(current.checksum.as_deref()),
         )?;
-        Ok(write_output(&current))
+        // The version it made is the current one; its id is reported as the first answer did
+        // (only in an enabled bucket).
+        let bucket = self.inner.meta.bucket(req.bucket.as_str()).await?;
+        let versioned = bucket.is_some_and(|b| b.versioning == Versioning::Enabled);
+        let version_id = versioned.then(|| current.version_id.clone());
+        Ok(WriteOutput { version_id, ..write_output(&current) })
     }
 
     /// Every part of an upload by number.
@@ -519,4 +577,21 @@ fn object_checksum(
 /// A failure reading a copy source, carried through the body stream of the new blob.
 #[derive(Debug, thiserror::Error)]
 #[error("reading the copy source failed")]
-struct SourceReadError(#[source] BlobError);
+pub(crate) struct SourceReadError(#[source] pub(crate) BlobError);
+
+/// Writes a copy's body (the source's plaintext), answering a failed source read as the
+/// source's error rather than as a broken request body.
+pub(crate) async fn write_copy<B: BlobStore>(
+    blobs: &B,
+    body: ByteStream,
+    spec: WriteSpec,
+) -> Result<Written, EngineError> {
+    match write_blob(blobs, body, spec).await {
+        Ok(w) => Ok(w),
+        Err(EngineError::Body(e)) => Err(match e.downcast::<SourceReadError>() {
+            Ok(source_err) => source_err.0.into(),
+            Err(e) => EngineError::Body(e),
+        }),
+        Err(e) => Err(e),
+    }
+}

@@ -226,6 +226,7 @@ mod tests {
             size,
             etag: String::new(),
             checksum: None,
+            salt: None,
         }
     }
 

@@ -20,7 +20,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<ObjectVersion, EngineError> {
         let version = VersionRef::parse(version_id)?;
         self.owned_bucket(caller, bucket).await?;
-        self.resolve_version(bucket, key, &version).await?.ok_or(EngineError::NoSuchKey)
+        self.readable_version(bucket, key, &version).await
     }
 
     /// GetObjectTagging: the version id and its tags in stored order.
@@ -48,8 +48,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         check_tag_set(&tags)?;
         let version = VersionRef::parse(version_id)?;
         self.owned_bucket(caller, bucket).await?;
-        let target =
-            self.resolve_version(bucket, key, &version).await?.ok_or(EngineError::NoSuchKey)?;
+        let target = self.readable_version(bucket, key, &version).await?;
         // Removing the tags (DeleteObjectTagging) frees space; setting them may grow the row.
         if !tags.is_empty() {
             self.room_for_metadata()?;

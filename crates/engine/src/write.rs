@@ -1,27 +1,28 @@
 //! The write path: a request body streams into a new blob while MD5 and the checksums are
-//! computed on a blocking thread, pipelined with the socket read and the blob write.
+//! computed in blocking jobs, one batch at a time, pipelined with the socket read and the blob
+//! write. No thread is held between batches: an upload that trickles costs no hasher thread.
 
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use futures_util::StreamExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use md5::{Digest as _, Md5};
 use s3gate_protocol::{Checksum, ChecksumAlgorithm, Checksummer};
 use s3gate_storage_backend::{BlobError, BlobId, BlobInfo, BlobStore, BoxError, ByteStream};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use crate::EngineError;
 use crate::api::{BodyIntegrity, ExpectedChecksum};
 
-/// Batches queued between the body and the hasher thread: bounds memory (to 2 MiB per write),
-/// lets hashing overlap with the socket read and the blob write.
-const HASH_QUEUE: usize = 8;
 /// A body declared at most this long is hashed as it arrives, on the request's own task: a
-/// hasher thread costs more than hashing 16 KiB (~30 µs).
+/// blocking job costs more than hashing 16 KiB (~30 µs).
 const INLINE_HASH: u64 = 16 * 1024;
-/// Body chunks (64 KiB from an SDK's aws-chunked body) are handed to the hasher in batches of
-/// at least this many bytes: one thread wake-up per batch instead of one per chunk.
+/// Body chunks (64 KiB from an SDK's aws-chunked body) are hashed in batches of at least this
+/// many bytes: one blocking job per batch instead of one per chunk.
 const HASH_BATCH: usize = 256 * 1024;
+/// How long the body may stall before the chunks of a partial batch are hashed: a client that
+/// trickles its body then holds no chunk here while it is silent.
+const STALL_HASH: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The expected value of a checksum, resolved before the body is read where possible.
 #[derive(Debug)]
@@ -42,6 +43,8 @@ pub(crate) struct WriteSpec {
     max_size: u64,
     verify: Option<(ChecksumAlgorithm, Expected)>,
     compute: Vec<ChecksumAlgorithm>,
+    /// Seals the body into packages on its way to the blob (hashes stay of the plaintext).
+    cipher: Option<s3gate_crypto::PartCipher>,
 }
 
 impl WriteSpec {
@@ -78,7 +81,14 @@ impl WriteSpec {
             max_size,
             verify,
             compute,
+            cipher: None,
         })
+    }
+
+    /// Seals the body with `cipher` (`None`: stored as sent).
+    pub(crate) fn sealed(mut self, cipher: Option<s3gate_crypto::PartCipher>) -> Self {
+        self.cipher = cipher;
+        self
     }
 
     /// A spec for data the engine itself produces (part copies): nothing to verify.
@@ -93,6 +103,7 @@ impl WriteSpec {
             max_size,
             verify: None,
             compute: store_alg.into_iter().collect(),
+            cipher: None,
         }
     }
 }
@@ -100,8 +111,10 @@ impl WriteSpec {
 /// A durable, verified blob.
 #[derive(Debug)]
 pub(crate) struct Written {
-    /// The blob.
+    /// The blob (its size is the sealed size when the body was sealed).
     pub(crate) info: BlobInfo,
+    /// The body's (plaintext) size.
+    pub(crate) size: u64,
     /// MD5 of the data.
     pub(crate) md5: [u8; 16],
     /// Every computed checksum (the verified one and the stored one).
@@ -124,7 +137,7 @@ enum LimitError {
     TooLarge,
     #[error("body shorter than declared")]
     Incomplete { expected: u64, received: u64 },
-    #[error("hasher stopped")]
+    #[error("hasher job failed")]
     HasherGone,
 }
 
@@ -136,7 +149,7 @@ impl From<LimitError> for EngineError {
             LimitError::Incomplete { expected, received } => {
                 EngineError::IncompleteBody { expected, received }
             }
-            LimitError::HasherGone => EngineError::internal("hasher thread stopped"),
+            LimitError::HasherGone => EngineError::internal("hasher job failed"),
         }
     }
 }
@@ -155,8 +168,13 @@ fn put_error(e: BlobError) -> EngineError {
 /// The state of the body adapter.
 struct Feed {
     body: ByteStream,
-    tx: Option<mpsc::Sender<Vec<Bytes>>>,
-    /// Chunks not yet handed to the hasher, and their length.
+    /// The hash state while no job holds it.
+    hashes: Option<Hashes>,
+    /// The hash job in flight; it gives the state back.
+    job: Option<tokio::task::JoinHandle<Hashes>>,
+    /// Where the final state goes when the body ends.
+    out: Option<oneshot::Sender<Hashes>>,
+    /// Chunks not yet hashed, and their length.
     batch: Vec<Bytes>,
     batch_len: usize,
     received: u64,
@@ -166,17 +184,46 @@ struct Feed {
 }
 
 impl Feed {
-    /// Sends the pending batch to the hasher; `false` if the hasher is gone.
+    /// The hash state, once the job in flight is done; `None` if that job failed.
+    async fn state(&mut self) -> Option<Hashes> {
+        match self.job.take() {
+            Some(job) => job.await.ok(),
+            None => self.hashes.take(),
+        }
+    }
+
+    /// Hashes the pending batch in a blocking job; `false` if the hasher failed.
     async fn hand_over(&mut self) -> bool {
         if self.batch.is_empty() {
             return true;
         }
         self.batch_len = 0;
         let batch = std::mem::take(&mut self.batch);
-        match &self.tx {
-            Some(tx) => tx.send(batch).await.is_ok(),
-            None => false,
+        let Some(mut state) = self.state().await else { return false };
+        self.job = Some(tokio::task::spawn_blocking(move || {
+            for chunk in &batch {
+                state.update(chunk);
+            }
+            state
+        }));
+        true
+    }
+
+    /// The next body item; a partial batch is hashed if the body stalls meanwhile.
+    async fn next_item(&mut self) -> Option<Result<Bytes, BoxError>> {
+        if let Some(item) = self.body.next().now_or_never() {
+            return item;
         }
+        if self.batch.is_empty() {
+            return self.body.next().await;
+        }
+        if let Ok(item) = tokio::time::timeout(STALL_HASH, self.body.next()).await {
+            return item;
+        }
+        if !self.hand_over().await {
+            return Some(Err(Box::new(LimitError::HasherGone)));
+        }
+        self.body.next().await
     }
 }
 
@@ -186,10 +233,10 @@ async fn feed_next(mut f: Feed) -> Option<(Result<Bytes, BoxError>, Feed)> {
     }
     let fail = |mut f: Feed, e: BoxError| {
         f.done = true;
-        f.tx = None;
+        f.out = None;
         Some((Err(e), f))
     };
-    match f.body.next().await {
+    match f.next_item().await {
         Some(Ok(chunk)) => {
             f.received += chunk.len() as u64;
             if f.length.is_some_and(|len| f.received > len) {
@@ -210,17 +257,22 @@ async fn feed_next(mut f: Feed) -> Option<(Result<Bytes, BoxError>, Feed)> {
         Some(Err(e)) => fail(f, e),
         None => {
             f.done = true;
+            if let Some(expected) = f.length
+                && f.received < expected
+            {
+                let received = f.received;
+                return fail(f, Box::new(LimitError::Incomplete { expected, received }));
+            }
             if !f.hand_over().await {
                 return fail(f, Box::new(LimitError::HasherGone));
             }
-            f.tx = None;
-            match f.length {
-                Some(expected) if f.received < expected => {
-                    let received = f.received;
-                    fail(f, Box::new(LimitError::Incomplete { expected, received }))
-                }
-                _ => None,
+            let Some(state) = f.state().await else {
+                return fail(f, Box::new(LimitError::HasherGone));
+            };
+            if let Some(out) = f.out.take() {
+                let _ = out.send(state);
             }
+            None
         }
     }
 }
@@ -264,20 +316,12 @@ pub(crate) async fn write_blob<B: BlobStore>(
     if spec.length.is_some_and(|len| len <= INLINE_HASH) {
         return write_small(blobs, body, spec).await;
     }
-    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
-    let algs = spec.compute.clone();
-    let hashing = tokio::task::spawn_blocking(move || {
-        let mut state = Hashes::new(&algs);
-        while let Some(batch) = rx.blocking_recv() {
-            for chunk in batch {
-                state.update(&chunk);
-            }
-        }
-        state
-    });
+    let (out, final_hashes) = oneshot::channel();
     let feed = Feed {
         body,
-        tx: Some(tx),
+        hashes: Some(Hashes::new(&spec.compute)),
+        job: None,
+        out: Some(out),
         batch: Vec::new(),
         batch_len: 0,
         received: 0,
@@ -285,20 +329,22 @@ pub(crate) async fn write_blob<B: BlobStore>(
         max_size: spec.max_size,
         done: false,
     };
-    let stream = futures_util::stream::unfold(feed, feed_next);
-    let info = blobs.put(Box::pin(stream)).await.map_err(put_error)?;
-    let hashes = match hashing.await {
-        Ok(v) => v,
-        Err(e) => {
-            discard(blobs, &info.id).await;
-            return Err(EngineError::Internal(Box::new(e)));
-        }
+    let stream: ByteStream = Box::pin(futures_util::stream::unfold(feed, feed_next));
+    let stream = match spec.cipher.clone() {
+        Some(cipher) => crate::sse::seal_stream(stream, cipher),
+        None => stream,
+    };
+    let info = blobs.put(stream).await.map_err(put_error)?;
+    // The body ended whole (or the put would have failed): its hashes are waiting.
+    let Ok(hashes) = final_hashes.await else {
+        discard(blobs, &info.id).await;
+        return Err(LimitError::HasherGone.into());
     };
     finish_write(blobs, &spec, info, hashes).await
 }
 
 /// A body declared at most [`INLINE_HASH`] bytes long: collected (it is small), hashed on the
-/// way in without a hasher thread, then written as one batch. The same checks, in the same
+/// way in without a blocking job, then written as one batch. The same checks, in the same
 /// order, as the streaming path.
 async fn write_small<B: BlobStore>(
     blobs: &B,
@@ -321,7 +367,12 @@ async fn write_small<B: BlobStore>(
     if hashes.total < expected {
         return Err(EngineError::IncompleteBody { expected, received: hashes.total });
     }
-    let info = blobs.put(Box::pin(futures_util::stream::iter(chunks))).await.map_err(put_error)?;
+    let stream: ByteStream = Box::pin(futures_util::stream::iter(chunks));
+    let stream = match spec.cipher.clone() {
+        Some(cipher) => crate::sse::seal_stream(stream, cipher),
+        None => stream,
+    };
+    let info = blobs.put(stream).await.map_err(put_error)?;
     finish_write(blobs, &spec, info, hashes).await
 }
 
@@ -367,14 +418,16 @@ async fn finish_write<B: BlobStore>(
     let (md5, checksums) = hashes.finish();
     // A backend that stored a different length than it was given (a short write it did not
     // report) must not produce a version whose size disagrees with its ETag and checksum.
-    if info.size != body_len {
+    let stored_len =
+        if spec.cipher.is_some() { s3gate_crypto::sealed_len(body_len) } else { body_len };
+    if info.size != stored_len {
         discard(blobs, &info.id).await;
         return Err(EngineError::internal(format!(
-            "blob store reported {} bytes stored of {body_len} written",
+            "blob store reported {} bytes stored of {stored_len} written",
             info.size
         )));
     }
-    let written = Written { info, md5, checksums };
+    let written = Written { info, size: body_len, md5, checksums };
     if let Err(e) = verify(spec, written.md5, &written.checksums) {
         discard(blobs, &written.info.id).await;
         return Err(e);

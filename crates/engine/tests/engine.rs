@@ -31,13 +31,13 @@ fn engine() -> TestEngine {
 }
 
 fn alice() -> Caller {
-    Caller { user: "alice".into(), is_root: false }
+    Caller { user: "alice".into(), is_root: false, authorized: false }
 }
 fn bob() -> Caller {
-    Caller { user: "bob".into(), is_root: false }
+    Caller { user: "bob".into(), is_root: false, authorized: false }
 }
 fn root() -> Caller {
-    Caller { user: "root".into(), is_root: true }
+    Caller { user: "root".into(), is_root: true, authorized: false }
 }
 fn bn(s: &str) -> BucketName {
     BucketName::parse(s).unwrap()
@@ -60,12 +60,14 @@ fn body(data: &[u8]) -> ByteStream {
 
 fn put_req(bucket: &str, k: &str) -> PutObjectRequest {
     PutObjectRequest {
+        lock: s3gate_protocol::LockHeaders::default(),
         bucket: bn(bucket),
         key: key(k),
         headers: vec![("content-type".into(), "text/plain".into())],
         tags: vec![],
         integrity: BodyIntegrity::default(),
         condition: WriteCondition::None,
+        encryption: SseRequest::Default,
     }
 }
 
@@ -93,6 +95,7 @@ fn get_req(k: &str) -> GetObjectRequest {
         part_number: None,
         conditions: Preconditions::default(),
         version: VersionRef::Current,
+        customer_key: None,
     }
 }
 
@@ -235,7 +238,7 @@ async fn put_get_head_round_trip() {
     let data: Vec<u8> = (0..=255u8).cycle().take(700).collect();
     let out = put(&e, "dir/obj", &data).await;
     assert_eq!(out.etag, ETag::from_md5(&md5(&data)));
-    assert_eq!(out.version_id, "null");
+    assert_eq!(out.version_id, None, "an unversioned bucket reports no version id");
     // No checksum requested: CRC64NVME is computed and stored, as S3 does.
     let crc = Checksum::compute(ChecksumAlgorithm::Crc64Nvme, &data);
     assert_eq!(out.checksum.as_ref(), Some(&crc));
@@ -579,7 +582,8 @@ async fn conditional_deletes() {
     let del = |c: DeleteConditions| {
         let e = &e;
         async move {
-            e.delete_object_if(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, &c).await
+            e.delete_object_if(&alice(), &bn("bkt"), &key("k"), &VersionRef::Current, &c, false)
+                .await
         }
     };
     let later = lm + Duration::from_secs(5);
@@ -618,6 +622,7 @@ async fn conditional_deletes() {
                 ("a".into(), None, DeleteConditions { size: Some(2), ..Default::default() }),
                 ("b".into(), None, DeleteConditions { size: Some(3), ..Default::default() }),
             ],
+            false,
         )
         .await
         .unwrap();
@@ -700,6 +705,7 @@ async fn delete_is_idempotent_and_batch_reports_per_key() {
 
 fn copy_req(src: &str, dst: &str) -> CopyObjectRequest {
     CopyObjectRequest {
+        lock: s3gate_protocol::LockHeaders::default(),
         source_bucket: bn("bkt"),
         source_key: key(src),
         source_version: VersionRef::Current,
@@ -710,6 +716,8 @@ fn copy_req(src: &str, dst: &str) -> CopyObjectRequest {
         headers: vec![],
         tags: None,
         condition: WriteCondition::None,
+        encryption: SseRequest::Default,
+        source_customer_key: None,
     }
 }
 
@@ -778,12 +786,14 @@ async fn create(e: &TestEngine, k: &str, alg: Option<ChecksumAlgorithm>) -> Uplo
     e.create_upload(
         &alice(),
         CreateUploadRequest {
+            lock: s3gate_protocol::LockHeaders::default(),
             bucket: bn("bkt"),
             key: key(k),
             headers: vec![("content-type".into(), "application/x".into())],
             tags: vec![],
             checksum_algorithm: alg,
             checksum_type: None,
+            encryption: SseRequest::Default,
         },
     )
     .await
@@ -797,6 +807,7 @@ fn part_req(k: &str, id: &UploadId, n: u32) -> UploadPartRequest {
         upload_id: id.clone(),
         part_number: PartNumber::parse(&n.to_string()).unwrap(),
         integrity: BodyIntegrity::default(),
+        customer_key: None,
     }
 }
 
@@ -1112,12 +1123,14 @@ async fn multipart_checksums() {
         .create_upload(
             &alice(),
             CreateUploadRequest {
+                lock: s3gate_protocol::LockHeaders::default(),
                 bucket: bn("bkt"),
                 key: key("full"),
                 headers: vec![],
                 tags: vec![],
                 checksum_algorithm: Some(ChecksumAlgorithm::Crc64Nvme),
                 checksum_type: Some(ChecksumType::FullObject),
+                encryption: SseRequest::Default,
             },
         )
         .await
@@ -1133,12 +1146,14 @@ async fn multipart_checksums() {
 
     // Invalid combinations are refused at creation.
     let bad = CreateUploadRequest {
+        lock: s3gate_protocol::LockHeaders::default(),
         bucket: bn("bkt"),
         key: key("x"),
         headers: vec![],
         tags: vec![],
         checksum_algorithm: Some(ChecksumAlgorithm::Sha256),
         checksum_type: Some(ChecksumType::FullObject),
+        encryption: SseRequest::Default,
     };
     assert!(matches!(e.create_upload(&alice(), bad).await, Err(EngineError::InvalidRequest(_))));
 }
@@ -1158,6 +1173,8 @@ async fn upload_part_copy_reads_the_range() {
         source_version: VersionRef::Current,
         source_range: range,
         source_conditions: Preconditions::default(),
+        customer_key: None,
+        source_customer_key: None,
     };
     let p1 = e.upload_part_copy(&alice(), copy(Some((3, 9)), "1")).await.unwrap();
     assert_eq!(p1.etag, ETag::from_md5(&md5(&model[3..=9])));
@@ -1369,12 +1386,14 @@ async fn read_ahead_window_is_respected() {
             .create_upload(
                 &alice(),
                 CreateUploadRequest {
+                    lock: s3gate_protocol::LockHeaders::default(),
                     bucket: bn("bkt"),
                     key: key("mp"),
                     headers: vec![],
                     tags: vec![],
                     checksum_algorithm: None,
                     checksum_type: None,
+                    encryption: SseRequest::Default,
                 },
             )
             .await
@@ -1390,6 +1409,7 @@ async fn read_ahead_window_is_respected() {
                 upload_id: id.clone(),
                 part_number: PartNumber::parse(&n.to_string()).unwrap(),
                 integrity: BodyIntegrity::default(),
+                customer_key: None,
             };
             let etag = e.upload_part(&alice(), req, body(&data)).await.unwrap().etag;
             parts.push(CompletePart { part_number: n, etag: etag.quoted(), checksums: vec![] });
@@ -1640,4 +1660,73 @@ async fn delete_objects_caps_the_batch() {
         e.delete_objects(&alice(), &bn("bkt"), keys).await,
         Err(EngineError::Protocol(s)) if s.code == ErrorCode::MalformedXML
     ));
+}
+
+/// Object lock is judged by the engine's clock, never the client's: a COMPLIANCE version
+/// cannot be deleted by id, even with bypass, until the (injected) clock passes its date; a
+/// default retention is counted from that clock too.
+#[tokio::test]
+async fn object_lock_follows_the_engine_clock() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::SystemTime;
+    let skew = Arc::new(AtomicU64::new(0));
+    let base = SystemTime::now();
+    let mut cfg = config();
+    let moved = Arc::clone(&skew);
+    cfg.clock = Clock::from_fn(move || base + Duration::from_secs(moved.load(Ordering::SeqCst)));
+    let e = Engine::new(MemMetadata::new(), MemBlobs::new(), cfg);
+    let b = bn("worm");
+    e.create_bucket_with_lock(&alice(), &b, None, true).await.unwrap();
+    let mut req = put_req("worm", "k");
+    req.lock.retention =
+        Some((s3gate_protocol::RetentionMode::Compliance, base + Duration::from_hours(1)));
+    let out = e.put_object(&alice(), req, body(b"data")).await.unwrap();
+    let id = VersionRef::parse(out.version_id.as_deref()).unwrap();
+    let (who, name, none) = (alice(), key("k"), DeleteConditions::default());
+    let del = |bypass| e.delete_object_if(&who, &b, &name, &id, &none, bypass);
+    assert!(matches!(del(true).await, Err(EngineError::ObjectLocked)));
+    skew.store(3599, Ordering::SeqCst);
+    assert!(matches!(del(false).await, Err(EngineError::ObjectLocked)));
+    // A date in the past by the engine's clock is refused, though the system clock says future.
+    let mut late = put_req("worm", "late");
+    late.lock.retention =
+        Some((s3gate_protocol::RetentionMode::Governance, base + Duration::from_mins(1)));
+    assert!(matches!(
+        e.put_object(&alice(), late, body(b"x")).await,
+        Err(EngineError::InvalidArgument(_))
+    ));
+    skew.store(3600, Ordering::SeqCst);
+    assert!(del(false).await.is_ok());
+    // Suspending versioning on a lock bucket is refused.
+    let r = e.set_bucket_versioning(&alice(), &b, s3gate_metadata::Versioning::Suspended).await;
+    assert!(matches!(r, Err(EngineError::Protocol(s)) if s.code == ErrorCode::InvalidBucketState));
+}
+
+/// A lock create that crashed between its two commits left a versioned bucket without lock;
+/// the client's retry must not be told "created" for a bucket that has none: the retry stores
+/// the configuration. A retried lock create of a bucket that cannot take lock is refused.
+#[tokio::test]
+async fn a_retried_lock_create_completes_the_lock() {
+    let e = engine();
+    let b = bn("half");
+    // The state the crash left: the bucket record (versioned), no lock configuration.
+    e.create_bucket(&alice(), &b, None).await.unwrap();
+    e.set_bucket_versioning(&alice(), &b, Versioning::Enabled).await.unwrap();
+    assert!(e.object_lock_configuration(&alice(), &b).await.unwrap().is_none());
+    e.create_bucket_with_lock(&alice(), &b, None, true).await.unwrap();
+    assert!(e.object_lock_configuration(&alice(), &b).await.unwrap().is_some());
+    // Retrying again changes nothing and still answers as us-east-1 does.
+    e.create_bucket_with_lock(&alice(), &b, None, true).await.unwrap();
+
+    let plain = bn("plain");
+    e.create_bucket(&alice(), &plain, None).await.unwrap();
+    assert!(matches!(
+        e.create_bucket_with_lock(&alice(), &plain, None, true).await,
+        Err(EngineError::BucketAlreadyOwnedByYou)
+    ));
+    assert!(e.object_lock_configuration(&alice(), &plain).await.unwrap().is_none());
+    // A plain recreate of either is the legacy 200 and touches nothing.
+    e.create_bucket(&alice(), &plain, None).await.unwrap();
+    e.create_bucket(&alice(), &b, None).await.unwrap();
+    assert!(e.object_lock_configuration(&alice(), &b).await.unwrap().is_some());
 }

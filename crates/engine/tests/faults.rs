@@ -12,8 +12,9 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use s3gate_engine::*;
 use s3gate_metadata::{
-    Bucket, CommitOutcome, ListPage, ListQuery, MemMetadata, MetaError, MetadataStore,
-    ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, MemMetadata, MetaError,
+    MetadataStore, ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
+    VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 use s3gate_protocol::{BucketName, ObjectKey, PartNumber, Preconditions, UploadId};
 use s3gate_storage_backend::{
@@ -252,6 +253,20 @@ impl MetadataStore for FaultyMeta {
     async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
         self.read("list_buckets", self.inner.list_buckets(owner)).await
     }
+    async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {
+        self.read("bucket_config", self.inner.bucket_config(bucket, kind)).await
+    }
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        document: Option<String>,
+    ) -> Result<(), MetaError> {
+        self.write("put_bucket_config", self.inner.put_bucket_config(bucket, kind, document)).await
+    }
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, String)>, MetaError> {
+        self.read("bucket_configs", self.inner.bucket_configs(bucket)).await
+    }
     async fn put_object(
         &self,
         version: ObjectVersion,
@@ -262,13 +277,36 @@ impl MetadataStore for FaultyMeta {
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>, MetaError> {
         self.read("object", self.inner.object(bucket, key)).await
     }
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectVersion>, MetaError> {
+        self.read("object_version", self.inner.object_version(bucket, key, version_id)).await
+    }
     async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-        condition: WriteCondition,
+        opts: DeleteOptions,
     ) -> Result<CommitOutcome, MetaError> {
-        self.write("delete_object", self.inner.delete_object(bucket, key, condition)).await
+        self.write("delete_object", self.inner.delete_object(bucket, key, opts)).await
+    }
+    async fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> Result<(), MetaError> {
+        self.write("set_bucket_versioning", self.inner.set_bucket_versioning(name, versioning))
+            .await
+    }
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> Result<VersionPage, MetaError> {
+        self.read("list_object_versions", self.inner.list_object_versions(bucket, query)).await
     }
     async fn set_object_tags(
         &self,
@@ -279,6 +317,17 @@ impl MetadataStore for FaultyMeta {
     ) -> Result<String, MetaError> {
         self.write("set_object_tags", self.inner.set_object_tags(bucket, key, version_id, tags))
             .await
+    }
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: s3gate_metadata::LockChange,
+        now: std::time::SystemTime,
+    ) -> Result<String, MetaError> {
+        let inner = self.inner.set_object_lock(bucket, key, version_id, change, now);
+        self.write("set_object_lock", inner).await
     }
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, MetaError> {
         self.read("list_objects", self.inner.list_objects(bucket, query)).await
@@ -432,7 +481,7 @@ impl Rig {
 }
 
 fn alice() -> Caller {
-    Caller { user: "alice".into(), is_root: false }
+    Caller { user: "alice".into(), is_root: false, authorized: false }
 }
 fn bn(s: &str) -> BucketName {
     BucketName::parse(s).unwrap()
@@ -450,12 +499,14 @@ fn data(n: usize, seed: u8) -> Vec<u8> {
 }
 fn put_req(k: &str, len: usize) -> PutObjectRequest {
     PutObjectRequest {
+        lock: s3gate_protocol::LockHeaders::default(),
         bucket: bn("bkt"),
         key: key(k),
         headers: vec![],
         tags: vec![],
         integrity: BodyIntegrity { length: Some(len as u64), ..Default::default() },
         condition: WriteCondition::None,
+        encryption: SseRequest::Default,
     }
 }
 fn get_req(k: &str) -> GetObjectRequest {
@@ -466,17 +517,20 @@ fn get_req(k: &str) -> GetObjectRequest {
         part_number: None,
         conditions: Preconditions::default(),
         version: VersionRef::Current,
+        customer_key: None,
     }
 }
 
 async fn create_upload(e: &FaultyEngine, k: &str) -> UploadId {
     let req = CreateUploadRequest {
+        lock: s3gate_protocol::LockHeaders::default(),
         bucket: bn("bkt"),
         key: key(k),
         headers: vec![],
         tags: vec![],
         checksum_algorithm: None,
         checksum_type: None,
+        encryption: SseRequest::Default,
     };
     e.create_upload(&alice(), req).await.unwrap()
 }
@@ -494,6 +548,7 @@ async fn upload_part(
         upload_id: id.clone(),
         part_number: PartNumber::from_u32(n).unwrap(),
         integrity: BodyIntegrity { length: Some(data.len() as u64), ..Default::default() },
+        customer_key: None,
     };
     e.upload_part(&alice(), req, body(data)).await
 }
@@ -690,6 +745,8 @@ async fn a_commit_whose_reply_is_lost_keeps_its_blob() {
         etag: s3gate_protocol::ETag::parse_quoted_or_not(&parts[0].etag),
         checksum: None,
         last_modified: parts[0].last_modified,
+        source_version_id: None,
+        encryption: None,
     };
     rig.e.complete_upload(&alice(), complete_req("mp", &id, &[(1, &p1)])).await.unwrap();
     assert_eq!(rig.get("mp").await.unwrap(), data(700, 3));

@@ -1,0 +1,523 @@
+//! Server-side encryption on the engine's write and read paths, over `s3gate-crypto`.
+//!
+//! A new object's (or upload's) encryption is decided once ([`Engine::resolve_sse`]): the
+//! request's own headers, else the bucket's default encryption, else the operator's switch to
+//! encrypt everything. Its [`Sealing`] (mode, object id, wrapped data key or SSE-C key check)
+//! is stored as the version's or upload's encryption record; each part draws its own salt,
+//! stored with the part. Bodies are sealed package by package as they stream into the blob
+//! and opened package by package as they stream out: memory is one package per stream.
+//!
+//! A package that fails authentication ends the response stream with an error (the server
+//! cuts the connection) and is logged; plaintext that did not authenticate is never served.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use s3gate_crypto::{
+    CryptoError, CustomerKey, DataKey, Decryptor, Encryptor, FormatVersion, KeyCheck, MasterKeys,
+    ObjectId, PartCipher, PartSalt, WrappedKey,
+};
+use s3gate_metadata::{MetadataStore, ObjectPart, ObjectVersion};
+use s3gate_protocol::{BucketName, ByteRange};
+use s3gate_storage_backend::{BlobError, BlobId, BlobStore, BlobStream, BoxError, ByteStream};
+
+use crate::read::Segment;
+use crate::{Engine, EngineError};
+
+/// The bucket configuration kind that holds a bucket's default encryption (the document is
+/// the rule's algorithm: `AES256`).
+pub const BUCKET_ENCRYPTION_KIND: &str = "encryption";
+
+/// The operator's encryption settings: the master key ring (SSE-S3 data keys are wrapped
+/// under its active key) and whether every new object is encrypted with SSE-S3 when neither
+/// the request nor the bucket says otherwise, as AWS does since 2023.
+pub struct SseConfig {
+    /// The master key ring.
+    pub master_keys: MasterKeys,
+    /// Encrypt every new object (SSE-S3) by default.
+    pub encrypt_by_default: bool,
+}
+
+impl fmt::Debug for SseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseConfig")
+            .field("active_master_key", &self.master_keys.active_id())
+            .field("encrypt_by_default", &self.encrypt_by_default)
+            .finish()
+    }
+}
+
+/// What a write asks for (headers of PutObject, CopyObject's destination,
+/// CreateMultipartUpload).
+#[derive(Debug, Clone, Default)]
+pub enum SseRequest {
+    /// No encryption header: the bucket's default, else the operator's.
+    #[default]
+    Default,
+    /// `x-amz-server-side-encryption: AES256`.
+    S3,
+    /// SSE-C: the customer key of the request.
+    Customer(Arc<CustomerKey>),
+}
+
+/// How a stored object (or upload) is encrypted, as S3 reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseInfo {
+    /// SSE-S3 (`x-amz-server-side-encryption: AES256`).
+    S3,
+    /// SSE-C, with the key's MD5 (base64) that S3 echoes.
+    Customer {
+        /// `x-amz-server-side-encryption-customer-key-MD5`.
+        key_md5: String,
+    },
+}
+
+/// The key part of an encryption record.
+#[derive(Clone)]
+enum StoredKey {
+    /// SSE-S3: the data key wrapped under a master key (context: the object id).
+    Master(WrappedKey),
+    /// SSE-C: the key check and the key's MD5; the key itself is never stored.
+    Customer { check: KeyCheck, md5: String },
+}
+
+/// An object's (or upload's) encryption record: its format version, object id and key.
+#[derive(Clone)]
+pub(crate) struct Sealing {
+    object: ObjectId,
+    key: StoredKey,
+}
+
+impl fmt::Debug for Sealing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealing").field("object", &self.object).finish_non_exhaustive()
+    }
+}
+
+fn malformed() -> EngineError {
+    EngineError::internal("malformed encryption record")
+}
+
+impl Sealing {
+    /// The stored form: `1 S3 <object id hex> <wrapped key base64>` or
+    /// `1 C <object id hex> <key check base64> <key md5 base64>`.
+    pub(crate) fn to_record(&self) -> String {
+        let v = FormatVersion::CURRENT.as_u8();
+        match &self.key {
+            StoredKey::Master(w) => {
+                format!("{v} S3 {} {}", self.object, STANDARD.encode(w.to_bytes()))
+            }
+            StoredKey::Customer { check, md5 } => {
+                format!("{v} C {} {} {md5}", self.object, STANDARD.encode(check.to_bytes()))
+            }
+        }
+    }
+
+    /// Parses a stored record.
+    pub(crate) fn parse(record: &str) -> Result<Self, EngineError> {
+        let mut words = record.split(' ');
+        let version = words.next().and_then(|v| v.parse::<u8>().ok()).ok_or_else(malformed)?;
+        FormatVersion::from_u8(version).map_err(EngineError::Encryption)?;
+        let mode = words.next().ok_or_else(malformed)?;
+        let object = words.next().and_then(|h| hex::decode(h).ok()).ok_or_else(malformed)?;
+        let object = ObjectId::from_slice(&object).map_err(EngineError::Encryption)?;
+        let mut b64 = || words.next().and_then(|w| STANDARD.decode(w).ok()).ok_or_else(malformed);
+        let key = match mode {
+            "S3" => {
+                StoredKey::Master(WrappedKey::from_bytes(&b64()?).map_err(EngineError::Encryption)?)
+            }
+            "C" => {
+                let check = KeyCheck::from_bytes(&b64()?).map_err(EngineError::Encryption)?;
+                let md5 = STANDARD.encode(b64()?);
+                StoredKey::Customer { check, md5 }
+            }
+            _ => return Err(malformed()),
+        };
+        Ok(Sealing { object, key })
+    }
+
+    /// What S3 reports for this record.
+    pub(crate) fn info(&self) -> SseInfo {
+        match &self.key {
+            StoredKey::Master(_) => SseInfo::S3,
+            StoredKey::Customer { md5, .. } => SseInfo::Customer { key_md5: md5.clone() },
+        }
+    }
+
+    /// The data key, from the master keys (SSE-S3) or the request's customer key (SSE-C),
+    /// which must be the key the object was stored with.
+    pub(crate) fn data_key(
+        &self,
+        config: Option<&SseConfig>,
+        customer: Option<&CustomerKey>,
+    ) -> Result<DataKey, EngineError> {
+        match &self.key {
+            StoredKey::Master(wrapped) => {
+                if customer.is_some() {
+                    return Err(EngineError::SseNotApplicable);
+                }
+                let config = config.ok_or(EngineError::SseUnavailable)?;
+                config
+                    .master_keys
+                    .unwrap(wrapped, self.object.as_bytes())
+                    .map_err(EngineError::Encryption)
+            }
+            StoredKey::Customer { check, .. } => {
+                let key = customer.ok_or(EngineError::SseCustomerKeyRequired)?;
+                key.verify(check).map_err(EngineError::Encryption)?;
+                Ok(key.object_key(&self.object))
+            }
+        }
+    }
+
+    /// Whether content sealed under `self` may be named as is by a new object that is to be
+    /// encrypted as `mode` (a zero-copy copy): SSE-S3 to SSE-S3, or SSE-C under the same key.
+    pub(crate) fn serves(&self, mode: &Resolved) -> bool {
+        match (&self.key, mode) {
+            (StoredKey::Master(_), Resolved::S3) => true,
+            (StoredKey::Customer { check, .. }, Resolved::Customer(k)) => k.verify(check).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// The version's record, if it has one.
+    pub(crate) fn of(record: Option<&str>) -> Result<Option<Self>, EngineError> {
+        record.map(Self::parse).transpose()
+    }
+}
+
+/// The SSE info of a stored version (for the response headers of GET, HEAD and listings).
+pub fn sse_info(version: &ObjectVersion) -> Option<SseInfo> {
+    Sealing::of(version.encryption.as_deref()).ok().flatten().map(|s| s.info())
+}
+
+/// Checks the SSE-C key of a request that reads a version's metadata only (GetObjectAttributes):
+/// an SSE-C object needs its key, as on AWS; other objects refuse one.
+pub fn check_customer_key(
+    version: &ObjectVersion,
+    customer: Option<&CustomerKey>,
+) -> Result<(), EngineError> {
+    match (Sealing::of(version.encryption.as_deref())?, customer) {
+        (Some(Sealing { key: StoredKey::Customer { check, .. }, .. }), Some(k)) => {
+            k.verify(&check).map_err(EngineError::Encryption)
+        }
+        (Some(Sealing { key: StoredKey::Customer { .. }, .. }), None) => {
+            Err(EngineError::SseCustomerKeyRequired)
+        }
+        (_, Some(_)) => Err(EngineError::SseNotApplicable),
+        (_, None) => Ok(()),
+    }
+}
+
+/// A new sealing of `mode` with a fresh object id and data key; returns the data key too.
+pub(crate) fn new_sealing(
+    mode: &Resolved,
+    config: Option<&SseConfig>,
+) -> Result<Option<(Sealing, DataKey)>, EngineError> {
+    let object = ObjectId::generate().map_err(EngineError::Encryption)?;
+    match mode {
+        Resolved::Plain => Ok(None),
+        Resolved::S3 => {
+            let config = config.ok_or(EngineError::SseUnavailable)?;
+            let key = DataKey::generate().map_err(EngineError::Encryption)?;
+            let wrapped = config
+                .master_keys
+                .wrap(&key, object.as_bytes())
+                .map_err(EngineError::Encryption)?;
+            Ok(Some((Sealing { object, key: StoredKey::Master(wrapped) }, key)))
+        }
+        Resolved::Customer(customer) => {
+            let check = customer.key_check().map_err(EngineError::Encryption)?;
+            let key = customer.object_key(&object);
+            let md5 = customer.key_md5_base64();
+            Ok(Some((Sealing { object, key: StoredKey::Customer { check, md5 } }, key)))
+        }
+    }
+}
+
+/// The encryption a new object gets, once the defaults are applied.
+#[derive(Debug, Clone)]
+pub(crate) enum Resolved {
+    /// None.
+    Plain,
+    /// SSE-S3.
+    S3,
+    /// SSE-C with this key.
+    Customer(Arc<CustomerKey>),
+}
+
+/// The cipher of a new part: a fresh salt, returned for the part's metadata.
+pub(crate) fn part_cipher(
+    sealing: &Sealing,
+    key: &DataKey,
+    part_number: u32,
+) -> Result<(PartCipher, String), EngineError> {
+    let salt = PartSalt::generate().map_err(EngineError::Encryption)?;
+    let cipher = PartCipher::new(FormatVersion::CURRENT, key, &sealing.object, part_number, &salt);
+    Ok((cipher, salt.to_string()))
+}
+
+/// The ETag of an encrypted part or single-part object: the plaintext's MD5 for SSE-S3, as
+/// on AWS; for SSE-C, which AWS answers with a value that is not the plaintext's MD5, the MD5
+/// of the object id and the plaintext MD5, so the ETag reveals nothing about the content.
+pub(crate) fn etag_md5(sealing: Option<&Sealing>, md5: [u8; 16]) -> [u8; 16] {
+    use md5::Digest as _;
+    match sealing.map(|s| &s.key) {
+        Some(StoredKey::Customer { .. }) => {
+            let mut h = md5::Md5::new();
+            h.update(sealing.map_or(&[0; 16], |s| s.object.as_bytes()));
+            h.update(md5);
+            h.finalize().into()
+        }
+        _ => md5,
+    }
+}
+
+/// Seals a part's plaintext stream, package by package. Sealing a 64 KiB package takes tens
+/// of microseconds with AES-NI, small enough to run on the request's task, like the blob
+/// store's own copying of each chunk.
+pub(crate) fn seal_stream(body: ByteStream, cipher: PartCipher) -> ByteStream {
+    struct State {
+        body: ByteStream,
+        enc: Option<Encryptor>,
+        out: VecDeque<Bytes>,
+    }
+    let state = State { body, enc: Some(Encryptor::new(cipher)), out: VecDeque::new() };
+    Box::pin(futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(p) = s.out.pop_front() {
+                return Some((Ok(p), s));
+            }
+            let enc = s.enc.as_mut()?;
+            match s.body.next().await {
+                Some(Ok(chunk)) => match enc.push(&chunk) {
+                    Ok(packages) => s.out.extend(packages),
+                    Err(e) => {
+                        s.enc = None;
+                        return Some((Err(Box::new(e) as BoxError), s));
+                    }
+                },
+                Some(Err(e)) => {
+                    s.enc = None;
+                    return Some((Err(e), s));
+                }
+                None => {
+                    let enc = s.enc.take()?;
+                    match enc.finish() {
+                        Ok(last) => s.out.push_back(last),
+                        Err(e) => return Some((Err(Box::new(e) as BoxError), s)),
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// The blob slices of `range` of an encrypted object and one decryptor per slice: whole
+/// packages of each part the range touches, nothing else.
+pub(crate) fn sealed_segments(
+    sealing: &Sealing,
+    key: &DataKey,
+    parts: &[ObjectPart],
+    range: Option<ByteRange>,
+) -> Result<(Vec<Segment>, Decryptors), EngineError> {
+    let mut segs = Vec::new();
+    let mut decs = VecDeque::new();
+    let mut pos = 0u64;
+    for part in parts {
+        let (start, end) = (pos, pos + part.size);
+        pos = end;
+        let (from, to) = match range {
+            None => (start, end),
+            Some(r) => (start.max(r.start), end.min(r.end.saturating_add(1))),
+        };
+        if from >= to {
+            continue;
+        }
+        let salt = part.salt.as_deref().and_then(|h| hex::decode(h).ok()).ok_or_else(malformed)?;
+        let salt = PartSalt::from_slice(&salt).map_err(EngineError::Encryption)?;
+        let cipher =
+            PartCipher::new(FormatVersion::CURRENT, key, &sealing.object, part.part_number, &salt);
+        let (dec, sealed) = Decryptor::for_range(cipher, part.size, from - start..to - start)
+            .map_err(EngineError::Encryption)?;
+        let blob_id = BlobId::parse(&part.blob_id)
+            .ok_or_else(|| EngineError::internal(format!("invalid blob id {:?}", part.blob_id)))?;
+        let len = sealed.end - sealed.start;
+        segs.push(Segment { blob_id, offset: part.blob_offset + sealed.start, len });
+        decs.push_back((len, dec));
+    }
+    Ok((segs, decs))
+}
+
+/// One decryptor per segment, with the sealed bytes it still expects.
+pub(crate) type Decryptors = VecDeque<(u64, Decryptor)>;
+
+/// A package that failed to open: logged here, once, and carried to the response as a
+/// backend failure, which cuts it.
+fn rejected(e: CryptoError) -> BlobError {
+    tracing::error!(error = %e, "encrypted object failed authentication; response cut");
+    BlobError::Backend(Box::new(e))
+}
+
+/// Opens the sealed stream of consecutive segments, each with its decryptor.
+pub(crate) fn open_stream(inner: BlobStream, decs: Decryptors) -> BlobStream {
+    struct State {
+        inner: BlobStream,
+        decs: VecDeque<(u64, Decryptor)>,
+        out: VecDeque<Bytes>,
+        done: bool,
+    }
+    let state = State { inner, decs, out: VecDeque::new(), done: false };
+    Box::pin(futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(p) = s.out.pop_front() {
+                return Some((Ok(p), s));
+            }
+            if s.done {
+                return None;
+            }
+            match s.inner.next().await {
+                Some(Ok(mut chunk)) => {
+                    while !chunk.is_empty() {
+                        let Some((remaining, dec)) = s.decs.front_mut() else {
+                            s.done = true;
+                            return Some((Err(rejected(CryptoError::TrailingBytes)), s));
+                        };
+                        let n = usize::try_from(*remaining).unwrap_or(usize::MAX).min(chunk.len());
+                        let head = chunk.split_to(n);
+                        *remaining -= n as u64;
+                        match dec.push(&head) {
+                            Ok(plain) => s.out.extend(plain),
+                            Err(e) => {
+                                s.done = true;
+                                s.out.clear();
+                                return Some((Err(rejected(e)), s));
+                            }
+                        }
+                        if *remaining == 0
+                            && let Some((_, dec)) = s.decs.pop_front()
+                            && let Err(e) = dec.finish()
+                        {
+                            s.done = true;
+                            s.out.clear();
+                            return Some((Err(rejected(e)), s));
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    s.done = true;
+                    s.out.clear();
+                    return Some((Err(e), s));
+                }
+                None => {
+                    s.done = true;
+                    if let Some((_, dec)) = s.decs.pop_front() {
+                        let e = dec
+                            .finish()
+                            .err()
+                            .unwrap_or(CryptoError::Truncated { expected: 0, received: 0 });
+                        return Some((Err(rejected(e)), s));
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// The data key of a stored version for a request that carries `customer` (SSE-C headers),
+/// with S3's refusals: a customer key for an object without one, none for an object with one.
+pub(crate) fn key_for(
+    sealing: Option<&Sealing>,
+    config: Option<&SseConfig>,
+    customer: Option<&CustomerKey>,
+) -> Result<Option<DataKey>, EngineError> {
+    match sealing {
+        Some(s) => s.data_key(config, customer).map(Some),
+        None if customer.is_some() => Err(EngineError::SseNotApplicable),
+        None => Ok(None),
+    }
+}
+
+impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
+    /// The plaintext of `range` (all of it when `None`) of a version, decrypting when it is
+    /// sealed (`sealing` and `key` from [`key_for`]); the lease lives as long as the stream.
+    pub(crate) async fn plain_stream(
+        &self,
+        version: &ObjectVersion,
+        sealing: Option<&Sealing>,
+        key: Option<&DataKey>,
+        range: Option<ByteRange>,
+        lease: Option<crate::lease::LeaseGuard>,
+    ) -> Result<BlobStream, EngineError> {
+        let blobs = Arc::clone(&self.inner.blobs);
+        let window = self.inner.config.read_ahead_parts;
+        match sealing.zip(key) {
+            None => {
+                let segs = crate::read::segments(&version.parts, range)?;
+                Ok(crate::read::open_read(blobs, segs, window, lease).await?)
+            }
+            Some((sealing, key)) => {
+                let (segs, decs) = sealed_segments(sealing, key, &version.parts, range)?;
+                let sealed = crate::read::open_read(blobs, segs, window, lease).await?;
+                Ok(open_stream(sealed, decs))
+            }
+        }
+    }
+
+    /// The bucket's default encryption algorithm (`AES256`), if one is set.
+    pub async fn bucket_encryption(
+        &self,
+        caller: &crate::Caller,
+        bucket: &BucketName,
+    ) -> Result<Option<String>, EngineError> {
+        self.owned_bucket(caller, bucket).await?;
+        Ok(self.inner.meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?)
+    }
+
+    /// Sets (`Some("AES256")`) or removes the bucket's default encryption.
+    pub async fn set_bucket_encryption(
+        &self,
+        caller: &crate::Caller,
+        bucket: &BucketName,
+        algorithm: Option<String>,
+    ) -> Result<(), EngineError> {
+        self.owned_bucket(caller, bucket).await?;
+        if algorithm.is_some() {
+            self.room_for_metadata()?;
+        }
+        let meta = &self.inner.meta;
+        Ok(meta.put_bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND, algorithm).await?)
+    }
+
+    /// The operator's encryption settings, if any.
+    pub(crate) fn sse(&self) -> Option<&SseConfig> {
+        self.inner.config.encryption.as_deref()
+    }
+
+    /// The encryption a new object of `bucket` gets for `request`.
+    pub(crate) async fn resolve_sse(
+        &self,
+        bucket: &BucketName,
+        request: &SseRequest,
+    ) -> Result<Resolved, EngineError> {
+        match request {
+            SseRequest::S3 => return Ok(Resolved::S3),
+            SseRequest::Customer(k) => return Ok(Resolved::Customer(Arc::clone(k))),
+            SseRequest::Default => {}
+        }
+        let default =
+            self.inner.meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?;
+        if default.as_deref() == Some("AES256") {
+            return Ok(Resolved::S3);
+        }
+        if self.sse().is_some_and(|c| c.encrypt_by_default) {
+            return Ok(Resolved::S3);
+        }
+        Ok(Resolved::Plain)
+    }
+}
