@@ -13,7 +13,6 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use s3gate_sigv4::{ChunkedDecoder, ChunkedError, PayloadHasher, VerifyError};
 use s3gate_storage_backend::{BoxError, ByteStream};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 use crate::metrics::CountedIncoming;
@@ -41,12 +40,13 @@ where
     StreamBody::new(MapFrames(s)).boxed_unsync()
 }
 
-/// Keeps `permit` (an in-flight request slot) until the response body has been sent or dropped.
-pub(crate) fn hold_permit(
+/// Keeps `held` (an in-flight request slot, a connection's request guard) until the response
+/// body has been sent or dropped.
+pub(crate) fn hold<T: Send + Unpin + 'static>(
     resp: http::Response<ResponseBody>,
-    permit: OwnedSemaphorePermit,
+    held: T,
 ) -> http::Response<ResponseBody> {
-    resp.map(|body| Holding { body, _held: permit }.boxed_unsync())
+    resp.map(|body| Holding { body, _held: held }.boxed_unsync())
 }
 
 /// A response body that keeps `_held` until it has been sent or dropped: an in-flight permit,
@@ -417,6 +417,12 @@ pub(crate) enum BodyError {
     /// The trailer named a checksum other than the one declared in `x-amz-trailer`.
     #[error("unexpected trailer {0}")]
     UnexpectedTrailer(String),
+    /// A POST form's body is not well-formed (or its fields are too large).
+    #[error("POST form rejected")]
+    Form(#[source] s3gate_protocol::form::FormError),
+    /// A POST form's file breaks its policy's `content-length-range`.
+    #[error("POST policy refused the file")]
+    PostPolicy(#[source] s3gate_sigv4::PostPolicyError),
 }
 
 /// How the request body must be decoded and verified.

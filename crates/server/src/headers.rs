@@ -13,14 +13,21 @@ use crate::errors::ApiError;
 pub(crate) type TrailerSlot = (String, Arc<OnceLock<String>>);
 
 /// Headers an object keeps and returns, besides `x-amz-meta-*`.
-pub(crate) const STORED_HEADERS: [&str; 6] = [
+pub(crate) const STORED_HEADERS: [&str; 7] = [
     "content-type",
     "content-encoding",
     "content-disposition",
     "content-language",
     "cache-control",
     "expires",
+    WEBSITE_REDIRECT,
 ];
+
+/// Where a website request for the object is redirected (`service::website`).
+pub(crate) const WEBSITE_REDIRECT: &str = "x-amz-website-redirect-location";
+
+/// Longest `x-amz-website-redirect-location` AWS stores (2 KB).
+const MAX_WEBSITE_REDIRECT: usize = 2048;
 
 /// S3's limit on user metadata: names and values of `x-amz-meta-*`, in UTF-8 bytes.
 const MAX_USER_METADATA: usize = 2048;
@@ -64,6 +71,12 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
         };
         if is_meta {
             meta_size += name.len() - "x-amz-meta-".len() + value.len();
+        }
+        if name == WEBSITE_REDIRECT
+            && (!["/", "http://", "https://"].iter().any(|p| value.starts_with(p))
+                || value.len() > MAX_WEBSITE_REDIRECT)
+        {
+            return Err(S3Error::new(ErrorCode::InvalidRedirectLocation));
         }
         out.push((name.to_owned(), value));
     }

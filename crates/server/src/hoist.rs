@@ -5,6 +5,7 @@
 //! headers trusts nothing that was not signed.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use s3gate_protocol::percent::decode as percent_decode;
 
 /// Parameters of the presigned-URL mechanism itself: never request headers.
 const AUTH_PARAMS: [&str; 8] = [
@@ -40,25 +41,6 @@ pub(crate) fn hoist_query_headers(raw_query: Option<&str>, headers: &mut HeaderM
     }
 }
 
-/// Decodes `%XX` escapes (a `+` stays a plus, as in the signature's canonical query);
-/// `None` for a broken escape or a result that is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,13 +66,5 @@ mod tests {
             assert!(h.get(absent).is_none(), "{absent}");
         }
         assert_eq!(h.len(), 4);
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb%20c+").as_deref(), Some("a/b c+"));
-        assert_eq!(percent_decode("%"), None);
-        assert_eq!(percent_decode("%4"), None);
-        assert_eq!(percent_decode("%FF"), None);
     }
 }

@@ -14,17 +14,23 @@
 //! The server does not read configuration files or the environment: the binary does.
 
 mod auth;
+mod authz;
 mod body;
+mod conn;
+mod cors;
 mod errors;
+mod framing;
 mod headers;
 mod hoist;
 mod listener;
 pub mod metrics;
+mod request_id;
 mod service;
 pub mod spans;
 
+pub use authz::ClientInfo;
 pub use body::ResponseBody;
-pub use listener::{serve, serve_ops};
+pub use listener::{OPS_CONNECTIONS, OPS_CONNECTIONS_PER_CLIENT, serve, serve_ops};
 pub use service::Gateway;
 
 use std::sync::Arc;
@@ -35,15 +41,26 @@ use std::time::Duration;
 pub struct ServerConfig {
     /// The region requests must be signed for.
     pub region: String,
+    /// The 12-digit AWS account id the gateway is, as bucket policies name it
+    /// (`arn:aws:iam::<account>:user/<name>`); see docs/access-control.md.
+    pub account_id: String,
     /// Base domains for virtual-hosted-style requests (`bucket.<domain>`).
     pub domains: Vec<String>,
+    /// Base domains of the static websites (`bucket.<website domain>`): such a Host gets the
+    /// bucket's website (anonymous GET/HEAD), never the S3 API. See docs/website.md.
+    pub website_domains: Vec<String>,
     /// How long a client may take to send the request head (slowloris guard).
     pub header_read_timeout: Duration,
     /// How long in-flight requests may run after shutdown begins.
     pub shutdown_grace: Duration,
-    /// Most concurrent connections. Up to [`SHED_CONNECTIONS`] more are accepted only to be
-    /// answered `503 SlowDown` and closed; beyond that, connections wait in the accept queue.
+    /// Most concurrent connections. When they are all open, a new connection takes the place
+    /// of the oldest one that has not sent a complete request head for a second; else up to
+    /// [`SHED_CONNECTIONS`] more are accepted only to be answered `503 SlowDown` and closed;
+    /// beyond that, connections wait in the accept queue.
     pub max_connections: usize,
+    /// Most connections open at once from one client address (an IPv6 /64 counts as one);
+    /// further ones are closed at once.
+    pub max_connections_per_client: usize,
     /// Serve HTTPS with this rustls configuration (its ALPN list decides HTTP/2 vs HTTP/1.1).
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// Most requests handled at once (a GET counts until its body is sent); further requests
@@ -56,7 +73,16 @@ pub struct ServerConfig {
     /// Gives a request's span its remote parent (an incoming W3C `traceparent`); set by a
     /// binary that exports spans.
     pub span_parent: Option<spans::SpanParent>,
+    /// Accept Signature Version 2 requests (header and presigned URLs) and POST forms signed
+    /// with SigV2; when `false` they are refused as AWS refuses them in SigV4-only regions.
+    pub sigv2: bool,
+    /// Accept SSE-C keys over plain HTTP. AWS refuses them unless the request came over TLS;
+    /// a gateway behind a TLS-terminating proxy, or tests on loopback, may allow them.
+    pub allow_sse_c_over_http: bool,
 }
+
+/// The account id of a gateway that was not given one.
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 
 /// Connections beyond [`ServerConfig::max_connections`] that may be in the middle of being
 /// refused with `503 SlowDown` at once.
@@ -67,14 +93,19 @@ impl ServerConfig {
     pub fn new(region: impl Into<String>) -> Self {
         ServerConfig {
             region: region.into(),
+            account_id: DEFAULT_ACCOUNT_ID.to_owned(),
             domains: Vec::new(),
+            website_domains: Vec::new(),
             header_read_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_client: 1024,
             tls: None,
             max_in_flight_requests: 1024,
             body_read_timeout: Duration::from_secs(20),
             span_parent: None,
+            sigv2: true,
+            allow_sse_c_over_http: false,
         }
     }
 }

@@ -17,8 +17,9 @@ use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use s3gate_metadata::{
-    Bucket, CommitOutcome, ListPage, ListQuery, MetaError, MetadataStore, ObjectVersion, Part,
-    RetiredBlob, Upload, UploadListQuery, UploadPage, User, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, MetaError, MetadataStore,
+    ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
+    VersionPage, Versioning, WriteCondition,
 };
 use s3gate_metrics::{Counter, Family, GaugeGuard, Histogram, global};
 use s3gate_storage_backend::{
@@ -352,6 +353,27 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
     ) -> impl Future<Output = Result<Vec<Bucket>, MetaError>> + Send {
         timed_meta("list_buckets", self.0.list_buckets(owner))
     }
+    fn bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+    ) -> impl Future<Output = Result<Option<String>, MetaError>> + Send {
+        timed_meta("bucket_config", self.0.bucket_config(bucket, kind))
+    }
+    fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        document: Option<String>,
+    ) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("put_bucket_config", self.0.put_bucket_config(bucket, kind, document))
+    }
+    fn bucket_configs(
+        &self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, MetaError>> + Send {
+        timed_meta("bucket_configs", self.0.bucket_configs(bucket))
+    }
     fn put_object(
         &self,
         version: ObjectVersion,
@@ -375,13 +397,45 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
     ) -> impl Future<Output = Result<String, MetaError>> + Send {
         timed_meta("set_object_tags", self.0.set_object_tags(bucket, key, version_id, tags))
     }
+    fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: s3gate_metadata::LockChange,
+        now: std::time::SystemTime,
+    ) -> impl Future<Output = Result<String, MetaError>> + Send {
+        timed_meta("set_object_lock", self.0.set_object_lock(bucket, key, version_id, change, now))
+    }
+    fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ObjectVersion>, MetaError>> + Send {
+        timed_meta("object_version", self.0.object_version(bucket, key, version_id))
+    }
     fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-        condition: WriteCondition,
+        opts: DeleteOptions,
     ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
-        timed_meta("delete_object", self.0.delete_object(bucket, key, condition))
+        timed_meta("delete_object", self.0.delete_object(bucket, key, opts))
+    }
+    fn set_bucket_versioning(
+        &self,
+        name: &str,
+        versioning: Versioning,
+    ) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("set_bucket_versioning", self.0.set_bucket_versioning(name, versioning))
+    }
+    fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> impl Future<Output = Result<VersionPage, MetaError>> + Send {
+        timed_meta("list_object_versions", self.0.list_object_versions(bucket, query))
     }
     fn list_objects(
         &self,
@@ -509,6 +563,12 @@ impl<B: BlobStore> BlobStore for TimedBlobs<B> {
         older_than: std::time::Duration,
     ) -> impl Future<Output = Result<u64, BlobError>> + Send {
         timed_blob("cleanup_incomplete", self.0.cleanup_incomplete(older_than))
+    }
+    fn space(
+        &self,
+    ) -> impl Future<Output = Result<Option<s3gate_storage_backend::StoreSpace>, BlobError>> + Send
+    {
+        timed_blob("space", self.0.space())
     }
 }
 

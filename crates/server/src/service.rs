@@ -1,7 +1,11 @@
 //! The request path: authenticate → route → decode the body → call the engine → S3 response.
 
+mod post;
+mod sosapi;
+mod website;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Instant, SystemTime};
 
 use base64::Engine as _;
@@ -9,35 +13,42 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use s3gate_crypto::CustomerKey;
+use s3gate_engine::api::DeleteOutput;
 use s3gate_engine::api::{
     Caller, CompletePart, CompleteUploadRequest, CopyObjectRequest, CreateUploadRequest,
     GetObjectRequest, ListObjectsRequest, MetadataDirective, PutObjectRequest,
     UploadPartCopyRequest, UploadPartRequest, WriteOutput,
 };
-use s3gate_engine::{Engine, EngineError, VersionRef};
-use s3gate_metadata::{ListEntry, MetadataStore, UploadListEntry, UploadListQuery};
+use s3gate_engine::{
+    Engine, EngineError, ListVersionsRequest, SseInfo, SseRequest, VersionListEntry, VersionRef,
+    Versioning,
+};
+use s3gate_metadata::{ListEntry, MetadataStore, NULL_VERSION, UploadListEntry, UploadListQuery};
+use s3gate_protocol::sosapi::SosapiObject;
 use s3gate_protocol::{
     AttributesPart, AttributesParts, BucketEntry, BucketName, ChecksumAlgorithm,
     CompleteMultipartUploadResult, CopyObjectResult, CopyPartResult, DeleteConditions,
     DeleteErrorEntry, DeleteResult, DeletedEntry, ETag, ErrorCode, ExpectedOwners,
     GetObjectAttributesResult, InitiateMultipartUploadResult, ListAllMyBucketsResult,
     ListBucketResult, ListBucketResultV2, ListMultipartUploadsResult, ListPartsResult,
-    LocationConstraint, ObjectEntry, ObjectKey, Operation, Owner, PartEntry, Preconditions,
-    RequestTarget, RouteConfig, S3Error, Tagging, UploadEntry, check_feature_headers,
-    format_http_date, parse_complete_multipart_upload, parse_copy_source,
-    parse_create_bucket_configuration, parse_delete, parse_range, parse_tagging, route,
-    unset_answer,
+    ListVersionsResult, LocationConstraint, ObjectEntry, ObjectKey, Operation, Owner, PartEntry,
+    Preconditions, RequestTarget, RouteConfig, S3Error, Tagging, UploadEntry, VersionEntry,
+    VersioningConfiguration, check_feature_headers, format_http_date, legal_hold_xml,
+    parse_complete_multipart_upload, parse_copy_source, parse_create_bucket_configuration,
+    parse_delete, parse_legal_hold, parse_lock_headers, parse_range, parse_retention,
+    parse_tagging, parse_versioning_configuration, retention_xml, route, unset_answer,
 };
-use s3gate_protocol::{
-    RefusalScope,
-    subresource::{State, Unset},
+use s3gate_protocol::{RefusalScope, subresource::State};
+use s3gate_sigv4::{
+    PayloadMode, RequestParts, SignatureVersion, Verified, VerifiedV2, Verifier, VerifyConfig,
 };
-use s3gate_sigv4::{PayloadMode, RequestParts, Verified, Verifier, VerifyConfig};
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore};
 use tracing::Instrument as _;
 
 use crate::ServerConfig;
 use crate::auth::UserCache;
+use crate::authz::{self, Authz, BucketGrant, ClientInfo, Identity};
 use crate::body::{self, BodyMode, BodyReadError, ResponseBody, TimedBody};
 use crate::errors::ApiError;
 use crate::headers::{
@@ -53,40 +64,151 @@ const MAX_XML_BODY: usize = 2 * 1024 * 1024;
 
 type Resp = Response<ResponseBody>;
 
+/// The kind under which a bucket's tag set is stored (rendered as GetBucketTagging answers).
+const BUCKET_TAGS_KIND: &str = "tagging";
+
 /// The S3 service over one engine: cheap to share behind an `Arc`.
 pub struct Gateway<M, B> {
     engine: Engine<M, B>,
     verifier: Verifier,
     route_cfg: RouteConfig,
+    /// `ServerConfig::website_domains`.
+    website_domains: Vec<String>,
     users: UserCache,
-    request_prefix: u64,
-    request_seq: AtomicU64,
+    authz: Authz,
+    request_ids: crate::request_id::RequestIds,
     body_read_timeout: std::time::Duration,
     span_parent: Option<crate::spans::SpanParent>,
+    sigv2: bool,
+    /// SSE-C keys are accepted: the gateway serves TLS, or the operator allowed them over
+    /// plain HTTP (`ServerConfig::allow_sse_c_over_http`).
+    sse_c_allowed: bool,
 }
 
 /// What an authenticated request carries into the operation.
 struct Authed {
     caller: Caller,
-    verified: Verified,
+    /// `None` for an anonymous request (no signature: only a bucket policy can allow it).
+    signed: Option<Signed>,
+    /// The evaluator's view of the caller.
+    identity: Identity,
+    /// When the bucket policy, not ownership, allowed the request: what it allows on the
+    /// bucket, for checks made later in the request (each key of DeleteObjects).
+    grant: Option<BucketGrant>,
+    /// `x-amz-bypass-governance-retention: true` from a caller allowed
+    /// `s3:BypassGovernanceRetention` on the addressed object (DeleteObject,
+    /// PutObjectRetention; DeleteObjects decides per key).
+    bypass: bool,
+}
+
+/// The verified signature of a request, by version.
+enum Signed {
+    V4(Verified),
+    /// SigV2 signs no payload: the body is unsigned (a signed `Content-MD5` is checked).
+    V2(VerifiedV2),
+    /// A POST form: its signed policy vouches for the fields, not for the file.
+    Form(SignatureVersion),
+}
+
+impl Authed {
+    fn presigned(&self) -> bool {
+        match &self.signed {
+            Some(Signed::V4(v)) => v.presigned,
+            Some(Signed::V2(v)) => v.presigned,
+            Some(Signed::Form(_)) | None => false,
+        }
+    }
+
+    /// How the request was signed, for the `s3:authType` and `s3:signatureversion` keys;
+    /// `None` when it was not.
+    fn signed_by(&self) -> Option<authz::SignedBy> {
+        use authz::SignedBy;
+        match &self.signed {
+            Some(Signed::V4(v)) if v.presigned => Some(SignedBy::Query(SignatureVersion::V4)),
+            Some(Signed::V4(_)) => Some(SignedBy::Header(SignatureVersion::V4)),
+            Some(Signed::V2(v)) if v.presigned => Some(SignedBy::Query(SignatureVersion::V2)),
+            Some(Signed::V2(_)) => Some(SignedBy::Header(SignatureVersion::V2)),
+            Some(Signed::Form(version)) => Some(SignedBy::Form(*version)),
+            None => None,
+        }
+    }
+
+    /// How the body is checked: an anonymous request's is unsigned.
+    fn payload(&self) -> PayloadMode {
+        match &self.signed {
+            Some(Signed::V4(v)) => v.payload,
+            Some(Signed::V2(v)) => v.payload(),
+            Some(Signed::Form(_)) | None => PayloadMode::Unsigned,
+        }
+    }
+}
+
+/// AWS's answer to a Signature Version 2 request where only SigV4 is accepted (its regions
+/// opened after 2014), given when `--sigv2 off`.
+fn sigv2_refused() -> ApiError {
+    ApiError::msg(
+        ErrorCode::InvalidRequest,
+        "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+    )
 }
 
 impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     /// A gateway serving `engine` with `config`.
     pub fn new(engine: Engine<M, B>, config: &ServerConfig) -> Self {
-        let mut seed = [0u8; 8];
-        // A failure here leaves a zero prefix: ids stay unique per process through the counter.
-        let _ = getrandom::fill(&mut seed);
         Gateway {
             engine,
             verifier: Verifier::new(VerifyConfig::s3(config.region.clone())),
             route_cfg: RouteConfig { domains: config.domains.clone() },
+            website_domains: config.website_domains.clone(),
             users: UserCache::new(),
-            request_prefix: u64::from_le_bytes(seed),
-            request_seq: AtomicU64::new(0),
+            authz: Authz::new(
+                s3gate_policy::AccountId::new(&config.account_id)
+                    .or_else(|| s3gate_policy::AccountId::new(crate::DEFAULT_ACCOUNT_ID))
+                    .expect("the default account id is twelve digits"),
+            ),
+            request_ids: crate::request_id::RequestIds::new(),
             body_read_timeout: config.body_read_timeout,
             span_parent: config.span_parent.clone(),
+            sigv2: config.sigv2,
+            sse_c_allowed: config.tls.is_some() || config.allow_sse_c_over_http,
         }
+    }
+
+    /// The encryption a write asks for with its headers (already validated by
+    /// `check_feature_headers`).
+    fn sse_request(&self, headers: &HeaderMap) -> Result<SseRequest, ApiError> {
+        if let Some(key) = self.customer_key(headers, "x-amz-")? {
+            return Ok(SseRequest::Customer(key));
+        }
+        Ok(match header(headers, "x-amz-server-side-encryption").map(str::trim) {
+            Some(_) => SseRequest::S3,
+            None => SseRequest::Default,
+        })
+    }
+
+    /// The SSE-C key of a request (`prefix` `x-amz-`, or `x-amz-copy-source-` for a copy's
+    /// source). Refused over plain HTTP, as AWS does, unless the operator allowed it.
+    fn customer_key(
+        &self,
+        headers: &HeaderMap,
+        prefix: &str,
+    ) -> Result<Option<std::sync::Arc<CustomerKey>>, ApiError> {
+        let get = |part: &str| {
+            header(headers, &format!("{prefix}server-side-encryption-customer-{part}"))
+        };
+        let key = CustomerKey::from_headers(
+            get("algorithm").map(str::trim),
+            get("key").map(str::trim),
+            get("key-md5").map(str::trim),
+        )?;
+        if key.is_some() && !self.sse_c_allowed {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidRequest,
+                "Requests specifying Server Side Encryption with Customer provided keys must be \
+                 made over a secure connection.",
+            ));
+        }
+        Ok(key.map(std::sync::Arc::new))
     }
 
     /// The engine this gateway serves.
@@ -95,8 +217,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     }
 
     fn next_request_id(&self) -> String {
-        let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
-        format!("{:016X}", self.request_prefix.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        self.request_ids.next()
     }
 
     /// The `503 SlowDown` answer to a request over the in-flight limit (the body is not read).
@@ -148,6 +269,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             (parent.0)(req.headers(), &span);
         }
         let path = req.uri().path().to_owned();
+        let origin = header(req.headers(), "origin").map(str::to_owned);
         let framing = body::Framing::of(&req);
         let leftover = body::Leftover::default();
         let received = Arc::new(AtomicU64::new(0));
@@ -162,7 +284,12 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             span: span.clone(),
         });
         let result = self
-            .handle_inner(req, leftover.clone(), &mut pending.line.info)
+            .handle_inner(
+                req,
+                leftover.clone(),
+                &pending.line.request_id.clone(),
+                &mut pending.line.info,
+            )
             .instrument(span.clone())
             .await;
         let _entered = span.enter();
@@ -177,9 +304,25 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     tracing::info!(request_id = %request_id, op = pending.line.info.operation, cause = %cause, "client error");
                 }
                 let head = pending.line.method == Method::HEAD;
-                error_response(&err.s3, &path, request_id, head)
+                let mut r = error_response(&err.s3, &path, request_id, head);
+                for (name, value) in err.headers.iter().flat_map(|h| h.0.iter()) {
+                    set(&mut r, name, value);
+                }
+                r
             }
         };
+        let info = &pending.line.info;
+        if let Some(origin) = &origin
+            && !info.bucket.is_empty()
+            && info.operation != "PreflightRequest"
+        {
+            let method = pending.line.method.as_str();
+            let headers = resp.headers_mut();
+            crate::cors::decorate(self.engine.metadata(), &info.bucket, origin, method, headers)
+                .instrument(span.clone())
+                .await;
+        }
+        let request_id = &pending.line.request_id;
         let headers = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert("x-amz-request-id", v.clone());
@@ -219,13 +362,21 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         &self,
         req: Request<CountedIncoming>,
         leftover: body::Leftover,
+        request_id: &str,
         info: &mut AccessInfo,
     ) -> Result<Resp, ApiError> {
         let (mut parts, body) = req.into_parts();
+        crate::framing::check_framing(&parts.headers)?;
         let body = TimedBody::new(body, self.body_read_timeout, leftover);
         let host = header(&parts.headers, "host")
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+        // A website host never reaches the S3 API: its requests are anonymous reads.
+        if let Some(bucket) =
+            s3gate_protocol::website::website_bucket(host.as_deref(), &self.website_domains)
+        {
+            return Ok(self.website(&bucket, &parts, request_id, info).await);
+        }
         let target = |parts: &http::request::Parts| {
             route(
                 &RequestTarget {
@@ -238,21 +389,31 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 &self.route_cfg,
             )
         };
-        // A browser-form upload is authenticated by its form, not by headers; it is not built,
-        // so it is refused here, before authentication would refuse it for want of headers and
-        // before its body is read.
-        if parts.method == Method::POST
-            && let Ok(op @ Operation::PostObject { .. }) = target(&parts)
-        {
-            info.operation = op.name();
-            info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
-            return Err(ApiError::msg(
-                ErrorCode::NotImplemented,
-                "POST object uploads (browser forms) are not implemented by this gateway.",
-            ));
+        // The bucket is known before authentication, so that a refused request still gets
+        // the bucket's CORS headers (a page can then read why it was refused).
+        let early = target(&parts);
+        self.name_for_log(info, early.as_ref().ok(), &parts, host.as_deref());
+        match early {
+            // A CORS preflight is answered without authentication, as on S3.
+            Ok(Operation::PreflightRequest { bucket, .. }) => {
+                info.operation = "PreflightRequest";
+                let cors =
+                    crate::cors::preflight(self.engine.metadata(), &bucket, &parts.headers).await?;
+                let mut r = empty(StatusCode::OK);
+                for (name, value) in cors {
+                    set(&mut r, name, &value);
+                }
+                return Ok(r);
+            }
+            // A browser-form upload is authenticated by its form, not by headers.
+            Ok(Operation::PostObject { bucket }) => {
+                info.operation = "PostObject";
+                return self.post_object(bucket, &parts, body).await;
+            }
+            _ => {}
         }
-        let authed = self.authenticate(&parts).await?;
-        if authed.verified.presigned {
+        let mut authed = self.authenticate(&parts).await?;
+        if authed.presigned() {
             crate::hoist::hoist_query_headers(parts.uri.query(), &mut parts.headers);
         }
         info.user.clone_from(&authed.caller.user);
@@ -260,10 +421,50 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         info.operation = op.name();
         info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
         info.key = op.key().map(ToString::to_string).unwrap_or_default();
+        let client = parts.extensions.get::<ClientInfo>().copied().unwrap_or_default();
+        self.authorize(&op, &parts.headers, client, &mut authed).await?;
         self.check_request_headers(&op, &parts.headers, &authed.caller).await?;
-        self.dispatch(op, &parts.headers, body, &authed)
-            .await
-            .map_err(|e| name_write_condition(e, &parts.headers))
+        let key = op.key().map(ObjectKey::to_string);
+        let is_read = matches!(op, Operation::GetObject { .. } | Operation::HeadObject { .. });
+        let result = self.dispatch(op, &parts.headers, body, &authed).await;
+        match (result, &authed.grant, key) {
+            // A reader the bucket policy lets in learns that a key is missing only if it may
+            // list it too (see `authorize`).
+            (Err(e), Some(grant), Some(key))
+                if is_read && e.s3.code == ErrorCode::NoSuchKey && !grant.allows_list(&key) =>
+            {
+                Err(ApiError::code(ErrorCode::AccessDenied))
+            }
+            (result, _, _) => result.map_err(|e| name_write_condition(e, &parts.headers)),
+        }
+    }
+
+    /// Names the operation, bucket and key of the request in the access log before anything
+    /// can refuse it (authentication, an unimplemented sub-resource): from the routed
+    /// operation, or what `refused_operation` can tell of a request routing refused.
+    fn name_for_log(
+        &self,
+        info: &mut AccessInfo,
+        routed: Option<&Operation>,
+        parts: &http::request::Parts,
+        host: Option<&str>,
+    ) {
+        if let Some(op) = routed {
+            info.operation = op.name();
+            info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
+            info.key = op.key().map(ToString::to_string).unwrap_or_default();
+        } else {
+            let target = RequestTarget {
+                method: parts.method.as_str(),
+                raw_path: parts.uri.path(),
+                raw_query: parts.uri.query(),
+                host,
+                has_copy_source: false,
+            };
+            let (operation, bucket) = s3gate_protocol::refused_operation(&target, &self.route_cfg);
+            info.operation = operation.unwrap_or(info.operation);
+            info.bucket = bucket.map(|b| b.to_string()).unwrap_or_default();
+        }
     }
 
     /// Header checks every operation gets before its body is read: the expected bucket owners,
@@ -311,6 +512,17 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         Err(refused.error.into())
     }
 
+    /// An unsigned request: only a bucket policy can allow it.
+    fn anonymous(&self) -> Authed {
+        Authed {
+            caller: Caller { user: String::new(), is_root: false, authorized: false },
+            signed: None,
+            identity: self.authz.identity(None),
+            grant: None,
+            bypass: false,
+        }
+    }
+
     async fn authenticate(&self, parts: &http::request::Parts) -> Result<Authed, ApiError> {
         // Header values are signed as their bytes: UTF-8 text such as the `é` botocore sends
         // in `x-amz-meta-*` as UTF-8; bytes that are not UTF-8 cannot be signed text.
@@ -338,8 +550,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             raw_query: parts.uri.query(),
             headers: &header_pairs,
         };
-        if !s3gate_sigv4::has_auth(&request) {
-            return Err(ApiError::code(ErrorCode::AccessDenied));
+        let Some(scheme) = s3gate_sigv4::auth_scheme(&request) else {
+            return Ok(self.anonymous());
+        };
+        if scheme.signature_version() == SignatureVersion::V2 && !self.sigv2 {
+            return Err(sigv2_refused());
         }
         let access_key = s3gate_sigv4::access_key_id(&request);
         let found = match access_key {
@@ -352,9 +567,119 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         };
         let creds: std::collections::HashMap<String, String> =
             found.iter().map(|u| (u.access_key_id.clone(), u.secret_key.clone())).collect();
-        let verified = self.verifier.verify(&request, SystemTime::now(), &creds)?;
+        let now = SystemTime::now();
+        let signed = match scheme.signature_version() {
+            SignatureVersion::V4 => Signed::V4(self.verifier.verify(&request, now, &creds)?),
+            SignatureVersion::V2 => {
+                // Virtual-hosted: the canonical resource starts with the Host's bucket.
+                let host = header(&parts.headers, "host")
+                    .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str));
+                let host_bucket = self.route_cfg.host_bucket(host);
+                Signed::V2(self.verifier.verify_v2(
+                    &request,
+                    host_bucket.as_deref(),
+                    now,
+                    &creds,
+                )?)
+            }
+        };
         let Some(u) = found else { return Err(ApiError::code(ErrorCode::InvalidAccessKeyId)) };
-        Ok(Authed { caller: Caller { user: u.name, is_root: u.is_root }, verified })
+        let identity = self.authz.identity(Some(&u));
+        let caller = Caller { user: u.name, is_root: u.is_root, authorized: false };
+        Ok(Authed { caller, signed: Some(signed), identity, grant: None, bypass: false })
+    }
+
+    /// Decides the request before the engine sees it (module `authz`): every request on a
+    /// bucket is evaluated against the bucket's owner and policy (an explicit Deny binds the
+    /// owner too), and a copy also for its source. An allowed request that is not the owner's acts as the bucket owner would
+    /// (`Caller::authorized`); anonymous writes belong to the bucket owner, as under AWS's
+    /// BucketOwnerEnforced object ownership.
+    async fn authorize(
+        &self,
+        op: &Operation,
+        headers: &HeaderMap,
+        client: ClientInfo,
+        authed: &mut Authed,
+    ) -> Result<(), ApiError> {
+        let anonymous = authed.signed.is_none();
+        let Some(bucket) = op.bucket() else {
+            // ListBuckets lists the caller's own buckets: nobody's for an anonymous caller.
+            return if anonymous { Err(ApiError::code(ErrorCode::AccessDenied)) } else { Ok(()) };
+        };
+        if matches!(op, Operation::CreateBucket { .. }) {
+            return if anonymous { Err(ApiError::code(ErrorCode::AccessDenied)) } else { Ok(()) };
+        }
+        let meta = self.engine.metadata();
+        let checker = Authz::checker(&authed.identity, op, headers, client, authed.signed_by());
+        // DeleteObjects is decided key by key (s3:DeleteObject on each), once its body is read.
+        let action = match op {
+            Operation::DeleteObjects { .. } => None,
+            _ => Some(authz::action(op.permission())?),
+        };
+        let key = op.key().map(ObjectKey::as_str);
+        let decided = self.authz.decide(meta, checker.clone(), action, bucket.as_str(), key).await;
+        let decided = match (decided, key) {
+            // A read of a key that does not exist is 404 to whoever may list it (s3:ListBucket
+            // with s3:prefix = the key), 403 to anyone else, as on AWS.
+            (Err(denied), Some(key))
+                if matches!(op, Operation::GetObject { .. } | Operation::HeadObject { .. }) =>
+            {
+                let missing =
+                    meta.object(bucket.as_str(), key).await.map_err(engine_meta)?.is_none();
+                let lister = self.authz.decide(meta, checker.clone(), None, bucket.as_str(), None);
+                return match lister.await? {
+                    Some(g) if missing && g.allows_list(key) => {
+                        Err(ApiError::code(ErrorCode::NoSuchKey))
+                    }
+                    _ => Err(denied),
+                };
+            }
+            (other, _) => other?,
+        };
+        let Some(grant) = decided else {
+            // No such bucket: the engine answers NoSuchBucket, to anyone, as AWS does.
+            if anonymous {
+                return Err(ApiError::code(ErrorCode::NoSuchBucket));
+            }
+            return Ok(());
+        };
+        let caller = &mut authed.caller;
+        let owns = |owner: &str| !anonymous && (caller.is_root || owner == caller.user);
+        let mut is_owner = owns(grant.owner());
+        if matches!(op, Operation::CopyObject { .. } | Operation::UploadPartCopy { .. }) {
+            let source = copy_source(headers)?;
+            let read = if source.version_id.is_some() { "GetObjectVersion" } else { "GetObject" };
+            let (bucket, key) = (source.bucket.as_str(), Some(source.key.as_str()));
+            let read = Some(authz::action(read)?);
+            if let Some(source) = self.authz.decide(meta, checker, read, bucket, key).await? {
+                is_owner &= owns(source.owner());
+            }
+        }
+        if !is_owner {
+            if anonymous {
+                grant.owner().clone_into(&mut caller.user);
+            }
+            caller.authorized = true;
+        }
+        // DeleteObjects from a caller who is not the owner, on a bucket without a policy, can
+        // delete nothing: refused whole, before its body is read.
+        if !is_owner && action.is_none() && !grant.has_policy() {
+            return Err(ApiError::code(ErrorCode::AccessDenied));
+        }
+        // Later checks: a non-owner's, and every DeleteObjects' keys (a Deny binds the owner).
+        if !is_owner || action.is_none() {
+            authed.grant = Some(grant);
+        }
+        // A governance bypass is its own permission, on the object it bypasses for.
+        let bypasses = matches!(op, Operation::DeleteObject { .. })
+            || matches!(op, Operation::ObjectConfig { sub, .. } if sub.query == "retention");
+        if bypasses && bypass_requested(headers) {
+            let checker = Authz::checker(&authed.identity, op, headers, client, authed.signed_by());
+            let bypass = Some(s3gate_policy::Action::BypassGovernanceRetention);
+            let decided = self.authz.decide(meta, checker, bypass, bucket.as_str(), key).await;
+            authed.bypass = matches!(decided, Ok(Some(_)));
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_lines, reason = "one arm per S3 operation")]
@@ -369,21 +694,40 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         let e = &self.engine;
         let is_head = matches!(op, Operation::HeadObject { .. });
         match op {
-            Operation::ListBuckets => {
+            Operation::ListBuckets { params } => {
                 let buckets = e.list_buckets(caller).await?;
+                let region = e.config().region.as_str();
+                // Every bucket is in the gateway's region.
+                let in_region = params.bucket_region.as_deref().is_none_or(|r| r == region);
+                let after = params.continuation_token.as_deref().map(decode_token).transpose()?;
+                let mut page: Vec<BucketEntry> = buckets
+                    .into_iter()
+                    .filter(|_| in_region)
+                    .filter(|b| params.prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
+                    .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
+                    .map(|b| BucketEntry { name: b.name, creation_date: b.created })
+                    .collect();
+                let mut continuation_token = None;
+                if let Some(max) = params.max_buckets.map(|m| m as usize)
+                    && page.len() > max
+                {
+                    page.truncate(max);
+                    continuation_token = page.last().map(|b| encode_token(&b.name));
+                }
                 let result = ListAllMyBucketsResult {
                     owner: owner(&caller.user),
-                    buckets: buckets
-                        .into_iter()
-                        .map(|b| BucketEntry { name: b.name, creation_date: b.created })
-                        .collect(),
+                    buckets: page,
+                    continuation_token,
+                    prefix: params.prefix,
                 };
                 Ok(xml(StatusCode::OK, result.to_xml()))
             }
             Operation::CreateBucket { bucket } => {
                 let body = read_small_body(body, authed).await?;
                 let location = parse_create_bucket_configuration(&body)?;
-                e.create_bucket(caller, &bucket, location.as_deref()).await?;
+                let lock = header(headers, "x-amz-bucket-object-lock-enabled")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                e.create_bucket_with_lock(caller, &bucket, location.as_deref(), lock).await?;
                 let mut r = empty(StatusCode::OK);
                 set(&mut r, "location", &format!("/{bucket}"));
                 Ok(r)
@@ -475,13 +819,23 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::PutObject { bucket, key } => {
                 let (integrity, mode) = body_setup(headers, authed)?;
+                let lock = parse_lock_headers(|n| header(headers, n))?;
+                if !lock.is_empty() && !has_integrity_header(headers) {
+                    return Err(ApiError::msg(
+                        ErrorCode::InvalidRequest,
+                        "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object \
+                         requests with Object Lock parameters",
+                    ));
+                }
                 let req = PutObjectRequest {
+                    lock,
                     bucket,
                     key,
                     headers: stored_headers(headers)?,
                     tags: tags(headers)?,
                     integrity,
                     condition: write_condition(headers)?,
+                    encryption: self.sse_request(headers)?,
                 };
                 let out = e.put_object(caller, req, body::request_stream(body, mode)).await?;
                 let mut r = empty(StatusCode::OK);
@@ -514,6 +868,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     .copy_object(
                         caller,
                         CopyObjectRequest {
+                            lock: parse_lock_headers(|n| header(headers, n))?,
                             source_bucket: source.bucket,
                             source_key: source.key,
                             source_version: VersionRef::parse(source.version_id.as_deref())?,
@@ -526,6 +881,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             headers: stored_headers(headers)?,
                             tags,
                             condition: write_condition(headers)?,
+                            encryption: self.sse_request(headers)?,
+                            source_customer_key: self
+                                .customer_key(headers, "x-amz-copy-source-")?,
                         },
                     )
                     .await?;
@@ -533,6 +891,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     CopyObjectResult { etag: out.etag.clone(), last_modified: out.last_modified };
                 let mut r = xml(StatusCode::OK, result.to_xml());
                 write_output_headers(&mut r, &out);
+                if let Some(id) = &out.source_version_id {
+                    set(&mut r, "x-amz-copy-source-version-id", id);
+                }
                 Ok(r)
             }
             Operation::GetObject { bucket, key, params }
@@ -542,30 +903,56 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             Operation::DeleteObject { bucket, key, version_id } => {
                 let version = VersionRef::parse(version_id.as_deref())?;
                 let conditions = DeleteConditions::from_headers(|n| header(headers, n))?;
-                e.delete_object_if(caller, &bucket, &key, &version, &conditions).await?;
-                Ok(empty(StatusCode::NO_CONTENT))
+                let out = e
+                    .delete_object_if(caller, &bucket, &key, &version, &conditions, authed.bypass)
+                    .await?;
+                let mut r = empty(StatusCode::NO_CONTENT);
+                if let Some(id) = &out.version_id {
+                    set(&mut r, "x-amz-version-id", id);
+                }
+                if out.delete_marker {
+                    set(&mut r, "x-amz-delete-marker", "true");
+                }
+                Ok(r)
             }
             Operation::DeleteObjects { bucket } => {
                 let raw = read_small_body(body, authed).await?;
                 verify_small_body_integrity(headers, &raw, true)?;
                 let request = parse_delete(&raw)?;
-                let keys = request
-                    .objects
-                    .into_iter()
-                    .map(|o| (o.key, o.version_id, o.conditions))
-                    .collect();
-                let results = e.delete_objects_if(caller, &bucket, keys).await?;
+                // A caller the bucket policy lets in needs s3:DeleteObject on each key.
                 let mut out = DeleteResult { deleted: Vec::new(), errors: Vec::new() };
+                let mut keys = Vec::with_capacity(request.objects.len());
+                for o in request.objects {
+                    let action = if o.version_id.is_some() {
+                        s3gate_policy::Action::DeleteObjectVersion
+                    } else {
+                        s3gate_policy::Action::DeleteObject
+                    };
+                    if authed.grant.as_ref().is_some_and(|g| !g.allows(action, &o.key)) {
+                        let denied = S3Error::new(ErrorCode::AccessDenied);
+                        out.errors.push(DeleteErrorEntry {
+                            key: o.key,
+                            version_id: o.version_id,
+                            code: denied.code,
+                            message: denied.message,
+                        });
+                    } else {
+                        keys.push((o.key, o.version_id, o.conditions));
+                    }
+                }
+                // The bypass holds only if the caller may bypass on every key it names.
+                let bypass = bypass_requested(headers)
+                    && keys.iter().all(|(k, _, _)| {
+                        authed.grant.as_ref().is_none_or(|g| {
+                            g.allows(s3gate_policy::Action::BypassGovernanceRetention, k)
+                        })
+                    });
+                let results = e.delete_objects_if(caller, &bucket, keys, bypass).await?;
                 for (key, version_id, res) in results {
                     match res {
-                        Ok(()) => {
+                        Ok(deleted) => {
                             if !request.quiet {
-                                out.deleted.push(DeletedEntry {
-                                    key,
-                                    version_id,
-                                    delete_marker: None,
-                                    delete_marker_version_id: None,
-                                });
+                                out.deleted.push(deleted_entry(key, version_id, deleted));
                             }
                         }
                         Err(err) => {
@@ -586,16 +973,18 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::CreateMultipartUpload { bucket, key } => {
                 let (checksum_algorithm, checksum_type) = upload_checksum(headers)?;
-                let upload_id = e
-                    .create_upload(
+                let (upload_id, sse) = e
+                    .start_upload(
                         caller,
                         CreateUploadRequest {
+                            lock: parse_lock_headers(|n| header(headers, n))?,
                             bucket: bucket.clone(),
                             key: key.clone(),
                             headers: stored_headers(headers)?,
                             tags: tags(headers)?,
                             checksum_algorithm,
                             checksum_type,
+                            encryption: self.sse_request(headers)?,
                         },
                     )
                     .await?;
@@ -611,19 +1000,29 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 if let Some(ty) = checksum_type {
                     set(&mut r, "x-amz-checksum-type", ty.as_str());
                 }
+                sse_headers(&mut r, sse.as_ref());
                 Ok(r)
             }
             Operation::UploadPart { bucket, key, upload_id, part_number } => {
                 let (integrity, mode) = body_setup(headers, authed)?;
+                let customer_key = self.customer_key(headers, "x-amz-")?;
                 let out = e
                     .upload_part(
                         caller,
-                        UploadPartRequest { bucket, key, upload_id, part_number, integrity },
+                        UploadPartRequest {
+                            bucket,
+                            key,
+                            upload_id,
+                            part_number,
+                            integrity,
+                            customer_key,
+                        },
                         body::request_stream(body, mode),
                     )
                     .await?;
                 let mut r = empty(StatusCode::OK);
                 set(&mut r, "etag", &out.etag.quoted());
+                sse_headers(&mut r, out.encryption.as_ref());
                 if let Some(c) = &out.checksum {
                     set(&mut r, c.algorithm.header_name(), &c.to_base64());
                 }
@@ -650,12 +1049,20 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             source_conditions: Preconditions::from_copy_source_headers(|n| {
                                 header(headers, n)
                             }),
+                            customer_key: self.customer_key(headers, "x-amz-")?,
+                            source_customer_key: self
+                                .customer_key(headers, "x-amz-copy-source-")?,
                         },
                     )
                     .await?;
                 let result =
                     CopyPartResult { etag: out.etag.clone(), last_modified: out.last_modified };
-                Ok(xml(StatusCode::OK, result.to_xml()))
+                let mut r = xml(StatusCode::OK, result.to_xml());
+                if let Some(id) = &out.source_version_id {
+                    set(&mut r, "x-amz-copy-source-version-id", id);
+                }
+                sse_headers(&mut r, out.encryption.as_ref());
+                Ok(r)
             }
             Operation::CompleteMultipartUpload { bucket, key, upload_id } => {
                 let raw = read_small_body(body, authed).await?;
@@ -742,36 +1149,149 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 Ok(xml(StatusCode::OK, result.to_xml()))
             }
             Operation::GetObjectTagging { bucket, key, version_id } => {
-                let (_, mut tags) =
+                let (id, mut tags) =
                     e.object_tagging(caller, &bucket, &key, version_id.as_deref()).await?;
                 // In key order, as S3 answers (`x-amz-tagging: foo=bar&bar` reads back as bar,
                 // foo).
                 tags.sort();
-                Ok(xml(StatusCode::OK, Tagging(tags).to_xml()))
+                let mut r = xml(StatusCode::OK, Tagging(tags).to_xml());
+                version_id_header(&mut r, &id, version_id.is_some());
+                Ok(r)
             }
             Operation::PutObjectTagging { bucket, key, version_id } => {
                 let raw = read_small_body(body, authed).await?;
                 verify_small_body_integrity(headers, &raw, true)?;
                 let tags = parse_tagging(&raw)?;
-                e.put_object_tagging(caller, &bucket, &key, version_id.as_deref(), tags).await?;
-                Ok(empty(StatusCode::OK))
+                let id = e
+                    .put_object_tagging(caller, &bucket, &key, version_id.as_deref(), tags)
+                    .await?;
+                let mut r = empty(StatusCode::OK);
+                version_id_header(&mut r, &id, version_id.is_some());
+                Ok(r)
             }
             Operation::DeleteObjectTagging { bucket, key, version_id } => {
-                e.put_object_tagging(caller, &bucket, &key, version_id.as_deref(), Vec::new())
+                let id = e
+                    .put_object_tagging(caller, &bucket, &key, version_id.as_deref(), Vec::new())
                     .await?;
-                Ok(empty(StatusCode::NO_CONTENT))
+                let mut r = empty(StatusCode::NO_CONTENT);
+                version_id_header(&mut r, &id, version_id.is_some());
+                Ok(r)
             }
             Operation::GetObjectAttributes { bucket, key, version_id } => {
                 let wanted = ObjectAttributes::from_headers(headers)?;
                 let v = e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
+                let customer_key = self.customer_key(headers, "x-amz-")?;
+                s3gate_engine::check_customer_key(&v, customer_key.as_deref())?;
                 let mut r = xml(StatusCode::OK, wanted.render(&v).to_xml());
                 set(&mut r, "last-modified", &format_http_date(v.last_modified));
+                version_id_header(&mut r, &v.version_id, version_id.is_some());
                 Ok(r)
             }
-            Operation::PostObject { .. } => Err(ApiError::msg(
-                ErrorCode::NotImplemented,
-                "POST object uploads (browser forms) are not implemented by this gateway.",
-            )),
+            // Both are answered before authentication (`handle_inner`).
+            Operation::PostObject { .. } | Operation::PreflightRequest { .. } => {
+                Err(ApiError::code(ErrorCode::InternalError))
+            }
+            Operation::GetBucketCors { bucket } => {
+                e.head_bucket(caller, &bucket).await?;
+                match crate::cors::load(e.metadata(), bucket.as_str()).await? {
+                    Some(config) => Ok(xml(StatusCode::OK, config.to_xml())),
+                    None => Err(ApiError::code(ErrorCode::NoSuchCORSConfiguration)),
+                }
+            }
+            Operation::PutBucketCors { bucket } => {
+                e.head_bucket(caller, &bucket).await?;
+                let raw = read_small_body(body, authed).await?;
+                verify_small_body_integrity(headers, &raw, true)?;
+                let config = s3gate_protocol::cors::parse_cors_configuration(&raw)?;
+                e.metadata()
+                    .put_bucket_config(bucket.as_str(), crate::cors::KIND, Some(config.to_xml()))
+                    .await
+                    .map_err(EngineError::from)?;
+                Ok(empty(StatusCode::OK))
+            }
+            Operation::DeleteBucketCors { bucket } => {
+                e.head_bucket(caller, &bucket).await?;
+                e.metadata()
+                    .put_bucket_config(bucket.as_str(), crate::cors::KIND, None)
+                    .await
+                    .map_err(EngineError::from)?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            Operation::GetBucketVersioning { bucket } => {
+                let status = match e.bucket_versioning(caller, &bucket).await? {
+                    Versioning::Unversioned => None,
+                    Versioning::Enabled => Some("Enabled".to_owned()),
+                    Versioning::Suspended => Some("Suspended".to_owned()),
+                };
+                let config = VersioningConfiguration { status, mfa_delete: None };
+                Ok(xml(StatusCode::OK, config.to_xml()))
+            }
+            Operation::PutBucketVersioning { bucket } => {
+                let raw = read_small_body(body, authed).await?;
+                verify_small_body_integrity(headers, &raw, false)?;
+                let config = parse_versioning_configuration(&raw)?;
+                let state = versioning_state(&config)?;
+                if header(headers, "x-amz-mfa").is_some() {
+                    return Err(mfa_not_implemented());
+                }
+                match state {
+                    Some(state) => e.set_bucket_versioning(caller, &bucket, state).await?,
+                    // No Status: nothing to change (the bucket must still be the caller's).
+                    None => drop(e.head_bucket(caller, &bucket).await?),
+                }
+                Ok(empty(StatusCode::OK))
+            }
+            Operation::ListObjectVersions { bucket, params } => {
+                self.list_object_versions(caller, &bucket, params).await
+            }
+            Operation::BucketConfig { bucket, sub, verb } => {
+                let body = if verb.operation.starts_with("Put") {
+                    let raw = read_small_body(body, authed).await?;
+                    // A sent Content-MD5 or checksum is checked; AWS requires one for tags.
+                    verify_small_body_integrity(headers, &raw, sub.query == "tagging")?;
+                    Some(raw)
+                } else {
+                    None
+                };
+                self.bucket_config(caller, &bucket, sub.query, verb.operation, body).await
+            }
+            Operation::ObjectConfig { bucket, key, version_id, sub, verb } => {
+                let body = if verb.operation.starts_with("Put") {
+                    let raw = read_small_body(body, authed).await?;
+                    verify_small_body_integrity(headers, &raw, false)?;
+                    Some(raw)
+                } else {
+                    None
+                };
+                let v = version_id.as_deref();
+                let vid = match (sub.query, verb.operation, body) {
+                    ("retention", "GetObjectRetention", _) => {
+                        let (mode, until) = e.object_retention(caller, &bucket, &key, v).await?;
+                        return Ok(xml(StatusCode::OK, retention_xml(mode, until)));
+                    }
+                    ("legal-hold", "GetObjectLegalHold", _) => {
+                        let on = e.object_legal_hold(caller, &bucket, &key, v).await?;
+                        return Ok(xml(StatusCode::OK, legal_hold_xml(on)));
+                    }
+                    ("retention", "PutObjectRetention", Some(raw)) => {
+                        let retention = parse_retention(&raw)?;
+                        let bypass = authed.bypass;
+                        e.put_object_retention(caller, &bucket, &key, v, retention, bypass).await?
+                    }
+                    ("legal-hold", "PutObjectLegalHold", Some(raw)) => {
+                        let on = parse_legal_hold(&raw)?;
+                        e.put_object_legal_hold(caller, &bucket, &key, v, on).await?
+                    }
+                    (query, operation, _) => {
+                        return Err(ApiError::internal_error(format!(
+                            "no handler for the object configuration {query} ({operation})"
+                        )));
+                    }
+                };
+                let mut r = empty(StatusCode::OK);
+                version_id_header(&mut r, &vid, version_id.is_some());
+                Ok(r)
+            }
             Operation::GetBucketConfiguration { bucket, sub } => {
                 let b = e.head_bucket(caller, &bucket).await?;
                 unset_configuration(sub, &b.owner)
@@ -791,11 +1311,6 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::PutObjectConfiguration { bucket, key, version_id, sub } => {
                 e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
-                if let State::Unset(Unset::Error(..)) = sub.state {
-                    // PutObjectRetention/PutObjectLegalHold: no bucket has Object Lock.
-                    let b = e.head_bucket(caller, &bucket).await?;
-                    return unset_configuration(sub, &b.owner);
-                }
                 owner_full_control_only(headers, sub)?;
                 Ok(empty(StatusCode::OK))
             }
@@ -860,6 +1375,277 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         }
     }
 
+    /// The operations on configurations kept in the bucket configuration store
+    /// ([`s3gate_protocol::State::Stored`] rows), one arm per operation.
+    async fn bucket_config(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        query: &str,
+        operation: &str,
+        body: Option<Bytes>,
+    ) -> Result<Resp, ApiError> {
+        let e = &self.engine;
+        // The bucket must exist and the caller may act on it (authorized above).
+        e.head_bucket(caller, bucket).await?;
+        let meta = e.metadata();
+        let meta_err = |err| ApiError::from(EngineError::from(err));
+        // The bucket's policy document, or AWS's 404 when it has none.
+        let stored_policy = || async {
+            meta.bucket_config(bucket.as_str(), authz::POLICY_KIND)
+                .await
+                .map_err(meta_err)?
+                .ok_or_else(|| ApiError::code(ErrorCode::NoSuchBucketPolicy))
+        };
+        match (query, operation) {
+            ("encryption", "GetBucketEncryption") => {
+                match e.bucket_encryption(caller, bucket).await? {
+                    Some(alg) => {
+                        Ok(xml(StatusCode::OK, s3gate_protocol::bucket_encryption_xml(&alg)))
+                    }
+                    None => Err(ApiError::msg(
+                        ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
+                        "The server side encryption configuration was not found",
+                    )),
+                }
+            }
+            ("encryption", "PutBucketEncryption") => {
+                let raw = body.unwrap_or_default();
+                let (alg, _key) = s3gate_protocol::parse_bucket_encryption(&raw)?;
+                if alg != "AES256" {
+                    return Err(ApiError::msg(
+                        ErrorCode::NotImplemented,
+                        "Default encryption with KMS keys is not implemented by this gateway.",
+                    ));
+                }
+                e.set_bucket_encryption(caller, bucket, Some(alg)).await?;
+                Ok(empty(StatusCode::OK))
+            }
+            ("encryption", "DeleteBucketEncryption") => {
+                e.set_bucket_encryption(caller, bucket, None).await?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            ("policy", "GetBucketPolicy") => {
+                let text = stored_policy().await?;
+                let mut r = Response::new(body::full(text));
+                set(&mut r, "content-type", "application/json");
+                Ok(r)
+            }
+            ("policy", "PutBucketPolicy") => {
+                let raw = body.unwrap_or_default();
+                let text = std::str::from_utf8(&raw).map_err(|_| {
+                    ApiError::msg(ErrorCode::MalformedPolicy, "Policies must be valid JSON")
+                })?;
+                let policy = self.authz.parse(bucket.as_str(), text)?;
+                authz::public_access_block(meta, bucket.as_str()).await?.check_policy(&policy)?;
+                for name in policy.principal_users() {
+                    if !self.user_exists(name).await? {
+                        return Err(ApiError::msg(
+                            ErrorCode::MalformedPolicy,
+                            "Invalid principal in policy",
+                        ));
+                    }
+                }
+                meta.put_bucket_config(bucket.as_str(), authz::POLICY_KIND, Some(text.to_owned()))
+                    .await
+                    .map_err(meta_err)?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            ("policy", "DeleteBucketPolicy") => {
+                meta.put_bucket_config(bucket.as_str(), authz::POLICY_KIND, None)
+                    .await
+                    .map_err(meta_err)?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            ("website", operation) => self.bucket_website(bucket, operation, body).await,
+            ("tagging", operation) => self.bucket_tagging(bucket, operation, body).await,
+            ("publicAccessBlock", operation) => {
+                self.bucket_public_access_block(bucket, operation, body).await
+            }
+            ("object-lock", operation) => {
+                self.bucket_object_lock(caller, bucket, operation, body).await
+            }
+            ("policyStatus", "GetBucketPolicyStatus") => {
+                let text = stored_policy().await?;
+                let public = self.authz.parse(bucket.as_str(), &text)?.is_public();
+                Ok(xml(
+                    StatusCode::OK,
+                    s3gate_protocol::PolicyStatus { is_public: public }.to_xml(),
+                ))
+            }
+            _ => Err(ApiError::internal_error(format!(
+                "no handler for the stored configuration {query} ({operation})"
+            ))),
+        }
+    }
+
+    /// Get/Put/DeleteBucketTagging: the tag set is a stored configuration, kept as
+    /// GetBucketTagging renders it (the bucket exists and the caller may act on it).
+    async fn bucket_tagging(
+        &self,
+        bucket: &BucketName,
+        operation: &str,
+        body: Option<Bytes>,
+    ) -> Result<Resp, ApiError> {
+        let meta = self.engine.metadata();
+        let meta_err = |err| ApiError::from(EngineError::from(err));
+        match operation {
+            "GetBucketTagging" => {
+                let text = meta
+                    .bucket_config(bucket.as_str(), BUCKET_TAGS_KIND)
+                    .await
+                    .map_err(meta_err)?
+                    .ok_or_else(|| ApiError::code(ErrorCode::NoSuchTagSet))?;
+                Ok(xml(StatusCode::OK, text))
+            }
+            "PutBucketTagging" => {
+                let tags = parse_tagging(&body.unwrap_or_default())?;
+                s3gate_protocol::check_bucket_tag_set(&tags)?;
+                let text = Tagging(tags).to_xml();
+                meta.put_bucket_config(bucket.as_str(), BUCKET_TAGS_KIND, Some(text))
+                    .await
+                    .map_err(meta_err)?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            _ => {
+                meta.put_bucket_config(bucket.as_str(), BUCKET_TAGS_KIND, None)
+                    .await
+                    .map_err(meta_err)?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+        }
+    }
+
+    /// Get/PutObjectLockConfiguration (the engine keeps the configuration: it decides every
+    /// write and delete by it).
+    async fn bucket_object_lock(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        operation: &str,
+        body: Option<Bytes>,
+    ) -> Result<Resp, ApiError> {
+        let e = &self.engine;
+        if operation == "GetObjectLockConfiguration" {
+            return match e.object_lock_configuration(caller, bucket).await? {
+                Some(config) => Ok(xml(StatusCode::OK, config.to_xml())),
+                None => Err(ApiError::msg(
+                    ErrorCode::ObjectLockConfigurationNotFoundError,
+                    "Object Lock configuration does not exist for this bucket",
+                )),
+            };
+        }
+        let raw = body.unwrap_or_default();
+        let config = s3gate_protocol::parse_object_lock_configuration(&raw)?;
+        e.put_object_lock_configuration(caller, bucket, config).await?;
+        Ok(empty(StatusCode::OK))
+    }
+
+    /// Get/Put/DeletePublicAccessBlock: the settings are a stored configuration, kept as
+    /// GetPublicAccessBlock renders them; `authz` enforces them.
+    async fn bucket_public_access_block(
+        &self,
+        bucket: &BucketName,
+        operation: &str,
+        body: Option<Bytes>,
+    ) -> Result<Resp, ApiError> {
+        let meta = self.engine.metadata();
+        let meta_err = |err| ApiError::from(EngineError::from(err));
+        let kind = authz::PUBLIC_ACCESS_BLOCK_KIND;
+        match operation {
+            "GetPublicAccessBlock" => {
+                let text =
+                    meta.bucket_config(bucket.as_str(), kind).await.map_err(meta_err)?.ok_or_else(
+                        || ApiError::code(ErrorCode::NoSuchPublicAccessBlockConfiguration),
+                    )?;
+                Ok(xml(StatusCode::OK, text))
+            }
+            "PutPublicAccessBlock" => {
+                let raw = body.unwrap_or_default();
+                let text = s3gate_protocol::PublicAccessBlockConfiguration::parse(&raw)?.to_xml();
+                meta.put_bucket_config(bucket.as_str(), kind, Some(text))
+                    .await
+                    .map_err(meta_err)?;
+                Ok(empty(StatusCode::OK))
+            }
+            _ => {
+                meta.put_bucket_config(bucket.as_str(), kind, None).await.map_err(meta_err)?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+        }
+    }
+
+    /// Whether a user of this name exists (a bucket policy may name only existing users).
+    async fn user_exists(&self, name: &str) -> Result<bool, ApiError> {
+        let users = self
+            .engine
+            .metadata()
+            .list_users()
+            .await
+            .map_err(|e| ApiError::from(EngineError::from(e)))?;
+        Ok(users.iter().any(|u| u.name == name))
+    }
+
+    async fn list_object_versions(
+        &self,
+        caller: &Caller,
+        bucket: &BucketName,
+        params: s3gate_protocol::ListVersionsParams,
+    ) -> Result<Resp, ApiError> {
+        let req = ListVersionsRequest {
+            prefix: params.prefix.clone(),
+            delimiter: params.delimiter.clone(),
+            key_marker: params.key_marker.clone(),
+            version_id_marker: params.version_id_marker.clone(),
+            max_keys: params.max_keys,
+        };
+        let page = self.engine.list_object_versions(caller, bucket, &req).await?;
+        let mut entries = Vec::new();
+        let mut common_prefixes = Vec::new();
+        let mut next = (None, None);
+        for entry in page.entries {
+            match entry {
+                VersionListEntry::Version(v) => {
+                    next = (Some(v.key.clone()), Some(v.version_id.clone()));
+                    let object = (!v.is_delete_marker).then(|| {
+                        let alg =
+                            v.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
+                        (ETag::parse_quoted_or_not(&v.etag), v.size, "STANDARD".to_owned(), alg)
+                    });
+                    entries.push(VersionEntry {
+                        key: v.key,
+                        version_id: v.version_id,
+                        is_latest: v.is_latest,
+                        last_modified: v.last_modified,
+                        owner: owner(&v.owner),
+                        object,
+                    });
+                }
+                VersionListEntry::CommonPrefix(p) => {
+                    next = (Some(p.clone()), None);
+                    common_prefixes.push(p);
+                }
+            }
+        }
+        let (next_key_marker, next_version_id_marker) =
+            if page.is_truncated { next } else { (None, None) };
+        let result = ListVersionsResult {
+            name: bucket.to_string(),
+            prefix: params.prefix,
+            key_marker: params.key_marker.unwrap_or_default(),
+            version_id_marker: params.version_id_marker.unwrap_or_default(),
+            next_key_marker,
+            next_version_id_marker,
+            max_keys: params.max_keys,
+            delimiter: params.delimiter,
+            is_truncated: page.is_truncated,
+            entries,
+            common_prefixes,
+            encoding_type_url: params.encoding_type_url,
+        };
+        Ok(xml(StatusCode::OK, result.to_xml()))
+    }
+
     async fn get_object(
         &self,
         bucket: BucketName,
@@ -870,6 +1656,17 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         head: bool,
     ) -> Result<Resp, ApiError> {
         let version = VersionRef::parse(params.version_id.as_deref())?;
+        // A read does not choose an encryption: AWS refuses the header there.
+        if headers.contains_key("x-amz-server-side-encryption") {
+            return Err(ApiError::from(
+                S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    "x-amz-server-side-encryption header is not supported for this operation.",
+                )
+                .with_extra("ArgumentName", "x-amz-server-side-encryption"),
+            ));
+        }
+        let req_named_version = version != VersionRef::Current;
         let range = header(headers, "range").and_then(parse_range);
         if range.is_some() && params.part_number.is_some() {
             return Err(ApiError::msg(
@@ -884,9 +1681,17 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             part_number: params.part_number,
             conditions: Preconditions::from_headers(|n| header(headers, n)),
             version,
+            customer_key: self.customer_key(headers, "x-amz-")?,
         };
         let out = match self.engine.get_object(caller, &req, head).await {
             Ok(out) => out,
+            // Veeam's SOSAPI objects, when none is stored at their keys.
+            Err(EngineError::NoSuchKey) if req.version == VersionRef::Current => {
+                return match SosapiObject::from_key(req.key.as_str()) {
+                    Some(object) => self.sosapi_object(object, headers, head).await,
+                    None => Err(EngineError::NoSuchKey.into()),
+                };
+            }
             Err(EngineError::NotModified { etag, last_modified }) => {
                 // 304 carries the validators of the version the condition was decided on.
                 let mut r = empty(StatusCode::NOT_MODIFIED);
@@ -905,6 +1710,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             r
         };
         let v = &out.version;
+        if out.versioning != Versioning::Unversioned || req_named_version {
+            set(&mut r, "x-amz-version-id", &v.version_id);
+        }
         set(&mut r, "content-length", &out.content_length.to_string());
         set(&mut r, "etag", &ETag::parse_quoted_or_not(&v.etag).quoted());
         set(&mut r, "last-modified", &format_http_date(v.last_modified));
@@ -925,6 +1733,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         if let Some(n) = out.parts_count {
             set(&mut r, "x-amz-mp-parts-count", &n.to_string());
         }
+        sse_headers(&mut r, s3gate_engine::sse_info(v).as_ref());
+        lock_headers(&mut r, &v.lock);
         if !v.tags.is_empty() {
             set(&mut r, "x-amz-tagging-count", &v.tags.len().to_string());
         }
@@ -949,12 +1759,84 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     }
 }
 
+/// `x-amz-object-lock-*` of a version on GET and HEAD.
+fn lock_headers(r: &mut Resp, lock: &s3gate_metadata::ObjectLock) {
+    if let Some(ret) = &lock.retention {
+        set(r, "x-amz-object-lock-mode", s3gate_engine::retention_mode(ret.mode).as_str());
+        let until = s3gate_protocol::format_iso8601(ret.until);
+        set(r, "x-amz-object-lock-retain-until-date", &until);
+    }
+    if lock.legal_hold {
+        set(r, "x-amz-object-lock-legal-hold", "ON");
+    }
+}
+
+/// Whether the request asks to bypass governance retention.
+fn bypass_requested(headers: &HeaderMap) -> bool {
+    header(headers, "x-amz-bypass-governance-retention")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Whether a PutObject carries an integrity header (Content-MD5 or an `x-amz-checksum-*`,
+/// sent or announced as a trailer), as AWS requires with object lock parameters.
+fn has_integrity_header(headers: &HeaderMap) -> bool {
+    headers.contains_key("content-md5")
+        || headers.contains_key("x-amz-sdk-checksum-algorithm")
+        || headers.keys().any(|n| n.as_str().starts_with("x-amz-checksum-"))
+        || header(headers, "x-amz-trailer").is_some_and(|t| t.contains("x-amz-checksum-"))
+}
+
+/// `x-amz-version-id` for an operation on one version: reported for ids of versioned buckets,
+/// and whenever the request named the version.
+fn version_id_header(r: &mut Resp, id: &str, named: bool) {
+    if named || id != NULL_VERSION {
+        set(r, "x-amz-version-id", id);
+    }
+}
+
+/// A DeleteObjects `<Deleted>` entry, as AWS writes it: the requested version id, and for a
+/// delete marker (made, or removed by id) `DeleteMarker` with the marker's id.
+fn deleted_entry(key: String, version_id: Option<String>, out: DeleteOutput) -> DeletedEntry {
+    let marker_id = if out.delete_marker { out.version_id } else { None };
+    DeletedEntry {
+        key,
+        version_id,
+        delete_marker: marker_id.is_some().then_some(true),
+        delete_marker_version_id: marker_id,
+    }
+}
+
+/// The versioning state a PutBucketVersioning body asks for (`None`: no `Status`, no change):
+/// MFA delete is not implemented; a status other than `Enabled` or `Suspended` is AWS's
+/// `IllegalVersioningConfigurationException`, an `MfaDelete` other than its two values
+/// `MalformedXML`.
+fn versioning_state(config: &VersioningConfiguration) -> Result<Option<Versioning>, ApiError> {
+    match config.mfa_delete.as_deref() {
+        None | Some("Disabled") => {}
+        Some("Enabled") => return Err(mfa_not_implemented()),
+        Some(_) => return Err(ApiError::code(ErrorCode::MalformedXML)),
+    }
+    match config.status.as_deref() {
+        None => Ok(None),
+        Some("Enabled") => Ok(Some(Versioning::Enabled)),
+        Some("Suspended") => Ok(Some(Versioning::Suspended)),
+        Some(_) => Err(ApiError::msg(
+            ErrorCode::IllegalVersioningConfigurationException,
+            "The Versioning element must be specified",
+        )),
+    }
+}
+
+fn mfa_not_implemented() -> ApiError {
+    ApiError::msg(ErrorCode::NotImplemented, "MFA delete is not implemented by this gateway.")
+}
+
 /// The answer to a GET of a configuration the gateway cannot set: what AWS answers when it was
 /// never set.
 fn unset_configuration(sub: &s3gate_protocol::SubResource, owner: &str) -> Result<Resp, ApiError> {
     match &sub.state {
         State::Unset(unset) => Ok(xml(StatusCode::OK, unset_answer(unset, owner)?)),
-        State::Built | State::NotImplemented => Err(ApiError::msg(
+        State::Built | State::Stored | State::NotImplemented => Err(ApiError::msg(
             ErrorCode::NotImplemented,
             format!("The '{}' sub-resource is not implemented by this gateway.", sub.query),
         )),
@@ -1097,7 +1979,10 @@ fn body_setup(
     headers: &HeaderMap,
     authed: &Authed,
 ) -> Result<(s3gate_engine::api::BodyIntegrity, BodyMode), ApiError> {
-    let v = &authed.verified;
+    let v = match &authed.signed {
+        Some(Signed::V4(v)) => v,
+        Some(Signed::V2(_) | Signed::Form(_)) | None => return body_setup_v2(headers),
+    };
     let content_length = match header(headers, "content-length") {
         Some(s) => Some(s.parse::<u64>().map_err(|_| {
             ApiError::msg(ErrorCode::InvalidArgument, "Content-Length is not a number")
@@ -1136,14 +2021,15 @@ fn body_setup(
         if content_length.is_none() && !chunked_transfer {
             return Err(ApiError::code(ErrorCode::MissingContentLength));
         }
-        if !v.declared_trailers.is_empty() {
+        let (payload, trailers) = (&v.payload, &v.declared_trailers[..]);
+        if !trailers.is_empty() {
             return Err(ApiError::msg(
                 ErrorCode::InvalidRequest,
                 "x-amz-trailer requires an aws-chunked streaming payload.",
             ));
         }
         let (integrity, _) = body_integrity(headers, content_length, &[])?;
-        let mode = match v.payload {
+        let mode = match *payload {
             PayloadMode::Sha256(expected) => {
                 BodyMode::Sha256(s3gate_sigv4::PayloadHasher::new(expected))
             }
@@ -1151,6 +2037,34 @@ fn body_setup(
         };
         Ok((integrity, mode))
     }
+}
+
+/// [`body_setup`] of a SigV2 request: the body is unsigned and plain; the aws-chunked encoding
+/// and trailers belong to SigV4 and are refused rather than stored as object bytes.
+fn body_setup_v2(
+    headers: &HeaderMap,
+) -> Result<(s3gate_engine::api::BodyIntegrity, BodyMode), ApiError> {
+    let content_length = match header(headers, "content-length") {
+        Some(s) => Some(s.parse::<u64>().map_err(|_| {
+            ApiError::msg(ErrorCode::InvalidArgument, "Content-Length is not a number")
+        })?),
+        None => None,
+    };
+    let chunked_transfer = header(headers, "transfer-encoding")
+        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+    if content_length.is_none() && !chunked_transfer {
+        return Err(ApiError::code(ErrorCode::MissingContentLength));
+    }
+    if headers.contains_key("x-amz-trailer")
+        || header(headers, "x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"))
+    {
+        return Err(ApiError::msg(
+            ErrorCode::InvalidRequest,
+            "aws-chunked payloads and trailers require Signature Version 4.",
+        ));
+    }
+    let (integrity, _) = body_integrity(headers, content_length, &[])?;
+    Ok((integrity, BodyMode::Plain))
 }
 
 /// Reads a small (XML) request body whole, verifying its payload hash, under [`MAX_XML_BODY`].
@@ -1169,7 +2083,7 @@ async fn read_small_body(body: TimedBody, authed: &Authed) -> Result<Bytes, ApiE
         }
     })?;
     let raw = collected.to_bytes();
-    match authed.verified.payload {
+    match authed.payload() {
         PayloadMode::Sha256(expected) => {
             let mut h = s3gate_sigv4::PayloadHasher::new(expected);
             h.update(&raw);
@@ -1309,11 +2223,27 @@ fn decode_token(token: &str) -> Result<String, ApiError> {
 
 fn write_output_headers(r: &mut Resp, out: &WriteOutput) {
     set(r, "etag", &out.etag.quoted());
+    if let Some(id) = &out.version_id {
+        set(r, "x-amz-version-id", id);
+    }
     if let Some((alg, value)) = &out.checksum_value {
         set(r, alg.header_name(), value);
     }
     if let Some(t) = out.checksum_type {
         set(r, "x-amz-checksum-type", t.as_str());
+    }
+    sse_headers(r, out.encryption.as_ref());
+}
+
+/// The response headers that say how an object is encrypted, as S3 sends them.
+fn sse_headers(r: &mut Resp, sse: Option<&SseInfo>) {
+    match sse {
+        None => {}
+        Some(SseInfo::S3) => set(r, "x-amz-server-side-encryption", "AES256"),
+        Some(SseInfo::Customer { key_md5 }) => {
+            set(r, "x-amz-server-side-encryption-customer-algorithm", "AES256");
+            set(r, "x-amz-server-side-encryption-customer-key-md5", key_md5);
+        }
     }
 }
 
@@ -1345,4 +2275,8 @@ pub(crate) fn error_response(err: &S3Error, resource: &str, request_id: &str, he
         return empty(status);
     }
     xml(status, err.to_xml(resource, request_id))
+}
+
+fn engine_meta(e: s3gate_metadata::MetaError) -> ApiError {
+    ApiError::from(EngineError::from(e))
 }

@@ -1,0 +1,400 @@
+//! The authorization layer between authentication and the engine: every request becomes
+//! (principal, action, resource, context) and the pure evaluator of `s3gate-policy` decides it
+//! against the bucket's owner and its bucket policy, as AWS does (docs/access-control.md).
+//!
+//! What is evaluated here: the operation's IAM action on its bucket or object (with the
+//! `s3:`/`aws:` condition keys the request carries), a copy's read of its source, and each key
+//! of a DeleteObjects. Identity policies and ACLs are not stored yet, so a user acts on a bucket
+//! as its owner, as root, or through the bucket policy.
+
+use s3gate_sigv4::SignatureVersion;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use http::HeaderMap;
+use s3gate_metadata::MetadataStore;
+use s3gate_policy::{
+    AccountId, Action, Context, Key, KeyName, Policy, PolicyError, Principal, Request, ResourceArn,
+    TagFamily, Target, evaluate,
+};
+use s3gate_protocol::{ErrorCode, Operation};
+
+use crate::errors::ApiError;
+use crate::headers::header;
+
+/// The configuration kind under which a bucket's policy document is stored.
+pub(crate) const POLICY_KIND: &str = "policy";
+/// The configuration kind of a bucket's Block Public Access settings (rendered as
+/// GetPublicAccessBlock answers).
+pub(crate) const PUBLIC_ACCESS_BLOCK_KIND: &str = "publicAccessBlock";
+
+/// A bucket's Block Public Access settings: all off when it has none (see
+/// docs/access-control.md for why new buckets do not start blocked, as AWS's do).
+pub(crate) async fn public_access_block<M: MetadataStore>(
+    meta: &M,
+    bucket: &str,
+) -> Result<s3gate_policy::PublicAccessBlock, ApiError> {
+    let Some(text) =
+        meta.bucket_config(bucket, PUBLIC_ACCESS_BLOCK_KIND).await.map_err(meta_error)?
+    else {
+        return Ok(s3gate_policy::PublicAccessBlock::default());
+    };
+    let c =
+        s3gate_protocol::PublicAccessBlockConfiguration::parse(text.as_bytes()).map_err(|e| {
+            ApiError::internal_error(format!(
+                "the stored public access block does not parse: {e:?}"
+            ))
+        })?;
+    Ok(s3gate_policy::PublicAccessBlock {
+        block_public_acls: c.block_public_acls,
+        ignore_public_acls: c.ignore_public_acls,
+        block_public_policy: c.block_public_policy,
+        restrict_public_buckets: c.restrict_public_buckets,
+    })
+}
+
+/// Compiled policies kept at most; a document is recompiled when its text changes.
+const CACHE_CAPACITY: usize = 1024;
+
+/// Where a request came from, attached to each request by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientInfo {
+    /// The peer's address.
+    pub ip: IpAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+impl Default for ClientInfo {
+    fn default() -> Self {
+        ClientInfo { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), tls: false }
+    }
+}
+
+/// How a request was signed: the values of `s3:authType` and `s3:signatureversion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignedBy {
+    /// An `Authorization` header.
+    Header(SignatureVersion),
+    /// A presigned URL's query.
+    Query(SignatureVersion),
+    /// A browser form's signed policy.
+    Form(SignatureVersion),
+}
+
+impl SignedBy {
+    /// `s3:authType`: `REST-HEADER`, `REST-QUERY-STRING` or `POST`, as AWS names them.
+    pub(crate) fn auth_type(self) -> &'static str {
+        match self {
+            SignedBy::Header(_) => "REST-HEADER",
+            SignedBy::Query(_) => "REST-QUERY-STRING",
+            SignedBy::Form(_) => "POST",
+        }
+    }
+
+    /// `s3:signatureversion`: `AWS4-HMAC-SHA256` for SigV4, `AWS` for SigV2, as AWS reports
+    /// them (a policy requiring SigV4 tests this).
+    pub(crate) fn signature_version(self) -> &'static str {
+        let (SignedBy::Header(v) | SignedBy::Query(v) | SignedBy::Form(v)) = self;
+        match v {
+            SignatureVersion::V4 => "AWS4-HMAC-SHA256",
+            SignatureVersion::V2 => "AWS",
+        }
+    }
+}
+
+/// Who signed a request, as the evaluator sees them.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    /// `None` for an anonymous request.
+    pub(crate) user: Option<Arc<s3gate_policy::User>>,
+}
+
+impl Identity {
+    pub(crate) fn principal(&self) -> Principal {
+        self.user.clone().map_or(Principal::Anonymous, Principal::User)
+    }
+}
+
+/// One decision's inputs that every check of a request shares.
+#[derive(Clone)]
+pub(crate) struct Checker {
+    principal: Principal,
+    context: Context,
+}
+
+/// What a request may do on one bucket, for checks made later in the request (each key of a
+/// DeleteObjects).
+pub(crate) struct BucketGrant {
+    checker: Checker,
+    bucket: String,
+    owner: String,
+    policy: Option<Arc<Policy>>,
+}
+
+impl BucketGrant {
+    /// The bucket's owner.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Whether the bucket has a policy.
+    pub(crate) fn has_policy(&self) -> bool {
+        self.policy.is_some()
+    }
+
+    /// Whether the request may list the bucket under `prefix` (`s3:ListBucket` with
+    /// `s3:prefix`): what decides between `404 NoSuchKey` and `403 AccessDenied` for a key that
+    /// does not exist, as on AWS.
+    pub(crate) fn allows_list(&self, prefix: &str) -> bool {
+        let mut checker = self.checker.clone();
+        checker.context.set(KeyName::S3Prefix, prefix);
+        let resource = ResourceArn::bucket(&self.bucket);
+        checker.allows(Action::ListBucket, &resource, &self.owner, self.policy.as_deref())
+    }
+
+    /// Whether the request may apply `action` to `key`.
+    pub(crate) fn allows(&self, action: Action, key: &str) -> bool {
+        let resource = ResourceArn::object(&self.bucket, key);
+        self.checker.allows(action, &resource, &self.owner, self.policy.as_deref())
+    }
+}
+
+impl Checker {
+    fn allows(
+        &self,
+        action: Action,
+        resource: &ResourceArn,
+        owner: &str,
+        policy: Option<&Policy>,
+    ) -> bool {
+        let request =
+            Request { principal: &self.principal, action, resource, context: &self.context };
+        let target =
+            Target { bucket_owner: Some(owner), bucket_policy: policy, ..Target::default() };
+        evaluate(&request, &target).is_allowed()
+    }
+}
+
+/// Compiles and caches bucket policies, and answers the gateway's authorization questions.
+pub(crate) struct Authz {
+    account: AccountId,
+    cache: Mutex<HashMap<String, (String, Arc<Policy>)>>,
+}
+
+impl Authz {
+    pub(crate) fn new(account: AccountId) -> Self {
+        Authz { account, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The evaluator's view of a gateway user (the canonical id is the user name, as the
+    /// `Owner` of listings reports it).
+    pub(crate) fn identity(&self, user: Option<&s3gate_metadata::User>) -> Identity {
+        Identity {
+            user: user.map(|u| {
+                Arc::new(s3gate_policy::User::new(
+                    &self.account,
+                    &u.name,
+                    &u.name,
+                    &u.name,
+                    u.is_root,
+                ))
+            }),
+        }
+    }
+
+    /// Parses a policy document for `bucket` (PutBucketPolicy's validation).
+    pub(crate) fn parse(&self, bucket: &str, text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse_bucket_policy(text, bucket, &self.account)
+    }
+
+    /// The compiled policy of `bucket` whose stored text is `text`.
+    fn compiled(&self, bucket: &str, text: &str) -> Result<Arc<Policy>, ApiError> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some((cached, policy)) = cache.get(bucket)
+            && cached == text
+        {
+            return Ok(Arc::clone(policy));
+        }
+        // A stored policy was valid when it was put; one that no longer compiles (a newer
+        // gateway's document read by an older one) refuses every request it would decide.
+        let policy = Arc::new(self.parse(bucket, text).map_err(|e| {
+            ApiError::internal_error(format!(
+                "stored policy of bucket {bucket} does not compile: {e}"
+            ))
+        })?);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(bucket.to_owned(), (text.to_owned(), Arc::clone(&policy)));
+        }
+        Ok(policy)
+    }
+
+    /// The condition keys of a request.
+    pub(crate) fn checker(
+        identity: &Identity,
+        op: &Operation,
+        headers: &HeaderMap,
+        client: ClientInfo,
+        signed: Option<SignedBy>,
+    ) -> Checker {
+        let mut context = Context::new(SystemTime::now());
+        context.set_source_ip(client.ip).set_secure_transport(client.tls);
+        for (name, key) in [
+            ("user-agent", KeyName::AwsUserAgent),
+            ("referer", KeyName::AwsReferer),
+            ("x-amz-acl", KeyName::S3XAmzAcl),
+            ("x-amz-copy-source", KeyName::S3XAmzCopySource),
+            ("x-amz-metadata-directive", KeyName::S3XAmzMetadataDirective),
+            ("x-amz-server-side-encryption", KeyName::S3XAmzServerSideEncryption),
+            ("x-amz-storage-class", KeyName::S3XAmzStorageClass),
+            ("x-amz-content-sha256", KeyName::S3XAmzContentSha256),
+            ("if-match", KeyName::S3IfMatch),
+            ("if-none-match", KeyName::S3IfNoneMatch),
+        ] {
+            if let Some(v) = header(headers, name) {
+                context.set(key, v);
+            }
+        }
+        // The tags a write gives its object (`x-amz-tagging`).
+        if let Ok(tags) = crate::headers::tags(headers)
+            && !tags.is_empty()
+        {
+            context.set_all(KeyName::S3RequestObjectTagKeys, tags.iter().map(|(k, _)| k.as_str()));
+            for (k, v) in tags {
+                context.set(Key::Tag(TagFamily::S3RequestObjectTag, k), v);
+            }
+        }
+        if let Some(signed) = signed {
+            context.set(KeyName::S3AuthType, signed.auth_type());
+            context.set(KeyName::S3Signatureversion, signed.signature_version());
+        }
+        match op {
+            Operation::ListObjects { params, .. } => {
+                list_keys(
+                    &mut context,
+                    &params.prefix,
+                    params.delimiter.as_deref(),
+                    params.max_keys,
+                );
+            }
+            Operation::ListObjectsV2 { params, .. } => {
+                list_keys(
+                    &mut context,
+                    &params.prefix,
+                    params.delimiter.as_deref(),
+                    params.max_keys,
+                );
+            }
+            Operation::ListObjectVersions { params, .. } => {
+                let delimiter = params.delimiter.as_deref();
+                list_keys(&mut context, &params.prefix, delimiter, params.max_keys);
+            }
+            Operation::GetObject { params, .. } | Operation::HeadObject { params, .. } => {
+                if let Some(v) = &params.version_id {
+                    context.set(KeyName::S3Versionid, v.as_str());
+                }
+            }
+            Operation::DeleteObject { version_id: Some(v), .. }
+            | Operation::GetObjectTagging { version_id: Some(v), .. }
+            | Operation::PutObjectTagging { version_id: Some(v), .. }
+            | Operation::DeleteObjectTagging { version_id: Some(v), .. } => {
+                context.set(KeyName::S3Versionid, v.as_str());
+            }
+            _ => {}
+        }
+        Checker { principal: identity.principal(), context }
+    }
+
+    /// Decides `action` on `bucket` (and `key`) for a request: `Ok(None)` when the bucket does
+    /// not exist (the engine answers `NoSuchBucket`), `Ok(Some(grant))` when allowed,
+    /// `AccessDenied` otherwise. `action: None` decides nothing yet and only returns the grant
+    /// for later checks (DeleteObjects, decided key by key).
+    pub(crate) async fn decide<M: MetadataStore>(
+        &self,
+        meta: &M,
+        checker: Checker,
+        action: Option<Action>,
+        bucket: &str,
+        key: Option<&str>,
+    ) -> Result<Option<BucketGrant>, ApiError> {
+        let Some(b) = meta.bucket(bucket).await.map_err(meta_error)? else {
+            return Ok(None);
+        };
+        let text = meta.bucket_config(bucket, POLICY_KIND).await.map_err(meta_error)?;
+        let mut checker = checker;
+        // `s3:ExistingObjectTag/<k>`: the object's tags, read only when the policy asks.
+        if let (Some(key), Some(text)) = (key, &text)
+            && text.to_ascii_lowercase().contains("existingobjecttag")
+            && let Some(object) = meta.object(bucket, key).await.map_err(meta_error)?
+        {
+            for (k, v) in object.tags {
+                checker.context.set(Key::Tag(TagFamily::S3ExistingObjectTag, k), v);
+            }
+        }
+        let policy = text.map(|t| self.compiled(bucket, &t)).transpose()?;
+        // RestrictPublicBuckets: while the policy is public, what it grants reaches only the
+        // account's own users (every user of the gateway), never an anonymous requester.
+        if matches!(checker.principal, Principal::Anonymous)
+            && policy.as_ref().is_some_and(|p| p.is_public())
+            && public_access_block(meta, bucket).await?.restrict_public_buckets
+        {
+            return Err(ApiError::code(ErrorCode::AccessDenied));
+        }
+        let resource = match key {
+            Some(k) => ResourceArn::object(bucket, k),
+            None => ResourceArn::bucket(bucket),
+        };
+        if action.is_none_or(|a| checker.allows(a, &resource, &b.owner, policy.as_deref())) {
+            Ok(Some(BucketGrant { checker, bucket: bucket.to_owned(), owner: b.owner, policy }))
+        } else {
+            Err(ApiError::code(ErrorCode::AccessDenied))
+        }
+    }
+}
+
+fn list_keys(context: &mut Context, prefix: &str, delimiter: Option<&str>, max_keys: u32) {
+    if !prefix.is_empty() {
+        context.set(KeyName::S3Prefix, prefix);
+    }
+    if let Some(d) = delimiter {
+        context.set(KeyName::S3Delimiter, d);
+    }
+    context.set(KeyName::S3MaxKeys, max_keys.to_string());
+}
+
+fn meta_error(e: s3gate_metadata::MetaError) -> ApiError {
+    ApiError::from(s3gate_engine::EngineError::from(e))
+}
+
+/// The evaluator's action for an IAM permission name of the routing table.
+pub(crate) fn action(permission: &str) -> Result<Action, ApiError> {
+    Action::parse(&format!("s3:{permission}"))
+        .ok_or_else(|| ApiError::internal_error(format!("unknown IAM action s3:{permission}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values AWS documents for `s3:authType` and `s3:signatureversion`.
+    #[test]
+    fn signing_condition_values() {
+        use SignatureVersion::{V2, V4};
+        let cases = [
+            (SignedBy::Header(V4), "REST-HEADER", "AWS4-HMAC-SHA256"),
+            (SignedBy::Query(V4), "REST-QUERY-STRING", "AWS4-HMAC-SHA256"),
+            (SignedBy::Form(V4), "POST", "AWS4-HMAC-SHA256"),
+            (SignedBy::Header(V2), "REST-HEADER", "AWS"),
+            (SignedBy::Query(V2), "REST-QUERY-STRING", "AWS"),
+            (SignedBy::Form(V2), "POST", "AWS"),
+        ];
+        for (signed, auth_type, version) in cases {
+            assert_eq!((signed.auth_type(), signed.signature_version()), (auth_type, version));
+        }
+    }
+}
