@@ -24,7 +24,8 @@ use futures_util::StreamExt as _;
 use md5::{Digest as _, Md5};
 use s3gate_engine::{Caller, Engine, EngineConfig, EngineError, MIN_SHARED_ORPHAN_GRACE};
 use s3gate_metadata::{
-    ListEntry, ListQuery, MetadataStore, SqliteMetadata, UploadListEntry, UploadListQuery,
+    MetadataStore, SqliteMetadata, UploadListEntry, UploadListQuery, VersionListEntry,
+    VersionListQuery,
 };
 use s3gate_protocol::BucketName;
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore, DiskBlobs};
@@ -141,7 +142,7 @@ async fn open(data_dir: &Path, region: &str) -> anyhow::Result<Opened> {
 }
 
 fn root() -> Caller {
-    Caller { user: ROOT_USER.to_owned(), is_root: true }
+    Caller { user: ROOT_USER.to_owned(), is_root: true, authorized: false }
 }
 
 /// Runs `s3gate bucket ...`.
@@ -166,7 +167,8 @@ pub(crate) async fn bucket(cmd: BucketCommand) -> anyhow::Result<()> {
             let Some(user) = users.iter().find(|u| u.name == owner) else {
                 bail!("no user named {owner}");
             };
-            let caller = Caller { user: user.name.clone(), is_root: user.is_root };
+            let caller =
+                Caller { user: user.name.clone(), is_root: user.is_root, authorized: false };
             // The S3 answer to recreating one's own bucket is success in us-east-1; an operator
             // asking to create a bucket that exists is told so whoever owns it.
             if o.engine.metadata().bucket(bucket.as_str()).await?.is_some() {
@@ -342,19 +344,20 @@ async fn references(
 ) -> anyhow::Result<Vec<Reference>> {
     let mut out: Vec<Reference> = Vec::new();
     for bucket in meta.list_buckets(None).await? {
-        let mut after: Option<String> = None;
+        // Every version, noncurrent ones included (a delete marker names no blob).
+        let mut query = VersionListQuery { max_keys: 1000, ..VersionListQuery::default() };
         loop {
-            let query = ListQuery {
-                prefix: String::new(),
-                delimiter: None,
-                start_after: after.clone(),
-                max_keys: 1000,
-            };
-            let page = meta.list_objects(&bucket.name, &query).await?;
+            let page = meta.list_object_versions(&bucket.name, &query).await?;
             for entry in &page.entries {
-                let ListEntry::Object(summary) = entry else { continue };
-                after = Some(summary.key.clone());
-                let Some(version) = meta.object(&bucket.name, &summary.key).await? else {
+                let VersionListEntry::Version(summary) = entry else { continue };
+                query.key_marker = Some(summary.key.clone());
+                query.version_id_marker = Some(summary.version_id.clone());
+                if summary.is_delete_marker {
+                    continue;
+                }
+                let id = Some(summary.version_id.as_str());
+                let Some(version) = meta.object_version(&bucket.name, &summary.key, id).await?
+                else {
                     continue;
                 };
                 report.objects += 1;

@@ -243,8 +243,10 @@ pub(crate) fn print_default(serve: &clap::Command) -> String {
 /// boolean where the text is one, a quoted string otherwise.
 fn render(arg: &clap::Arg, values: &[String]) -> String {
     let one = |v: &str| {
-        if v.parse::<i64>().is_ok()
-            || v.parse::<f64>().is_ok_and(f64::is_finite)
+        // A number only where TOML reads the text as one: `000000000000` (an account id) is a
+        // string, since TOML refuses leading zeros.
+        let toml_reads = || format!("v = {v}").parse::<toml::Table>().is_ok();
+        if (v.parse::<i64>().is_ok() || v.parse::<f64>().is_ok_and(f64::is_finite)) && toml_reads()
             || v == "true"
             || v == "false"
         {

@@ -13,6 +13,7 @@ mod metadata_opts;
 
 mod admin;
 mod config;
+mod keys;
 mod telemetry;
 mod tls;
 
@@ -90,6 +91,22 @@ enum Command {
     /// Metadata store maintenance.
     #[command(subcommand)]
     Metadata(metadata_opts::MetadataCommand),
+    /// Server-side encryption keys.
+    #[command(subcommand)]
+    Kms(KmsCommand),
+}
+
+#[derive(Subcommand)]
+enum KmsCommand {
+    /// Add a new active master key to the master key file; older keys stay for reading the
+    /// data keys they wrapped. Restart the gateway to use it.
+    Rotate {
+        #[command(flatten)]
+        data: DataDir,
+        /// The master key file (default: `master-keys` in the data directory).
+        #[arg(long, env = "S3GATE_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -112,6 +129,15 @@ struct DataDir {
 #[derive(Clone, Copy, Debug)]
 struct MetricsListen(Option<SocketAddr>);
 
+/// A switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
 fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(MetricsListen(None));
@@ -133,9 +159,18 @@ struct ServeArgs {
     /// Region clients must sign for.
     #[arg(long, env = "S3GATE_REGION", default_value = "us-east-1")]
     region: String,
+    /// The 12-digit AWS account id the gateway is, as bucket policies name it
+    /// (`arn:aws:iam::ACCOUNT:user/NAME`).
+    #[arg(long, env = "S3GATE_ACCOUNT_ID", default_value = s3gate_server::DEFAULT_ACCOUNT_ID,
+          value_parser = parse_account_id)]
+    account_id: String,
     /// Base domain for virtual-hosted-style requests (`bucket.DOMAIN`); repeatable.
     #[arg(long = "domain", env = "S3GATE_DOMAINS", value_delimiter = ',')]
     domains: Vec<String>,
+    /// Base domain of static websites (`bucket.DOMAIN` serves the bucket's website:
+    /// anonymous GET/HEAD, index and error documents, redirects); repeatable.
+    #[arg(long = "website-domain", env = "S3GATE_WEBSITE_DOMAINS", value_delimiter = ',')]
+    website_domains: Vec<String>,
     /// Parts of a multipart object read ahead concurrently by a GET.
     #[arg(long, env = "S3GATE_READ_AHEAD_PARTS", default_value_t = 4)]
     read_ahead_parts: usize,
@@ -163,10 +198,18 @@ struct ServeArgs {
     /// PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1). Reloaded on SIGHUP.
     #[arg(long, env = "S3GATE_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Most concurrent client connections; further ones wait in the accept queue.
+    /// Most concurrent client connections. When all are open, a new one takes the place of the
+    /// oldest that has sent no complete request head for a second, else it is answered 503
+    /// SlowDown (256 at once), else it waits in the accept queue.
     #[arg(long, env = "S3GATE_MAX_CONNECTIONS", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Most connections open at once from one client address (an IPv6 /64 counts as one);
+    /// further ones are closed at once. Keep it below --max-connections, so that no single
+    /// client can take every slot.
+    #[arg(long, env = "S3GATE_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_client: u32,
     /// Seconds a client may take to send a request head (and to finish a TLS handshake).
     #[arg(long, env = "S3GATE_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -201,6 +244,25 @@ struct ServeArgs {
     #[arg(long, env = "S3GATE_BODY_READ_TIMEOUT_SECONDS", default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..))]
     body_read_timeout_seconds: u64,
+    /// Accept Signature Version 2 (`Authorization: AWS ...` and `AWSAccessKeyId`/`Signature`
+    /// presigned URLs, as the AWS CLI v1 and s3cmd make them): `on` or `off`. Off, such
+    /// requests are answered as AWS answers them in SigV4-only regions (400 InvalidRequest).
+    #[arg(long, env = "S3GATE_SIGV2", value_enum, default_value_t = OnOff::On)]
+    sigv2: OnOff,
+    /// Server-side encryption master key file (mode 0600; created with one fresh key when
+    /// absent). S3GATE_MASTER_KEYS (`id:base64[,id:base64...]`, the first active) replaces it.
+    #[arg(long, env = "S3GATE_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Encrypt every new object with SSE-S3 unless the request or the bucket asks otherwise,
+    /// as AWS does.
+    #[arg(long, env = "S3GATE_ENCRYPT_BY_DEFAULT", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    encrypt_by_default: bool,
+    /// Accept SSE-C (customer-provided keys) over plain HTTP. AWS refuses them without TLS;
+    /// allow them only behind a TLS-terminating proxy or on loopback.
+    #[arg(long, env = "S3GATE_ALLOW_SSE_C_OVER_HTTP", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    allow_sse_c_over_http: bool,
     #[command(flatten)]
     backend: backend::BackendArgs,
 }
@@ -266,9 +328,11 @@ fn main() -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        // Each upload in flight holds one blocking thread (its disk writer), besides SQLite
-        // readers and file reads: leave room for many concurrent uploads.
-        .max_blocking_threads(2048)
+        // Blocking jobs are short (a batch write or hash, a frame read, a SQLite read): no
+        // upload holds a thread while it waits for its client, so tokio's default bound of
+        // 512 is room enough, and what many slow clients can make the process hold stays
+        // bounded (docs/RELIABILITY.md, 1,000 slow uploads).
+        .max_blocking_threads(512)
         .thread_name("s3gate-worker")
         .build()
         .context("starting the async runtime")?;
@@ -294,6 +358,11 @@ fn main() -> anyhow::Result<()> {
             Command::Config(ConfigCommand::PrintDefault) => Ok(()),
             Command::Migrate(args) => metadata_opts::migrate(args).await,
             Command::Metadata(cmd) => metadata_opts::metadata(cmd).await,
+            Command::Kms(KmsCommand::Rotate { data, master_key_file }) => {
+                let id = keys::rotate(&data.data_dir, master_key_file.as_deref())?;
+                println!("new active master key {id}");
+                Ok(())
+            }
         }
     });
     if let Some(t) = telemetry {
@@ -427,6 +496,7 @@ async fn serve(
     args: ServeArgs,
     span_parent: Option<s3gate_server::spans::SpanParent>,
 ) -> anyhow::Result<()> {
+    let mut server_config = server_config(&args, span_parent)?;
     // Crash tests only: a binary built without the `failpoints` feature refuses the variable.
     if let Some(spec) = std::env::var("S3GATE_FAILPOINT").ok().filter(|s| !s.is_empty()) {
         s3gate_engine::failpoint::arm(&spec).context("S3GATE_FAILPOINT")?;
@@ -450,6 +520,10 @@ async fn serve(
     engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
     engine_config.max_put_size = args.max_object_size;
     engine_config.space = space.clone();
+    engine_config.encryption = Some(std::sync::Arc::new(s3gate_engine::SseConfig {
+        master_keys: keys::load(&data_dir, args.master_key_file.as_deref())?,
+        encrypt_by_default: args.encrypt_by_default,
+    }));
     let engine: GatewayEngine =
         Engine::new(TimedMetadata::new(meta), TimedBlobs::new(blobs), engine_config);
     clean_at_start_up(&engine, shared).await;
@@ -457,14 +531,6 @@ async fn serve(
     let spare_task =
         space.map(|s| restore_spare_every(s, Duration::from_secs(args.gc_interval_seconds.max(1))));
 
-    let mut server_config = ServerConfig::new(args.region.clone());
-    server_config.domains = args.domains;
-    server_config.max_connections = args.max_connections as usize;
-    server_config.header_read_timeout = Duration::from_secs(args.header_read_timeout_seconds);
-    server_config.shutdown_grace = Duration::from_secs(args.shutdown_grace_seconds);
-    server_config.max_in_flight_requests = args.max_in_flight_requests as usize;
-    server_config.body_read_timeout = Duration::from_secs(args.body_read_timeout_seconds);
-    server_config.span_parent = span_parent;
     let cert = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let cert = tls::ReloadableCert::load(cert, key)?;
@@ -484,6 +550,7 @@ async fn serve(
         Some(ops_addr) => Some(start_ops(ops_addr, &gateway, &draining).await?),
         None => None,
     };
+    let signals = ShutdownSignals::install()?;
     let scheme = if server_config.tls.is_some() { "https" } else { "http" };
     println!("s3gate {}: listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
     if let Some((ops_addr, _)) = &ops {
@@ -506,7 +573,7 @@ async fn serve(
     let shutdown = {
         let draining = Arc::clone(&draining);
         async move {
-            shutdown_signal().await;
+            signals.recv().await;
             // Load balancers probing /health/ready stop sending new requests.
             draining.store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -522,6 +589,34 @@ async fn serve(
     tracing::info!("stopped");
     drop(lock);
     Ok(())
+}
+
+/// The listener's configuration from the serve options (TLS is added by the caller).
+fn server_config(
+    args: &ServeArgs,
+    span_parent: Option<s3gate_server::spans::SpanParent>,
+) -> anyhow::Result<ServerConfig> {
+    let mut server_config = ServerConfig::new(args.region.clone());
+    if let Some(d) =
+        args.website_domains.iter().find(|d| args.domains.iter().any(|s| s.eq_ignore_ascii_case(d)))
+    {
+        anyhow::bail!(
+            "--website-domain {d} is also a --domain: a host can serve the S3 API or a website, not both"
+        );
+    }
+    server_config.domains.clone_from(&args.domains);
+    server_config.website_domains.clone_from(&args.website_domains);
+    server_config.account_id.clone_from(&args.account_id);
+    server_config.max_connections = args.max_connections as usize;
+    server_config.max_connections_per_client = args.max_connections_per_client as usize;
+    server_config.header_read_timeout = Duration::from_secs(args.header_read_timeout_seconds);
+    server_config.shutdown_grace = Duration::from_secs(args.shutdown_grace_seconds);
+    server_config.max_in_flight_requests = args.max_in_flight_requests as usize;
+    server_config.body_read_timeout = Duration::from_secs(args.body_read_timeout_seconds);
+    server_config.sigv2 = args.sigv2 == OnOff::On;
+    server_config.span_parent = span_parent;
+    server_config.allow_sse_c_over_http = args.allow_sse_c_over_http;
+    Ok(server_config)
 }
 
 /// Takes the data directory's lock for this gateway, waiting up to 10 s for an admin command
@@ -659,30 +754,41 @@ fn spawn_sighup_handler(cert: Option<Arc<tls::ReloadableCert>>) -> anyhow::Resul
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+/// SIGTERM or SIGINT, installed before the gateway says it is listening: a signal that
+/// arrives right after the banner (an orchestrator stopping a pod that just started) drains and
+/// exits 0 instead of killing the process with the signal's default action.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    tracing::info!("shutting down: no new connections, finishing requests in flight");
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+    }
 }
 
 /// Root keys from `S3GATE_ACCESS_KEY`/`S3GATE_SECRET_KEY`, else from the data directory's
 /// credentials file, else newly generated and written there (mode 0600).
 fn root_credentials(data_dir: &Path) -> anyhow::Result<(String, String, bool)> {
     match (std::env::var("S3GATE_ACCESS_KEY"), std::env::var("S3GATE_SECRET_KEY")) {
-        (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => return Ok((a, s, false)),
+        (Ok(a), Ok(s)) if !a.is_empty() || !s.is_empty() => {
+            s3gate_metadata::check_user(ROOT_USER, &a, &s)
+                .context("S3GATE_ACCESS_KEY/S3GATE_SECRET_KEY")?;
+            return Ok((a, s, false));
+        }
         (Ok(_), Err(_)) | (Err(_), Ok(_)) => {
             bail!("set both S3GATE_ACCESS_KEY and S3GATE_SECRET_KEY, or neither")
         }
@@ -777,11 +883,14 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             if name == ROOT_USER {
                 bail!("the root user is managed with S3GATE_ACCESS_KEY/S3GATE_SECRET_KEY");
             }
-            let meta = meta.open(&data.data_dir).await?;
             let (ak, sk) = match (access_key, secret_key) {
                 (Some(a), Some(s)) => (a, s),
-                _ => generate_keys()?,
+                (None, None) => generate_keys()?,
+                _ => bail!("give both --access-key and --secret-key, or neither"),
             };
+            // Checked before the store is opened: a refused user changes nothing.
+            s3gate_metadata::check_user(&name, &ak, &sk).context("refusing the user")?;
+            let meta = meta.open(&data.data_dir).await?;
             let user = User {
                 name: name.clone(),
                 access_key_id: ak.clone(),
@@ -792,7 +901,11 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             match meta.create_user(user).await {
                 Ok(()) => {}
                 Err(MetaError::UserExists) => {
-                    bail!("user {name} or access key {ak} already exists")
+                    bail!(
+                        "user {name} or access key {ak} already exists, or {name} is the name \
+                         of a removed user (names are never reused: a new user would inherit \
+                         what the removed one owned)"
+                    )
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -817,11 +930,23 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             }
             let meta = meta.open(&data.data_dir).await?;
             match meta.delete_user(&name).await {
-                Ok(()) => println!("removed {name}"),
+                Ok(()) => println!(
+                    "removed {name}; the name is retired for good, and what {name} owned stays, \
+                     reachable by root"
+                ),
                 Err(MetaError::NoSuchUser) => bail!("no user named {name}"),
                 Err(e) => return Err(e.into()),
             }
         }
     }
     Ok(())
+}
+
+/// An AWS account id: twelve ASCII digits.
+fn parse_account_id(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("an account id is twelve digits, not {s:?}"))
+    }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use s3gate_metadata::{
     AnyMetadata, ListEntry, ListQuery, MetadataStore, SqliteMetadata, UploadListEntry,
-    UploadListQuery, WriteCondition,
+    UploadListQuery, Versioning, WriteCondition,
 };
 
 /// The metadata store option shared by `serve` and `user`.
@@ -191,12 +191,21 @@ async fn copy(src: &impl MetadataStore, dst: &impl MetadataStore) -> anyhow::Res
     if !dst.list_users().await?.is_empty() || !dst.list_buckets(None).await?.is_empty() {
         bail!("the target store is not empty (it has users or buckets)");
     }
+    // A versioned bucket's history (noncurrent versions, delete markers, version ids the
+    // store assigned) cannot be written through the trait: refuse rather than copy it lossily.
+    let buckets = src.list_buckets(None).await?;
+    if let Some(b) = buckets.iter().find(|b| b.versioning != Versioning::Unversioned) {
+        bail!(
+            "bucket {} has versioning enabled or suspended; copying versioned buckets is not supported",
+            b.name
+        );
+    }
     let mut n = Counts::default();
     for user in src.list_users().await? {
         dst.create_user(user).await?;
         n.users += 1;
     }
-    for bucket in src.list_buckets(None).await? {
+    for bucket in buckets {
         let name = bucket.name.clone();
         dst.create_bucket(bucket).await?;
         n.buckets += 1;
@@ -296,6 +305,7 @@ mod tests {
             owner: "alice".into(),
             region: "r".into(),
             created: now,
+            versioning: s3gate_metadata::Versioning::Unversioned,
         })
         .await
         .unwrap();
@@ -321,7 +331,10 @@ mod tests {
                     size: 1,
                     etag: "e".into(),
                     checksum: None,
+                    salt: None,
                 }],
+                encryption: None,
+                lock: s3gate_metadata::ObjectLock::default(),
             };
             src.put_object(v, WriteCondition::None).await.unwrap();
         }
@@ -335,6 +348,8 @@ mod tests {
             tags: vec![],
             checksum_algorithm: None,
             checksum_type: None,
+            encryption: None,
+            lock: s3gate_metadata::ObjectLock::default(),
         };
         src.create_upload(upload).await.unwrap();
         for n in 1..=3 {
@@ -346,6 +361,7 @@ mod tests {
                 etag: "e".into(),
                 checksum: None,
                 last_modified: now,
+                salt: None,
             };
             src.put_part("bk", "u1", part).await.unwrap();
         }

@@ -8,8 +8,13 @@
 //! independent of `--log`: the request spans, the store-call spans made inside a request, and
 //! the warnings and errors logged inside a request (as span events).
 
+use std::fmt::Write as _;
+use std::io::IsTerminal as _;
+
 use s3gate_server::spans;
+use tracing_subscriber::field::MakeExt as _;
 use tracing_subscriber::filter::{FilterExt as _, LevelFilter, Targets};
+use tracing_subscriber::fmt::format::{Writer, debug_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -33,7 +38,7 @@ pub(crate) struct Telemetry {
 /// Installs the stderr subscriber (`filter` in EnvFilter syntax, text or JSON lines) without
 /// span export: for the admin commands.
 pub(crate) fn init_logging(filter: &str, format: LogFormat) -> Result<(), String> {
-    let filter = EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+    let filter = env_filter(filter).map_err(|e| e.to_string())?;
     tracing_subscriber::registry()
         .with(log_layer(filter, format))
         .try_init()
@@ -49,7 +54,7 @@ pub(crate) fn init_serve(
     format: LogFormat,
     otlp_endpoint: Option<&str>,
 ) -> anyhow::Result<Telemetry> {
-    let filter = EnvFilter::try_new(filter)
+    let filter = env_filter(filter)
         .map_err(|e| anyhow::anyhow!("invalid value for --log / S3GATE_LOG: {e}"))?;
     let registry = tracing_subscriber::registry().with(log_layer(filter, format));
     #[cfg(feature = "otlp")]
@@ -82,6 +87,20 @@ pub(crate) fn init_serve(
     }
 }
 
+/// Where rustls warns about a peer's harmless quirk once per handshake: a client that sends an
+/// IP address as SNI (curl and OpenSSL do, for `https://127.0.0.1/`) is not the operator's
+/// problem. Shown again when `--log` names rustls itself.
+const QUIET_RUSTLS: &str = "rustls::msgs::handshake=error";
+
+/// `--log` as an EnvFilter, with [`QUIET_RUSTLS`] unless the spec mentions rustls.
+fn env_filter(spec: &str) -> Result<EnvFilter, tracing_subscriber::filter::ParseError> {
+    let filter = EnvFilter::try_new(spec)?;
+    if spec.contains("rustls") {
+        return Ok(filter);
+    }
+    Ok(filter.add_directive(QUIET_RUSTLS.parse()?))
+}
+
 /// The fmt layer on stderr, filtered by `--log`, never showing s3gate's own spans.
 fn log_layer<S>(filter: EnvFilter, format: LogFormat) -> impl tracing_subscriber::Layer<S>
 where
@@ -92,10 +111,57 @@ where
         .with_target(spans::TARGET, LevelFilter::OFF);
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let layer = match format {
-        LogFormat::Text => layer.boxed(),
+        // Colours are escape sequences: only for a person at a terminal, never into a file or
+        // a log collector (and not under NO_COLOR).
+        LogFormat::Text => layer
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .fmt_fields(debug_fn(write_escaped_field).delimited(" "))
+            .boxed(),
         LogFormat::Json => layer.json().flatten_event(true).with_current_span(false).boxed(),
     };
     layer.with_filter(filter.and(hide_spans))
+}
+
+/// Writes one field of a text log line (`name=value`, or the bare message) with every control
+/// character escaped. Fields carry client input (object keys, user names, error causes): a raw
+/// CR or LF in one would forge log lines, an ESC would send terminal escapes to whoever reads
+/// the log. JSON lines escape them already.
+fn write_escaped_field(
+    writer: &mut Writer<'_>,
+    field: &tracing::field::Field,
+    value: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    let mut out = Escaping(writer);
+    match field.name() {
+        "message" => write!(out, "{value:?}"),
+        name => write!(out, "{}={value:?}", name.trim_start_matches("r#")),
+    }
+}
+
+/// A [`std::fmt::Write`] that writes control characters (C0, DEL, C1) and the Unicode line and
+/// paragraph separators as escapes: `\n`, `\r`, `\t`, else `\u{1b}`.
+struct Escaping<'a, W>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut rest = s;
+        while let Some(at) = rest.find(needs_escape) {
+            self.0.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 impl Telemetry {
@@ -321,5 +387,63 @@ mod otlp {
                 SHUTDOWN_WAIT.as_secs()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(s: &str) -> String {
+        let mut out = String::new();
+        write!(Escaping(&mut out), "{s}").unwrap();
+        out
+    }
+
+    /// Which of rustls's SNI warning and s3gate's own warning pass the filter of `spec`.
+    fn passes(spec: &str) -> (bool, bool) {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(move || Capture(Arc::clone(&record)))
+            .with_filter(env_filter(spec).unwrap());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "rustls::msgs::handshake", "Illegal SNI extension");
+            tracing::warn!(target: "s3gate::server", "own warning");
+        });
+        let out = String::from_utf8(seen.lock().unwrap().clone()).unwrap();
+        (out.contains("Illegal SNI"), out.contains("own warning"))
+    }
+
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_ip_address_as_sni_is_not_a_warning_per_handshake() {
+        assert_eq!(passes("info"), (false, true));
+        assert_eq!(passes("warn,s3gate=debug"), (false, true));
+        // Asked for by name, it is shown.
+        assert_eq!(passes("info,rustls=warn"), (true, true));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escaped("plain key/é 日本"), "plain key/é 日本");
+        assert_eq!(escaped("a\r\nfake line"), "a\\r\\nfake line");
+        assert_eq!(escaped("\u{1b}[31mred\u{7}\t"), "\\u{1b}[31mred\\u{7}\\t");
+        assert_eq!(escaped("\u{7f}\u{85}\u{9b}\u{2028}\0"), "\\u{7f}\\u{85}\\u{9b}\\u{2028}\\u{0}");
+        assert_eq!(escaped(""), "");
     }
 }
