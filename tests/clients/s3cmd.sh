@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # s3cmd scenario (Debian's package): path-style SigV4 through a generated config file,
-# multipart put with 5 MiB chunks, ls, resumed (ranged) get, cp, batch del, sync, signurl.
+# multipart put with 5 MiB chunks, ls, resumed (ranged) get, cp, batch del, sync, signurl
+# (SigV2 URLs), and SigV2 header auth through a second config.
 . "$(dirname "$0")/lib.sh"
 
 cd "$WORK_DIR"
@@ -75,12 +76,33 @@ s3cmd sync tree/ "s3://$B/tree/"
 s3cmd sync "s3://$B/tree/" tree.back/
 diff -r tree tree.back || fail "synced tree differs"
 
-step "presigned GET (s3cmd signurl makes SigV2 URLs only: s3gate answers 501 NotImplemented)"
+step "presigned GET (s3cmd signurl makes SigV2 URLs)"
 url=$(s3cmd signurl "s3://$B/small.bin" +300)
 contains "$url" "Signature=" "signurl"
-code=$(curl -s -o signurl.out -w '%{http_code}' "$url")
-[ "$code" = 501 ] || fail "SigV2 presigned GET answered $code: $(cat signurl.out)"
-contains "$(cat signurl.out)" "<Code>NotImplemented</Code>" "SigV2 presigned GET"
+curl -sSf -o signurl.out "$url" || fail "SigV2 presigned GET failed: $(curl -s "$url")"
+same_bytes small.bin signurl.out "SigV2 presigned GET"
+first=$(printf '%s' "$url" | sed -n 's/.*Signature=\(.\).*/\1/p')
+other=A; [ "$first" = A ] && other=B
+tampered=$(printf '%s' "$url" | sed "s/Signature=./Signature=$other/")
+code=$(curl -s -o signbad.out -w '%{http_code}' "$tampered")
+[ "$code" = 403 ] || fail "tampered SigV2 URL answered $code: $(cat signbad.out)"
+contains "$(cat signbad.out)" "<Code>SignatureDoesNotMatch</Code>" "tampered SigV2 URL"
+
+step "SigV2 header auth (signature_v2 = True): put, ls, get, info, del"
+sed 's/^signature_v2 = False/signature_v2 = True/' s3cmd.cfg >s3cmd-v2.cfg
+s3v2() { command s3cmd -c "$WORK_DIR/s3cmd-v2.cfg" "$@"; }
+random_file v2.bin 300000
+out=$(s3v2 --debug put v2.bin "s3://$B/v2/v2.bin" 2>&1)
+contains "$out" "Using signature v2" "s3cmd signs with SigV2"
+lacks "$out" "AWS4-HMAC-SHA256" "s3cmd signs with SigV2 only"
+out=$(s3v2 ls "s3://$B/v2/")
+contains "$out" "s3://$B/v2/v2.bin" "SigV2 ls"
+s3v2 get "s3://$B/v2/v2.bin" v2.out
+same_bytes v2.bin v2.out "SigV2 get"
+s3v2 info "s3://$B/v2/v2.bin" >/dev/null
+s3v2 del "s3://$B/v2/v2.bin"
+out=$(s3v2 ls "s3://$B/v2/")
+[ -z "$out" ] || fail "v2/ not empty after SigV2 del: $out"
 
 step "batch delete (s3cmd del --recursive uses DeleteObjects)"
 s3cmd del --recursive "s3://$B/dir/"

@@ -95,6 +95,8 @@ async fn forged_replayed_and_anonymous_requests_are_refused() {
     let denied = Want::Error(403, "AccessDenied");
     let mismatch = Want::Error(403, "SignatureDoesNotMatch");
     let body = b"forged data";
+    let now_http = s3gate_protocol::format_http_date(now);
+    let forged_v2 = format!("AWS {}:c2lnbmF0dXJlIG9mIG5vdGhpbmc=", s.ak);
     let table: Vec<(&str, Vec<u8>, Want)> = vec![
         ("signature from another secret", put(&other_secret), mismatch),
         ("unknown access key", put(&unknown), Want::Error(403, "InvalidAccessKeyId")),
@@ -215,18 +217,26 @@ async fn forged_replayed_and_anonymous_requests_are_refused() {
             Want::Error(400, "AuthorizationHeaderMalformed"),
         ),
         (
-            "SigV2 Authorization",
+            "SigV2 Authorization of an unknown key",
             plain(
                 &s,
                 "PUT",
                 &format!("/{BUCKET}/forged"),
-                &[
-                    ("authorization", "AWS AKIDEXAMPLE:c2lnbmF0dXJl"),
-                    ("date", "Thu, 01 Jan 2026 00:00:00 GMT"),
-                ],
+                &[("authorization", "AWS AKIDEXAMPLE:c2lnbmF0dXJl"), ("date", &now_http)],
                 body,
             ),
-            Want::Error(501, "NotImplemented"),
+            Want::Error(403, "InvalidAccessKeyId"),
+        ),
+        (
+            "SigV2 Authorization of the root key with a forged signature",
+            plain(
+                &s,
+                "PUT",
+                &format!("/{BUCKET}/forged"),
+                &[("authorization", &forged_v2), ("date", &now_http)],
+                body,
+            ),
+            Want::Error(403, "SignatureDoesNotMatch"),
         ),
         (
             "header and query auth together",

@@ -1,10 +1,13 @@
 //! The client matrix: the same scenario (create bucket, small and multipart uploads, listing
 //! with a delimiter, ranged download, copy, batch delete, presigned GET, every byte compared by
 //! SHA-256) run by the official AWS SDK for Rust in both checksum flavours, and by boto3, the
-//! AWS CLI, rclone and s3cmd through the scripts in `tests/clients/`.
+//! AWS CLI, rclone and s3cmd through the scripts in `tests/clients/`; versioning (issue 17)
+//! through boto3, the AWS CLI and rclone's `--s3-versions`, and a restic repository on a
+//! versioned bucket.
 //!
 //! The SDK scenario always runs. The external clients need programs that `.ci/run` installs
-//! (boto3 and awscli into the venv at `$S3GATE_CLIENTS_VENV`, rclone and s3cmd from Debian):
+//! (boto3 and awscli into the venv at `$S3GATE_CLIENTS_VENV`, rclone, s3cmd and restic from
+//! Debian):
 //! they run when `S3GATE_TEST_CLIENTS=1` and fail, naming the missing program, if they cannot;
 //! without the variable each prints that it skips and why.
 
@@ -174,6 +177,48 @@ fn s3cmd_matrix() {
     require("s3cmd", &["--version"]);
     require("curl", &["--version"]);
     run_scenario("s3cmd", "bash", "s3cmd.sh");
+}
+
+/// Versioning (issue 17) through boto3: its paginator over 1,100 versions, markers, restore by
+/// copy, suspend, deletes by version id.
+#[test]
+fn boto3_versions() {
+    if !clients_enabled("boto3_versions") {
+        return;
+    }
+    require("python3", &["-c", "import boto3"]);
+    run_scenario("boto3-versions", "python3", "boto3_versions.py");
+}
+
+/// Versioning through `aws s3api list-object-versions` and friends.
+#[test]
+fn awscli_versions() {
+    if !clients_enabled("awscli_versions") {
+        return;
+    }
+    require("aws", &["--version"]);
+    run_scenario("awscli-versions", "bash", "awscli_versions.sh");
+}
+
+/// Versioning through rclone's `--s3-versions` and `backend versioning/cleanup-hidden`.
+#[test]
+fn rclone_versions() {
+    if !clients_enabled("rclone_versions") {
+        return;
+    }
+    require("rclone", &["version"]);
+    run_scenario("rclone-versions", "bash", "rclone_versions.sh");
+}
+
+/// A restic repository on a versioned bucket: backup, prune, check --read-data, restore.
+#[test]
+fn restic_on_a_versioned_bucket() {
+    if !clients_enabled("restic_on_a_versioned_bucket") {
+        return;
+    }
+    require("restic", &["version"]);
+    require("aws", &["--version"]);
+    run_scenario("restic", "bash", "restic.sh");
 }
 
 /// The same scenario with the official Rust SDK, in both checksum flavours.

@@ -60,7 +60,10 @@ enum Launch {
 
 fn launch(dir: &Path, ak: &str, sk: &str, failpoint: Option<&str>) -> Launch {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3gate"));
+    // No operations listener: its default port would be shared by the cycles running side by
+    // side (crash_matrix and versioned_crash_cycles), and the second to start would die.
     cmd.arg("serve")
+        .args(["--metrics-listen", "off"])
         .args(["--listen", "127.0.0.1:0", "--region", REGION, "--data-dir"])
         .arg(dir)
         // The collector runs at once and every second with no grace: the most aggressive
@@ -820,8 +823,11 @@ async fn crash_matrix() {
             }
         }
         // Recover: a clean start must succeed, collect, sweep, and hold exactly the model.
-        let Launch::Up(mut p) = launch(&dir, &ak, &sk, None) else {
-            panic!("cycle {cycle}: the gateway failed to start after a crash");
+        let mut p = match launch(&dir, &ak, &sk, None) {
+            Launch::Up(p) => p,
+            Launch::Died(status, err) => {
+                panic!("cycle {cycle}: the gateway failed to start ({status}); stderr:\n{err}")
+            }
         };
         let c = p.client(&ak, &sk, Flavour::WhenRequired, true);
         if first {
@@ -897,6 +903,276 @@ async fn crash_matrix() {
         "the matrix must crash both ways and lose replies: {tally:?}"
     );
     drop(p);
+}
+
+// ---------------------------------------------------------------- versioned buckets
+
+const VBUCKET: &str = "matrix-versioned";
+const VCLIENTS: usize = 3;
+const VKEYS_PER_CLIENT: u64 = 2;
+
+/// One entry of a key's history, newest first: (version id, MD5 of the data; `None` for a
+/// delete marker).
+type VEntry = (String, Option<String>);
+
+/// The one operation of a key whose reply a crash may have lost.
+#[derive(Debug, Clone)]
+enum VPending {
+    /// A PutObject (or a CopyObject restoring an older version) of data with this MD5.
+    Write(String),
+    /// A DeleteObject without a version id: a delete marker.
+    Marker,
+    /// A DeleteObject of this version id.
+    Remove(String),
+}
+
+#[derive(Debug, Default)]
+struct VModel {
+    /// Acknowledged history of each key, newest first.
+    keys: BTreeMap<String, Vec<VEntry>>,
+    pending: Option<(String, VPending)>,
+    acked: u64,
+}
+
+fn vkey(client: usize, k: u64) -> String {
+    format!("v{client}/k{k}")
+}
+
+/// One client on a versioned bucket: overwrites, delete markers, permanent deletes by version
+/// and restores by copy, each recorded as pending until acknowledged.
+async fn versioned_client(c: Client, me: usize, model: &mut VModel, rng: &mut Rng) {
+    loop {
+        let key = vkey(me, rng.range(0, VKEYS_PER_CLIENT));
+        let history = model.keys.get(&key).cloned().unwrap_or_default();
+        match rng.range(0, 10) {
+            0..=4 => {
+                let len = small_len(rng);
+                let data = body(rng, len);
+                let md5 = md5_hex(&data);
+                model.pending = Some((key.clone(), VPending::Write(md5.clone())));
+                let out = send!(
+                    c.put_object().bucket(VBUCKET).key(&key).body(ByteStream::from(data)),
+                    "versioned PutObject"
+                );
+                let id = out.version_id().expect("a version id").to_owned();
+                model.keys.entry(key).or_default().insert(0, (id, Some(md5)));
+            }
+            5 | 6 => {
+                model.pending = Some((key.clone(), VPending::Marker));
+                let out = send!(c.delete_object().bucket(VBUCKET).key(&key), "delete marker");
+                assert_eq!(out.delete_marker(), Some(true));
+                let id = out.version_id().expect("the marker's id").to_owned();
+                model.keys.entry(key).or_default().insert(0, (id, None));
+            }
+            7 | 8 if !history.is_empty() => {
+                let i = usize::try_from(rng.range(0, history.len() as u64)).unwrap();
+                let id = history[i].0.clone();
+                model.pending = Some((key.clone(), VPending::Remove(id.clone())));
+                send!(
+                    c.delete_object().bucket(VBUCKET).key(&key).version_id(&id),
+                    "DeleteObject by version"
+                );
+                model.keys.get_mut(&key).unwrap().retain(|(v, _)| *v != id);
+            }
+            _ => {
+                // Restore the oldest object version by copying it onto its key.
+                let Some((id, Some(md5))) =
+                    history.iter().rev().find(|(_, m)| m.is_some()).cloned()
+                else {
+                    continue;
+                };
+                model.pending = Some((key.clone(), VPending::Write(md5.clone())));
+                let out = send!(
+                    c.copy_object()
+                        .bucket(VBUCKET)
+                        .key(&key)
+                        .copy_source(format!("{VBUCKET}/{key}?versionId={id}")),
+                    "restore by copy"
+                );
+                assert_eq!(out.copy_source_version_id(), Some(id.as_str()));
+                let new = out.version_id().expect("a version id").to_owned();
+                model.keys.entry(key).or_default().insert(0, (new, Some(md5)));
+            }
+        }
+        model.pending = None;
+        model.acked += 1;
+    }
+}
+
+/// The versions of `key` as listed (newest first), each object version read back by id.
+async fn observed_history(c: &Client, key: &str) -> Vec<VEntry> {
+    // Ids sort newest first within a key: merge versions and markers back in that order. A
+    // long run makes more than a page of versions: follow the markers.
+    let mut entries: Vec<(String, bool, bool)> = Vec::new();
+    let mut marker: Option<(String, String)> = None;
+    loop {
+        let mut req = c.list_object_versions().bucket(VBUCKET).prefix(key);
+        if let Some((k, v)) = &marker {
+            req = req.key_marker(k).version_id_marker(v);
+        }
+        let r = req.send().await.expect("listing");
+        entries.extend(
+            r.versions()
+                .iter()
+                .filter(|v| v.key() == Some(key))
+                .map(|v| (v.version_id().unwrap().to_owned(), false, v.is_latest().unwrap()))
+                .chain(
+                    r.delete_markers().iter().filter(|m| m.key() == Some(key)).map(|m| {
+                        (m.version_id().unwrap().to_owned(), true, m.is_latest().unwrap())
+                    }),
+                ),
+        );
+        if r.is_truncated() != Some(true) {
+            break;
+        }
+        let next = (r.next_key_marker(), r.next_version_id_marker());
+        let (Some(k), Some(v)) = next else { panic!("{key}: a truncated page without markers") };
+        marker = Some((k.to_owned(), v.to_owned()));
+    }
+    entries.sort();
+    let latest: Vec<bool> = entries.iter().map(|e| e.2).collect();
+    if !entries.is_empty() {
+        assert!(latest[0] && latest[1..].iter().all(|l| !l), "{key}: IsLatest {latest:?}");
+    }
+    let mut out = Vec::new();
+    for (id, marker, _) in entries {
+        if marker {
+            out.push((id, None));
+            continue;
+        }
+        let got = c.get_object().bucket(VBUCKET).key(key).version_id(&id).send().await;
+        let bytes = got.expect("GET by version id").body.collect().await.unwrap().into_bytes();
+        out.push((id, Some(md5_hex(&bytes))));
+    }
+    out
+}
+
+/// Checks every key against the model (the lost operation happened entirely or not at all)
+/// and settles the model to what was observed.
+async fn verify_versioned(c: &Client, models: &mut [VModel], cycle: usize) {
+    for m in models.iter_mut() {
+        let pending = m.pending.take();
+        for (key, history) in &mut m.keys {
+            let got = observed_history(c, key).await;
+            let ok = match &pending {
+                Some((k, op)) if k == key => match op {
+                    VPending::Write(md5) => {
+                        got == *history
+                            || (got.len() == history.len() + 1
+                                && got[1..] == history[..]
+                                && got[0].1.as_ref() == Some(md5))
+                    }
+                    VPending::Marker => {
+                        got == *history
+                            || (got.len() == history.len() + 1
+                                && got[1..] == history[..]
+                                && got[0].1.is_none())
+                    }
+                    VPending::Remove(id) => {
+                        got == *history
+                            || got
+                                == history
+                                    .iter()
+                                    .filter(|(v, _)| v != id)
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                    }
+                },
+                _ => got == *history,
+            };
+            assert!(
+                ok,
+                "cycle {cycle}: {key} has {got:?}; acknowledged {history:?}, lost {pending:?}"
+            );
+            // The current version is the newest entry, or none behind a marker.
+            let current = c.get_object().bucket(VBUCKET).key(key).send().await;
+            match got.first() {
+                Some((id, Some(_))) => {
+                    assert_eq!(current.expect("current").version_id(), Some(id.as_str()));
+                }
+                _ => assert_eq!(err_info(&current.unwrap_err()).0, 404),
+            }
+            *history = got;
+        }
+        // A key the lost operation created.
+        if let Some((key, _)) = pending
+            && !m.keys.contains_key(&key)
+        {
+            let got = observed_history(c, &key).await;
+            assert!(got.len() <= 1, "cycle {cycle}: {key} has {got:?} after one lost write");
+            m.keys.insert(key, got);
+        }
+    }
+}
+
+/// Versioned overwrites, markers, permanent deletes and restores by copy, killed by SIGKILL at
+/// random moments: after each crash the disk holds exactly the referenced blobs and every key's
+/// history is what was acknowledged, with the lost operation applied entirely or not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn versioned_crash_cycles() {
+    if std::env::var_os("S3GATE_TEST_CRASH").is_none() {
+        println!("versioned_crash_cycles: skipped: set S3GATE_TEST_CRASH=1");
+        return;
+    }
+    let cycles: usize = std::env::var("S3GATE_TEST_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(40, |n: usize| n.div_ceil(4));
+    let tmp = tempfile::Builder::new().prefix("s3gate-vmatrix-").tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let scratch = tmp.path().join("scratch");
+    let (ak, sk) = random_keys();
+    let mut rng = Rng::from_os("versioned_crash_cycles");
+    let mut models: Vec<VModel> = (0..VCLIENTS).map(|_| VModel::default()).collect();
+    for cycle in 0..=cycles {
+        let mut p = match launch(&dir, &ak, &sk, None) {
+            Launch::Up(p) => p,
+            Launch::Died(status, err) => {
+                panic!("cycle {cycle}: the gateway failed to start ({status}); stderr:\n{err}")
+            }
+        };
+        let c = p.client(&ak, &sk, Flavour::WhenRequired, true);
+        if cycle == 0 {
+            create_bucket(&c, VBUCKET).await;
+            c.put_bucket_versioning()
+                .bucket(VBUCKET)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder()
+                        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        check_disk(&dir, cycle);
+        verify_versioned(&c, &mut models, cycle).await;
+        if cycle == cycles {
+            break;
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for (me, mut model) in std::mem::take(&mut models).into_iter().enumerate() {
+            let c = p.client(&ak, &sk, Flavour::ALL[me % 2], false);
+            let mut crng = Rng::from_seed(rng.next_u64());
+            set.spawn(async move {
+                versioned_client(c, me, &mut model, &mut crng).await;
+                (me, model)
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(rng.range(50, 800))).await;
+        p.kill();
+        let mut back: Vec<(usize, VModel)> = Vec::new();
+        while let Some(r) = set.join_next().await {
+            back.push(r.expect("client task panicked"));
+        }
+        back.sort_by_key(|(i, _)| *i);
+        models = back.into_iter().map(|(_, m)| m).collect();
+        check_database(&dir, &scratch, cycle);
+    }
+    let acked: u64 = models.iter().map(|m| m.acked).sum();
+    let versions: usize = models.iter().flat_map(|m| m.keys.values()).map(Vec::len).sum();
+    println!("versioned_crash_cycles: {cycles} cycles, {acked} acknowledged, {versions} versions");
+    assert!(cycles < 10 || acked > 0, "the load must make progress");
 }
 
 // ---------------------------------------------------------------- a read failing halfway

@@ -975,6 +975,115 @@ fn cases(s: &Signer, upload: &str, etags: &[String; 2]) -> Vec<Case> {
         ),
         err(400, "InvalidArgument"),
     ));
+
+    // --- Ambiguous input (issue 16): each would otherwise be read one way here and another
+    // way by a proxy, a log reader or a second parser.
+    for (name, target) in [
+        ("put: a lone % in the key", format!("/{b}/a%")),
+        ("put: %f in the key", format!("/{b}/a%f")),
+        ("put: %zz in the key", format!("/{b}/a%zzb")),
+        ("put: %%41 in the key", format!("/{b}/a%%41")),
+        ("put: broken escape in the bucket", format!("/{b}%zz/k")),
+    ] {
+        v.push(case(name, s.simple("PUT", &target, b"x"), err(400, "InvalidURI")));
+    }
+    v.push(case(
+        "get: %zz in the key",
+        s.simple("GET", &format!("/{b}/existing%zz"), b""),
+        err(400, "InvalidURI"),
+    ));
+    v.push(case(
+        "list: broken escape in the query",
+        s.simple("GET", &format!("/{b}?list-type=2&prefix=a%2"), b""),
+        err(400, "InvalidURI"),
+    ));
+    for tagging in ["aws:k=v", "AWS%3Acreated=1", "ok=1&Aws:x=2"] {
+        v.push(case(
+            format!("put: x-amz-tagging {tagging}"),
+            s.request(
+                "PUT",
+                &format!("/{b}/tag"),
+                &[("x-amz-tagging", tagging)],
+                &[],
+                b"x",
+                &Payload::Sha256,
+            ),
+            err(400, "InvalidTag"),
+        ));
+    }
+    let tag_body =
+        b"<Tagging><TagSet><Tag><Key>aws:owner</Key><Value>me</Value></Tag></TagSet></Tagging>";
+    v.push(case(
+        "put object tagging: aws: key",
+        s.request(
+            "PUT",
+            &format!("/{b}/existing?tagging"),
+            &[("content-md5", &md5(tag_body))],
+            &[],
+            tag_body,
+            &Payload::Sha256,
+        ),
+        err(400, "InvalidTag"),
+    ));
+    v.push(case(
+        "delete: two Keys in one Object",
+        post_delete(b"<Delete><Object><Key>existing</Key><Key>existing0</Key></Object></Delete>"),
+        err(400, "MalformedXML"),
+    ));
+    v.push(case(
+        "delete: two Quiet elements",
+        post_delete(
+            b"<Delete><Quiet>true</Quiet><Quiet>false</Quiet><Object><Key>existing</Key></Object></Delete>",
+        ),
+        err(400, "MalformedXML"),
+    ));
+    let twice = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><PartNumber>2</PartNumber>\
+         <ETag>{}</ETag></Part></CompleteMultipartUpload>",
+        etags[0]
+    );
+    v.push(case(
+        "complete: two PartNumbers in one Part",
+        s.simple("POST", &format!("/{b}/mp?uploadId={upload}"), twice.as_bytes()),
+        err(400, "MalformedXML"),
+    ));
+    v.push(case(
+        "two Host headers",
+        s.request(
+            "GET",
+            &format!("/{b}/existing"),
+            &[],
+            &[("host", "elsewhere.example")],
+            b"",
+            &Payload::Sha256,
+        ),
+        err(400, "BadRequest"),
+    ));
+    v.push(case(
+        "put: Expect of an unknown expectation",
+        s.request(
+            "PUT",
+            &format!("/{b}/expect"),
+            &[],
+            &[("expect", "200-ok")],
+            b"x",
+            &Payload::Sha256,
+        ),
+        err(417, "ExpectationFailed"),
+    ));
+    let chunked_body = b"1;chunk-signature=00\r\nx\r\n0;chunk-signature=00\r\n\r\n";
+    v.push(case(
+        "put: signed aws-chunked without x-amz-decoded-content-length",
+        s.request(
+            "PUT",
+            &format!("/{b}/streamed"),
+            &[("content-encoding", "aws-chunked")],
+            &[],
+            chunked_body,
+            &Payload::Literal("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".to_owned()),
+        ),
+        err(411, "MissingContentLength"),
+    ));
     v
 }
 

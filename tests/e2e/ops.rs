@@ -239,6 +239,43 @@ fn config_file_drives_a_real_gateway() {
     p.stop();
 }
 
+/// An orchestrator may stop a pod the instant it says it is listening: the signal handlers are
+/// in place before the banner, so SIGTERM then still drains and exits 0 (once it killed the
+/// process with the signal's default action).
+#[test]
+fn sigterm_right_after_the_banner_exits_cleanly() {
+    for _ in 0..5 {
+        let mut p = Proc::start(&["--metrics-listen", "off"]);
+        p.stop();
+    }
+}
+
+/// A host name serves the S3 API or a website, never both: a website domain that is also a
+/// virtual-hosting domain stops the gateway before it opens anything.
+#[test]
+fn a_website_domain_may_not_be_an_api_domain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let out = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--domain",
+            "s3.test",
+            "--website-domain",
+            "S3.test",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--website-domain S3.test is also a --domain"), "{err}");
+    assert!(!dir.join("metadata.sqlite").exists(), "nothing was opened");
+}
+
 #[test]
 fn config_errors_name_the_option() {
     let tmp = tempfile::tempdir().unwrap();
@@ -414,10 +451,61 @@ async fn health_endpoints_answer_without_auth() {
     assert_eq!(other.status, 404);
     let post = hyper_request("POST", &format!("http://127.0.0.1:{m}/metrics"), &[], vec![]).await;
     assert_eq!(post.status, 405);
-    // The S3 port does not serve them: there they are unauthenticated S3 requests.
+    // The S3 port does not serve them: there they are anonymous S3 requests, here for a key of
+    // a bucket that does not exist (NoSuchBucket, to anyone, as on AWS).
     let s3 = hyper_request("GET", &format!("http://127.0.0.1:{}/health/live", p.port), &[], vec![])
         .await;
-    assert_eq!(s3.status, 403);
+    s3.assert_error(404, "NoSuchBucket", "/health/live on the S3 port");
+}
+
+/// The operations listener under a flood of HTTP/2 prefaces from several addresses (issue
+/// 16: 64 of them used to make the probes time out, and an orchestrator restart the pod).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_under_a_connection_flood_on_the_operations_listener() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let p = Proc::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let m = p.metrics.unwrap();
+    let connect_from = |source: u8| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, source], 0))).unwrap();
+        socket.connect(std::net::SocketAddr::from(([127, 0, 0, 1], m))).await.unwrap()
+    };
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    // 5 addresses × 16 connections: more than the listener's 64 slots, each address at its cap.
+    let mut flood = Vec::new();
+    for source in 2..7u8 {
+        for _ in 0..s3gate_server::OPS_CONNECTIONS_PER_CLIENT {
+            let mut c = connect_from(source).await;
+            let _ = c.write_all(preface).await;
+            flood.push(c);
+        }
+    }
+    let mut over = connect_from(2).await;
+    let _ = over.write_all(preface).await;
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match over.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a connection over the per-client cap was kept");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for probe in ["/health/live", "/health/ready"] {
+        let started = Instant::now();
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            hyper_request("GET", &format!("http://127.0.0.1:{m}{probe}"), &[], vec![]),
+        )
+        .await;
+        let r = r.unwrap_or_else(|_| panic!("{probe} timed out under the flood"));
+        assert_eq!(r.status, 200, "{probe}");
+        println!("{probe}: {:?} under the flood", started.elapsed());
+    }
+    drop(flood);
 }
 
 /// The head of a header-signed PUT with an unsigned payload of `len` bytes.
@@ -609,6 +697,184 @@ async fn access_log_has_one_json_event_per_request_with_its_fields() {
     let line = p.stderr().lines().find(|l| l.contains(&anon_id)).map(str::to_owned).unwrap();
     let a: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!((a["status"].as_u64(), a["user"].as_str()), (Some(403), Some("")));
+    assert_eq!(a["operation"], "ListBuckets");
+    // Requests refused before they reach an operation still name it (issue 15): a signature
+    // from an unknown key, and a sub-resource the gateway does not implement.
+    let p = &p;
+    let event_of = |r: &crate::harness::RawResponse| {
+        let id = r.header("x-amz-request-id").unwrap().to_owned();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !p.stderr().contains(&id) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let line = p.stderr().lines().find(|l| l.contains(&id)).map(str::to_owned).unwrap();
+            serde_json::from_str::<serde_json::Value>(&line).unwrap()
+        }
+    };
+    let forged = "AWS4-HMAC-SHA256 Credential=AKNOSUCHKEY0000000/20260101/us-east-1/s3/aws4_request, \
+                  SignedHeaders=host, Signature=00";
+    let url = format!("http://127.0.0.1:{}/logged/dir/file.bin", p.port);
+    let r = hyper_request("GET", &url, &[("authorization", forged)], vec![]).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let e = event_of(&r).await;
+    assert_eq!(
+        (&e["operation"], &e["bucket"], &e["key"]),
+        (&"GetObject".into(), &"logged".into(), &"dir/file.bin".into()),
+        "{e}"
+    );
+    let url = format!("http://127.0.0.1:{}/logged?analytics&id=x", p.port);
+    let r = hyper_request("PUT", &url, &[], vec![]).await;
+    assert_eq!(r.status, 501, "{}", r.text());
+    let e = event_of(&r).await;
+    assert_eq!(e["operation"], "PutBucketAnalyticsConfiguration", "{e}");
+    assert_eq!(e["bucket"], "logged", "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_log_escapes_control_characters_and_has_no_colours_off_a_terminal() {
+    let p = Proc::start(&["--metrics-listen", "off", "--log-format", "text"]);
+    let c = p.client();
+    create_bucket(&c, "logged").await;
+    // A key that, written raw, would end the access line, forge a second one and colour the
+    // reader's terminal.
+    let key = "evil\r\n2026-01-01T00:00:00Z  INFO s3gate::access: FORGED\u{1b}[2J\u{7}\u{9b}";
+    let put = c
+        .put_object()
+        .bucket("logged")
+        .key(key)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let id = put.request_id().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.stderr().contains(&id) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = p.stderr();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
+    assert_eq!(lines.len(), 1, "one access line for the PUT:\n{log}");
+    let line = lines[0];
+    assert!(line.contains("evil\\r\\n2026"), "CR/LF escaped: {line}");
+    assert!(line.contains("FORGED\\u{1b}[2J\\u{7}\\u{9b}"), "ESC, BEL, CSI escaped: {line}");
+    assert!(
+        !log.lines().any(|l| l.contains("FORGED") && !l.contains(&id)),
+        "a forged line:\n{log}"
+    );
+    // Nothing in the whole log is a control character but its newlines: no colours either,
+    // stderr being a pipe.
+    let control: Vec<char> = log.chars().filter(|c| c.is_control() && *c != '\n').collect();
+    assert!(control.is_empty(), "control characters {control:?} in:\n{log}");
+    // The object is stored under its real key.
+    let got = c.head_object().bucket("logged").key(key).send().await;
+    assert!(got.is_ok(), "{got:?}");
+}
+
+#[test]
+fn user_add_refuses_names_and_keys_anyone_could_abuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let ak = "AKUSERADD0000000001";
+    let sk = "a-secret-of-more-than-16/chars";
+    let add = |name: &str, key: &str, secret: &str| {
+        admin(&["user", "add", name, "--access-key", key, "--secret-key", secret], &dir)
+    };
+    for (name, key, secret, why) in [
+        ("", ak, sk, "user name"),
+        (" alice", ak, sk, "user name"),
+        ("alice\nroot", ak, sk, "user name"),
+        ("alice bob", ak, sk, "user name"),
+        (&*"n".repeat(65), ak, sk, "user name"),
+        ("alice", "", sk, "access key"),
+        ("alice", "AKSHORT", sk, "access key"),
+        ("alice", "AK-WITH-DASHES-0001", sk, "access key"),
+        ("alice", ak, "", "secret key"),
+        ("alice", ak, "short", "secret key"),
+        ("alice", ak, "has a space in it, sixteen+", "secret key"),
+    ] {
+        let out = add(name, key, secret);
+        assert!(!out.status.success(), "{name:?} {key:?} {secret:?} was accepted");
+        assert!(stderr(&out).contains(why), "{name:?} {key:?} {secret:?}: {}", stderr(&out));
+        // Refused before the store is opened: nothing was created.
+        assert!(!dir.exists(), "{name:?} {key:?} {secret:?} created {}", dir.display());
+    }
+    let ok = add("svc.ci@team+1", ak, sk);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(admin_ok(&["user", "list"], &dir).contains("svc.ci@team+1\tAKUSERADD0000000001"));
+    // Generated keys pass the same check.
+    let generated = admin_ok(&["user", "add", "bob"], &dir);
+    assert!(generated.contains("access_key_id: SG"), "{generated}");
+    // Root keys from the environment are checked the same way.
+    let out = run(
+        &["serve", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[
+            ("S3GATE_ACCESS_KEY", "AK"),
+            ("S3GATE_SECRET_KEY", "secret"),
+            ("S3GATE_METRICS_LISTEN", "off"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("S3GATE_ACCESS_KEY"), "{}", stderr(&out));
+}
+
+/// Issue 16: buckets were owned by a user name, and a new user created with a removed user's
+/// name inherited that user's buckets and data. Names are now retired on removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_users_name_is_never_given_out_again() {
+    let p = Proc::start(&["--metrics-listen", "off"]);
+    let dir = p.dir.clone();
+    let keys = |out: &str, field: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .map_or_else(|| panic!("no {field} in {out}"), |v| v.trim().to_owned())
+    };
+    let out = admin_ok(&["user", "add", "alice"], &dir);
+    let (ak, sk) = (keys(&out, "access_key_id:"), keys(&out, "secret_access_key:"));
+    let alice = client_for(p.port, &ak, &sk, Flavour::WhenRequired, true);
+    create_bucket(&alice, "alices").await;
+    alice
+        .put_object()
+        .bucket("alices")
+        .key("diary")
+        .body(ByteStream::from_static(b"private"))
+        .send()
+        .await
+        .unwrap();
+    let removed = admin_ok(&["user", "remove", "alice"], &dir);
+    assert!(removed.contains("retired"), "{removed}");
+    // The name cannot be taken again, with or without the old keys.
+    let again = admin(&["user", "add", "alice"], &dir);
+    assert!(!again.status.success(), "a new alice was created");
+    assert!(stderr(&again).contains("removed user"), "{}", stderr(&again));
+    let again = admin(&["user", "add", "alice", "--access-key", &ak, "--secret-key", &sk], &dir);
+    assert!(!again.status.success(), "alice came back with her old keys");
+    // Her old keys no longer sign (the cache of users lasts 5 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = alice.get_object().bucket("alices").key("diary").send().await;
+        if r.is_err() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "removed alice still reads her bucket");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // What she owned stays, reachable by root (who can empty and delete it).
+    let root = p.client();
+    let got = root.get_object().bucket("alices").key("diary").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"private");
+    assert!(admin_ok(&["bucket", "list"], &dir).lines().any(|l| l.starts_with("alices\talice")));
+    // Another name works, and sees none of it.
+    let out = admin_ok(&["user", "add", "alice2"], &dir);
+    let other = client_for(
+        p.port,
+        &keys(&out, "access_key_id:"),
+        &keys(&out, "secret_access_key:"),
+        Flavour::WhenRequired,
+        true,
+    );
+    assert!(other.list_buckets().send().await.unwrap().buckets().is_empty());
+    assert!(other.get_object().bucket("alices").key("diary").send().await.is_err());
 }
 
 // ---------------------------------------------------------------------------------------------

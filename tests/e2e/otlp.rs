@@ -214,7 +214,20 @@ async fn spans_of_requests_and_their_store_calls_reach_the_collector() {
             ("s3gate.response.complete", "true"),
         ],
     );
-    assert_eq!(children(&spans, put_span), ["blob.put", "metadata.bucket", "metadata.put_object"]);
+    // The authorization's bucket and policy reads, and the engine's bucket, encryption and
+    // object-lock reads, then the blob and the commit.
+    assert_eq!(
+        children(&spans, put_span),
+        [
+            "blob.put",
+            "metadata.bucket",
+            "metadata.bucket",
+            "metadata.bucket_config",
+            "metadata.bucket_config",
+            "metadata.bucket_config",
+            "metadata.put_object"
+        ]
+    );
 
     let get_span = request_span(
         &spans,
@@ -226,7 +239,9 @@ async fn spans_of_requests_and_their_store_calls_reach_the_collector() {
             ("http.response.body.size", &len),
         ],
     );
-    assert_eq!(children(&spans, get_span), ["blob.get", "metadata.bucket", "metadata.object"]);
+    let read = ["metadata.bucket", "metadata.bucket", "metadata.bucket_config"];
+    let get_children = [&["blob.get"][..], &read, &["metadata.object_version"]].concat();
+    assert_eq!(children(&spans, get_span), get_children);
     assert_ne!(get_span.trace_id, put_span.trace_id, "each request is a trace of its own");
     assert!(get_span.parent_span_id.is_empty(), "a request without traceparent is a root");
 
@@ -238,7 +253,7 @@ async fn spans_of_requests_and_their_store_calls_reach_the_collector() {
     let head_span = request_span(&spans, &head_id, &[("rpc.method", "HeadObject")]);
     assert_eq!(hex::encode(&head_span.trace_id), trace_id);
     assert_eq!(hex::encode(&head_span.parent_span_id), caller_span);
-    assert_eq!(children(&spans, head_span), ["metadata.bucket", "metadata.object"]);
+    assert_eq!(children(&spans, head_span), [&read[..], &["metadata.object_version"]].concat());
 
     // The collector's periodic store calls belong to no request: they are not exported.
     assert!(

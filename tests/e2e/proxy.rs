@@ -651,3 +651,20 @@ async fn three_gateways_share_one_database_and_one_upstream() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Veeam's SOSAPI over the proxy backend: the upstream's space is unknown, so `system.xml`
+/// says `CapacityInfo` false and `capacity.xml` does not exist (never made-up figures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_sosapi_reports_no_capacity() {
+    let up = Upstream::start().await;
+    let gw = start_proxy(&up, &up.gw.endpoint(), &[]);
+    let c = gw.client(Flavour::WhenRequired);
+    create_bucket(&c, "veeam").await;
+    let folder = ".system-d26a9498-cb7c-4a87-a44a-8ae204f5ba6c/";
+    let system = c.get_object().bucket("veeam").key(format!("{folder}system.xml")).send().await;
+    let body = system.unwrap().body.collect().await.unwrap().into_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(text.contains("<CapacityInfo>false</CapacityInfo>"), "{text}");
+    let cap = c.get_object().bucket("veeam").key(format!("{folder}capacity.xml")).send().await;
+    assert_eq!(crate::harness::err_info(&cap.unwrap_err()), (404, "NoSuchKey".to_owned()));
+}
