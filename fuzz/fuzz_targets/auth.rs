@@ -4,7 +4,8 @@
 //! The first byte picks a mode: even bytes verify the request as sent (parsers, scope and
 //! time checks on hostile input); odd bytes first sign it with `sign_headers` (or `presign`)
 //! at the verification time and then require `verify` to accept it (a round-trip property:
-//! canonicalisation must agree between signer and verifier for every signable request).
+//! canonicalisation must agree between signer and verifier for every signable request, that is
+//! one that carries no authentication yet, in its headers or its query).
 #![no_main]
 
 use std::collections::HashMap;
@@ -57,6 +58,9 @@ fuzz_target!(|data: &[u8]| {
             n.starts_with("x-amz-") || n == "authorization" || n == "host"
         })
         || raw_query.is_some_and(|q| q.contains("X-Amz-") || q.contains("x-amz-"))
+        // SigV2 query authentication (`AWSAccessKeyId`, `Signature`) is authentication too:
+        // signing on top of it makes a request with two, which verify refuses by design.
+        || has_auth(&req)
     {
         return;
     }
