@@ -96,6 +96,7 @@ impl fmt::Debug for SseConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseConfig")
             .field("active_master_key", &self.master_keys.active_id())
+            .field("account_id", &self.account_id)
             .field("encrypt_by_default", &self.encrypt_by_default)
             .finish()
     }
@@ -567,16 +568,18 @@ impl<M: MetadataStore> KeyRecords for MetaKeyRecords<M> {
     }
 
     async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), CryptoError> {
-        match self.0.set_kms_key_enabled(key_id, enabled).await.map_err(storage)? {
-            true => Ok(()),
-            false => Err(CryptoError::KmsKeyNotFound(key_id.to_owned())),
+        if self.0.set_kms_key_enabled(key_id, enabled).await.map_err(storage)? {
+            Ok(())
+        } else {
+            Err(CryptoError::KmsKeyNotFound(key_id.to_owned()))
         }
     }
 
     async fn set_material(&self, key_id: &str, material: WrappedKey) -> Result<(), CryptoError> {
-        match self.0.set_kms_key_material(key_id, material.to_bytes()).await.map_err(storage)? {
-            true => Ok(()),
-            false => Err(CryptoError::KmsKeyNotFound(key_id.to_owned())),
+        if self.0.set_kms_key_material(key_id, material.to_bytes()).await.map_err(storage)? {
+            Ok(())
+        } else {
+            Err(CryptoError::KmsKeyNotFound(key_id.to_owned()))
         }
     }
 }

@@ -1424,34 +1424,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 }
             }
             ("encryption", "PutBucketEncryption") => {
-                let raw = body.unwrap_or_default();
-                let rule = s3gate_protocol::parse_bucket_encryption(&raw)?;
-                match rule.algorithm.as_str() {
-                    "AES256" | "aws:kms" => {}
-                    _ => {
-                        return Err(ApiError::msg(
-                            ErrorCode::NotImplemented,
-                            "Default encryption with dual-layer KMS keys (aws:kms:dsse) is not \
-                             implemented by this gateway.",
-                        ));
-                    }
-                }
-                // A key id goes with aws:kms only (AWS's InvalidArgument otherwise).
-                if rule.algorithm == "AES256" && rule.kms_key_id.is_some() {
-                    return Err(ApiError::msg(
-                        ErrorCode::InvalidArgument,
-                        "a KMSMasterKeyID is not applicable if the default sse algorithm is not \
-                         aws:kms or aws:kms:dsse",
-                    ));
-                }
-                if rule.kms_key_id.as_deref().is_some_and(|k| k.contains(char::is_whitespace)) {
-                    return Err(ApiError::msg(ErrorCode::KmsNotFound, "Invalid keyId"));
-                }
-                let rule = s3gate_engine::BucketEncryption {
-                    algorithm: rule.algorithm,
-                    kms_key_id: rule.kms_key_id.filter(|k| !k.is_empty()),
-                    bucket_key: rule.bucket_key,
-                };
+                let rule = bucket_encryption_rule(&body.unwrap_or_default())?;
                 e.set_bucket_encryption(caller, bucket, Some(rule)).await?;
                 Ok(empty(StatusCode::OK))
             }
@@ -2267,6 +2240,34 @@ fn write_output_headers(r: &mut Resp, out: &WriteOutput) {
         set(r, "x-amz-checksum-type", t.as_str());
     }
     sse_headers(r, out.encryption.as_ref());
+}
+
+/// The rule of a PutBucketEncryption body, with AWS's refusals: `aws:kms:dsse` is not built
+/// (501); a key id goes with `aws:kms` only.
+fn bucket_encryption_rule(raw: &[u8]) -> Result<s3gate_engine::BucketEncryption, ApiError> {
+    let rule = s3gate_protocol::parse_bucket_encryption(raw)?;
+    if !matches!(rule.algorithm.as_str(), "AES256" | "aws:kms") {
+        return Err(ApiError::msg(
+            ErrorCode::NotImplemented,
+            "Default encryption with dual-layer KMS keys (aws:kms:dsse) is not implemented by \
+             this gateway.",
+        ));
+    }
+    if rule.algorithm == "AES256" && rule.kms_key_id.is_some() {
+        return Err(ApiError::msg(
+            ErrorCode::InvalidArgument,
+            "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or \
+             aws:kms:dsse",
+        ));
+    }
+    if rule.kms_key_id.as_deref().is_some_and(|k| k.contains(char::is_whitespace)) {
+        return Err(ApiError::msg(ErrorCode::KmsNotFound, "Invalid keyId"));
+    }
+    Ok(s3gate_engine::BucketEncryption {
+        algorithm: rule.algorithm,
+        kms_key_id: rule.kms_key_id.filter(|k| !k.is_empty()),
+        bucket_key: rule.bucket_key,
+    })
 }
 
 /// `x-amz-server-side-encryption-context`: base64 of a JSON object of string values, as S3
