@@ -180,6 +180,13 @@ class Stack:
                        check=True, stdout=subprocess.DEVNULL)
         return ak, sk
 
+    def add_kms_key(self, gw: Gateway, key_id: str) -> None:
+        """Creates a key of the built-in KMS (the suite's `kms_keyid`s) in the gateway's
+        metadata, as an operator would."""
+        subprocess.run([str(self.binary), "kms", "create-key", "--key-id", key_id,
+                        "--data-dir", str(gw.data_dir), *self.meta_args],
+                       check=True, stdout=subprocess.DEVNULL)
+
     def stop(self) -> None:
         for gw in reversed(self.gateways):
             gw.stop()
@@ -237,6 +244,9 @@ def run_stack(name: str, args: argparse.Namespace, scratch: Path) -> Path:
         users = {"MAIN": (gw.access_key, gw.secret_key),
                  "ALT": stack.add_user(gw, "alt"),
                  "TENANT": stack.add_user(gw, "tenant")}
+        # The suite's SSE-KMS cases name these keys (kms_keyid, kms_keyid2 in s3tests.conf).
+        for key_id in ("testkey-1", "testkey-2"):
+            stack.add_kms_key(gw, key_id)
         conf = work / "s3tests.conf"
         write_conf(conf, gw, users)
         cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",

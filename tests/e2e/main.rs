@@ -43,6 +43,7 @@ mod full_disk;
 mod hostile;
 mod integrity;
 mod keepalive;
+mod kms;
 mod listener;
 mod listing;
 mod load;

@@ -351,7 +351,7 @@ async fn refused_forms_write_nothing() {
     );
     let sse = signed_v4(
         &gw,
-        fields(&[("key", "k"), ("x-amz-server-side-encryption", "aws:kms")]),
+        fields(&[("key", "k"), ("x-amz-server-side-encryption", "aws:kms:dsse")]),
         &[&bucket_cond, key_cond, r#"["starts-with", "$x-amz-server-side-encryption", ""]"#],
         60,
     );

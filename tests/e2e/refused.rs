@@ -228,16 +228,15 @@ const REFUSED: &[(&str, &str, &[&str], &str)] = &[
     ("x-amz-storage-class", "DEEP_ARCHIVE", &["PutObject"], "501 NotImplemented"),
     // Stored and honoured (docs/website.md); a value that is no path or URL is AWS's 400.
     ("x-amz-website-redirect-location", "elsewhere", OBJECT_WRITES, "400 InvalidRedirectLocation"),
-    ("x-amz-server-side-encryption", "aws:kms", OBJECT_WRITES, "501 NotImplemented"),
-    ("x-amz-server-side-encryption", "aws:kms:dsse", &["PutObject"], "501 NotImplemented"),
+    ("x-amz-server-side-encryption", "aws:kms:dsse", OBJECT_WRITES, "501 NotImplemented"),
     // KMS parameters without `aws:kms` contradict themselves: AWS's 400 (with it: below).
     ("x-amz-server-side-encryption-aws-kms-key-id", "k", OBJECT_WRITES, "400 InvalidArgument"),
     ("x-amz-server-side-encryption-context", "e30=", OBJECT_WRITES, "400 InvalidArgument"),
     (
         "x-amz-server-side-encryption-bucket-key-enabled",
-        "true",
+        "maybe",
         OBJECT_WRITES,
-        "501 NotImplemented",
+        "400 InvalidArgument",
     ),
     // One SSE-C header alone is a broken set: AWS's 400 before anything else (the full sets
     // are in `SSE_C_SETS`).
@@ -314,6 +313,9 @@ const HONOURED: &[(&str, &str, &[&str])] = &[
     ("x-amz-bucket-object-lock-enabled", "true", &["CreateBucket"]),
     ("x-amz-object-ownership", "BucketOwnerEnforced", &["CreateBucket"]),
     ("x-amz-server-side-encryption", "AES256", OBJECT_WRITES),
+    // SSE-KMS under the aws/s3 key, created on first use.
+    ("x-amz-server-side-encryption", "aws:kms", OBJECT_WRITES),
+    ("x-amz-server-side-encryption-bucket-key-enabled", "true", OBJECT_WRITES),
     ("x-amz-website-redirect-location", "/elsewhere", OBJECT_WRITES),
 ];
 
@@ -354,7 +356,8 @@ async fn feature_headers() {
         w.case(ops[0], &bad_alg, if head { "400" } else { "400 InvalidEncryptionAlgorithmError" })
             .await;
     }
-    // KMS with its parameters is not implemented; SSE with SSE-C contradicts itself.
+    // SSE-KMS under a key that does not exist is KMS's 400 passed on; SSE with SSE-C
+    // contradicts itself.
     let kms = [
         ("x-amz-server-side-encryption", "aws:kms"),
         ("x-amz-server-side-encryption-aws-kms-key-id", "k"),
@@ -367,7 +370,7 @@ async fn feature_headers() {
         ("x-amz-server-side-encryption-customer-key-md5", KEY_MD5),
     ];
     for op in OBJECT_WRITES {
-        w.case(op, &kms, "501 NotImplemented").await;
+        w.case(op, &kms, "400 KMS.NotFoundException").await;
         w.case(op, &both, "400 InvalidArgument").await;
     }
     for (header, value, ops) in HONOURED {

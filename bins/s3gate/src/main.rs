@@ -14,6 +14,7 @@ mod metadata_opts;
 mod admin;
 mod config;
 mod keys;
+mod kms;
 mod telemetry;
 mod tls;
 
@@ -93,20 +94,7 @@ enum Command {
     Metadata(metadata_opts::MetadataCommand),
     /// Server-side encryption keys.
     #[command(subcommand)]
-    Kms(KmsCommand),
-}
-
-#[derive(Subcommand)]
-enum KmsCommand {
-    /// Add a new active master key to the master key file; older keys stay for reading the
-    /// data keys they wrapped. Restart the gateway to use it.
-    Rotate {
-        #[command(flatten)]
-        data: DataDir,
-        /// The master key file (default: `master-keys` in the data directory).
-        #[arg(long, env = "S3GATE_MASTER_KEY_FILE")]
-        master_key_file: Option<PathBuf>,
-    },
+    Kms(kms::KmsCommand),
 }
 
 #[derive(Subcommand)]
@@ -358,11 +346,7 @@ fn main() -> anyhow::Result<()> {
             Command::Config(ConfigCommand::PrintDefault) => Ok(()),
             Command::Migrate(args) => metadata_opts::migrate(args).await,
             Command::Metadata(cmd) => metadata_opts::metadata(cmd).await,
-            Command::Kms(KmsCommand::Rotate { data, master_key_file }) => {
-                let id = keys::rotate(&data.data_dir, master_key_file.as_deref())?;
-                println!("new active master key {id}");
-                Ok(())
-            }
+            Command::Kms(cmd) => kms::run(cmd).await,
         }
     });
     if let Some(t) = telemetry {
@@ -521,11 +505,21 @@ async fn serve(
     engine_config.max_put_size = args.max_object_size;
     engine_config.space = space.clone();
     engine_config.encryption = Some(std::sync::Arc::new(s3gate_engine::SseConfig {
-        master_keys: keys::load(&data_dir, args.master_key_file.as_deref())?,
+        master_keys: Arc::new(keys::load(&data_dir, args.master_key_file.as_deref())?),
+        account_id: server_config.account_id.clone(),
         encrypt_by_default: args.encrypt_by_default,
     }));
     let engine: GatewayEngine =
         Engine::new(TimedMetadata::new(meta), TimedBlobs::new(blobs), engine_config);
+    // KMS keys still wrapped by an older master key (a ring given by environment, or a
+    // rotation whose re-wrap did not finish) move to the active one.
+    if let Some(kms) = engine.kms() {
+        match kms.rewrap_keys().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "re-wrapped KMS keys under the active master key"),
+            Err(e) => tracing::warn!(error = %e, "could not re-wrap KMS keys"),
+        }
+    }
     clean_at_start_up(&engine, shared).await;
     let background = engine.spawn_background(Duration::from_secs(args.gc_interval_seconds.max(1)));
     let spare_task =

@@ -20,7 +20,7 @@ use crate::api::{
 };
 use crate::lease::{LeaseGuard, Leases, WriteGuard, Writes};
 use crate::read::empty_stream;
-use crate::sse::{Resolved, Sealing, etag_md5, key_for, new_sealing, part_cipher};
+use crate::sse::{Resolved, Sealing, etag_md5, part_cipher};
 use crate::version::VersionRef;
 use crate::write::{WriteSpec, discard, discard_after_failed_commit, verify_empty, write_blob};
 use crate::{EngineConfig, EngineError};
@@ -38,7 +38,9 @@ const MAX_DELETE_KEYS: usize = 1000;
 const COPY_ATTEMPTS: usize = 5;
 
 pub(crate) struct Inner<M, B> {
-    pub(crate) meta: M,
+    pub(crate) meta: Arc<M>,
+    /// The built-in KMS over `meta`, when server-side encryption is configured.
+    pub(crate) kms: Option<Arc<crate::sse::EngineKms<M>>>,
     pub(crate) blobs: Arc<B>,
     pub(crate) config: EngineConfig,
     pub(crate) leases: Arc<Leases>,
@@ -113,8 +115,19 @@ fn lease_holder() -> String {
 impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     /// An engine over the two stores.
     pub fn new(meta: M, blobs: B, config: EngineConfig) -> Self {
+        let meta = Arc::new(meta);
         Engine {
             inner: Arc::new(Inner {
+                kms: config.encryption.as_ref().map(|c| {
+                    let records = crate::sse::MetaKeyRecords::new(Arc::clone(&meta));
+                    let masters = Arc::clone(&c.master_keys);
+                    Arc::new(s3gate_crypto::BuiltinKms::new(
+                        masters,
+                        records,
+                        &config.region,
+                        &c.account_id,
+                    ))
+                }),
                 meta,
                 blobs: Arc::new(blobs),
                 config,
@@ -354,7 +367,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let alg =
             req.integrity.checksum.as_ref().map_or(ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm);
         let mode = self.resolve_sse(&req.bucket, &req.encryption).await?;
-        let sealing = new_sealing(&mode, self.sse())?;
+        let sealing = self.new_sealing(&mode, &req.bucket, req.key.as_str()).await?;
         let (cipher, salt) = match &sealing {
             Some((s, key)) => {
                 let (cipher, salt) = part_cipher(s, key, 1)?;
@@ -432,7 +445,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let versioning = self.owned_bucket(caller, &req.bucket).await?.versioning;
         let version = self.readable_version(&req.bucket, &req.key, &req.version).await?;
         let sealing = Sealing::of(version.encryption.as_deref())?;
-        let key = key_for(sealing.as_ref(), self.sse(), req.customer_key.as_deref())?;
+        let key = self.key_for(sealing.as_ref(), req.customer_key.as_deref()).await?;
         let etag = ETag::parse_quoted_or_not(&version.etag);
         match req.conditions.evaluate(&etag, version.last_modified) {
             ConditionOutcome::Proceed => {}
@@ -713,7 +726,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             .await?;
         let source_sealing = Sealing::of(source.encryption.as_deref())?;
         let source_key =
-            key_for(source_sealing.as_ref(), self.sse(), req.source_customer_key.as_deref())?;
+            self.key_for(source_sealing.as_ref(), req.source_customer_key.as_deref()).await?;
         let mode = self.resolve_sse(&req.bucket, &req.encryption).await?;
         // The new version may name the source's sealed blobs only if it is to be encrypted
         // the same way under the same key; otherwise the content is re-encrypted.
@@ -808,7 +821,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         condition: WriteCondition,
     ) -> Result<WriteOutput, EngineError> {
         let _write = self.begin_write();
-        let sealing = new_sealing(mode, self.sse())?;
+        let sealing = self.new_sealing(mode, bucket, key.as_str()).await?;
         let alg = stored_checksum(source).map_or(ChecksumAlgorithm::Crc64Nvme, |(a, _)| a);
         let (cipher, salt) = match &sealing {
             Some((s, k)) => {

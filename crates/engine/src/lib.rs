@@ -93,7 +93,8 @@ pub use s3gate_metadata::{
 };
 pub use s3gate_storage_backend::{BoxError, ByteStream};
 pub use sse::{
-    BUCKET_ENCRYPTION_KIND, SseConfig, SseInfo, SseRequest, check_customer_key, sse_info,
+    BUCKET_ENCRYPTION_KIND, BucketEncryption, DEFAULT_KMS_ALIAS, EngineKms, MetaKeyRecords,
+    SseConfig, SseInfo, SseRequest, check_customer_key, parse_context_json, sse_info,
 };
 pub use version::{ListVersionsRequest, VersionRef};
 

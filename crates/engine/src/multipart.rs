@@ -18,7 +18,7 @@ use crate::api::{
     UploadPartCopyRequest, UploadPartRequest, WriteOutput,
 };
 use crate::engine::write_output;
-use crate::sse::{Sealing, etag_md5, key_for, new_sealing, part_cipher};
+use crate::sse::{Sealing, etag_md5, part_cipher};
 use crate::write::{WriteSpec, Written, discard_after_failed_commit, write_blob};
 use crate::{Engine, EngineError};
 
@@ -118,7 +118,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         }
         let lock = self.upload_lock(&req.bucket, &req.lock).await?;
         let mode = self.resolve_sse(&req.bucket, &req.encryption).await?;
-        let sealing = new_sealing(&mode, self.sse())?.map(|(s, _)| s);
+        let sealing = self.new_sealing(&mode, &req.bucket, req.key.as_str()).await?.map(|(s, _)| s);
         let id = new_upload_id()?;
         let upload = Upload {
             upload_id: id.clone(),
@@ -140,14 +140,14 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
 
     /// The sealing of an upload, the part cipher of a new part and its salt, for a request
     /// carrying `customer` (SSE-C headers).
-    fn part_sealing(
+    async fn part_sealing(
         &self,
         upload: &Upload,
         part_number: u32,
         customer: Option<&s3gate_crypto::CustomerKey>,
     ) -> Result<PartSealing, EngineError> {
         let sealing = Sealing::of(upload.encryption.as_deref())?;
-        let Some(key) = key_for(sealing.as_ref(), self.sse(), customer)? else {
+        let Some(key) = self.key_for(sealing.as_ref(), customer).await? else {
             return Ok((sealing, None, None));
         };
         let Some(s) = &sealing else { return Ok((None, None, None)) };
@@ -218,7 +218,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         }
         let number = u32::from(req.part_number.get());
         let (sealing, cipher, salt) =
-            self.part_sealing(&upload, number, req.customer_key.as_deref())?;
+            self.part_sealing(&upload, number, req.customer_key.as_deref()).await?;
         let alg = Some(storage_checksum(&upload).0);
         let spec =
             WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?.sealed(cipher);
@@ -272,10 +272,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let len = range.map_or(0, |r| r.len());
         let source_sealing = Sealing::of(source.encryption.as_deref())?;
         let source_key =
-            key_for(source_sealing.as_ref(), self.sse(), req.source_customer_key.as_deref())?;
+            self.key_for(source_sealing.as_ref(), req.source_customer_key.as_deref()).await?;
         let number = u32::from(req.part_number.get());
         let (sealing, cipher, salt) =
-            self.part_sealing(&upload, number, req.customer_key.as_deref())?;
+            self.part_sealing(&upload, number, req.customer_key.as_deref()).await?;
         let data = if range.is_some() {
             self.plain_stream(
                 &source,

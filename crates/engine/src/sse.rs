@@ -19,10 +19,11 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use s3gate_crypto::{
-    CryptoError, CustomerKey, DataKey, Decryptor, Encryptor, FormatVersion, KeyCheck, MasterKeys,
+    BuiltinKms, CryptoError, CustomerKey, DataKey, Decryptor, EncryptionContext, Encryptor,
+    FormatVersion, KeyCheck, KeyRecord, KeyRecords, KeyStore, KmsWrappedKey, MasterKeys, NewKey,
     ObjectId, PartCipher, PartSalt, WrappedKey,
 };
-use s3gate_metadata::{MetadataStore, ObjectPart, ObjectVersion};
+use s3gate_metadata::{KmsKeyRow, MetaError, MetadataStore, ObjectPart, ObjectVersion};
 use s3gate_protocol::{BucketName, ByteRange};
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore, BlobStream, BoxError, ByteStream};
 
@@ -30,15 +31,63 @@ use crate::read::Segment;
 use crate::{Engine, EngineError};
 
 /// The bucket configuration kind that holds a bucket's default encryption (the document is
-/// the rule's algorithm: `AES256`).
+/// [`BucketEncryption::to_document`]).
 pub const BUCKET_ENCRYPTION_KIND: &str = "encryption";
+
+/// The alias of the key SSE-KMS uses when a request names none: AWS's `aws/s3` managed key,
+/// created on first use.
+pub const DEFAULT_KMS_ALIAS: &str = "aws/s3";
+
+/// A bucket's default encryption rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketEncryption {
+    /// `AES256` or `aws:kms`.
+    pub algorithm: String,
+    /// `KMSMasterKeyID` (with `aws:kms` only): `None` is the `aws/s3` key.
+    pub kms_key_id: Option<String>,
+    /// `BucketKeyEnabled`.
+    pub bucket_key: bool,
+}
+
+impl BucketEncryption {
+    /// The stored form: the algorithm, then `key=<id>` and `bucket-key` words when set (the
+    /// form before SSE-KMS, the algorithm alone, reads the same).
+    pub fn to_document(&self) -> String {
+        let mut doc = self.algorithm.clone();
+        if let Some(id) = &self.kms_key_id {
+            doc.push_str(" key=");
+            doc.push_str(id);
+        }
+        if self.bucket_key {
+            doc.push_str(" bucket-key");
+        }
+        doc
+    }
+
+    /// Parses a stored document.
+    pub fn parse(doc: &str) -> Self {
+        let mut words = doc.split(' ');
+        let algorithm = words.next().unwrap_or_default().to_owned();
+        let (mut kms_key_id, mut bucket_key) = (None, false);
+        for w in words {
+            if let Some(id) = w.strip_prefix("key=") {
+                kms_key_id = Some(id.to_owned());
+            } else if w == "bucket-key" {
+                bucket_key = true;
+            }
+        }
+        Self { algorithm, kms_key_id, bucket_key }
+    }
+}
 
 /// The operator's encryption settings: the master key ring (SSE-S3 data keys are wrapped
 /// under its active key) and whether every new object is encrypted with SSE-S3 when neither
 /// the request nor the bucket says otherwise, as AWS does since 2023.
 pub struct SseConfig {
-    /// The master key ring.
-    pub master_keys: MasterKeys,
+    /// The master key ring (it also wraps the built-in KMS's keys).
+    pub master_keys: Arc<MasterKeys>,
+    /// The account id in the ARNs of KMS keys.
+    pub account_id: String,
     /// Encrypt every new object (SSE-S3) by default.
     pub encrypt_by_default: bool,
 }
@@ -47,6 +96,7 @@ impl fmt::Debug for SseConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseConfig")
             .field("active_master_key", &self.master_keys.active_id())
+            .field("account_id", &self.account_id)
             .field("encrypt_by_default", &self.encrypt_by_default)
             .finish()
     }
@@ -63,6 +113,15 @@ pub enum SseRequest {
     S3,
     /// SSE-C: the customer key of the request.
     Customer(Arc<CustomerKey>),
+    /// `x-amz-server-side-encryption: aws:kms`.
+    Kms {
+        /// `x-amz-server-side-encryption-aws-kms-key-id`; the `aws/s3` key when `None`.
+        key_id: Option<String>,
+        /// `x-amz-server-side-encryption-context`, decoded.
+        context: Option<EncryptionContext>,
+        /// `x-amz-server-side-encryption-bucket-key-enabled: true`.
+        bucket_key: bool,
+    },
 }
 
 /// How a stored object (or upload) is encrypted, as S3 reports it.
@@ -75,6 +134,16 @@ pub enum SseInfo {
         /// `x-amz-server-side-encryption-customer-key-MD5`.
         key_md5: String,
     },
+    /// SSE-KMS (`x-amz-server-side-encryption: aws:kms`).
+    Kms {
+        /// The KMS key's ARN (`x-amz-server-side-encryption-aws-kms-key-id`).
+        key_arn: String,
+        /// `x-amz-server-side-encryption-bucket-key-enabled`.
+        bucket_key: bool,
+        /// The encryption context as S3 echoes it (`x-amz-server-side-encryption-context`):
+        /// base64 of its JSON.
+        context: String,
+    },
 }
 
 /// The key part of an encryption record.
@@ -84,6 +153,35 @@ enum StoredKey {
     Master(WrappedKey),
     /// SSE-C: the key check and the key's MD5; the key itself is never stored.
     Customer { check: KeyCheck, md5: String },
+    /// SSE-KMS: the data key wrapped by a KMS key under the encryption context.
+    Kms(Box<KmsKey>),
+}
+
+/// The stored key of an SSE-KMS object.
+#[derive(Clone)]
+struct KmsKey {
+    wrapped: KmsWrappedKey,
+    /// The KMS key's ARN, as S3 reports it.
+    arn: String,
+    context: EncryptionContext,
+    bucket_key: bool,
+}
+
+/// The JSON of an encryption context (as S3 takes and echoes it, base64'd).
+fn context_json(context: &EncryptionContext) -> String {
+    let map: serde_json::Map<String, serde_json::Value> =
+        context.iter().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Parses the JSON of an encryption context: an object of string values.
+pub fn parse_context_json(json: &[u8]) -> Option<EncryptionContext> {
+    let serde_json::Value::Object(map) = serde_json::from_slice(json).ok()? else { return None };
+    let mut context = EncryptionContext::new();
+    for (k, v) in map {
+        context.insert(k, v.as_str()?.to_owned());
+    }
+    Some(context)
 }
 
 /// An object's (or upload's) encryption record: its format version, object id and key.
@@ -104,8 +202,10 @@ fn malformed() -> EngineError {
 }
 
 impl Sealing {
-    /// The stored form: `1 S3 <object id hex> <wrapped key base64>` or
-    /// `1 C <object id hex> <key check base64> <key md5 base64>`.
+    /// The stored form: `1 S3 <object id hex> <wrapped key base64>`,
+    /// `1 C <object id hex> <key check base64> <key md5 base64>` or
+    /// `1 K <object id hex> <kms-wrapped key base64> <context json base64> <key arn> <0|1>`
+    /// (the last word: bucket key).
     pub(crate) fn to_record(&self) -> String {
         let v = FormatVersion::CURRENT.as_u8();
         match &self.key {
@@ -115,6 +215,14 @@ impl Sealing {
             StoredKey::Customer { check, md5 } => {
                 format!("{v} C {} {} {md5}", self.object, STANDARD.encode(check.to_bytes()))
             }
+            StoredKey::Kms(k) => format!(
+                "{v} K {} {} {} {} {}",
+                self.object,
+                STANDARD.encode(k.wrapped.to_bytes()),
+                STANDARD.encode(context_json(&k.context)),
+                k.arn,
+                u8::from(k.bucket_key)
+            ),
         }
     }
 
@@ -136,6 +244,18 @@ impl Sealing {
                 let md5 = STANDARD.encode(b64()?);
                 StoredKey::Customer { check, md5 }
             }
+            "K" => {
+                let wrapped =
+                    KmsWrappedKey::from_bytes(&b64()?).map_err(EngineError::Encryption)?;
+                let context = parse_context_json(&b64()?).ok_or_else(malformed)?;
+                let arn = words.next().ok_or_else(malformed)?.to_owned();
+                let bucket_key = match words.next() {
+                    Some("1") => true,
+                    Some("0") => false,
+                    _ => return Err(malformed()),
+                };
+                StoredKey::Kms(Box::new(KmsKey { wrapped, arn, context, bucket_key }))
+            }
             _ => return Err(malformed()),
         };
         Ok(Sealing { object, key })
@@ -146,32 +266,11 @@ impl Sealing {
         match &self.key {
             StoredKey::Master(_) => SseInfo::S3,
             StoredKey::Customer { md5, .. } => SseInfo::Customer { key_md5: md5.clone() },
-        }
-    }
-
-    /// The data key, from the master keys (SSE-S3) or the request's customer key (SSE-C),
-    /// which must be the key the object was stored with.
-    pub(crate) fn data_key(
-        &self,
-        config: Option<&SseConfig>,
-        customer: Option<&CustomerKey>,
-    ) -> Result<DataKey, EngineError> {
-        match &self.key {
-            StoredKey::Master(wrapped) => {
-                if customer.is_some() {
-                    return Err(EngineError::SseNotApplicable);
-                }
-                let config = config.ok_or(EngineError::SseUnavailable)?;
-                config
-                    .master_keys
-                    .unwrap(wrapped, self.object.as_bytes())
-                    .map_err(EngineError::Encryption)
-            }
-            StoredKey::Customer { check, .. } => {
-                let key = customer.ok_or(EngineError::SseCustomerKeyRequired)?;
-                key.verify(check).map_err(EngineError::Encryption)?;
-                Ok(key.object_key(&self.object))
-            }
+            StoredKey::Kms(k) => SseInfo::Kms {
+                key_arn: k.arn.clone(),
+                bucket_key: k.bucket_key,
+                context: STANDARD.encode(context_json(&k.context)),
+            },
         }
     }
 
@@ -214,32 +313,6 @@ pub fn check_customer_key(
     }
 }
 
-/// A new sealing of `mode` with a fresh object id and data key; returns the data key too.
-pub(crate) fn new_sealing(
-    mode: &Resolved,
-    config: Option<&SseConfig>,
-) -> Result<Option<(Sealing, DataKey)>, EngineError> {
-    let object = ObjectId::generate().map_err(EngineError::Encryption)?;
-    match mode {
-        Resolved::Plain => Ok(None),
-        Resolved::S3 => {
-            let config = config.ok_or(EngineError::SseUnavailable)?;
-            let key = DataKey::generate().map_err(EngineError::Encryption)?;
-            let wrapped = config
-                .master_keys
-                .wrap(&key, object.as_bytes())
-                .map_err(EngineError::Encryption)?;
-            Ok(Some((Sealing { object, key: StoredKey::Master(wrapped) }, key)))
-        }
-        Resolved::Customer(customer) => {
-            let check = customer.key_check().map_err(EngineError::Encryption)?;
-            let key = customer.object_key(&object);
-            let md5 = customer.key_md5_base64();
-            Ok(Some((Sealing { object, key: StoredKey::Customer { check, md5 } }, key)))
-        }
-    }
-}
-
 /// The encryption a new object gets, once the defaults are applied.
 #[derive(Debug, Clone)]
 pub(crate) enum Resolved {
@@ -249,6 +322,9 @@ pub(crate) enum Resolved {
     S3,
     /// SSE-C with this key.
     Customer(Arc<CustomerKey>),
+    /// SSE-KMS: the KMS key (the `aws/s3` key when `None`), the client's context, and whether
+    /// a bucket key is asked for.
+    Kms { key_id: Option<String>, context: Option<EncryptionContext>, bucket_key: bool },
 }
 
 /// The cipher of a new part: a fresh salt, returned for the part's metadata.
@@ -263,12 +339,13 @@ pub(crate) fn part_cipher(
 }
 
 /// The ETag of an encrypted part or single-part object: the plaintext's MD5 for SSE-S3, as
-/// on AWS; for SSE-C, which AWS answers with a value that is not the plaintext's MD5, the MD5
-/// of the object id and the plaintext MD5, so the ETag reveals nothing about the content.
+/// on AWS; for SSE-C and SSE-KMS, which AWS answers with a value that is not the plaintext's
+/// MD5, the MD5 of the object id and the plaintext MD5, so the ETag reveals nothing about the
+/// content.
 pub(crate) fn etag_md5(sealing: Option<&Sealing>, md5: [u8; 16]) -> [u8; 16] {
     use md5::Digest as _;
     match sealing.map(|s| &s.key) {
-        Some(StoredKey::Customer { .. }) => {
+        Some(StoredKey::Customer { .. } | StoredKey::Kms(_)) => {
             let mut h = md5::Md5::new();
             h.update(sealing.map_or(&[0; 16], |s| s.object.as_bytes()));
             h.update(md5);
@@ -429,21 +506,235 @@ pub(crate) fn open_stream(inner: BlobStream, decs: Decryptors) -> BlobStream {
     }))
 }
 
-/// The data key of a stored version for a request that carries `customer` (SSE-C headers),
-/// with S3's refusals: a customer key for an object without one, none for an object with one.
-pub(crate) fn key_for(
-    sealing: Option<&Sealing>,
-    config: Option<&SseConfig>,
-    customer: Option<&CustomerKey>,
-) -> Result<Option<DataKey>, EngineError> {
-    match sealing {
-        Some(s) => s.data_key(config, customer).map(Some),
-        None if customer.is_some() => Err(EngineError::SseNotApplicable),
-        None => Ok(None),
+/// [`KeyRecords`] in a [`MetadataStore`] (its `kms_keys` table): every gateway sharing the
+/// metadata shares the built-in KMS's keys.
+pub struct MetaKeyRecords<M>(Arc<M>);
+
+impl<M> MetaKeyRecords<M> {
+    /// Key records kept in `meta`.
+    pub fn new(meta: Arc<M>) -> Self {
+        Self(meta)
+    }
+}
+
+impl<M> fmt::Debug for MetaKeyRecords<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetaKeyRecords").finish_non_exhaustive()
+    }
+}
+
+fn storage(e: MetaError) -> CryptoError {
+    CryptoError::Storage(Box::new(e))
+}
+
+fn to_record(row: KmsKeyRow) -> Result<KeyRecord, CryptoError> {
+    Ok(KeyRecord {
+        material: WrappedKey::from_bytes(&row.material)?,
+        key_id: row.key_id,
+        alias: row.alias,
+        description: row.description,
+        enabled: row.enabled,
+        created_unix_seconds: row.created_unix_seconds,
+    })
+}
+
+impl<M: MetadataStore> KeyRecords for MetaKeyRecords<M> {
+    async fn insert(&self, record: KeyRecord) -> Result<(), CryptoError> {
+        let id = record.key_id.clone();
+        let row = KmsKeyRow {
+            material: record.material.to_bytes(),
+            key_id: record.key_id,
+            alias: record.alias,
+            description: record.description,
+            enabled: record.enabled,
+            created_unix_seconds: record.created_unix_seconds,
+        };
+        match self.0.insert_kms_key(row).await {
+            Err(MetaError::KmsKeyExists) => Err(CryptoError::KmsKeyExists(id)),
+            other => other.map_err(storage),
+        }
+    }
+
+    async fn get(&self, key_id: &str) -> Result<Option<KeyRecord>, CryptoError> {
+        self.0.kms_key(key_id).await.map_err(storage)?.map(to_record).transpose()
+    }
+
+    async fn get_by_alias(&self, alias: &str) -> Result<Option<KeyRecord>, CryptoError> {
+        self.0.kms_key_by_alias(alias).await.map_err(storage)?.map(to_record).transpose()
+    }
+
+    async fn list(&self) -> Result<Vec<KeyRecord>, CryptoError> {
+        self.0.kms_keys().await.map_err(storage)?.into_iter().map(to_record).collect()
+    }
+
+    async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), CryptoError> {
+        if self.0.set_kms_key_enabled(key_id, enabled).await.map_err(storage)? {
+            Ok(())
+        } else {
+            Err(CryptoError::KmsKeyNotFound(key_id.to_owned()))
+        }
+    }
+
+    async fn set_material(&self, key_id: &str, material: WrappedKey) -> Result<(), CryptoError> {
+        if self.0.set_kms_key_material(key_id, material.to_bytes()).await.map_err(storage)? {
+            Ok(())
+        } else {
+            Err(CryptoError::KmsKeyNotFound(key_id.to_owned()))
+        }
+    }
+}
+
+/// The gateway's KMS over its metadata store.
+pub type EngineKms<M> = BuiltinKms<MetaKeyRecords<M>>;
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The ARN of `bucket` (`aws:s3:arn` of a bucket key's context) or of an object in it.
+fn s3_arn(bucket: &str, key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
+        None => format!("arn:aws:s3:::{bucket}"),
     }
 }
 
 impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
+    /// The built-in KMS (present when server-side encryption is configured).
+    pub fn kms(&self) -> Option<&EngineKms<M>> {
+        self.inner.kms.as_deref()
+    }
+
+    fn kms_or_unavailable(&self) -> Result<&EngineKms<M>, EngineError> {
+        self.kms().ok_or(EngineError::SseUnavailable)
+    }
+
+    /// The id of the `aws/s3` key, created on first use (by whichever gateway gets there
+    /// first: a creation that loses the race reads the winner's key).
+    async fn default_kms_key(&self) -> Result<String, EngineError> {
+        let kms = self.kms_or_unavailable()?;
+        let alias = format!("alias/{DEFAULT_KMS_ALIAS}");
+        match kms.describe_key(&alias).await {
+            Ok(k) => return Ok(k.key_id),
+            Err(CryptoError::KmsKeyNotFound(_)) => {}
+            Err(e) => return Err(EngineError::Encryption(e)),
+        }
+        let new = NewKey {
+            key_id: None,
+            alias: Some(DEFAULT_KMS_ALIAS.to_owned()),
+            description: "Default key that protects my S3 objects when no other key is defined"
+                .to_owned(),
+            created_unix_seconds: unix_now(),
+        };
+        match kms.create_key(new).await {
+            Ok(k) => Ok(k.key_id),
+            Err(CryptoError::KmsKeyExists(_)) => {
+                kms.describe_key(&alias).await.map(|k| k.key_id).map_err(EngineError::Encryption)
+            }
+            Err(e) => Err(EngineError::Encryption(e)),
+        }
+    }
+
+    /// A new sealing of `mode` for an object `key` of `bucket`, with a fresh object id and
+    /// data key; returns the data key too.
+    pub(crate) async fn new_sealing(
+        &self,
+        mode: &Resolved,
+        bucket: &BucketName,
+        key: &str,
+    ) -> Result<Option<(Sealing, DataKey)>, EngineError> {
+        let config = self.sse();
+        let object = ObjectId::generate().map_err(EngineError::Encryption)?;
+        match mode {
+            Resolved::Plain => Ok(None),
+            Resolved::S3 => {
+                let config = config.ok_or(EngineError::SseUnavailable)?;
+                let key = DataKey::generate().map_err(EngineError::Encryption)?;
+                let wrapped = config
+                    .master_keys
+                    .wrap(&key, object.as_bytes())
+                    .map_err(EngineError::Encryption)?;
+                Ok(Some((Sealing { object, key: StoredKey::Master(wrapped) }, key)))
+            }
+            Resolved::Customer(customer) => {
+                let check = customer.key_check().map_err(EngineError::Encryption)?;
+                let key = customer.object_key(&object);
+                let md5 = customer.key_md5_base64();
+                Ok(Some((Sealing { object, key: StoredKey::Customer { check, md5 } }, key)))
+            }
+            Resolved::Kms { key_id, context, bucket_key } => {
+                let kms = self.kms_or_unavailable()?;
+                let key_id = match key_id {
+                    Some(id) => id.clone(),
+                    None => self.default_kms_key().await?,
+                };
+                // S3's context: the client's pairs plus `aws:s3:arn`, the object's ARN (the
+                // bucket's with a bucket key), unless the client set it.
+                let mut context = context.clone().unwrap_or_default();
+                if context.get("aws:s3:arn").is_none() {
+                    let arn = s3_arn(bucket.as_str(), (!bucket_key).then_some(key));
+                    context.insert("aws:s3:arn", arn);
+                }
+                let generated = kms
+                    .generate_data_key(&key_id, &context)
+                    .await
+                    .map_err(EngineError::Encryption)?;
+                let stored = KmsKey {
+                    wrapped: generated.wrapped,
+                    arn: generated.key_arn,
+                    context,
+                    bucket_key: *bucket_key,
+                };
+                Ok(Some((Sealing { object, key: StoredKey::Kms(Box::new(stored)) }, generated.key)))
+            }
+        }
+    }
+
+    /// The data key of a stored version for a request that carries `customer` (SSE-C
+    /// headers), with S3's refusals: a customer key for an object without one, none for an
+    /// object with one. SSE-S3 keys open with the master keys, SSE-KMS keys through the KMS
+    /// (which refuses a disabled key), SSE-C keys with the request's key.
+    pub(crate) async fn key_for(
+        &self,
+        sealing: Option<&Sealing>,
+        customer: Option<&CustomerKey>,
+    ) -> Result<Option<DataKey>, EngineError> {
+        let Some(sealing) = sealing else {
+            return match customer {
+                Some(_) => Err(EngineError::SseNotApplicable),
+                None => Ok(None),
+            };
+        };
+        match &sealing.key {
+            StoredKey::Master(wrapped) => {
+                if customer.is_some() {
+                    return Err(EngineError::SseNotApplicable);
+                }
+                let config = self.sse().ok_or(EngineError::SseUnavailable)?;
+                config
+                    .master_keys
+                    .unwrap(wrapped, sealing.object.as_bytes())
+                    .map(Some)
+                    .map_err(EngineError::Encryption)
+            }
+            StoredKey::Customer { check, .. } => {
+                let key = customer.ok_or(EngineError::SseCustomerKeyRequired)?;
+                key.verify(check).map_err(EngineError::Encryption)?;
+                Ok(Some(key.object_key(&sealing.object)))
+            }
+            StoredKey::Kms(k) => {
+                if customer.is_some() {
+                    return Err(EngineError::SseNotApplicable);
+                }
+                let kms = self.kms_or_unavailable()?;
+                let key = kms.decrypt(&k.wrapped, &k.context).await;
+                key.map(Some).map_err(EngineError::Encryption)
+            }
+        }
+    }
+
     /// The plaintext of `range` (all of it when `None`) of a version, decrypting when it is
     /// sealed (`sealing` and `key` from [`key_for`]); the lease lives as long as the stream.
     pub(crate) async fn plain_stream(
@@ -469,29 +760,31 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         }
     }
 
-    /// The bucket's default encryption algorithm (`AES256`), if one is set.
+    /// The bucket's default encryption, if one is set.
     pub async fn bucket_encryption(
         &self,
         caller: &crate::Caller,
         bucket: &BucketName,
-    ) -> Result<Option<String>, EngineError> {
+    ) -> Result<Option<BucketEncryption>, EngineError> {
         self.owned_bucket(caller, bucket).await?;
-        Ok(self.inner.meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?)
+        let doc = self.inner.meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?;
+        Ok(doc.as_deref().map(BucketEncryption::parse))
     }
 
-    /// Sets (`Some("AES256")`) or removes the bucket's default encryption.
+    /// Sets or removes (`None`) the bucket's default encryption.
     pub async fn set_bucket_encryption(
         &self,
         caller: &crate::Caller,
         bucket: &BucketName,
-        algorithm: Option<String>,
+        rule: Option<BucketEncryption>,
     ) -> Result<(), EngineError> {
         self.owned_bucket(caller, bucket).await?;
-        if algorithm.is_some() {
+        if rule.is_some() {
             self.room_for_metadata()?;
         }
+        let doc = rule.as_ref().map(BucketEncryption::to_document);
         let meta = &self.inner.meta;
-        Ok(meta.put_bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND, algorithm).await?)
+        Ok(meta.put_bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND, doc).await?)
     }
 
     /// The operator's encryption settings, if any.
@@ -508,12 +801,27 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         match request {
             SseRequest::S3 => return Ok(Resolved::S3),
             SseRequest::Customer(k) => return Ok(Resolved::Customer(Arc::clone(k))),
+            SseRequest::Kms { key_id, context, bucket_key } => {
+                return Ok(Resolved::Kms {
+                    key_id: key_id.clone(),
+                    context: context.clone(),
+                    bucket_key: *bucket_key,
+                });
+            }
             SseRequest::Default => {}
         }
         let default =
             self.inner.meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?;
-        if default.as_deref() == Some("AES256") {
-            return Ok(Resolved::S3);
+        match default.as_deref().map(BucketEncryption::parse) {
+            Some(rule) if rule.algorithm == "AES256" => return Ok(Resolved::S3),
+            Some(rule) if rule.algorithm == "aws:kms" => {
+                return Ok(Resolved::Kms {
+                    key_id: rule.kms_key_id,
+                    context: None,
+                    bucket_key: rule.bucket_key,
+                });
+            }
+            _ => {}
         }
         if self.sse().is_some_and(|c| c.encrypt_by_default) {
             return Ok(Resolved::S3);

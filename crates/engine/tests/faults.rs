@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use s3gate_engine::*;
 use s3gate_metadata::{
-    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, MemMetadata, MetaError,
+    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, MemMetadata, MetaError,
     MetadataStore, ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
     VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
@@ -255,6 +255,28 @@ impl MetadataStore for FaultyMeta {
     }
     async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {
         self.read("bucket_config", self.inner.bucket_config(bucket, kind)).await
+    }
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<(), MetaError> {
+        self.write("insert_kms_key", self.inner.insert_kms_key(key)).await
+    }
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        self.read("kms_key", self.inner.kms_key(key_id)).await
+    }
+    async fn kms_key_by_alias(&self, alias: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        self.read("kms_key_by_alias", self.inner.kms_key_by_alias(alias)).await
+    }
+    async fn kms_keys(&self) -> Result<Vec<KmsKeyRow>, MetaError> {
+        self.read("kms_keys", self.inner.kms_keys()).await
+    }
+    async fn set_kms_key_enabled(&self, key_id: &str, enabled: bool) -> Result<bool, MetaError> {
+        self.write("set_kms_key_enabled", self.inner.set_kms_key_enabled(key_id, enabled)).await
+    }
+    async fn set_kms_key_material(
+        &self,
+        key_id: &str,
+        material: Vec<u8>,
+    ) -> Result<bool, MetaError> {
+        self.write("set_kms_key_material", self.inner.set_kms_key_material(key_id, material)).await
     }
     async fn put_bucket_config(
         &self,

@@ -20,7 +20,8 @@ fn engine(encrypt_by_default: bool) -> TestEngine {
     let mut c = EngineConfig::new("us-east-1");
     c.min_part_size = 5;
     c.encryption = Some(Arc::new(SseConfig {
-        master_keys: MasterKeys::generate(MasterKeyId::new("test").unwrap()).unwrap(),
+        master_keys: Arc::new(MasterKeys::generate(MasterKeyId::new("test").unwrap()).unwrap()),
+        account_id: "123456789012".into(),
         encrypt_by_default,
     }));
     Engine::new(MemMetadata::new(), MemBlobs::new(), c)
@@ -286,4 +287,247 @@ async fn bucket_default_encryption_applies() {
     assert_eq!(out.unwrap().encryption, Some(SseInfo::S3));
     assert_ne!(stored(&e, "d").await, b"abc");
     assert_eq!(read(&e, &get_req("d", None, None)).await.unwrap(), b"abc");
+}
+
+fn kms(key_id: Option<&str>) -> SseRequest {
+    SseRequest::Kms { key_id: key_id.map(str::to_owned), context: None, bucket_key: false }
+}
+
+async fn create_kms_key(e: &TestEngine, id: &str) {
+    use s3gate_crypto::KeyStore as _;
+    let new = s3gate_crypto::NewKey { key_id: Some(id.to_owned()), ..Default::default() };
+    e.kms().unwrap().create_key(new).await.unwrap();
+}
+
+const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/";
+
+#[tokio::test]
+async fn sse_kms_round_trips_under_a_named_key_with_a_non_md5_etag() {
+    let e = setup(false).await;
+    create_kms_key(&e, "testkey-1").await;
+    let plain = data(150_000);
+    let req = put_req("k", plain.len(), kms(Some("testkey-1")));
+    let out = e.put_object(&alice(), req, body(&plain)).await.unwrap();
+    let Some(SseInfo::Kms { key_arn, bucket_key, context }) = &out.encryption else {
+        panic!("{:?}", out.encryption)
+    };
+    assert_eq!(key_arn, &format!("{ARN}testkey-1"));
+    assert!(!bucket_key);
+    // The default context: the object's ARN.
+    let json = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, context);
+    assert_eq!(json.unwrap(), br#"{"aws:s3:arn":"arn:aws:s3:::bkt/k"}"#);
+    assert_ne!(out.etag.as_str(), hex::encode(Md5::digest(&plain)));
+    let sealed = stored(&e, "k").await;
+    assert!(!sealed.windows(64).any(|w| plain[1000..1064] == *w));
+    assert_eq!(read(&e, &get_req("k", None, None)).await.unwrap(), plain);
+    let got = read(&e, &get_req("k", Some((65_000, 140_000)), None)).await.unwrap();
+    assert_eq!(got, plain[65_000..=140_000]);
+    let head = e.get_object(&alice(), &get_req("k", None, None), true).await.unwrap();
+    assert_eq!(sse_info(&head.version), out.encryption);
+    // A customer key for an SSE-KMS object is refused, as for SSE-S3.
+    let na = read(&e, &get_req("k", None, Some(&customer(1)))).await.unwrap_err();
+    assert!(na.contains("SseNotApplicable"), "{na}");
+}
+
+#[tokio::test]
+async fn sse_kms_without_a_key_uses_the_aws_s3_key_created_once() {
+    use s3gate_crypto::KeyStore as _;
+    let e = setup(false).await;
+    e.put_object(&alice(), put_req("a", 3, kms(None)), body(b"abc")).await.unwrap();
+    e.put_object(&alice(), put_req("b", 3, kms(None)), body(b"def")).await.unwrap();
+    let keys = e.kms().unwrap().list_keys().await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].alias.as_deref(), Some("aws/s3"));
+    let info = sse_info(&e.metadata().object("bkt", "b").await.unwrap().unwrap());
+    assert!(matches!(info, Some(SseInfo::Kms { key_arn, .. }) if key_arn == keys[0].arn));
+    assert_eq!(read(&e, &get_req("a", None, None)).await.unwrap(), b"abc");
+    // The alias names the same key.
+    let out = e.put_object(&alice(), put_req("c", 1, kms(Some("alias/aws/s3"))), body(b"x")).await;
+    assert!(
+        matches!(out.unwrap().encryption, Some(SseInfo::Kms { key_arn, .. }) if key_arn == keys[0].arn)
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_kms_key_refuses_reads_and_writes_and_an_unknown_key_is_not_found() {
+    use s3gate_crypto::KeyStore as _;
+    let e = setup(false).await;
+    create_kms_key(&e, "k1").await;
+    e.put_object(&alice(), put_req("o", 3, kms(Some("k1"))), body(b"abc")).await.unwrap();
+    e.kms().unwrap().disable_key("k1").await.unwrap();
+    let read_err = read(&e, &get_req("o", None, None)).await.unwrap_err();
+    assert!(read_err.contains("KmsKeyDisabled"), "{read_err}");
+    let head = e.get_object(&alice(), &get_req("o", None, None), true).await;
+    assert!(head.is_err(), "HEAD opens the data key too");
+    let write = e.put_object(&alice(), put_req("p", 3, kms(Some("k1"))), body(b"abc")).await;
+    assert!(
+        matches!(
+            write,
+            Err(EngineError::Encryption(s3gate_crypto::CryptoError::KmsKeyDisabled(_)))
+        ),
+        "{write:?}"
+    );
+    assert!(e.metadata().object("bkt", "p").await.unwrap().is_none());
+    e.kms().unwrap().enable_key("k1").await.unwrap();
+    assert_eq!(read(&e, &get_req("o", None, None)).await.unwrap(), b"abc");
+    let unknown = e.put_object(&alice(), put_req("q", 3, kms(Some("nope"))), body(b"abc")).await;
+    assert!(
+        matches!(
+            unknown,
+            Err(EngineError::Encryption(s3gate_crypto::CryptoError::KmsKeyNotFound(_)))
+        ),
+        "{unknown:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_context_binds_the_data_key_and_bucket_keys_use_the_bucket_arn() {
+    let e = setup(false).await;
+    create_kms_key(&e, "k1").await;
+    let context: s3gate_crypto::EncryptionContext = [("team", "blue")].into_iter().collect();
+    let req =
+        SseRequest::Kms { key_id: Some("k1".into()), context: Some(context), bucket_key: true };
+    let out = e.put_object(&alice(), put_req("o", 3, req), body(b"abc")).await.unwrap();
+    let Some(SseInfo::Kms { bucket_key: true, context, .. }) = &out.encryption else {
+        panic!("{:?}", out.encryption)
+    };
+    let json = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, context);
+    assert_eq!(json.unwrap(), br#"{"aws:s3:arn":"arn:aws:s3:::bkt","team":"blue"}"#);
+    assert_eq!(read(&e, &get_req("o", None, None)).await.unwrap(), b"abc");
+    // The record binds the context: altering it makes the key unopenable (500, not data).
+    let mut v = e.metadata().object("bkt", "o").await.unwrap().unwrap();
+    let record = v.encryption.clone().unwrap();
+    let words: Vec<&str> = record.split(' ').collect();
+    let other = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        br#"{"aws:s3:arn":"arn:aws:s3:::bkt","team":"red"}"#,
+    );
+    v.encryption = Some([&words[..4], &[other.as_str()], &words[5..]].concat().join(" "));
+    e.metadata().put_object(v, WriteCondition::None).await.unwrap();
+    let err = read(&e, &get_req("o", None, None)).await.unwrap_err();
+    assert!(err.contains("UnwrapFailed"), "{err}");
+}
+
+#[tokio::test]
+async fn kms_bucket_default_multipart_and_copies_across_types() {
+    let e = setup(false).await;
+    create_kms_key(&e, "k1").await;
+    e.metadata()
+        .put_bucket_config("bkt", BUCKET_ENCRYPTION_KIND, Some("aws:kms key=k1".into()))
+        .await
+        .unwrap();
+    let plain = data(90_000);
+    let req = put_req("d", plain.len(), SseRequest::Default);
+    let out = e.put_object(&alice(), req, body(&plain)).await.unwrap();
+    assert!(
+        matches!(&out.encryption, Some(SseInfo::Kms { key_arn, .. }) if key_arn.ends_with("/k1"))
+    );
+    // Multipart under the bucket's default.
+    let bucket = BucketName::parse("bkt").unwrap();
+    let k = ObjectKey::parse("mp".into()).unwrap();
+    let create = CreateUploadRequest {
+        lock: s3gate_protocol::LockHeaders::default(),
+        bucket: bucket.clone(),
+        key: k.clone(),
+        headers: vec![],
+        tags: vec![],
+        checksum_algorithm: None,
+        checksum_type: None,
+        encryption: SseRequest::Default,
+    };
+    let (id, sse) = e.start_upload(&alice(), create).await.unwrap();
+    assert!(matches!(sse, Some(SseInfo::Kms { .. })));
+    let mut listed = Vec::new();
+    for (i, p) in [&plain[..70_000], &plain[70_000..]].iter().enumerate() {
+        let n = u32::try_from(i + 1).unwrap();
+        let req = UploadPartRequest {
+            bucket: bucket.clone(),
+            key: k.clone(),
+            upload_id: id.clone(),
+            part_number: s3gate_protocol::PartNumber::from_u32(n).unwrap(),
+            integrity: BodyIntegrity { length: Some(p.len() as u64), ..Default::default() },
+            customer_key: None,
+        };
+        let out = e.upload_part(&alice(), req, body(p)).await.unwrap();
+        assert!(matches!(out.encryption, Some(SseInfo::Kms { .. })));
+        listed.push(CompletePart {
+            part_number: n,
+            etag: out.etag.as_str().to_owned(),
+            checksums: vec![],
+        });
+    }
+    let done = CompleteUploadRequest {
+        bucket,
+        key: k,
+        upload_id: id,
+        parts: listed,
+        condition: WriteCondition::None,
+        expected_checksum: None,
+    };
+    let out = e.complete_upload(&alice(), done).await.unwrap();
+    assert!(matches!(out.encryption, Some(SseInfo::Kms { .. })));
+    assert_eq!(read(&e, &get_req("mp", None, None)).await.unwrap(), plain);
+    assert_eq!(
+        read(&e, &get_req("mp", Some((69_990, 70_010)), None)).await.unwrap(),
+        plain[69_990..=70_010]
+    );
+
+    let copy =
+        |from: &str, to: &str, encryption: SseRequest, source_customer_key| CopyObjectRequest {
+            lock: s3gate_protocol::LockHeaders::default(),
+            source_bucket: BucketName::parse("bkt").unwrap(),
+            source_key: ObjectKey::parse(from.into()).unwrap(),
+            source_version: VersionRef::default(),
+            source_conditions: s3gate_protocol::Preconditions::default(),
+            bucket: BucketName::parse("bkt").unwrap(),
+            key: ObjectKey::parse(to.into()).unwrap(),
+            metadata_directive: MetadataDirective::Copy,
+            headers: vec![],
+            tags: None,
+            condition: WriteCondition::None,
+            encryption,
+            source_customer_key,
+        };
+    // KMS → SSE-S3 → SSE-C → KMS under another key: each re-encrypts and reads back.
+    create_kms_key(&e, "k2").await;
+    let out = e.copy_object(&alice(), copy("mp", "s3", SseRequest::S3, None)).await.unwrap();
+    assert_eq!(out.encryption, Some(SseInfo::S3));
+    let c = customer(5);
+    let req = copy("s3", "c", SseRequest::Customer(Arc::clone(&c)), None);
+    let out = e.copy_object(&alice(), req).await.unwrap();
+    assert!(matches!(out.encryption, Some(SseInfo::Customer { .. })));
+    let req = copy("c", "k2", kms(Some("k2")), Some(Arc::clone(&c)));
+    let out = e.copy_object(&alice(), req).await.unwrap();
+    assert!(
+        matches!(&out.encryption, Some(SseInfo::Kms { key_arn, .. }) if key_arn.ends_with("/k2"))
+    );
+    assert_eq!(read(&e, &get_req("k2", None, None)).await.unwrap(), plain);
+    // A KMS object copied onto itself with a new key is a change (not "copy to itself").
+    let out = e.copy_object(&alice(), copy("k2", "k2", kms(Some("k1")), None)).await.unwrap();
+    assert!(
+        matches!(&out.encryption, Some(SseInfo::Kms { key_arn, .. }) if key_arn.ends_with("/k1"))
+    );
+    assert_eq!(read(&e, &get_req("k2", None, None)).await.unwrap(), plain);
+    // Through the default (the bucket's KMS rule) to plaintext is not possible, but to a
+    // plain bucket copy it is: remove the default and copy without headers.
+    e.metadata().put_bucket_config("bkt", BUCKET_ENCRYPTION_KIND, None).await.unwrap();
+    let out =
+        e.copy_object(&alice(), copy("k2", "plain", SseRequest::Default, None)).await.unwrap();
+    assert_eq!(out.encryption, None);
+    assert_eq!(stored(&e, "plain").await, plain);
+}
+
+#[test]
+fn bucket_encryption_documents_round_trip_and_read_the_old_form() {
+    let old = BucketEncryption::parse("AES256");
+    assert_eq!(
+        old,
+        BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key: false }
+    );
+    let rule = BucketEncryption {
+        algorithm: "aws:kms".into(),
+        kms_key_id: Some("arn:aws:kms:us-east-1:1:key/k".into()),
+        bucket_key: true,
+    };
+    assert_eq!(BucketEncryption::parse(&rule.to_document()), rule);
 }

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError,
+    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
     MetadataStore, ObjectVersion, Part, RetiredBlob, SqliteMetadata, Upload, UploadListQuery,
     UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
@@ -80,6 +80,34 @@ impl MetadataStore for AnyMetadata {
 
     async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
         delegate!(self, m => m.list_buckets(owner))
+    }
+
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<(), MetaError> {
+        delegate!(self, m => m.insert_kms_key(key))
+    }
+
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        delegate!(self, m => m.kms_key(key_id))
+    }
+
+    async fn kms_key_by_alias(&self, alias: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        delegate!(self, m => m.kms_key_by_alias(alias))
+    }
+
+    async fn kms_keys(&self) -> Result<Vec<KmsKeyRow>, MetaError> {
+        delegate!(self, m => m.kms_keys())
+    }
+
+    async fn set_kms_key_enabled(&self, key_id: &str, enabled: bool) -> Result<bool, MetaError> {
+        delegate!(self, m => m.set_kms_key_enabled(key_id, enabled))
+    }
+
+    async fn set_kms_key_material(
+        &self,
+        key_id: &str,
+        material: Vec<u8>,
+    ) -> Result<bool, MetaError> {
+        delegate!(self, m => m.set_kms_key_material(key_id, material))
     }
 
     async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {

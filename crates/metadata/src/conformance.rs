@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, ListEntry, ListPage, ListQuery, LockChange, LockMode,
-    MetaError, MetadataStore, NULL_VERSION, ObjectLock, ObjectPart, ObjectVersion, Part, Retention,
-    Upload, UploadListEntry, UploadListQuery, User, VersionListEntry, VersionListQuery,
+    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListEntry, ListPage, ListQuery, LockChange,
+    LockMode, MetaError, MetadataStore, NULL_VERSION, ObjectLock, ObjectPart, ObjectVersion, Part,
+    Retention, Upload, UploadListEntry, UploadListQuery, User, VersionListEntry, VersionListQuery,
     VersionPage, Versioning, WriteCondition,
 };
 
@@ -56,6 +56,9 @@ pub const CASES: &[&str] = &[
     "conditions_with_markers",
     "list_versions_markers",
     "random_version_model",
+    "encryption_records",
+    "object_lock",
+    "kms_keys",
 ];
 
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an expression evaluated
@@ -76,7 +79,7 @@ macro_rules! conformance_tests {
             forget_and_known_blobs leased_blobs_are_kept random_listing_model bucket_configs
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
-            encryption_records object_lock);
+            encryption_records object_lock kms_keys);
     };
     ($make:expr) => {
         $crate::conformance_tests!(@cases Some($make);
@@ -88,7 +91,7 @@ macro_rules! conformance_tests {
             forget_and_known_blobs leased_blobs_are_kept random_listing_model bucket_configs
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
-            encryption_records object_lock);
+            encryption_records object_lock kms_keys);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(
@@ -1645,4 +1648,55 @@ pub async fn object_lock(m: &impl MetadataStore) {
     assert!(matches!(r, Err(MetaError::NoSuchBucket)), "{r:?}");
     let r = m.set_object_lock("bk", "nokey", None, LockChange::LegalHold(true), t(0, 0)).await;
     assert!(matches!(r, Err(MetaError::NoSuchKey)), "{r:?}");
+}
+
+fn kms_key(id: &str, alias: Option<&str>) -> KmsKeyRow {
+    KmsKeyRow {
+        key_id: id.to_owned(),
+        alias: alias.map(str::to_owned),
+        description: format!("key {id}"),
+        enabled: true,
+        created_unix_seconds: 1_700_000_000,
+        material: id.as_bytes().iter().rev().copied().chain([0, 255]).collect(),
+    }
+}
+
+/// KMS keys: insert, unique ids and aliases (no alias may repeat), lookups by id and alias,
+/// listing in key id order, the enabled flag and the material replaced in place.
+pub async fn kms_keys(m: &impl MetadataStore) {
+    assert_eq!(m.kms_keys().await.unwrap(), vec![]);
+    assert_eq!(m.kms_key("k").await.unwrap(), None);
+    let b = kms_key("b-key", Some("aws/s3"));
+    let a = kms_key("A-key", None);
+    let c = kms_key("c-key", None);
+    for k in [&b, &a, &c] {
+        m.insert_kms_key(k.clone()).await.unwrap();
+    }
+    let dup_id = m.insert_kms_key(kms_key("b-key", Some("other"))).await;
+    assert!(matches!(dup_id, Err(MetaError::KmsKeyExists)), "{dup_id:?}");
+    let dup_alias = m.insert_kms_key(kms_key("d-key", Some("aws/s3"))).await;
+    assert!(matches!(dup_alias, Err(MetaError::KmsKeyExists)), "{dup_alias:?}");
+    assert_eq!(m.kms_key("d-key").await.unwrap(), None, "a refused insert leaves nothing");
+    assert_eq!(m.kms_key("b-key").await.unwrap(), Some(b.clone()));
+    assert_eq!(m.kms_key_by_alias("aws/s3").await.unwrap(), Some(b.clone()));
+    assert_eq!(m.kms_key_by_alias("other").await.unwrap(), None);
+    assert_eq!(m.kms_key_by_alias("").await.unwrap(), None);
+    // Byte order of key ids: upper case before lower case.
+    assert_eq!(m.kms_keys().await.unwrap(), vec![a.clone(), b.clone(), c.clone()]);
+
+    assert!(m.set_kms_key_enabled("b-key", false).await.unwrap());
+    assert!(!m.kms_key("b-key").await.unwrap().unwrap().enabled);
+    assert!(!m.kms_key_by_alias("aws/s3").await.unwrap().unwrap().enabled);
+    assert!(m.kms_key("c-key").await.unwrap().unwrap().enabled, "only the named key changes");
+    assert!(m.set_kms_key_enabled("b-key", true).await.unwrap());
+    assert!(m.kms_key("b-key").await.unwrap().unwrap().enabled);
+    assert!(!m.set_kms_key_enabled("missing", false).await.unwrap());
+
+    let material = vec![9; 80];
+    assert!(m.set_kms_key_material("c-key", material.clone()).await.unwrap());
+    let got = m.kms_key("c-key").await.unwrap().unwrap();
+    assert_eq!(got, KmsKeyRow { material, ..c });
+    assert_eq!(m.kms_key("A-key").await.unwrap(), Some(a));
+    assert!(!m.set_kms_key_material("missing", vec![1]).await.unwrap());
+    assert_eq!(m.kms_keys().await.unwrap().len(), 3);
 }

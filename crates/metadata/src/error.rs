@@ -39,6 +39,9 @@ pub enum MetaError {
     /// request would delete it or weaken its lock.
     #[error("object is locked")]
     ObjectLocked,
+    /// The KMS key id or alias is taken.
+    #[error("kms key already exists")]
+    KmsKeyExists,
     /// The store is temporarily unable to serve (busy, connection lost); retrying may succeed.
     #[error("metadata store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -10,7 +10,7 @@ use crate::list::{
 };
 use crate::store::{next_seq, random_u64, reported_version_id};
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError,
+    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
     MetadataStore, NULL_VERSION, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
     UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
     WriteCondition, version_id,
@@ -37,6 +37,8 @@ struct State {
     retired: BTreeSet<(SystemTime, String)>,
     /// Expiry of each (blob id, holder) read lease.
     leases: HashMap<(String, String), SystemTime>,
+    /// KMS keys by key id.
+    kms_keys: BTreeMap<String, KmsKeyRow>,
 }
 
 #[derive(Debug)]
@@ -370,6 +372,41 @@ impl MetadataStore for MemMetadata {
         let s = self.lock();
         let all = s.buckets.values().map(|b| &b.bucket);
         Ok(all.filter(|b| owner.is_none_or(|o| b.owner == o)).cloned().collect())
+    }
+
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<(), MetaError> {
+        let mut s = self.lock();
+        let alias_taken = key.alias.is_some() && s.kms_keys.values().any(|k| k.alias == key.alias);
+        if alias_taken || s.kms_keys.contains_key(&key.key_id) {
+            return Err(MetaError::KmsKeyExists);
+        }
+        s.kms_keys.insert(key.key_id.clone(), key);
+        Ok(())
+    }
+
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        Ok(self.lock().kms_keys.get(key_id).cloned())
+    }
+
+    async fn kms_key_by_alias(&self, alias: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        let s = self.lock();
+        Ok(s.kms_keys.values().find(|k| k.alias.as_deref() == Some(alias)).cloned())
+    }
+
+    async fn kms_keys(&self) -> Result<Vec<KmsKeyRow>, MetaError> {
+        Ok(self.lock().kms_keys.values().cloned().collect())
+    }
+
+    async fn set_kms_key_enabled(&self, key_id: &str, enabled: bool) -> Result<bool, MetaError> {
+        Ok(self.lock().kms_keys.get_mut(key_id).map(|k| k.enabled = enabled).is_some())
+    }
+
+    async fn set_kms_key_material(
+        &self,
+        key_id: &str,
+        material: Vec<u8>,
+    ) -> Result<bool, MetaError> {
+        Ok(self.lock().kms_keys.get_mut(key_id).map(|k| k.material = material).is_some())
     }
 
     async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {

@@ -27,7 +27,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::list::{self, Lister, UploadMarker, VersionLister, VersionRow, VersionSeek};
 use crate::store::random_u64;
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError,
+    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
     MetadataStore, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
     UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
     WriteCondition,
@@ -603,6 +603,19 @@ fn fetch_sql(op: &str, bounded: bool) -> String {
     )
 }
 
+const KMS_COLS: &str = "key_id, alias, description, enabled, created, material";
+
+fn kms_row(r: &Row) -> Result<KmsKeyRow, MetaError> {
+    Ok(KmsKeyRow {
+        key_id: r.try_get(0).map_err(pg_error)?,
+        alias: r.try_get(1).map_err(pg_error)?,
+        description: r.try_get(2).map_err(pg_error)?,
+        enabled: r.try_get(3).map_err(pg_error)?,
+        created_unix_seconds: r.try_get(4).map_err(pg_error)?,
+        material: r.try_get(5).map_err(pg_error)?,
+    })
+}
+
 /// Puts `found` (a subset of `ids`) in the order of `ids`; a repeated id appears once, or as
 /// often as in `ids` with `repeat`.
 fn in_order_of(ids: &[String], found: Vec<String>, repeat: bool) -> Vec<String> {
@@ -741,6 +754,56 @@ impl MetadataStore for PostgresMetadata {
             self.read(&format!("SELECT {BUCKET_COLS} FROM buckets ORDER BY name"), &[]).await?
         };
         rows.iter().map(bucket_row).collect()
+    }
+
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<(), MetaError> {
+        let r = self
+            .execute(
+                &format!("INSERT INTO kms_keys ({KMS_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+                &[
+                    &key.key_id,
+                    &key.alias,
+                    &key.description,
+                    &key.enabled,
+                    &key.created_unix_seconds,
+                    &key.material,
+                ],
+            )
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(MetaError::Backend(e)) if is_unique_violation(&*e) => Err(MetaError::KmsKeyExists),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        let sql = format!("SELECT {KMS_COLS} FROM kms_keys WHERE key_id = $1");
+        self.opt(&sql, &[&key_id]).await?.as_ref().map(kms_row).transpose()
+    }
+
+    async fn kms_key_by_alias(&self, alias: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        let sql = format!("SELECT {KMS_COLS} FROM kms_keys WHERE alias = $1");
+        self.opt(&sql, &[&alias]).await?.as_ref().map(kms_row).transpose()
+    }
+
+    async fn kms_keys(&self) -> Result<Vec<KmsKeyRow>, MetaError> {
+        let sql = format!("SELECT {KMS_COLS} FROM kms_keys ORDER BY key_id COLLATE \"C\"");
+        self.read(&sql, &[]).await?.iter().map(kms_row).collect()
+    }
+
+    async fn set_kms_key_enabled(&self, key_id: &str, enabled: bool) -> Result<bool, MetaError> {
+        let sql = "UPDATE kms_keys SET enabled = $2 WHERE key_id = $1";
+        Ok(self.execute(sql, &[&key_id, &enabled]).await? > 0)
+    }
+
+    async fn set_kms_key_material(
+        &self,
+        key_id: &str,
+        material: Vec<u8>,
+    ) -> Result<bool, MetaError> {
+        let sql = "UPDATE kms_keys SET material = $2 WHERE key_id = $1";
+        Ok(self.execute(sql, &[&key_id, &material]).await? > 0)
     }
 
     async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {

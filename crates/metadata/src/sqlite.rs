@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use self::ops::{R, db_error, to_nanos};
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError,
+    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
     MetadataStore, ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
     VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
@@ -310,6 +310,38 @@ impl MetadataStore for SqliteMetadata {
     async fn list_buckets(&self, owner: Option<&str>) -> Result<Vec<Bucket>, MetaError> {
         let owner = owner.map(str::to_owned);
         self.read(move |c, _| ops::list_buckets(c, owner.as_deref())).await
+    }
+
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<(), MetaError> {
+        self.write(move |c, _| ops::insert_kms_key(c, &key)).await
+    }
+
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        let key_id = key_id.to_owned();
+        self.read(move |c, _| ops::kms_key(c, &key_id)).await
+    }
+
+    async fn kms_key_by_alias(&self, alias: &str) -> Result<Option<KmsKeyRow>, MetaError> {
+        let alias = alias.to_owned();
+        self.read(move |c, _| ops::kms_key_by_alias(c, &alias)).await
+    }
+
+    async fn kms_keys(&self) -> Result<Vec<KmsKeyRow>, MetaError> {
+        self.read(|c, _| ops::kms_keys(c)).await
+    }
+
+    async fn set_kms_key_enabled(&self, key_id: &str, enabled: bool) -> Result<bool, MetaError> {
+        let key_id = key_id.to_owned();
+        self.write(move |c, _| ops::set_kms_key_enabled(c, &key_id, enabled)).await
+    }
+
+    async fn set_kms_key_material(
+        &self,
+        key_id: &str,
+        material: Vec<u8>,
+    ) -> Result<bool, MetaError> {
+        let key_id = key_id.to_owned();
+        self.write(move |c, _| ops::set_kms_key_material(c, &key_id, &material)).await
     }
 
     async fn bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, MetaError> {

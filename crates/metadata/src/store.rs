@@ -24,6 +24,25 @@ pub struct User {
     pub created: SystemTime,
 }
 
+/// A named key of the gateway's built-in KMS as the store keeps it: one row of a table shared
+/// by every gateway on the same metadata, so a key created or disabled by one is seen by all.
+/// The key's material is opaque here (wrapped by a master key before it reaches the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKeyRow {
+    /// The key id: unique.
+    pub key_id: String,
+    /// The alias name (without `alias/`): unique when set.
+    pub alias: Option<String>,
+    /// Free text.
+    pub description: String,
+    /// Whether the key may be used.
+    pub enabled: bool,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_unix_seconds: i64,
+    /// The wrapped key material.
+    pub material: Vec<u8>,
+}
+
 /// A bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
@@ -510,6 +529,36 @@ pub trait MetadataStore: Send + Sync + 'static {
         &self,
         owner: Option<&str>,
     ) -> impl Future<Output = Result<Vec<Bucket>, MetaError>> + Send;
+
+    // ---- KMS keys ----
+
+    /// Adds a KMS key. [`MetaError::KmsKeyExists`] if its key id or its alias is taken.
+    fn insert_kms_key(&self, key: KmsKeyRow) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// The KMS key of a key id.
+    fn kms_key(
+        &self,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Option<KmsKeyRow>, MetaError>> + Send;
+    /// The KMS key whose alias is `alias`.
+    fn kms_key_by_alias(
+        &self,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<KmsKeyRow>, MetaError>> + Send;
+    /// Every KMS key, ordered by key id.
+    fn kms_keys(&self) -> impl Future<Output = Result<Vec<KmsKeyRow>, MetaError>> + Send;
+    /// Sets a KMS key's enabled flag; `false` if the key id is unknown.
+    fn set_kms_key_enabled(
+        &self,
+        key_id: &str,
+        enabled: bool,
+    ) -> impl Future<Output = Result<bool, MetaError>> + Send;
+    /// Replaces a KMS key's wrapped material (master key rotation); `false` if the key id is
+    /// unknown.
+    fn set_kms_key_material(
+        &self,
+        key_id: &str,
+        material: Vec<u8>,
+    ) -> impl Future<Output = Result<bool, MetaError>> + Send;
 
     // ---- objects ----
 

@@ -236,17 +236,27 @@ pub const FEATURE_HEADERS: &[FeatureHeader] = &[
     // Stored with the object and answered by website requests (`crate::website`); its value is
     // checked where the object's headers are read (`InvalidRedirectLocation`).
     row("x-amz-website-redirect-location", OBJECT_WRITES, Honoured, NotImplemented),
-    // Server-side encryption with S3 keys (SSE-S3) is done by the gateway; KMS is not yet.
+    // Server-side encryption with S3 keys (SSE-S3) and with the gateway's built-in KMS
+    // (SSE-KMS) is done by the gateway; dual-layer SSE-KMS (`aws:kms:dsse`) is not.
     valued(
         "x-amz-server-side-encryption",
         OBJECT_WRITES,
         &["AES256", "aws:kms", "aws:kms:dsse"],
-        Only(&["AES256"]),
+        Only(&["AES256", "aws:kms"]),
         NotImplemented,
     ),
-    row("x-amz-server-side-encryption-aws-kms-key-id", OBJECT_WRITES, Refused, NotImplemented),
-    row("x-amz-server-side-encryption-context", OBJECT_WRITES, Refused, NotImplemented),
-    row("x-amz-server-side-encryption-bucket-key-enabled", OBJECT_WRITES, Refused, NotImplemented),
+    row("x-amz-server-side-encryption-aws-kms-key-id", OBJECT_WRITES, Honoured, NotImplemented),
+    row("x-amz-server-side-encryption-context", OBJECT_WRITES, Honoured, NotImplemented),
+    FeatureHeader {
+        ignore_case: true,
+        ..valued(
+            "x-amz-server-side-encryption-bucket-key-enabled",
+            OBJECT_WRITES,
+            &["true", "false"],
+            Honoured,
+            NotImplemented,
+        )
+    },
     // Server-side encryption with customer keys (SSE-C): done by the gateway; a read of an
     // object not stored with a customer key is refused by the engine once it is found.
     row("x-amz-server-side-encryption-customer-algorithm", SSE_C_WRITES, Honoured, NotImplemented),
@@ -564,7 +574,20 @@ mod tests {
             ),
             ("PutObject", &[("x-amz-server-side-encryption", "AES256")], "ok"),
             ("CreateMultipartUpload", &[("x-amz-server-side-encryption", "AES256")], "ok"),
-            ("CopyObject", &[("x-amz-server-side-encryption", "aws:kms")], "501 NotImplemented"),
+            ("CopyObject", &[("x-amz-server-side-encryption", "aws:kms")], "ok"),
+            (
+                "PutObject",
+                &[("x-amz-server-side-encryption", "aws:kms:dsse")],
+                "501 NotImplemented",
+            ),
+            (
+                "PutObject",
+                &[
+                    ("x-amz-server-side-encryption", "aws:kms"),
+                    ("x-amz-server-side-encryption-bucket-key-enabled", "maybe"),
+                ],
+                "400 InvalidArgument",
+            ),
             ("PutObject", &[("x-amz-server-side-encryption", "rot13")], "400 InvalidArgument"),
             ("PutObject", &[("x-amz-object-lock-mode", "COMPLIANCE")], "ok"),
             ("PutObject", &[("x-amz-object-lock-mode", "FOREVER")], "400 InvalidArgument"),
@@ -631,7 +654,7 @@ mod tests {
                     ("x-amz-server-side-encryption", "aws:kms"),
                     ("x-amz-server-side-encryption-aws-kms-key-id", "k"),
                 ],
-                "501 NotImplemented",
+                "ok",
             ),
             // Copy-source SSE-C headers mean nothing on PutObject.
             ("PutObject", COPY_SSE_C, "ok"),
@@ -652,7 +675,7 @@ mod tests {
         assert_eq!(scope("CreateBucket", "x-amz-acl", "public-read"), RefusalScope::Request);
         assert_eq!(scope("PutObject", "x-amz-acl", "public-read"), RefusalScope::Bucket);
         assert_eq!(
-            scope("PutObject", "x-amz-server-side-encryption", "aws:kms"),
+            scope("PutObject", "x-amz-server-side-encryption", "aws:kms:dsse"),
             RefusalScope::Bucket
         );
     }

@@ -418,12 +418,21 @@ impl PublicAccessBlockConfiguration {
     }
 }
 
-/// Parses a PutBucketEncryption body, `<ServerSideEncryptionConfiguration><Rule>
-/// <ApplyServerSideEncryptionByDefault><SSEAlgorithm>…</SSEAlgorithm>[<KMSMasterKeyID>…]
-/// </ApplyServerSideEncryptionByDefault>[<BucketKeyEnabled>…]</Rule>
-/// </ServerSideEncryptionConfiguration>`, into the rule's algorithm (`AES256`, `aws:kms` or
-/// `aws:kms:dsse`, as AWS accepts) and KMS key id. Anything else is `MalformedXML`, as on AWS.
-pub fn parse_bucket_encryption(body: &[u8]) -> Result<(String, Option<String>), S3Error> {
+/// A bucket's default encryption rule as PutBucketEncryption sends it and GetBucketEncryption
+/// answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionRule {
+    /// `SSEAlgorithm`: `AES256`, `aws:kms` or `aws:kms:dsse`.
+    pub algorithm: String,
+    /// `KMSMasterKeyID`, if given.
+    pub kms_key_id: Option<String>,
+    /// `BucketKeyEnabled`.
+    pub bucket_key: bool,
+}
+
+/// Parses a PutBucketEncryption body: one rule with `ApplyServerSideEncryptionByDefault`
+/// (`SSEAlgorithm`, optional `KMSMasterKeyID`) and an optional `BucketKeyEnabled`.
+pub fn parse_bucket_encryption(body: &[u8]) -> Result<EncryptionRule, S3Error> {
     let root = parse_document(body, MAX_TAGGING_BODY)?;
     expect_root(&root, "ServerSideEncryptionConfiguration")?;
     let mut rules = root.children("Rule");
@@ -434,17 +443,25 @@ pub fn parse_bucket_encryption(body: &[u8]) -> Result<(String, Option<String>), 
         return Err(malformed());
     }
     let key = by_default.child("KMSMasterKeyID")?.map(|k| k.text.trim().to_owned());
-    Ok((alg, key))
+    let bucket_key = match rule.child("BucketKeyEnabled")?.map(|b| b.text.trim()) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(malformed()),
+    };
+    Ok(EncryptionRule { algorithm: alg, kms_key_id: key, bucket_key })
 }
 
-/// The GetBucketEncryption body for a rule of `algorithm` (`AES256`).
-pub fn bucket_encryption_xml(algorithm: &str) -> String {
+/// The GetBucketEncryption body for `rule`.
+pub fn bucket_encryption_xml(rule: &EncryptionRule) -> String {
     let mut w = Writer::new("ServerSideEncryptionConfiguration");
     w.open("Rule");
     w.open("ApplyServerSideEncryptionByDefault");
-    w.elem("SSEAlgorithm", algorithm);
+    w.elem("SSEAlgorithm", &rule.algorithm);
+    if let Some(id) = &rule.kms_key_id {
+        w.elem("KMSMasterKeyID", id);
+    }
     w.close("ApplyServerSideEncryptionByDefault");
-    w.bool("BucketKeyEnabled", false);
+    w.bool("BucketKeyEnabled", rule.bucket_key);
     w.close("Rule");
     w.finish("ServerSideEncryptionConfiguration")
 }
@@ -1666,5 +1683,27 @@ mod tests {
             let decoded = percent_encoding::percent_decode_str(&encoded).decode_utf8().unwrap();
             prop_assert_eq!(decoded, key);
         }
+    }
+
+    #[test]
+    fn bucket_encryption_rules_with_kms_keys() {
+        let body = br"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>testkey-1</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>";
+        let rule = parse_bucket_encryption(body).unwrap();
+        let want = EncryptionRule {
+            algorithm: "aws:kms".into(),
+            kms_key_id: Some("testkey-1".into()),
+            bucket_key: true,
+        };
+        assert_eq!(rule, want);
+        let xml = bucket_encryption_xml(&rule);
+        assert!(xml.contains("<SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>testkey-1</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled>"), "{xml}");
+        let aes = br"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>";
+        let rule = parse_bucket_encryption(aes).unwrap();
+        assert_eq!(
+            rule,
+            EncryptionRule { algorithm: "AES256".into(), kms_key_id: None, bucket_key: false }
+        );
+        let bad = br"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>yes</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>";
+        assert!(parse_bucket_encryption(bad).is_err());
     }
 }

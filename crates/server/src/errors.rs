@@ -220,13 +220,17 @@ impl From<s3gate_crypto::CryptoError> for ApiError {
             | C::KmsKeyExists(_)
             | C::Storage(_) => ApiError::internal(ErrorCode::InternalError, chain(&e)),
             C::PartTooLarge => ApiError::code(ErrorCode::EntityTooLarge),
-            // SSE-KMS is not wired yet (its headers are refused before the engine); these
-            // answers stand until it is, when AWS's `KMS.*` codes join the error table.
-            C::KmsKeyNotFound(id) | C::InvalidKmsKeyId(id) => {
-                ApiError::msg(ErrorCode::InvalidArgument, format!("Invalid keyId '{id}'"))
+            // S3 passes KMS's refusals on as `400 KMS.NotFoundException` ("Invalid keyId" for
+            // a malformed id, "Key '<arn>' does not exist" for an unknown one) and
+            // `400 KMS.DisabledException` ("<arn> is disabled.").
+            C::InvalidKmsKeyId(id) => {
+                ApiError::msg(ErrorCode::KmsNotFound, format!("Invalid keyId {id}"))
             }
-            C::KmsKeyDisabled(id) => {
-                ApiError::msg(ErrorCode::InvalidRequest, format!("The KMS key '{id}' is disabled."))
+            C::KmsKeyNotFound(id) => {
+                ApiError::msg(ErrorCode::KmsNotFound, format!("Key '{id}' does not exist"))
+            }
+            C::KmsKeyDisabled(arn) => {
+                ApiError::msg(ErrorCode::KmsDisabled, format!("{arn} is disabled."))
             }
             C::SseCustomerAlgorithmMissing => invalid(
                 "Requests specifying Server Side Encryption with Customer provided keys must \

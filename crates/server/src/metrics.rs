@@ -17,7 +17,7 @@ use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use s3gate_metadata::{
-    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, MetaError, MetadataStore,
+    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, MetaError, MetadataStore,
     ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
     VersionPage, Versioning, WriteCondition,
 };
@@ -359,6 +359,38 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
         kind: &str,
     ) -> impl Future<Output = Result<Option<String>, MetaError>> + Send {
         timed_meta("bucket_config", self.0.bucket_config(bucket, kind))
+    }
+    fn insert_kms_key(&self, key: KmsKeyRow) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("insert_kms_key", self.0.insert_kms_key(key))
+    }
+    fn kms_key(
+        &self,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Option<KmsKeyRow>, MetaError>> + Send {
+        timed_meta("kms_key", self.0.kms_key(key_id))
+    }
+    fn kms_key_by_alias(
+        &self,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<KmsKeyRow>, MetaError>> + Send {
+        timed_meta("kms_key_by_alias", self.0.kms_key_by_alias(alias))
+    }
+    fn kms_keys(&self) -> impl Future<Output = Result<Vec<KmsKeyRow>, MetaError>> + Send {
+        timed_meta("kms_keys", self.0.kms_keys())
+    }
+    fn set_kms_key_enabled(
+        &self,
+        key_id: &str,
+        enabled: bool,
+    ) -> impl Future<Output = Result<bool, MetaError>> + Send {
+        timed_meta("set_kms_key_enabled", self.0.set_kms_key_enabled(key_id, enabled))
+    }
+    fn set_kms_key_material(
+        &self,
+        key_id: &str,
+        material: Vec<u8>,
+    ) -> impl Future<Output = Result<bool, MetaError>> + Send {
+        timed_meta("set_kms_key_material", self.0.set_kms_key_material(key_id, material))
     }
     fn put_bucket_config(
         &self,

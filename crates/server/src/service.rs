@@ -181,6 +181,15 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             return Ok(SseRequest::Customer(key));
         }
         Ok(match header(headers, "x-amz-server-side-encryption").map(str::trim) {
+            Some("aws:kms") => SseRequest::Kms {
+                key_id: header(headers, "x-amz-server-side-encryption-aws-kms-key-id")
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned),
+                context: encryption_context(headers)?,
+                bucket_key: header(headers, "x-amz-server-side-encryption-bucket-key-enabled")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            },
             Some(_) => SseRequest::S3,
             None => SseRequest::Default,
         })
@@ -1400,8 +1409,13 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         match (query, operation) {
             ("encryption", "GetBucketEncryption") => {
                 match e.bucket_encryption(caller, bucket).await? {
-                    Some(alg) => {
-                        Ok(xml(StatusCode::OK, s3gate_protocol::bucket_encryption_xml(&alg)))
+                    Some(rule) => {
+                        let rule = s3gate_protocol::EncryptionRule {
+                            algorithm: rule.algorithm,
+                            kms_key_id: rule.kms_key_id,
+                            bucket_key: rule.bucket_key,
+                        };
+                        Ok(xml(StatusCode::OK, s3gate_protocol::bucket_encryption_xml(&rule)))
                     }
                     None => Err(ApiError::msg(
                         ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
@@ -1410,15 +1424,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 }
             }
             ("encryption", "PutBucketEncryption") => {
-                let raw = body.unwrap_or_default();
-                let (alg, _key) = s3gate_protocol::parse_bucket_encryption(&raw)?;
-                if alg != "AES256" {
-                    return Err(ApiError::msg(
-                        ErrorCode::NotImplemented,
-                        "Default encryption with KMS keys is not implemented by this gateway.",
-                    ));
-                }
-                e.set_bucket_encryption(caller, bucket, Some(alg)).await?;
+                let rule = bucket_encryption_rule(&body.unwrap_or_default())?;
+                e.set_bucket_encryption(caller, bucket, Some(rule)).await?;
                 Ok(empty(StatusCode::OK))
             }
             ("encryption", "DeleteBucketEncryption") => {
@@ -2235,6 +2242,53 @@ fn write_output_headers(r: &mut Resp, out: &WriteOutput) {
     sse_headers(r, out.encryption.as_ref());
 }
 
+/// The rule of a PutBucketEncryption body, with AWS's refusals: `aws:kms:dsse` is not built
+/// (501); a key id goes with `aws:kms` only.
+fn bucket_encryption_rule(raw: &[u8]) -> Result<s3gate_engine::BucketEncryption, ApiError> {
+    let rule = s3gate_protocol::parse_bucket_encryption(raw)?;
+    if !matches!(rule.algorithm.as_str(), "AES256" | "aws:kms") {
+        return Err(ApiError::msg(
+            ErrorCode::NotImplemented,
+            "Default encryption with dual-layer KMS keys (aws:kms:dsse) is not implemented by \
+             this gateway.",
+        ));
+    }
+    if rule.algorithm == "AES256" && rule.kms_key_id.is_some() {
+        return Err(ApiError::msg(
+            ErrorCode::InvalidArgument,
+            "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or \
+             aws:kms:dsse",
+        ));
+    }
+    if rule.kms_key_id.as_deref().is_some_and(|k| k.contains(char::is_whitespace)) {
+        return Err(ApiError::msg(ErrorCode::KmsNotFound, "Invalid keyId"));
+    }
+    Ok(s3gate_engine::BucketEncryption {
+        algorithm: rule.algorithm,
+        kms_key_id: rule.kms_key_id.filter(|k| !k.is_empty()),
+        bucket_key: rule.bucket_key,
+    })
+}
+
+/// `x-amz-server-side-encryption-context`: base64 of a JSON object of string values, as S3
+/// takes it (`400 InvalidArgument` otherwise).
+fn encryption_context(
+    headers: &HeaderMap,
+) -> Result<Option<s3gate_crypto::EncryptionContext>, ApiError> {
+    use base64::Engine as _;
+    let Some(value) = header(headers, "x-amz-server-side-encryption-context") else {
+        return Ok(None);
+    };
+    let json = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok();
+    json.as_deref().and_then(s3gate_engine::parse_context_json).map(Some).ok_or_else(|| {
+        ApiError::msg(
+            ErrorCode::InvalidArgument,
+            "The header 'x-amz-server-side-encryption-context' shall be Base64-encoded UTF-8 \
+             string holding JSON which represents a string-string map",
+        )
+    })
+}
+
 /// The response headers that say how an object is encrypted, as S3 sends them.
 fn sse_headers(r: &mut Resp, sse: Option<&SseInfo>) {
     match sse {
@@ -2243,6 +2297,13 @@ fn sse_headers(r: &mut Resp, sse: Option<&SseInfo>) {
         Some(SseInfo::Customer { key_md5 }) => {
             set(r, "x-amz-server-side-encryption-customer-algorithm", "AES256");
             set(r, "x-amz-server-side-encryption-customer-key-md5", key_md5);
+        }
+        Some(SseInfo::Kms { key_arn, bucket_key, context: _ }) => {
+            set(r, "x-amz-server-side-encryption", "aws:kms");
+            set(r, "x-amz-server-side-encryption-aws-kms-key-id", key_arn);
+            if *bucket_key {
+                set(r, "x-amz-server-side-encryption-bucket-key-enabled", "true");
+            }
         }
     }
 }

@@ -13,8 +13,8 @@ use crate::list::{
 use crate::mem::check_condition;
 use crate::store::{next_seq, random_u64, reported_version_id};
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, ListPage, ListQuery, LockChange, MetaError, NULL_VERSION,
-    ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
+    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
+    NULL_VERSION, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
     UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
     WriteCondition, version_id,
 };
@@ -159,6 +159,72 @@ pub(super) fn user_by_access_key(c: &Connection, key: &str) -> R<Option<User>> {
     let mut st =
         c.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE access_key_id = ?1"))?;
     Ok(st.query_row([key], user_row).optional()?)
+}
+
+// ---- KMS keys ----
+
+const KMS_COLS: &str = "key_id, alias, description, enabled, created, material";
+
+fn kms_row(r: &Row<'_>) -> rusqlite::Result<KmsKeyRow> {
+    Ok(KmsKeyRow {
+        key_id: r.get(0)?,
+        alias: r.get(1)?,
+        description: r.get(2)?,
+        enabled: r.get(3)?,
+        created_unix_seconds: r.get(4)?,
+        material: r.get(5)?,
+    })
+}
+
+pub(super) fn insert_kms_key(c: &Connection, k: &KmsKeyRow) -> R<()> {
+    let taken = c
+        .prepare_cached("SELECT 1 FROM kms_keys WHERE key_id = ?1 OR alias = ?2")?
+        .exists(params![k.key_id, k.alias])?;
+    if taken {
+        return Err(MetaError::KmsKeyExists.into());
+    }
+    c.prepare_cached(&format!(
+        "INSERT INTO kms_keys ({KMS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))?
+    .execute(params![
+        k.key_id,
+        k.alias,
+        k.description,
+        k.enabled,
+        k.created_unix_seconds,
+        k.material
+    ])?;
+    Ok(())
+}
+
+pub(super) fn kms_key(c: &Connection, key_id: &str) -> R<Option<KmsKeyRow>> {
+    let mut st = c.prepare_cached(&format!("SELECT {KMS_COLS} FROM kms_keys WHERE key_id = ?1"))?;
+    Ok(st.query_row([key_id], kms_row).optional()?)
+}
+
+pub(super) fn kms_key_by_alias(c: &Connection, alias: &str) -> R<Option<KmsKeyRow>> {
+    let mut st = c.prepare_cached(&format!("SELECT {KMS_COLS} FROM kms_keys WHERE alias = ?1"))?;
+    Ok(st.query_row([alias], kms_row).optional()?)
+}
+
+pub(super) fn kms_keys(c: &Connection) -> R<Vec<KmsKeyRow>> {
+    let mut st = c.prepare_cached(&format!("SELECT {KMS_COLS} FROM kms_keys ORDER BY key_id"))?;
+    let rows = st.query_map([], kms_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn set_kms_key_enabled(c: &Connection, key_id: &str, enabled: bool) -> R<bool> {
+    let n = c
+        .prepare_cached("UPDATE kms_keys SET enabled = ?2 WHERE key_id = ?1")?
+        .execute(params![key_id, enabled])?;
+    Ok(n > 0)
+}
+
+pub(super) fn set_kms_key_material(c: &Connection, key_id: &str, material: &[u8]) -> R<bool> {
+    let n = c
+        .prepare_cached("UPDATE kms_keys SET material = ?2 WHERE key_id = ?1")?
+        .execute(params![key_id, material])?;
+    Ok(n > 0)
 }
 
 // ---- buckets ----

@@ -146,6 +146,18 @@ ALTER TABLE upload_parts ADD COLUMN salt TEXT;
 ALTER TABLE objects ADD COLUMN object_lock TEXT;
 ALTER TABLE uploads ADD COLUMN object_lock TEXT;
 ",
+    r"
+-- The named keys of the built-in KMS (SSE-KMS, issue 21): material is the key wrapped by a
+-- master key. Aliases are unique; NULL (no alias) may repeat.
+CREATE TABLE kms_keys (
+    key_id TEXT PRIMARY KEY,
+    alias TEXT UNIQUE,
+    description TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    material BLOB NOT NULL
+) STRICT;
+",
 ];
 
 /// Brings the schema up to date, each step in its own transaction.
