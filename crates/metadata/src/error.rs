@@ -39,6 +39,10 @@ pub enum MetaError {
     /// request would delete it or weaken its lock.
     #[error("object is locked")]
     ObjectLocked,
+    /// A RenameObject client token was used for another rename (another source or
+    /// destination) within the token's lifetime.
+    #[error("client token used for another rename")]
+    IdempotencyMismatch,
     /// The store is temporarily unable to serve (busy, connection lost); retrying may succeed.
     #[error("metadata store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_retired_users.sql"),
     include_str!("../../migrations/postgres/0006_encryption.sql"),
     include_str!("../../migrations/postgres/0007_object_lock.sql"),
+    include_str!("../../migrations/postgres/0008_rename_object.sql"),
 ];
 
 /// The session-level advisory lock held while migrating (an arbitrary constant: "s3gate").
