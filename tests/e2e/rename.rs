@@ -2,6 +2,7 @@
 //! no data copied, the source's and destination's conditions, client-token retries, versioned
 //! buckets and the source's permissions.
 
+use aws_sdk_s3::operation::rename_object::RenameObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
@@ -127,7 +128,7 @@ async fn a_retried_rename_is_answered_by_its_client_token() {
     assert_eq!(get(&c, "ren-token", "b").await, b"1");
     let err = send("c").await.unwrap_err();
     assert!(
-        err.as_service_error().is_some_and(|e| e.is_idempotency_parameter_mismatch()),
+        err.as_service_error().is_some_and(RenameObjectError::is_idempotency_parameter_mismatch),
         "{err:?}"
     );
     expect_err(c.head_object().bucket("ren-token").key("c").send().await, 404, "", "c");

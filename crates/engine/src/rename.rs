@@ -83,7 +83,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     .clone()
                     .map_or(WriteCondition::None, WriteCondition::IfMatch),
                 condition: req.condition.clone(),
-                lock: lock.clone(),
+                lock,
                 owner: caller.user.clone(),
                 now: self.now(),
                 client_token: req.client_token.clone(),

@@ -1785,7 +1785,7 @@ async fn rename_moves_without_copying_and_judges_its_conditions() {
     let mut req = rename_req("b", "d");
     req.source_conditions.if_match = Some(moved.etag.clone());
     req.destination_dates.if_unmodified_since =
-        Some(std::time::SystemTime::now() + Duration::from_secs(60));
+        Some(std::time::SystemTime::now() + Duration::from_mins(1));
     e.rename_object(&alice(), req).await.unwrap();
     assert_eq!(get(&e, "d").await, b"rename me");
     e.collect_garbage().await.unwrap();

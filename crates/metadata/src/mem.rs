@@ -501,7 +501,7 @@ impl MetadataStore for MemMetadata {
         check_condition(&opts.source_condition, Some(&source.etag))?;
         check_condition(&opts.condition, live_etag(b.objects.get(key)))?;
         let mut delta = RefDelta::default();
-        let version = ObjectVersion { key: key.to_owned(), lock: opts.lock.clone(), ..source };
+        let version = ObjectVersion { key: key.to_owned(), lock: opts.lock, ..source };
         let (replaced, version_id) = add_version(b, version, &mut delta);
         if b.bucket.versioning == Versioning::Unversioned {
             for old in b.objects.remove(source_key).into_iter().flatten() {

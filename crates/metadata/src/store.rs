@@ -196,7 +196,7 @@ pub struct RenameOptions {
 
 /// How long [`MetadataStore::rename_object`] remembers a client token (SDKs retry within
 /// seconds; the record is a row per rename, pruned as renames go by).
-pub const RENAME_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+pub const RENAME_TOKEN_TTL: std::time::Duration = std::time::Duration::from_mins(10);
 
 impl DeleteOptions {
     /// The delete marker of `bucket`/`key` this delete adds (its version id is the store's).

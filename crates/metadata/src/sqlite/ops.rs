@@ -690,7 +690,7 @@ pub(super) fn rename_object(
     let cur = current(c, bucket, key)?;
     check_condition(&opts.condition, cur.as_ref().and_then(|l| l.etag.as_deref()))?;
     let mut delta = RefDelta::default();
-    let version = ObjectVersion { key: key.to_owned(), lock: opts.lock.clone(), ..source };
+    let version = ObjectVersion { key: key.to_owned(), lock: opts.lock, ..source };
     let version_id = add_version(c, &version, mode, cur.as_ref(), now, &mut delta)?;
     let src = current(c, bucket, source_key)?;
     if mode == Versioning::Unversioned {
