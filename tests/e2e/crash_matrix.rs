@@ -1,6 +1,7 @@
 //! The crash matrix (the FoundationDB/sled way): several clients drive the real binary with a
 //! random mix of PutObject, overwrites, multipart Create/UploadPart/Complete/Abort, DeleteObject,
-//! DeleteObjects and CopyObject; the gateway dies by SIGKILL at a random moment or by a
+//! DeleteObjects, CopyObject and RenameObject (whose two keys must change together); the
+//! gateway dies by SIGKILL at a random moment or by a
 //! failpoint abort at an exact step (blob written / metadata not committed, inside Complete,
 //! inside the collector and the orphan sweep); after each crash the SQLite file passes
 //! `PRAGMA integrity_check`, the restarted gateway holds exactly the blobs its metadata
@@ -211,10 +212,21 @@ struct Up {
     completes_to: Option<Obj>,
 }
 
+/// A RenameObject whose reply was lost: its two keys must show it applied or not, together.
+#[derive(Debug, Clone)]
+struct LostRename {
+    source: String,
+    key: String,
+    /// (source, destination) before the rename.
+    before: (Option<Obj>, Option<Obj>),
+}
+
 #[derive(Debug, Default)]
 struct ClientModel {
     keys: BTreeMap<String, Possible>,
     uploads: Vec<Up>,
+    /// At most one: the client stops at its first lost reply.
+    lost_renames: Vec<LostRename>,
     acked: u64,
 }
 
@@ -348,7 +360,31 @@ async fn client_loop(
                     model.settle(k, None);
                 }
             }
-            53..=64 => {
+            59..=64 => {
+                let src = key_of(me, rng.range(0, KEYS_PER_CLIENT));
+                let Some(source) = model.current(&src) else { continue };
+                if src == key {
+                    continue;
+                }
+                let before = (Some(source.clone()), model.current(&key));
+                model.pending(&src, None);
+                model.pending(&key, Some(source.clone()));
+                let lost = LostRename { source: src.clone(), key: key.clone(), before };
+                model.lost_renames.push(lost);
+                send!(
+                    c.rename_object()
+                        .bucket(BUCKET)
+                        .key(&key)
+                        .rename_source(format!("{BUCKET}/{src}")),
+                    "RenameObject"
+                );
+                model.lost_renames.clear();
+                model.settle(&src, None);
+                model.settle(&key, Some(source));
+                // One operation, acknowledged once.
+                model.acked -= 1;
+            }
+            53..=58 => {
                 let src = key_of(me, rng.range(0, KEYS_PER_CLIENT));
                 let Some(source) = model.current(&src) else { continue };
                 if src == key {
@@ -613,6 +649,21 @@ async fn verify(c: &Client, models: &mut [ClientModel], cycle: usize, tally: &mu
     }
     let unknown: Vec<&String> = listed.iter().filter(|k| !observed.contains_key(*k)).collect();
     assert!(unknown.is_empty(), "cycle {cycle}: keys nobody wrote: {unknown:?}");
+    // A lost rename applied whole or not at all: never a source gone with no destination,
+    // never both keys holding the object.
+    for m in models.iter_mut() {
+        for r in m.lost_renames.drain(..) {
+            let got = (observed[&r.source].clone(), observed[&r.key].clone());
+            let applied = (None, r.before.0.clone());
+            assert!(
+                got == r.before || got == applied,
+                "cycle {cycle}: rename {} -> {} left {got:?}; before it {:?}",
+                r.source,
+                r.key,
+                r.before
+            );
+        }
+    }
 
     let out = c.list_multipart_uploads().bucket(BUCKET).send().await.expect("ListMultipartUploads");
     assert_ne!(out.is_truncated(), Some(true));

@@ -60,6 +60,7 @@ mod presign;
 mod proxy;
 mod range;
 mod refused;
+mod rename;
 mod scaleout;
 mod sigv2;
 mod sosapi;

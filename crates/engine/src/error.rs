@@ -150,6 +150,10 @@ impl From<MetaError> for EngineError {
             MetaError::PreconditionFailed => EngineError::PreconditionFailed,
             MetaError::Conflict => EngineError::ConditionalConflict,
             MetaError::ObjectLocked => EngineError::ObjectLocked,
+            MetaError::IdempotencyMismatch => EngineError::Protocol(S3Error::with_message(
+                s3gate_protocol::ErrorCode::IdempotencyParameterMismatch,
+                "The client token was used for another rename within the last 10 minutes.",
+            )),
             MetaError::Unavailable(e) => EngineError::Unavailable(e),
             MetaError::Backend(e) => EngineError::Internal(e),
             // UserExists, NoSuchUser and future variants are not outcomes of engine operations.
@@ -195,6 +199,10 @@ mod tests {
         check(MetaError::PreconditionFailed, "PreconditionFailed");
         check(MetaError::Conflict, "ConditionalConflict");
         check(MetaError::ObjectLocked, "ObjectLocked");
+        check(
+            MetaError::IdempotencyMismatch,
+            "Protocol(S3Error { code: IdempotencyParameterMismatch",
+        );
         check(MetaError::Unavailable("busy".into()), "Unavailable");
         check(MetaError::Backend("corrupt".into()), "Internal");
         check(MetaError::NoSuchUser, "Internal");

@@ -76,6 +76,7 @@ mod lease;
 mod lock;
 mod multipart;
 mod read;
+mod rename;
 mod sse;
 mod tagging;
 mod version;
@@ -87,6 +88,7 @@ pub use engine::Engine;
 pub use error::EngineError;
 pub use gc::{CLOCK_SLACK, GcReport, SweepReport};
 pub use lock::{OBJECT_LOCK_KIND, lock_mode, retention_mode};
+pub use rename::{RenameObjectRequest, RenameOutput};
 pub use s3gate_metadata::{
     Bucket, ListPage, UploadListQuery, UploadPage, VersionListEntry, VersionPage, Versioning,
     WriteCondition,

@@ -1730,3 +1730,84 @@ async fn a_retried_lock_create_completes_the_lock() {
     e.create_bucket(&alice(), &b, None).await.unwrap();
     assert!(e.object_lock_configuration(&alice(), &b).await.unwrap().is_some());
 }
+
+fn rename_req(from: &str, to: &str) -> RenameObjectRequest {
+    RenameObjectRequest {
+        bucket: bn("bkt"),
+        key: key(to),
+        source_key: key(from),
+        source_conditions: Preconditions::default(),
+        condition: WriteCondition::None,
+        destination_dates: Preconditions::default(),
+        client_token: None,
+    }
+}
+
+#[tokio::test]
+async fn rename_moves_without_copying_and_judges_its_conditions() {
+    let e = setup().await;
+    let src = put(&e, "a", b"rename me").await;
+    let out = e.rename_object(&alice(), rename_req("a", "b")).await.unwrap();
+    assert_eq!(out.version_id, None);
+    assert_eq!(e.blobs().len(), 1, "a rename copies no data");
+    assert_eq!(get(&e, "b").await, b"rename me");
+    let moved = e.metadata().object("bkt", "b").await.unwrap().unwrap();
+    assert_eq!(moved.etag, src.etag.as_str().trim_matches('"'));
+    assert!(e.metadata().object("bkt", "a").await.unwrap().is_none());
+    // Gone, the same key, another user's bucket.
+    let r = e.rename_object(&alice(), rename_req("a", "c")).await;
+    assert!(matches!(r, Err(EngineError::NoSuchKey)), "{r:?}");
+    let r = e.rename_object(&alice(), rename_req("b", "b")).await;
+    assert!(matches!(r, Err(EngineError::InvalidRequest(_))), "{r:?}");
+    let r = e.rename_object(&bob(), rename_req("b", "c")).await;
+    assert!(matches!(r, Err(EngineError::AccessDenied)), "{r:?}");
+    // Source conditions name their header; the destination's dates need a destination.
+    let mut req = rename_req("b", "c");
+    req.source_conditions.if_match = Some("\"nope\"".into());
+    assert!(failed_on(e.rename_object(&alice(), req).await, "x-amz-rename-source-If-Match"));
+    let mut req = rename_req("b", "c");
+    req.source_conditions.if_none_match = Some(moved.etag.clone());
+    assert!(failed_on(e.rename_object(&alice(), req).await, "x-amz-rename-source-If-None-Match"));
+    let mut req = rename_req("b", "c");
+    req.destination_dates.if_unmodified_since = Some(std::time::SystemTime::now());
+    assert!(failed_on(e.rename_object(&alice(), req).await, "If-Unmodified-Since"));
+    let mut req = rename_req("b", "c");
+    req.condition = WriteCondition::IfMatch("x".into());
+    assert!(matches!(e.rename_object(&alice(), req).await, Err(EngineError::NoSuchKey)));
+    // Nothing moved on any refusal.
+    assert_eq!(get(&e, "b").await, b"rename me");
+    // Matching conditions rename; a destination is replaced unless If-None-Match: * says no.
+    put(&e, "d", b"old").await;
+    let mut req = rename_req("b", "d");
+    req.condition = WriteCondition::IfNoneMatchAny;
+    let r = e.rename_object(&alice(), req).await;
+    assert!(matches!(r, Err(EngineError::PreconditionFailed)), "{r:?}");
+    let mut req = rename_req("b", "d");
+    req.source_conditions.if_match = Some(moved.etag.clone());
+    req.destination_dates.if_unmodified_since =
+        Some(std::time::SystemTime::now() + Duration::from_mins(1));
+    e.rename_object(&alice(), req).await.unwrap();
+    assert_eq!(get(&e, "d").await, b"rename me");
+    e.collect_garbage().await.unwrap();
+    assert_eq!(e.blobs().len(), 1, "the replaced destination's blob is collected");
+    assert_no_leak(&e).await;
+}
+
+#[tokio::test]
+async fn a_rename_retried_with_its_token_is_answered_as_the_rename() {
+    let e = setup().await;
+    put(&e, "a", b"1").await;
+    let mut req = rename_req("a", "b");
+    req.client_token = Some("token-1".into());
+    e.rename_object(&alice(), req.clone()).await.unwrap();
+    // The SDK did not see the answer and retries: the same answer, nothing else changes.
+    e.rename_object(&alice(), req.clone()).await.unwrap();
+    assert_eq!(get(&e, "b").await, b"1");
+    req.key = key("c");
+    let r = e.rename_object(&alice(), req).await;
+    assert!(
+        matches!(&r, Err(EngineError::Protocol(s)) if s.code == ErrorCode::IdempotencyParameterMismatch),
+        "{r:?}"
+    );
+    assert!(e.metadata().object("bkt", "c").await.unwrap().is_none());
+}

@@ -13,8 +13,8 @@ use futures_util::StreamExt as _;
 use s3gate_engine::*;
 use s3gate_metadata::{
     Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, MemMetadata, MetaError,
-    MetadataStore, ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
-    VersionListQuery, VersionPage, Versioning, WriteCondition,
+    MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, Upload, UploadListQuery,
+    UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 use s3gate_protocol::{BucketName, ObjectKey, PartNumber, Preconditions, UploadId};
 use s3gate_storage_backend::{
@@ -314,6 +314,15 @@ impl MetadataStore for FaultyMeta {
         opts: DeleteOptions,
     ) -> Result<CommitOutcome, MetaError> {
         self.write("delete_object", self.inner.delete_object(bucket, key, opts)).await
+    }
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        source_key: &str,
+        key: &str,
+        opts: RenameOptions,
+    ) -> Result<CommitOutcome, MetaError> {
+        self.write("rename_object", self.inner.rename_object(bucket, source_key, key, opts)).await
     }
     async fn set_bucket_versioning(
         &self,

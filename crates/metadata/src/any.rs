@@ -4,8 +4,8 @@ use std::time::SystemTime;
 
 use crate::{
     Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    MetadataStore, ObjectVersion, Part, RetiredBlob, SqliteMetadata, Upload, UploadListQuery,
-    UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
+    MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, SqliteMetadata, Upload,
+    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 
 /// One of the persistent stores, delegating every call.
@@ -155,6 +155,16 @@ impl MetadataStore for AnyMetadata {
         opts: DeleteOptions,
     ) -> Result<CommitOutcome, MetaError> {
         delegate!(self, m => m.delete_object(bucket, key, opts))
+    }
+
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        source_key: &str,
+        key: &str,
+        opts: RenameOptions,
+    ) -> Result<CommitOutcome, MetaError> {
+        delegate!(self, m => m.rename_object(bucket, source_key, key, opts))
     }
 
     async fn set_object_tags(

@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime};
 use crate::{
     Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListEntry, ListPage, ListQuery, LockChange,
     LockMode, MetaError, MetadataStore, NULL_VERSION, ObjectLock, ObjectPart, ObjectVersion, Part,
-    Retention, Upload, UploadListEntry, UploadListQuery, User, VersionListEntry, VersionListQuery,
-    VersionPage, Versioning, WriteCondition,
+    RenameOptions, Retention, Upload, UploadListEntry, UploadListQuery, User, VersionListEntry,
+    VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 
 /// Names of every case, in the order [`crate::conformance_tests!`] generates them.
@@ -79,7 +79,8 @@ macro_rules! conformance_tests {
             forget_and_known_blobs leased_blobs_are_kept random_listing_model bucket_configs
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
-            encryption_records object_lock kms_keys);
+            encryption_records object_lock kms_keys rename_unversioned rename_versioned
+            rename_conditions_and_tokens);
     };
     ($make:expr) => {
         $crate::conformance_tests!(@cases Some($make);
@@ -91,7 +92,8 @@ macro_rules! conformance_tests {
             forget_and_known_blobs leased_blobs_are_kept random_listing_model bucket_configs
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
-            encryption_records object_lock kms_keys);
+            encryption_records object_lock kms_keys rename_unversioned rename_versioned
+            rename_conditions_and_tokens);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(
@@ -1699,4 +1701,142 @@ pub async fn kms_keys(m: &impl MetadataStore) {
     assert_eq!(m.kms_key("A-key").await.unwrap(), Some(a));
     assert!(!m.set_kms_key_material("missing", vec![1]).await.unwrap());
     assert_eq!(m.kms_keys().await.unwrap().len(), 3);
+}
+
+fn ren(condition: WriteCondition) -> RenameOptions {
+    RenameOptions {
+        source_condition: WriteCondition::None,
+        condition,
+        lock: ObjectLock::default(),
+        owner: "alice".into(),
+        now: t(9, 0),
+        client_token: None,
+    }
+}
+
+/// RenameObject in an unversioned bucket: the version moves whole (data, ETag, metadata,
+/// checksums, encryption, Last-Modified) and the source is gone; no blob gains or loses its
+/// last reference, except those of a destination it replaces.
+pub async fn rename_unversioned(m: &impl MetadataStore) {
+    setup(m).await;
+    let mut v = obj("bk", "a", "e1", &["b1", "b2"]);
+    v.encryption = Some("sealed".into());
+    m.put_object(v.clone(), WriteCondition::None).await.unwrap();
+    m.put_object(obj("bk", "z", "old", &["b9"]), WriteCondition::None).await.unwrap();
+    let out = m.rename_object("bk", "a", "z", ren(WriteCondition::None)).await.unwrap();
+    assert_eq!(out.retired_blobs, strs(&["b9"]));
+    assert!(out.replaced && out.version_id.is_none() && !out.delete_marker);
+    assert!(m.object("bk", "a").await.unwrap().is_none());
+    let moved = m.object("bk", "z").await.unwrap().unwrap();
+    assert_eq!(moved, ObjectVersion { key: "z".into(), ..v });
+    assert_eq!(keys(&m.list_objects("bk", &query("", None, None, 10)).await.unwrap()), ["z"]);
+    assert_eq!(retired_ids(m).await, strs(&["b9"]));
+    // To a key with nothing: nothing replaced, nothing retired.
+    let out = m.rename_object("bk", "z", "y/z", ren(WriteCondition::None)).await.unwrap();
+    assert_eq!(out, outcome(&[], false));
+    assert_eq!(m.object("bk", "y/z").await.unwrap().unwrap().parts[1].blob_id, "b2");
+    // Deleting the renamed object retires its blobs: the rename left one reference each.
+    let mut out = m.delete_object("bk", "y/z", del(WriteCondition::None)).await.unwrap();
+    out.retired_blobs.sort();
+    assert_eq!(out.retired_blobs, strs(&["b1", "b2"]));
+    // A missing source, a missing bucket.
+    let e = m.rename_object("bk", "gone", "x", ren(WriteCondition::None)).await;
+    assert!(matches!(e, Err(MetaError::NoSuchKey)), "{e:?}");
+    let e = m.rename_object("nb", "a", "x", ren(WriteCondition::None)).await;
+    assert!(matches!(e, Err(MetaError::NoSuchBucket)), "{e:?}");
+    m.delete_bucket("bk").await.unwrap();
+}
+
+/// RenameObject in versioned buckets: the destination gets a new version (a new id when
+/// enabled), the source a delete marker, and the source's version stays readable by id.
+pub async fn rename_versioned(m: &impl MetadataStore) {
+    versioned(m, Versioning::Enabled).await;
+    let mut opts = ren(WriteCondition::None);
+    opts.lock = ObjectLock { legal_hold: true, ..ObjectLock::default() };
+    let v1 = m.put_object(obj("bk", "a", "e1", &["b1"]), WriteCondition::None).await.unwrap();
+    let v1 = v1.version_id.unwrap();
+    let out = m.rename_object("bk", "a", "b", opts).await.unwrap();
+    assert!(out.retired_blobs.is_empty() && !out.replaced);
+    let id = out.version_id.unwrap();
+    assert!(crate::is_version_id(&id) && id != v1, "{id}");
+    let moved = m.object_version("bk", "b", Some(&id)).await.unwrap().unwrap();
+    assert_eq!((moved.etag.as_str(), moved.last_modified), ("e1", t(3, 999_999_999)));
+    assert!(moved.lock.legal_hold);
+    assert!(m.object("bk", "a").await.unwrap().is_none());
+    let marker = m.object_version("bk", "a", None).await.unwrap().unwrap();
+    assert!(marker.is_delete_marker && marker.last_modified == t(9, 0));
+    let kept = m.object_version("bk", "a", Some(&v1)).await.unwrap().unwrap();
+    assert!(!kept.is_delete_marker && !kept.lock.legal_hold);
+    // The blob is named by both versions: removing one keeps it.
+    let out = m.delete_object("bk", "a", del_version(&v1)).await.unwrap();
+    assert!(out.retired_blobs.is_empty());
+    // A source whose latest version is a delete marker is missing.
+    let e = m.rename_object("bk", "a", "c", ren(WriteCondition::None)).await;
+    assert!(matches!(e, Err(MetaError::NoSuchKey)), "{e:?}");
+    // Suspended: the destination's null version is replaced, the source gets a null marker.
+    m.set_bucket_versioning("bk", Versioning::Suspended).await.unwrap();
+    m.put_object(obj("bk", "s", "e2", &["b2"]), WriteCondition::None).await.unwrap();
+    let out = m.rename_object("bk", "s", "b", ren(WriteCondition::None)).await.unwrap();
+    assert!(out.replaced && out.version_id.is_none() && out.retired_blobs.is_empty());
+    let marker = m.object_version("bk", "s", None).await.unwrap().unwrap();
+    assert!(marker.is_delete_marker && marker.version_id == NULL_VERSION);
+    assert_eq!(m.object("bk", "b").await.unwrap().unwrap().etag, "e2");
+    // The null marker replaced the source's null version; b's null version holds b2.
+    assert!(m.object_version("bk", "b", Some(&id)).await.unwrap().is_some());
+    assert_eq!(retired_ids(m).await, Vec::<String>::new());
+}
+
+/// The conditions of a rename are checked in its transaction, a failed one changes nothing,
+/// and a client token answers a retry as the rename it repeats.
+pub async fn rename_conditions_and_tokens(m: &impl MetadataStore) {
+    setup(m).await;
+    m.put_object(obj("bk", "a", "e1", &["b1"]), WriteCondition::None).await.unwrap();
+    m.put_object(obj("bk", "d", "e2", &["b2"]), WriteCondition::None).await.unwrap();
+    let refused = [
+        RenameOptions {
+            source_condition: WriteCondition::IfMatch("zz".into()),
+            ..ren(WriteCondition::None)
+        },
+        ren(WriteCondition::IfNoneMatchAny),
+        ren(WriteCondition::IfMatch("e1".into())),
+    ];
+    for opts in refused {
+        let e = m.rename_object("bk", "a", "d", opts.clone()).await;
+        assert!(matches!(e, Err(MetaError::PreconditionFailed)), "{opts:?}: {e:?}");
+    }
+    let e = m.rename_object("bk", "a", "new", ren(WriteCondition::IfMatch("e1".into()))).await;
+    assert!(matches!(e, Err(MetaError::NoSuchKey)), "{e:?}");
+    assert_eq!(m.object("bk", "a").await.unwrap().unwrap().etag, "e1");
+    assert_eq!(m.object("bk", "d").await.unwrap().unwrap().etag, "e2");
+    assert!(retired_ids(m).await.is_empty());
+    // Matching conditions rename.
+    let opts = RenameOptions {
+        source_condition: WriteCondition::IfMatch("e1".into()),
+        client_token: Some("tok-1".into()),
+        ..ren(WriteCondition::IfMatch("e2".into()))
+    };
+    let out = m.rename_object("bk", "a", "d", opts.clone()).await.unwrap();
+    assert_eq!(out, outcome(&["b2"], true));
+    // The retry with the same token is answered without renaming (the source is gone, and
+    // a new object at the source stays where it is).
+    m.put_object(obj("bk", "a", "e3", &["b3"]), WriteCondition::None).await.unwrap();
+    let again = m.rename_object("bk", "a", "d", opts.clone()).await.unwrap();
+    assert_eq!(again, outcome(&[], false));
+    assert_eq!(m.object("bk", "a").await.unwrap().unwrap().etag, "e3");
+    assert_eq!(m.object("bk", "d").await.unwrap().unwrap().etag, "e1");
+    // The token names that rename only.
+    let other = RenameOptions { client_token: Some("tok-1".into()), ..ren(WriteCondition::None) };
+    let e = m.rename_object("bk", "a", "elsewhere", other).await;
+    assert!(matches!(e, Err(MetaError::IdempotencyMismatch)), "{e:?}");
+    assert!(m.object("bk", "elsewhere").await.unwrap().is_none());
+    // Past its lifetime the token is forgotten: the same request renames again.
+    let late = RenameOptions {
+        now: opts.now + crate::RENAME_TOKEN_TTL,
+        client_token: opts.client_token,
+        ..ren(WriteCondition::None)
+    };
+    let out = m.rename_object("bk", "a", "d", late).await.unwrap();
+    assert_eq!(out, outcome(&["b1"], true));
+    assert_eq!(m.object("bk", "d").await.unwrap().unwrap().etag, "e3");
+    assert!(m.object("bk", "a").await.unwrap().is_none());
 }

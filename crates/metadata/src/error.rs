@@ -42,6 +42,10 @@ pub enum MetaError {
     /// The KMS key id or alias is taken.
     #[error("kms key already exists")]
     KmsKeyExists,
+    /// A RenameObject client token was used for another rename (another source or
+    /// destination) within the token's lifetime.
+    #[error("client token used for another rename")]
+    IdempotencyMismatch,
     /// The store is temporarily unable to serve (busy, connection lost); retrying may succeed.
     #[error("metadata store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -8,12 +8,12 @@ use std::time::SystemTime;
 use crate::list::{
     self, KeySource, RefDelta, UploadMarker, VersionRow, VersionSeek, VersionSource,
 };
-use crate::store::{next_seq, random_u64, reported_version_id};
+use crate::store::{RenameToken, next_seq, random_u64, reported_version_id};
 use crate::{
     Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    MetadataStore, NULL_VERSION, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
-    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
-    WriteCondition, version_id,
+    MetadataStore, NULL_VERSION, ObjectSummary, ObjectVersion, Part, RenameOptions, RetiredBlob,
+    Upload, UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary,
+    Versioning, WriteCondition, version_id,
 };
 
 /// An in-memory [`MetadataStore`], exactly as strict as [`crate::SqliteMetadata`]: same errors,
@@ -49,6 +49,8 @@ struct BucketState {
     uploads: HashMap<String, UploadState>,
     /// Configuration documents by kind.
     configs: BTreeMap<String, String>,
+    /// RenameObject client tokens of the last [`crate::RENAME_TOKEN_TTL`].
+    rename_tokens: HashMap<String, RenameToken>,
 }
 
 #[derive(Debug, Clone)]
@@ -327,6 +329,7 @@ impl MetadataStore for MemMetadata {
                 objects: BTreeMap::new(),
                 uploads: HashMap::new(),
                 configs: BTreeMap::new(),
+                rename_tokens: HashMap::new(),
             },
         );
         Ok(())
@@ -511,6 +514,50 @@ impl MetadataStore for MemMetadata {
         }
         out.retired_blobs = s.apply(delta, SystemTime::now());
         Ok(out)
+    }
+
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        source_key: &str,
+        key: &str,
+        opts: RenameOptions,
+    ) -> Result<CommitOutcome, MetaError> {
+        let mut s = self.lock();
+        let b = s.bucket_mut(bucket)?;
+        b.rename_tokens.retain(|_, t| !t.expired(opts.now));
+        let token = opts.client_token.as_ref();
+        let record = token.and_then(|t| b.rename_tokens.get(t));
+        if let Some(out) = opts.replay(source_key, key, record)? {
+            return Ok(out);
+        }
+        let latest = b.objects.get(source_key).and_then(|vs| vs.first()).map(|s| &s.v);
+        let Some(source) = latest.filter(|v| !v.is_delete_marker).cloned() else {
+            return Err(MetaError::NoSuchKey);
+        };
+        check_condition(&opts.source_condition, Some(&source.etag))?;
+        check_condition(&opts.condition, live_etag(b.objects.get(key)))?;
+        let mut delta = RefDelta::default();
+        let version = ObjectVersion { key: key.to_owned(), lock: opts.lock, ..source };
+        let (replaced, version_id) = add_version(b, version, &mut delta);
+        if b.bucket.versioning == Versioning::Unversioned {
+            for old in b.objects.remove(source_key).into_iter().flatten() {
+                drop_parts(&old.v, &mut delta);
+            }
+        } else {
+            add_version(b, opts.marker(bucket, source_key), &mut delta);
+        }
+        if let Some(t) = token {
+            let record = RenameToken {
+                source_key: source_key.to_owned(),
+                key: key.to_owned(),
+                version_id: version_id.clone(),
+                at: opts.now,
+            };
+            b.rename_tokens.insert(t.clone(), record);
+        }
+        let retired_blobs = s.apply(delta, SystemTime::now());
+        Ok(CommitOutcome { retired_blobs, replaced, version_id, delete_marker: false })
     }
 
     async fn set_object_tags(

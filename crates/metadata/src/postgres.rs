@@ -28,9 +28,9 @@ use crate::list::{self, Lister, UploadMarker, VersionLister, VersionRow, Version
 use crate::store::random_u64;
 use crate::{
     Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    MetadataStore, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
-    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
-    WriteCondition,
+    MetadataStore, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RENAME_TOKEN_TTL,
+    RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
+    VersionPage, VersionSummary, Versioning, WriteCondition,
 };
 
 pub use migrate::latest_version;
@@ -483,6 +483,7 @@ fn outcome(row: &Row, has_replaced: bool) -> Result<CommitOutcome, MetaError> {
         "BucketNotEmpty" => return Err(MetaError::BucketNotEmpty),
         "Conflict" => return Err(MetaError::Conflict),
         "ObjectLocked" => return Err(MetaError::ObjectLocked),
+        "IdempotencyMismatch" => return Err(MetaError::IdempotencyMismatch),
         other => return Err(MetaError::Backend(format!("unknown write status {other}").into())),
     }
     let replaced = if has_replaced { row.try_get("replaced").map_err(pg_error)? } else { false };
@@ -939,6 +940,48 @@ impl MetadataStore for PostgresMetadata {
         let mut out = outcome(&row, true)?;
         out.version_id = row.try_get("vid").map_err(pg_error)?;
         out.delete_marker = row.try_get("dm").map_err(pg_error)?;
+        Ok(out)
+    }
+
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        source_key: &str,
+        key: &str,
+        opts: RenameOptions,
+    ) -> Result<CommitOutcome, MetaError> {
+        let (src_kind, src_etag) = self::condition(&opts.source_condition);
+        let (kind, etag) = self::condition(&opts.condition);
+        let lock = opts.lock.to_column();
+        let at = to_nanos(opts.now)?;
+        let ttl = i64::try_from(RENAME_TOKEN_TTL.as_nanos()).unwrap_or(i64::MAX);
+        let now = to_nanos(SystemTime::now())?;
+        let rand = format!("{:016x}", random_u64());
+        let rand_marker = format!("{:016x}", random_u64());
+        let row = self
+            .one(
+                "SELECT status, replaced, retired, vid FROM s3gate_rename_object($1, $2, $3, $4,                  $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                &[
+                    &bucket,
+                    &source_key.as_bytes(),
+                    &key.as_bytes(),
+                    &src_kind,
+                    &src_etag,
+                    &kind,
+                    &etag,
+                    &lock,
+                    &opts.owner,
+                    &at,
+                    &opts.client_token,
+                    &ttl,
+                    &now,
+                    &rand,
+                    &rand_marker,
+                ],
+            )
+            .await?;
+        let mut out = outcome(&row, true)?;
+        out.version_id = row.try_get("vid").map_err(pg_error)?;
         Ok(out)
     }
 

@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 use self::ops::{R, db_error, to_nanos};
 use crate::{
     Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    MetadataStore, ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
-    VersionListQuery, VersionPage, Versioning, WriteCondition,
+    MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, Upload, UploadListQuery,
+    UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 
 /// Most writes committed in one transaction.
@@ -398,6 +398,17 @@ impl MetadataStore for SqliteMetadata {
         self.write(move |c, now| ops::delete_object(c, &bucket, &key, &opts, now)).await
     }
 
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        source_key: &str,
+        key: &str,
+        opts: RenameOptions,
+    ) -> Result<CommitOutcome, MetaError> {
+        let (bucket, source, key) = (bucket.to_owned(), source_key.to_owned(), key.to_owned());
+        self.write(move |c, now| ops::rename_object(c, &bucket, &source, &key, &opts, now)).await
+    }
+
     async fn set_object_tags(
         &self,
         bucket: &str,
@@ -590,10 +601,11 @@ mod tests {
         {
             let w = m.write(move |c, _| pragma(c, name)).await.unwrap();
             let r = m.read(move |c, _| pragma(c, name)).await.unwrap();
+            // user_version: the number of migrations.
+            let migrations = schema::latest_version().to_string();
             let want = match name {
                 "synchronous" => "2",
-                // user_version: the number of migrations.
-                "user_version" => "7",
+                "user_version" => migrations.as_str(),
                 "journal_mode" => "wal",
                 "foreign_keys" => "1",
                 _ => "5000",

@@ -191,27 +191,101 @@ pub struct DeleteOptions {
     pub bypass_governance: bool,
 }
 
+/// How [`MetadataStore::rename_object`] renames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenameOptions {
+    /// Checked against the source's current version in the same transaction (the engine
+    /// passes `IfMatch` of the ETag it evaluated the client's source conditions against).
+    pub source_condition: WriteCondition,
+    /// Checked against the destination's current version in the same transaction.
+    pub condition: WriteCondition,
+    /// The lock of the new version at the destination (the bucket's default retention, as
+    /// for any new object); the source version keeps its own.
+    pub lock: ObjectLock,
+    /// Owner and Last-Modified of the delete marker a versioned bucket's source gets, and the
+    /// gateway's clock for the client token's age.
+    pub owner: String,
+    /// See `owner`.
+    pub now: SystemTime,
+    /// `x-amz-client-token`: a rename already committed under this token in this bucket within
+    /// [`RENAME_TOKEN_TTL`] is answered again without renaming; the same token with another
+    /// source or destination is [`MetaError::IdempotencyMismatch`].
+    pub client_token: Option<String>,
+}
+
+/// How long [`MetadataStore::rename_object`] remembers a client token (SDKs retry within
+/// seconds; the record is a row per rename, pruned as renames go by).
+pub const RENAME_TOKEN_TTL: std::time::Duration = std::time::Duration::from_mins(10);
+
 impl DeleteOptions {
     /// The delete marker of `bucket`/`key` this delete adds (its version id is the store's).
     pub(crate) fn marker(&self, bucket: &str, key: &str) -> ObjectVersion {
-        ObjectVersion {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            version_id: String::new(),
-            is_delete_marker: true,
-            size: 0,
-            etag: String::new(),
-            last_modified: self.now,
-            owner: self.owner.clone(),
-            headers: Vec::new(),
-            tags: Vec::new(),
-            checksum_algorithm: None,
-            checksum_type: None,
-            checksum: None,
-            parts: Vec::new(),
-            encryption: None,
-            lock: ObjectLock::default(),
+        delete_marker(bucket, key, &self.owner, self.now)
+    }
+}
+
+impl RenameOptions {
+    /// The delete marker a versioned bucket's source gets (its version id is the store's).
+    pub(crate) fn marker(&self, bucket: &str, key: &str) -> ObjectVersion {
+        delete_marker(bucket, key, &self.owner, self.now)
+    }
+
+    /// What a store answers for this rename from the record of `token` it holds: `Some` (the
+    /// committed rename's outcome, changing nothing) if the record is the same rename and still
+    /// young, `None` (rename now) if there is no live record.
+    pub(crate) fn replay(
+        &self,
+        source_key: &str,
+        key: &str,
+        record: Option<&RenameToken>,
+    ) -> Result<Option<CommitOutcome>, MetaError> {
+        let Some(r) = record.filter(|r| !r.expired(self.now)) else { return Ok(None) };
+        if r.source_key != source_key || r.key != key {
+            return Err(MetaError::IdempotencyMismatch);
         }
+        Ok(Some(CommitOutcome {
+            retired_blobs: Vec::new(),
+            replaced: false,
+            version_id: r.version_id.clone(),
+            delete_marker: false,
+        }))
+    }
+}
+
+/// A committed rename's client token, as a store keeps it for [`RENAME_TOKEN_TTL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RenameToken {
+    pub(crate) source_key: String,
+    pub(crate) key: String,
+    pub(crate) version_id: Option<String>,
+    pub(crate) at: SystemTime,
+}
+
+impl RenameToken {
+    pub(crate) fn expired(&self, now: SystemTime) -> bool {
+        now.duration_since(self.at).is_ok_and(|age| age >= RENAME_TOKEN_TTL)
+    }
+}
+
+/// A delete marker of `bucket`/`key` (its version id is the store's to assign).
+fn delete_marker(bucket: &str, key: &str, owner: &str, now: SystemTime) -> ObjectVersion {
+    ObjectVersion {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        version_id: String::new(),
+        is_delete_marker: true,
+        size: 0,
+        etag: String::new(),
+        last_modified: now,
+        owner: owner.to_owned(),
+        headers: Vec::new(),
+        tags: Vec::new(),
+        checksum_algorithm: None,
+        checksum_type: None,
+        checksum: None,
+        parts: Vec::new(),
+        encryption: None,
+        lock: ObjectLock::default(),
     }
 }
 
@@ -623,6 +697,22 @@ pub trait MetadataStore: Send + Sync + 'static {
         bucket: &str,
         key: &str,
         opts: DeleteOptions,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
+    /// RenameObject: in one transaction, the current version of `source_key` becomes the
+    /// current version of `key`, keeping its data, ETag, metadata, checksums, encryption and
+    /// Last-Modified (no blob is copied: the new version names the same blobs); then the source
+    /// is deleted as [`Self::delete_object`] without a version id deletes (an unversioned
+    /// bucket removes it; a versioned one adds a delete marker and keeps the version).
+    /// The new version replaces or follows the destination's as [`Self::put_object`] does.
+    /// [`MetaError::NoSuchBucket`], [`MetaError::NoSuchKey`] (no current source version, or a
+    /// delete marker), [`MetaError::PreconditionFailed`] (either condition),
+    /// [`MetaError::IdempotencyMismatch`]. `source_key` must differ from `key`.
+    fn rename_object(
+        &self,
+        bucket: &str,
+        source_key: &str,
+        key: &str,
+        opts: RenameOptions,
     ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send;
     /// Replaces the tags of one version of a key, changing nothing else (not its ETag,
     /// Last-Modified or data): the current version when `version_id` is `None`, else the version

@@ -42,6 +42,11 @@ impl Preconditions {
         Self::read(get, "x-amz-copy-source-")
     }
 
+    /// Reads the `x-amz-rename-source-if-*` headers of RenameObject.
+    pub fn from_rename_source_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        Self::read(get, "x-amz-rename-source-")
+    }
+
     fn read<'a>(get: impl Fn(&str) -> Option<&'a str>, prefix: &str) -> Self {
         // An empty header value is treated as absent, as if the client had not sent it.
         let text = |name: &str| {

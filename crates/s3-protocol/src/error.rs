@@ -78,6 +78,8 @@ error_codes! {
     EntityTooSmall => 400, "Your proposed upload is smaller than the minimum allowed size";
     /// The session token has expired.
     ExpiredToken => 400, "The provided token has expired.";
+    /// A RenameObject `x-amz-client-token` reused for another rename.
+    IdempotencyParameterMismatch => 400, "The client token was used for another request within its lifetime.";
     /// A PutBucketVersioning `Status` other than `Enabled` or `Suspended`.
     IllegalVersioningConfigurationException => 400, "The Versioning element must be specified";
     /// Fewer bytes arrived than `Content-Length` announced.

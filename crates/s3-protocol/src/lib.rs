@@ -85,7 +85,7 @@ pub use range::{ByteRange, RangeSpec, parse_range};
 pub use route::{
     CopySource, GetObjectParams, ListBucketsParams, ListObjectsParams, ListObjectsV2Params,
     ListUploadsParams, ListVersionsParams, Operation, RequestTarget, RouteConfig,
-    parse_copy_source, refused_operation, route,
+    parse_copy_source, parse_rename_source, refused_operation, route,
 };
 pub use subresource::{
     SUBRESOURCES, Scope, State, SubResource, Unset, Verb, owner_full_control, unset_answer,

@@ -167,6 +167,8 @@ pub enum Operation {
     PutObject { bucket: BucketName, key: ObjectKey },
     /// `PUT /bucket/key` with `x-amz-copy-source`.
     CopyObject { bucket: BucketName, key: ObjectKey },
+    /// `PUT /bucket/key?renameObject` (the source in `x-amz-rename-source`).
+    RenameObject { bucket: BucketName, key: ObjectKey },
     /// `GET /bucket/key`.
     GetObject { bucket: BucketName, key: ObjectKey, params: GetObjectParams },
     /// `HEAD /bucket/key`.
@@ -272,6 +274,7 @@ impl Operation {
             Self::PutBucketVersioning { .. } => "PutBucketVersioning",
             Self::PutObject { .. } => "PutObject",
             Self::CopyObject { .. } => "CopyObject",
+            Self::RenameObject { .. } => "RenameObject",
             Self::GetObject { .. } => "GetObject",
             Self::HeadObject { .. } => "HeadObject",
             Self::DeleteObject { .. } => "DeleteObject",
@@ -326,8 +329,10 @@ impl Operation {
             Self::PreflightRequest { .. } => "PreflightRequest",
             Self::GetBucketVersioning { .. } => "GetBucketVersioning",
             Self::PutBucketVersioning { .. } => "PutBucketVersioning",
+            // The source's s3:GetObject and s3:DeleteObject are checked too (the server).
             Self::PutObject { .. }
             | Self::CopyObject { .. }
+            | Self::RenameObject { .. }
             | Self::CreateMultipartUpload { .. }
             | Self::UploadPart { .. }
             | Self::UploadPartCopy { .. }
@@ -380,6 +385,7 @@ impl Operation {
             | Self::PutBucketVersioning { bucket }
             | Self::PutObject { bucket, .. }
             | Self::CopyObject { bucket, .. }
+            | Self::RenameObject { bucket, .. }
             | Self::GetObject { bucket, .. }
             | Self::HeadObject { bucket, .. }
             | Self::DeleteObject { bucket, .. }
@@ -414,6 +420,7 @@ impl Operation {
         match self {
             Self::PutObject { key, .. }
             | Self::CopyObject { key, .. }
+            | Self::RenameObject { key, .. }
             | Self::GetObject { key, .. }
             | Self::HeadObject { key, .. }
             | Self::DeleteObject { key, .. }
@@ -879,6 +886,12 @@ fn route_object(
     query: &Query,
 ) -> Result<Operation, S3Error> {
     let method = req.method;
+    if query.has("renameObject") {
+        return match method {
+            "PUT" => Ok(Operation::RenameObject { bucket, key }),
+            _ => Err(method_not_allowed(method, "OBJECT")),
+        };
+    }
     if query.has("tagging") || query.has("attributes") {
         return route_object_metadata(method, bucket, key, query);
     }
@@ -1014,6 +1027,37 @@ pub fn parse_copy_source(header_value: &str) -> Result<CopySource, S3Error> {
         return Err(bad());
     }
     Ok(CopySource { bucket, key: ObjectKey::parse(key)?, version_id })
+}
+
+/// Parses `x-amz-rename-source` of RenameObject: `[/]bucket/key`, URL-encoded (AWS's pattern
+/// `\/?.+\/.+`), naming `bucket`, the request's own: a rename stays within its bucket. No
+/// version can be named (a rename moves the current version).
+pub fn parse_rename_source(header_value: &str, bucket: &BucketName) -> Result<ObjectKey, S3Error> {
+    let bad = || {
+        S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Rename Source must mention the bucket and the source key: bucket/sourcekey",
+        )
+        .with_extra("ArgumentName", "x-amz-rename-source")
+        .with_extra("ArgumentValue", header_value)
+    };
+    let value = header_value.trim();
+    if value.contains('?') {
+        return Err(bad());
+    }
+    let path = value.strip_prefix('/').unwrap_or(value);
+    let (source_bucket, key) = path.split_once('/').ok_or_else(bad)?;
+    if decode(source_bucket)? != bucket.as_str() {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "The rename source must be in the bucket of the request.",
+        ));
+    }
+    let key = decode(key)?;
+    if key.is_empty() {
+        return Err(bad());
+    }
+    ObjectKey::parse(key)
 }
 
 #[cfg(test)]

@@ -369,14 +369,6 @@ pub const SUBRESOURCES: &[SubResource] = &[
         delete: None,
         state: State::NotImplemented,
     },
-    SubResource {
-        query: "renameObject",
-        scope: Scope::Object,
-        get: None,
-        put: None,
-        delete: None,
-        state: State::NotImplemented,
-    },
 ];
 
 /// The answer to a GET of an unset configuration of a bucket (or object) owned by `owner`:

@@ -18,8 +18,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use s3gate_metadata::{
     Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, MetaError, MetadataStore,
-    ObjectVersion, Part, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
-    VersionPage, Versioning, WriteCondition,
+    ObjectVersion, Part, RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
+    VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 use s3gate_metrics::{Counter, Family, GaugeGuard, Histogram, global};
 use s3gate_storage_backend::{
@@ -454,6 +454,15 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
         opts: DeleteOptions,
     ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
         timed_meta("delete_object", self.0.delete_object(bucket, key, opts))
+    }
+    fn rename_object(
+        &self,
+        bucket: &str,
+        source_key: &str,
+        key: &str,
+        opts: RenameOptions,
+    ) -> impl Future<Output = Result<CommitOutcome, MetaError>> + Send {
+        timed_meta("rename_object", self.0.rename_object(bucket, source_key, key, opts))
     }
     fn set_bucket_versioning(
         &self,

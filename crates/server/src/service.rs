@@ -21,8 +21,8 @@ use s3gate_engine::api::{
     UploadPartCopyRequest, UploadPartRequest, WriteOutput,
 };
 use s3gate_engine::{
-    Engine, EngineError, ListVersionsRequest, SseInfo, SseRequest, VersionListEntry, VersionRef,
-    Versioning,
+    Engine, EngineError, ListVersionsRequest, RenameObjectRequest, SseInfo, SseRequest,
+    VersionListEntry, VersionRef, Versioning,
 };
 use s3gate_metadata::{ListEntry, MetadataStore, NULL_VERSION, UploadListEntry, UploadListQuery};
 use s3gate_protocol::sosapi::SosapiObject;
@@ -655,6 +655,15 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         let caller = &mut authed.caller;
         let owns = |owner: &str| !anonymous && (caller.is_root || owner == caller.user);
         let mut is_owner = owns(grant.owner());
+        // A rename reads its source and deletes it: both are the caller's to do.
+        if matches!(op, Operation::RenameObject { .. }) {
+            let source = rename_source(headers, bucket)?;
+            for name in ["GetObject", "DeleteObject"] {
+                let action = Some(authz::action(name)?);
+                let (bucket, key) = (bucket.as_str(), Some(source.as_str()));
+                self.authz.decide(meta, checker.clone(), action, bucket, key).await?;
+            }
+        }
         if matches!(op, Operation::CopyObject { .. } | Operation::UploadPartCopy { .. }) {
             let source = copy_source(headers)?;
             let read = if source.version_id.is_some() { "GetObjectVersion" } else { "GetObject" };
@@ -904,6 +913,27 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     set(&mut r, "x-amz-copy-source-version-id", id);
                 }
                 Ok(r)
+            }
+            Operation::RenameObject { bucket, key } => {
+                let source_key = rename_source(headers, &bucket)?;
+                let dates = Preconditions::from_headers(|n| header(headers, n));
+                let request = RenameObjectRequest {
+                    source_key,
+                    source_conditions: Preconditions::from_rename_source_headers(|n| {
+                        header(headers, n)
+                    }),
+                    condition: write_condition(headers)?,
+                    destination_dates: Preconditions {
+                        if_match: None,
+                        if_none_match: None,
+                        ..dates
+                    },
+                    client_token: client_token(headers)?,
+                    bucket,
+                    key,
+                };
+                e.rename_object(caller, request).await?;
+                Ok(empty(StatusCode::OK))
             }
             Operation::GetObject { bucket, key, params }
             | Operation::HeadObject { bucket, key, params } => {
@@ -2153,6 +2183,30 @@ fn verify_small_body_integrity(
 fn md5_of(raw: &[u8]) -> [u8; 16] {
     use md5::Digest as _;
     md5::Md5::digest(raw).into()
+}
+
+/// The source key of a RenameObject (`x-amz-rename-source`, required).
+fn rename_source(headers: &HeaderMap, bucket: &BucketName) -> Result<ObjectKey, ApiError> {
+    let Some(v) = header(headers, "x-amz-rename-source") else {
+        return Err(ApiError::msg(
+            ErrorCode::InvalidArgument,
+            "RenameObject requires the x-amz-rename-source header.",
+        ));
+    };
+    Ok(s3gate_protocol::parse_rename_source(v, bucket)?)
+}
+
+/// RenameObject's `x-amz-client-token`: at most 64 characters of ASCII 33 to 126, as AWS
+/// documents it.
+fn client_token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = header(headers, "x-amz-client-token") else { return Ok(None) };
+    if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| (33..=126).contains(&b)) {
+        return Err(ApiError::msg(
+            ErrorCode::InvalidArgument,
+            "x-amz-client-token must be 1 to 64 ASCII characters from '!' to '~'.",
+        ));
+    }
+    Ok(Some(v.to_owned()))
 }
 
 fn copy_source(headers: &HeaderMap) -> Result<s3gate_protocol::CopySource, ApiError> {

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_encryption.sql"),
     include_str!("../../migrations/postgres/0007_object_lock.sql"),
     include_str!("../../migrations/postgres/0008_kms_keys.sql"),
+    include_str!("../../migrations/postgres/0009_rename_object.sql"),
 ];
 
 /// The session-level advisory lock held while migrating (an arbitrary constant: "s3gate").

@@ -11,12 +11,12 @@ use crate::list::{
     self, KeySource, RefDelta, UploadMarker, VersionRow, VersionSeek, VersionSource,
 };
 use crate::mem::check_condition;
-use crate::store::{next_seq, random_u64, reported_version_id};
+use crate::store::{RenameToken, next_seq, random_u64, reported_version_id};
 use crate::{
     Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    NULL_VERSION, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RetiredBlob, Upload,
-    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
-    WriteCondition, version_id,
+    NULL_VERSION, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RENAME_TOKEN_TTL,
+    RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
+    VersionPage, VersionSummary, Versioning, WriteCondition, version_id,
 };
 
 /// A failure inside an operation: an outcome for the caller or a database error, kept apart
@@ -716,6 +716,68 @@ pub(super) fn delete_object(
     }
     out.retired_blobs = apply(c, delta, now)?;
     Ok(out)
+}
+
+pub(super) fn rename_object(
+    c: &Connection,
+    bucket: &str,
+    source_key: &str,
+    key: &str,
+    opts: &RenameOptions,
+    now: i64,
+) -> R<CommitOutcome> {
+    let mode = bucket_mode(c, bucket)?;
+    let at = to_nanos(opts.now)?;
+    let ttl = i64::try_from(RENAME_TOKEN_TTL.as_nanos()).unwrap_or(i64::MAX);
+    c.prepare_cached("DELETE FROM rename_tokens WHERE bucket = ?1 AND created_at <= ?2")?
+        .execute(params![bucket, at.saturating_sub(ttl)])?;
+    if let Some(token) = &opts.client_token {
+        let record = c
+            .prepare_cached(
+                "SELECT source_key, key, version_id, created_at FROM rename_tokens                  WHERE bucket = ?1 AND token = ?2",
+            )?
+            .query_row([bucket, token], |r| {
+                Ok(RenameToken {
+                    source_key: r.get(0)?,
+                    key: r.get(1)?,
+                    version_id: r.get(2)?,
+                    at: time_at(r, 3)?,
+                })
+            })
+            .optional()?;
+        if let Some(out) = opts.replay(source_key, key, record.as_ref())? {
+            return Ok(out);
+        }
+    }
+    let Some(source) = object(c, bucket, source_key)? else {
+        return Err(MetaError::NoSuchKey.into());
+    };
+    check_condition(&opts.source_condition, Some(&source.etag))?;
+    let cur = current(c, bucket, key)?;
+    check_condition(&opts.condition, cur.as_ref().and_then(|l| l.etag.as_deref()))?;
+    let mut delta = RefDelta::default();
+    let version = ObjectVersion { key: key.to_owned(), lock: opts.lock, ..source };
+    let version_id = add_version(c, &version, mode, cur.as_ref(), now, &mut delta)?;
+    let src = current(c, bucket, source_key)?;
+    if mode == Versioning::Unversioned {
+        if let Some(l) = src {
+            remove_version(c, l.id, &mut delta)?;
+        }
+    } else {
+        add_version(c, &opts.marker(bucket, source_key), mode, src.as_ref(), now, &mut delta)?;
+    }
+    if let Some(token) = &opts.client_token {
+        c.prepare_cached(
+            "INSERT OR REPLACE INTO rename_tokens (bucket, token, source_key, key, version_id,              created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![bucket, token, source_key, key, version_id, at])?;
+    }
+    Ok(CommitOutcome {
+        retired_blobs: apply(c, delta, now)?,
+        replaced: cur.is_some(),
+        version_id,
+        delete_marker: false,
+    })
 }
 
 pub(super) fn set_object_tags(

@@ -158,6 +158,20 @@ CREATE TABLE kms_keys (
     material BLOB NOT NULL
 ) STRICT;
 ",
+    r"
+-- RenameObject client tokens (issue 15): a retried rename is answered as the committed one
+-- for RENAME_TOKEN_TTL; older rows are pruned by the next rename of the bucket.
+CREATE TABLE rename_tokens (
+    bucket TEXT NOT NULL REFERENCES buckets (name) ON DELETE CASCADE,
+    token TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version_id TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (bucket, token)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX rename_tokens_by_age ON rename_tokens (bucket, created_at);
+",
 ];
 
 /// Brings the schema up to date, each step in its own transaction.

@@ -111,6 +111,10 @@ fn routing_table() {
         // Objects.
         ("PUT /bkt/key", "PutObject bkt [key]"),
         ("PUT /bkt/key +copy", "CopyObject bkt [key]"),
+        ("PUT /bkt/new?renameObject", "RenameObject bkt [new]"),
+        ("PUT /bkt/new?renameObject= +copy", "RenameObject bkt [new]"),
+        ("GET /bkt/new?renameObject", "!MethodNotAllowed"),
+        ("DELETE /bkt/new?renameObject", "!MethodNotAllowed"),
         ("GET /bkt/key", "GetObject bkt [key]"),
         ("HEAD /bkt/key", "HeadObject bkt [key]"),
         ("DELETE /bkt/key", "DeleteObject bkt [key]"),
@@ -484,6 +488,27 @@ fn copy_sources() {
     check_copy("bkt/key?other=1", Err(ErrorCode::InvalidArgument));
     check_copy("BAD/key", Err(ErrorCode::InvalidBucketName));
     check_copy("bkt/%FF", Err(ErrorCode::InvalidURI));
+}
+
+fn check_rename(value: &str, expected: Result<&str, ErrorCode>) {
+    let bucket = BucketName::parse("bkt").unwrap();
+    let got = parse_rename_source(value, &bucket).map_err(|e| e.code).map(ObjectKey::into_string);
+    assert_eq!(got, expected.map(str::to_owned), "{value}");
+}
+
+#[test]
+fn rename_sources() {
+    check_rename("bkt/key", Ok("key"));
+    check_rename("/bkt/a/b%20c", Ok("a/b c"));
+    check_rename("bkt/a%3Fb", Ok("a?b"));
+    check_rename("bkt//x", Ok("/x"));
+    // Another bucket: a rename stays in its bucket.
+    check_rename("other/key", Err(ErrorCode::InvalidRequest));
+    check_rename("key", Err(ErrorCode::InvalidArgument));
+    check_rename("bkt/", Err(ErrorCode::InvalidArgument));
+    check_rename("", Err(ErrorCode::InvalidArgument));
+    check_rename("bkt/key?versionId=v1", Err(ErrorCode::InvalidArgument));
+    check_rename("bkt/%FF", Err(ErrorCode::InvalidURI));
 }
 
 proptest! {
