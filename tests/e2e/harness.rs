@@ -669,3 +669,41 @@ pub fn decode_http_chunked(mut data: &[u8]) -> Vec<u8> {
         data = &data[(size + 2).min(data.len())..];
     }
 }
+
+/// Whether any file under `dir` contains `needle` (to show that stored bytes hold no plaintext).
+pub fn any_file_contains(dir: &Path, needle: &[u8]) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            any_file_contains(&p, needle)
+        } else {
+            std::fs::read(&p).is_ok_and(|data| data.windows(needle.len()).any(|w| w == needle))
+        }
+    })
+}
+
+/// A gateway on the S3 proxy backend: its blobs go to `bucket` of the S3 service at
+/// `endpoint` (`up` itself, or a proxy in front of it), signed with `up`'s keys; `extra` flags
+/// follow. The credentials file must outlive the start only.
+pub fn start_proxy_to(up: &Gateway, endpoint: &str, bucket: &str, extra: &[&str]) -> Gateway {
+    let creds = tempfile::NamedTempFile::new().expect("credentials file");
+    std::fs::write(
+        creds.path(),
+        format!("access_key_id={}\nsecret_access_key={}\n", up.access_key, up.secret_key),
+    )
+    .expect("write credentials");
+    let mut args = vec![
+        "--backend",
+        "s3",
+        "--upstream-endpoint",
+        endpoint,
+        "--upstream-bucket",
+        bucket,
+        "--upstream-credentials-file",
+        creds.path().to_str().expect("utf-8 temp path"),
+    ];
+    args.extend_from_slice(extra);
+    let (ak, sk) = random_keys();
+    Gateway::start_with_keys(&ak, &sk, &args)
+}

@@ -11,7 +11,8 @@ use aws_sdk_s3::types::{
 };
 
 use crate::harness::{
-    Flavour, Gateway, create_bucket, err_info, etag_of, get, random_keys, run_cli,
+    Flavour, Gateway, any_file_contains, create_bucket, err_info, etag_of, get, random_keys,
+    run_cli, start_proxy_to,
 };
 
 const ACCOUNT: &str = "000000000000";
@@ -22,19 +23,6 @@ fn pattern(n: usize) -> Vec<u8> {
 
 fn arn(key_id: &str) -> String {
     format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/{key_id}")
-}
-
-/// Whether any file under `dir` contains `needle`.
-fn any_file_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else { return false };
-    entries.flatten().any(|e| {
-        let p = e.path();
-        if p.is_dir() {
-            any_file_contains(&p, needle)
-        } else {
-            std::fs::read(&p).is_ok_and(|data| data.windows(needle.len()).any(|w| w == needle))
-        }
-    })
 }
 
 async fn put_kms(
@@ -310,28 +298,7 @@ async fn sse_kms_keys_objects_copies_defaults_and_disabling() {
 async fn sse_kms_proxy_upstream_holds_no_plaintext() {
     let up = Gateway::start();
     create_bucket(&up.client(Flavour::WhenRequired), "blobs").await;
-    let creds = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        creds.path(),
-        format!("access_key_id={}\nsecret_access_key={}\n", up.access_key, up.secret_key),
-    )
-    .unwrap();
-    let endpoint = up.endpoint();
-    let (ak, sk) = random_keys();
-    let gw = Gateway::start_with_keys(
-        &ak,
-        &sk,
-        &[
-            "--backend",
-            "s3",
-            "--upstream-endpoint",
-            &endpoint,
-            "--upstream-bucket",
-            "blobs",
-            "--upstream-credentials-file",
-            creds.path().to_str().unwrap(),
-        ],
-    );
+    let gw = start_proxy_to(&up, &up.endpoint(), "blobs", &[]);
     let c = gw.client(Flavour::WhenRequired);
     create_bucket(&c, "pxk").await;
     let data = pattern(200_000);

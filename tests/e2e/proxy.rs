@@ -20,7 +20,7 @@ use s3gate_storage_backend::{S3ProxyBlobs, S3ProxyConfig, conformance};
 
 use crate::harness::{
     Flavour, Gateway, create_bucket, err_info, etag_of, get, put, put_streaming, random_bytes,
-    random_keys,
+    random_keys, start_proxy_to,
 };
 
 /// The upstream bucket holding the proxied gateway's blobs.
@@ -82,27 +82,9 @@ impl Upstream {
 /// A gateway proxying to `endpoint` (the upstream itself or a proxy in front of it) with the
 /// upstream's keys, plus `extra` flags. The credentials file must outlive the start only.
 fn start_proxy(up: &Upstream, endpoint: &str, extra: &[&str]) -> Gateway {
-    let creds = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        creds.path(),
-        format!("access_key_id={}\nsecret_access_key={}\n", up.gw.access_key, up.gw.secret_key),
-    )
-    .unwrap();
-    let mut args = vec![
-        "--backend",
-        "s3",
-        "--upstream-endpoint",
-        endpoint,
-        "--upstream-bucket",
-        UP_BUCKET,
-        "--upstream-prefix",
-        UP_PREFIX,
-        "--upstream-credentials-file",
-        creds.path().to_str().unwrap(),
-    ];
+    let mut args = vec!["--upstream-prefix", UP_PREFIX];
     args.extend_from_slice(extra);
-    let (ak, sk) = random_keys();
-    Gateway::start_with_keys(&ak, &sk, &args)
+    start_proxy_to(&up.gw, endpoint, UP_BUCKET, &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

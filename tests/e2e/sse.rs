@@ -13,25 +13,13 @@ use std::os::unix::fs::PermissionsExt as _;
 use base64::Engine as _;
 
 use crate::harness::{
-    Flavour, Gateway, create_bucket, err_info, etag_of, get, md5_b64, put, random_keys, run_cli,
+    Flavour, Gateway, any_file_contains, create_bucket, err_info, etag_of, get, md5_b64, put,
+    random_keys, run_cli, start_proxy_to,
 };
 
 /// A plaintext with a recognisable pattern, to search stored bytes for.
 fn pattern(n: usize) -> Vec<u8> {
     b"PLAINTEXT-PATTERN-0123456789-".iter().copied().cycle().take(n).collect()
-}
-
-/// Whether any file under `dir` contains `needle`.
-fn any_file_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else { return false };
-    entries.flatten().any(|e| {
-        let p = e.path();
-        if p.is_dir() {
-            any_file_contains(&p, needle)
-        } else {
-            std::fs::read(&p).is_ok_and(|data| data.windows(needle.len()).any(|w| w == needle))
-        }
-    })
 }
 
 const KEY: [u8; 32] = [7; 32];
@@ -280,30 +268,7 @@ async fn encrypt_by_default_and_rotation_keep_old_objects_readable() {
 async fn proxy_upstream_holds_no_plaintext() {
     let up = Gateway::start();
     create_bucket(&up.client(Flavour::WhenRequired), "blobs").await;
-    let creds = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        creds.path(),
-        format!("access_key_id={}\nsecret_access_key={}\n", up.access_key, up.secret_key),
-    )
-    .unwrap();
-    let endpoint = up.endpoint();
-    let (ak, sk) = random_keys();
-    let gw = Gateway::start_with_keys(
-        &ak,
-        &sk,
-        &[
-            "--backend",
-            "s3",
-            "--upstream-endpoint",
-            &endpoint,
-            "--upstream-bucket",
-            "blobs",
-            "--upstream-credentials-file",
-            creds.path().to_str().unwrap(),
-            "--encrypt-by-default",
-            "true",
-        ],
-    );
+    let gw = start_proxy_to(&up, &up.endpoint(), "blobs", &["--encrypt-by-default", "true"]);
     let c = gw.client(Flavour::WhenRequired);
     create_bucket(&c, "pxb").await;
     let data = pattern(200_000);
