@@ -349,6 +349,27 @@ impl MetadataStore for FaultyMeta {
         self.write("set_object_tags", self.inner.set_object_tags(bucket, key, version_id, tags))
             .await
     }
+    async fn encrypted_versions(
+        &self,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<s3gate_metadata::EncryptedVersion>, MetaError> {
+        self.read("encrypted_versions", self.inner.encrypted_versions(after, limit)).await
+    }
+    async fn replace_encryption(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        expected: &str,
+        record: String,
+    ) -> Result<bool, MetaError> {
+        self.write(
+            "replace_encryption",
+            self.inner.replace_encryption(bucket, key, version_id, expected, record),
+        )
+        .await
+    }
     async fn set_object_lock(
         &self,
         bucket: &str,

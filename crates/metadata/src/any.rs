@@ -3,9 +3,10 @@
 use std::time::SystemTime;
 
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, SqliteMetadata, Upload,
-    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
+    LockChange, MetaError, MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob,
+    SqliteMetadata, Upload, UploadListQuery, UploadPage, User, VersionListQuery, VersionPage,
+    Versioning, WriteCondition,
 };
 
 /// One of the persistent stores, delegating every call.
@@ -175,6 +176,25 @@ impl MetadataStore for AnyMetadata {
         tags: Vec<(String, String)>,
     ) -> Result<String, MetaError> {
         delegate!(self, m => m.set_object_tags(bucket, key, version_id, tags))
+    }
+
+    async fn encrypted_versions(
+        &self,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<EncryptedVersion>, MetaError> {
+        delegate!(self, m => m.encrypted_versions(after, limit))
+    }
+
+    async fn replace_encryption(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        expected: &str,
+        record: String,
+    ) -> Result<bool, MetaError> {
+        delegate!(self, m => m.replace_encryption(bucket, key, version_id, expected, record))
     }
 
     async fn set_object_lock(

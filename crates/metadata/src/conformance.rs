@@ -57,6 +57,7 @@ pub const CASES: &[&str] = &[
     "list_versions_markers",
     "random_version_model",
     "encryption_records",
+    "encrypted_versions_and_rewrap",
     "object_lock",
     "kms_keys",
 ];
@@ -79,7 +80,8 @@ macro_rules! conformance_tests {
             forget_and_known_blobs leased_blobs_are_kept random_listing_model bucket_configs
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
-            encryption_records object_lock kms_keys rename_unversioned rename_versioned
+            encryption_records encrypted_versions_and_rewrap object_lock kms_keys
+            rename_unversioned rename_versioned
             rename_conditions_and_tokens);
     };
     ($make:expr) => {
@@ -92,7 +94,8 @@ macro_rules! conformance_tests {
             forget_and_known_blobs leased_blobs_are_kept random_listing_model bucket_configs
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
-            encryption_records object_lock kms_keys rename_unversioned rename_versioned
+            encryption_records encrypted_versions_and_rewrap object_lock kms_keys
+            rename_unversioned rename_versioned
             rename_conditions_and_tokens);
     };
     (@cases $make:expr; $($case:ident)*) => {
@@ -881,6 +884,75 @@ pub async fn encryption_records(m: &impl MetadataStore) {
     done.parts[0].salt = Some("ffffffffffffffffffffffffffffffff".into());
     m.complete_upload("u1", done.clone(), WriteCondition::None).await.unwrap();
     assert_eq!(m.object("bk", "mp").await.unwrap(), Some(done));
+}
+
+/// The rotation scan: every version with an encryption record, in (bucket, key, version id)
+/// order across buckets and pages, and the compare-and-swap that re-wraps one record.
+pub async fn encrypted_versions_and_rewrap(m: &impl MetadataStore) {
+    setup(m).await;
+    m.create_bucket(bucket("ab", "alice")).await.unwrap();
+    m.set_bucket_versioning("bk", Versioning::Enabled).await.unwrap();
+    let sealed = |b: &str, k: &str, blob: &str, record: &str| {
+        let mut v = obj(b, k, "e", &[blob]);
+        v.encryption = Some(record.into());
+        v
+    };
+    let mut ids = Vec::new();
+    for (i, blob) in ["v1", "v2"].into_iter().enumerate() {
+        let out = m.put_object(sealed("bk", "k", blob, &format!("r{i}")), WriteCondition::None);
+        ids.push(out.await.unwrap().version_id.unwrap());
+    }
+    m.put_object(obj("bk", "plain", "e", &["p"]), WriteCondition::None).await.unwrap();
+    m.put_object(sealed("ab", "z", "z1", "rz"), WriteCondition::None).await.unwrap();
+    let a = m.put_object(sealed("bk", "a", "a1", "ra"), WriteCondition::None).await.unwrap();
+    let a = a.version_id.unwrap();
+    let mut seen = Vec::new();
+    let mut after: Option<(String, String, String)> = None;
+    loop {
+        let cursor = after.as_ref().map(|(b, k, v)| (b.as_str(), k.as_str(), v.as_str()));
+        let page = m.encrypted_versions(cursor, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        for e in &page {
+            seen.push((
+                e.bucket.clone(),
+                e.key.clone(),
+                e.version_id.clone(),
+                e.encryption.clone(),
+            ));
+        }
+        match page.last() {
+            Some(e) if page.len() == 2 => {
+                after = Some((e.bucket.clone(), e.key.clone(), e.version_id.clone()));
+            }
+            _ => break,
+        }
+    }
+    let (mut v0, mut v1) = (ids[0].clone(), ids[1].clone());
+    let (mut r0, mut r1) = ("r0", "r1");
+    if v1 < v0 {
+        std::mem::swap(&mut v0, &mut v1);
+        std::mem::swap(&mut r0, &mut r1);
+    }
+    let want = vec![
+        ("ab".to_owned(), "z".to_owned(), NULL_VERSION.to_owned(), "rz".to_owned()),
+        ("bk".to_owned(), "a".to_owned(), a, "ra".to_owned()),
+        ("bk".to_owned(), "k".to_owned(), v0, r0.to_owned()),
+        ("bk".to_owned(), "k".to_owned(), v1, r1.to_owned()),
+    ];
+    assert_eq!(seen, want);
+    // The swap: only while the record is the one expected, and nothing else changes.
+    let before = m.object_version("bk", "k", Some(&ids[0])).await.unwrap().unwrap();
+    assert!(m.replace_encryption("bk", "k", &ids[0], "r0", "r0'".into()).await.unwrap());
+    assert!(!m.replace_encryption("bk", "k", &ids[0], "r0", "r0''".into()).await.unwrap());
+    let after_swap = m.object_version("bk", "k", Some(&ids[0])).await.unwrap().unwrap();
+    assert_eq!(after_swap, ObjectVersion { encryption: Some("r0'".into()), ..before });
+    let latest = m.object("bk", "k").await.unwrap().unwrap();
+    assert_eq!(latest.encryption.as_deref(), Some("r1"));
+    assert!(!m.replace_encryption("bk", "k", "nope", "r1", "x".into()).await.unwrap());
+    assert!(!m.replace_encryption("bk", "nokey", NULL_VERSION, "r1", "x".into()).await.unwrap());
+    assert!(!m.replace_encryption("nobucket", "k", NULL_VERSION, "r1", "x".into()).await.unwrap());
+    assert!(!m.replace_encryption("ab", "z", NULL_VERSION, "other", "x".into()).await.unwrap());
+    assert!(m.replace_encryption("ab", "z", NULL_VERSION, "rz", "rz'".into()).await.unwrap());
 }
 
 /// Aborting removes the upload and retires its parts' blobs.

@@ -10,10 +10,10 @@ use crate::list::{
 };
 use crate::store::{RenameToken, next_seq, random_u64, reported_version_id};
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    MetadataStore, NULL_VERSION, ObjectSummary, ObjectVersion, Part, RenameOptions, RetiredBlob,
-    Upload, UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary,
-    Versioning, WriteCondition, version_id,
+    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
+    LockChange, MetaError, MetadataStore, NULL_VERSION, ObjectSummary, ObjectVersion, Part,
+    RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
+    VersionPage, VersionSummary, Versioning, WriteCondition, version_id,
 };
 
 /// An in-memory [`MetadataStore`], exactly as strict as [`crate::SqliteMetadata`]: same errors,
@@ -580,6 +580,57 @@ impl MetadataStore for MemMetadata {
                 Ok(s.v.version_id.clone())
             }
             _ => Err(MetaError::NoSuchKey),
+        }
+    }
+
+    async fn encrypted_versions(
+        &self,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<EncryptedVersion>, MetaError> {
+        let s = self.lock();
+        let mut all: Vec<EncryptedVersion> = Vec::new();
+        for (bucket, b) in &s.buckets {
+            for (key, vs) in &b.objects {
+                for st in vs {
+                    let Some(record) = &st.v.encryption else { continue };
+                    let here = (bucket.as_str(), key.as_str(), st.v.version_id.as_str());
+                    if after.is_some_and(|a| here <= a) {
+                        continue;
+                    }
+                    all.push(EncryptedVersion {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        version_id: st.v.version_id.clone(),
+                        encryption: record.clone(),
+                    });
+                }
+            }
+        }
+        all.sort_by(|a, b| {
+            (&a.bucket, &a.key, &a.version_id).cmp(&(&b.bucket, &b.key, &b.version_id))
+        });
+        all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(all)
+    }
+
+    async fn replace_encryption(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        expected: &str,
+        record: String,
+    ) -> Result<bool, MetaError> {
+        let mut s = self.lock();
+        let Ok(b) = s.bucket_mut(bucket) else { return Ok(false) };
+        let Some(vs) = b.objects.get_mut(key) else { return Ok(false) };
+        match vs.iter_mut().find(|st| st.v.version_id == version_id) {
+            Some(st) if st.v.encryption.as_deref() == Some(expected) => {
+                st.v.encryption = Some(record);
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 

@@ -27,10 +27,10 @@ use tokio_postgres::{NoTls, Row};
 use crate::list::{self, Lister, UploadMarker, VersionLister, VersionRow, VersionSeek};
 use crate::store::random_u64;
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    MetadataStore, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RENAME_TOKEN_TTL,
-    RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
-    VersionPage, VersionSummary, Versioning, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
+    LockChange, MetaError, MetadataStore, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion,
+    Part, RENAME_TOKEN_TTL, RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
+    VersionListQuery, VersionPage, VersionSummary, Versioning, WriteCondition,
 };
 
 pub use migrate::latest_version;
@@ -1006,6 +1006,50 @@ impl MetadataStore for PostgresMetadata {
             "NoSuchKey" => Err(MetaError::NoSuchKey),
             other => Err(MetaError::Backend(format!("unknown write status {other}").into())),
         }
+    }
+
+    async fn encrypted_versions(
+        &self,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<EncryptedVersion>, MetaError> {
+        let (b, k, v) = after.unwrap_or(("", "", ""));
+        let rows = self
+            .read(
+                "SELECT bucket, key, version_id, encryption FROM objects \
+                 WHERE encryption IS NOT NULL AND ($4 OR (bucket, key, version_id) > ($1, $2, $3)) \
+                 ORDER BY bucket, key, version_id LIMIT $5",
+                &[&b, &k.as_bytes(), &v, &after.is_none(), &i64::from(limit)],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(EncryptedVersion {
+                    bucket: r.try_get("bucket").map_err(pg_error)?,
+                    key: key_of(r.try_get("key").map_err(pg_error)?)?,
+                    version_id: r.try_get("version_id").map_err(pg_error)?,
+                    encryption: r.try_get("encryption").map_err(pg_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_encryption(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        expected: &str,
+        record: String,
+    ) -> Result<bool, MetaError> {
+        let n = self
+            .execute(
+                "UPDATE objects SET encryption = $5 \
+                 WHERE bucket = $1 AND key = $2 AND version_id = $3 AND encryption = $4",
+                &[&bucket, &key.as_bytes(), &version_id, &expected, &record],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     async fn set_object_lock(

@@ -16,9 +16,9 @@ use tokio::sync::oneshot;
 
 use self::ops::{R, db_error, to_nanos};
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, Upload, UploadListQuery,
-    UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
+    LockChange, MetaError, MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, Upload,
+    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 
 /// Most writes committed in one transaction.
@@ -420,6 +420,31 @@ impl MetadataStore for SqliteMetadata {
         let version_id = version_id.map(str::to_owned);
         self.write(move |c, _| ops::set_object_tags(c, &bucket, &key, version_id.as_deref(), &tags))
             .await
+    }
+
+    async fn encrypted_versions(
+        &self,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<EncryptedVersion>, MetaError> {
+        let after = after.map(|(b, k, v)| (b.to_owned(), k.to_owned(), v.to_owned()));
+        self.read(move |c, _| ops::encrypted_versions(c, after.as_ref(), limit)).await
+    }
+
+    async fn replace_encryption(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        expected: &str,
+        record: String,
+    ) -> Result<bool, MetaError> {
+        let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
+        let expected = expected.to_owned();
+        self.write(move |c, _| {
+            ops::replace_encryption(c, &bucket, &key, &version_id, &expected, &record)
+        })
+        .await
     }
 
     async fn set_object_lock(

@@ -535,6 +535,20 @@ pub struct UploadPage {
     pub is_truncated: bool,
 }
 
+/// One version that carries an encryption record, as [`MetadataStore::encrypted_versions`]
+/// lists them (master-key rotation re-wraps their data keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptedVersion {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Version id.
+    pub version_id: String,
+    /// The version's [`ObjectVersion::encryption`] record.
+    pub encryption: String,
+}
+
 /// A retired blob waiting for the collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetiredBlob {
@@ -737,6 +751,25 @@ pub trait MetadataStore: Send + Sync + 'static {
         change: LockChange,
         now: SystemTime,
     ) -> impl Future<Output = Result<String, MetaError>> + Send;
+    /// A page of the versions with an encryption record, across every bucket, in (bucket,
+    /// key, version id) order, starting after `after` (that triple) and at most `limit` long:
+    /// the scan of master-key rotation. A short page is the last.
+    fn encrypted_versions(
+        &self,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<EncryptedVersion>, MetaError>> + Send;
+    /// Replaces the encryption record of one version with `record` if it is still `expected`
+    /// (a compare-and-swap, changing nothing else: not the ETag, Last-Modified or data).
+    /// `false` when the version is gone or its record changed in between.
+    fn replace_encryption(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        expected: &str,
+        record: String,
+    ) -> impl Future<Output = Result<bool, MetaError>> + Send;
     /// One page of current versions, answered by index seeks: cost grows with the page, not the
     /// bucket; with a delimiter, each common prefix costs one seek whatever lies under it.
     fn list_objects(

@@ -429,6 +429,27 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
     ) -> impl Future<Output = Result<String, MetaError>> + Send {
         timed_meta("set_object_tags", self.0.set_object_tags(bucket, key, version_id, tags))
     }
+    fn encrypted_versions(
+        &self,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<s3gate_metadata::EncryptedVersion>, MetaError>> + Send
+    {
+        timed_meta("encrypted_versions", self.0.encrypted_versions(after, limit))
+    }
+    fn replace_encryption(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        expected: &str,
+        record: String,
+    ) -> impl Future<Output = Result<bool, MetaError>> + Send {
+        timed_meta(
+            "replace_encryption",
+            self.0.replace_encryption(bucket, key, version_id, expected, record),
+        )
+    }
     fn set_object_lock(
         &self,
         bucket: &str,

@@ -13,10 +13,10 @@ use crate::list::{
 use crate::mem::check_condition;
 use crate::store::{RenameToken, next_seq, random_u64, reported_version_id};
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, LockChange, MetaError,
-    NULL_VERSION, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion, Part, RENAME_TOKEN_TTL,
-    RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
-    VersionPage, VersionSummary, Versioning, WriteCondition, version_id,
+    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
+    LockChange, MetaError, NULL_VERSION, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion,
+    Part, RENAME_TOKEN_TTL, RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
+    VersionListQuery, VersionPage, VersionSummary, Versioning, WriteCondition, version_id,
 };
 
 /// A failure inside an operation: an outcome for the caller or a database error, kept apart
@@ -799,6 +799,45 @@ pub(super) fn set_object_tags(
         .query_row(rusqlite::params![bucket, key, version_id, pairs_to_json(tags)?], |r| r.get(0))
         .optional()?;
     updated.ok_or_else(|| MetaError::NoSuchKey.into())
+}
+
+pub(super) fn encrypted_versions(
+    c: &Connection,
+    after: Option<&(String, String, String)>,
+    limit: u32,
+) -> R<Vec<EncryptedVersion>> {
+    let (b, k, v) = after.map_or(("", "", ""), |(b, k, v)| (b.as_str(), k.as_str(), v.as_str()));
+    let mut stmt = c.prepare_cached(
+        "SELECT bucket, key, version_id, encryption FROM objects \
+         WHERE encryption IS NOT NULL AND (?4 OR (bucket, key, version_id) > (?1, ?2, ?3)) \
+         ORDER BY bucket, key, version_id LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![b, k, v, after.is_none(), limit], |r| {
+        Ok(EncryptedVersion {
+            bucket: r.get(0)?,
+            key: r.get(1)?,
+            version_id: r.get(2)?,
+            encryption: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn replace_encryption(
+    c: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+    expected: &str,
+    record: &str,
+) -> R<bool> {
+    let n = c
+        .prepare_cached(
+            "UPDATE objects SET encryption = ?5 \
+             WHERE bucket = ?1 AND key = ?2 AND version_id = ?3 AND encryption = ?4",
+        )?
+        .execute(params![bucket, key, version_id, expected, record])?;
+    Ok(n == 1)
 }
 
 pub(super) fn set_object_lock(
