@@ -87,6 +87,21 @@ pub(crate) fn load(data_dir: &Path, file: Option<&Path>) -> anyhow::Result<Maste
     }
 }
 
+/// How a running gateway reads its ring again (after another process's `s3gate kms rotate`):
+/// the environment's list or the key file, as at start-up, but never creating a file.
+pub(crate) fn reloader(data_dir: &Path, file: Option<&Path>) -> s3gate_engine::KeyReload {
+    let path = key_file(data_dir, file);
+    std::sync::Arc::new(move || {
+        if let Ok(list) = std::env::var("S3GATE_MASTER_KEYS")
+            && !list.is_empty()
+        {
+            let list = zeroize::Zeroizing::new(list);
+            return MasterKeys::parse_list(&list).map_err(|e| format!("S3GATE_MASTER_KEYS: {e}"));
+        }
+        read_file(&path).map_err(|e| format!("{e:#}"))
+    })
+}
+
 /// Creates the key file only if it does not exist, atomically even against other gateways
 /// starting on the same data directory: the keys go to a temp file of this process (0600,
 /// fsync), which is hard-linked into place (`link` fails if the name exists). `false` when
@@ -120,4 +135,31 @@ pub(crate) fn rotate(data_dir: &Path, file: Option<&Path>) -> anyhow::Result<Str
     keys.rotate(id.clone())?;
     write_file(&path, &keys)?;
     Ok(id.as_str().to_owned())
+}
+
+/// `s3gate kms retire ID`: removes an inactive master key from the key file (the caller has
+/// checked that no stored record still needs it).
+pub(crate) fn retire(data_dir: &Path, file: Option<&Path>, id: &str) -> anyhow::Result<()> {
+    let path = key_file(data_dir, file);
+    let mut keys = read_file(&path)?;
+    let id = MasterKeyId::new(id)?;
+    if keys.active_id() == &id {
+        bail!("{id} is the active master key: rotate first");
+    }
+    keys.retire(&id)?;
+    write_file(&path, &keys)
+}
+
+/// The master key ring the file holds now, for `kms retire`'s scan.
+pub(crate) fn read_ring(data_dir: &Path, file: Option<&Path>) -> anyhow::Result<MasterKeys> {
+    read_file(&key_file(data_dir, file))
+}
+
+/// When the key file last changed (`None` when it cannot be read, or the ring comes from the
+/// environment): the gateway reloads its ring when this moves.
+pub(crate) fn stamp(data_dir: &Path, file: Option<&Path>) -> Option<std::time::SystemTime> {
+    if std::env::var("S3GATE_MASTER_KEYS").is_ok_and(|l| !l.is_empty()) {
+        return None;
+    }
+    std::fs::metadata(key_file(data_dir, file)).and_then(|m| m.modified()).ok()
 }

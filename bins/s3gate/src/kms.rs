@@ -34,10 +34,19 @@ pub(crate) struct KmsStore {
 
 #[derive(Subcommand)]
 pub(crate) enum KmsCommand {
-    /// Add a new active master key to the master key file (older keys stay for reading the
-    /// data keys they wrapped) and re-wrap the KMS keys' material under it. Restart every
-    /// gateway right after: until then they cannot open the re-wrapped KMS keys.
+    /// Add a new active master key to the master key file (older keys stay for reading until
+    /// retired), then re-wrap under it the KMS keys' material and every SSE-S3 data key (no
+    /// data is re-encrypted). Running gateways on the same key file pick the new ring up by
+    /// themselves (within seconds, or at once on SIGHUP).
     Rotate {
+        #[command(flatten)]
+        store: KmsStore,
+    },
+    /// Remove an inactive master key from the key file, refused while any stored object,
+    /// upload in progress or KMS key is still wrapped under it (run `rotate` first).
+    Retire {
+        /// The master key id (`kms rotate` printed it; the file lists them).
+        id: String,
         #[command(flatten)]
         store: KmsStore,
     },
@@ -80,10 +89,18 @@ pub(crate) enum KmsCommand {
 
 impl KmsStore {
     async fn open(&self) -> anyhow::Result<EngineKms<s3gate_metadata::AnyMetadata>> {
+        Ok(self.open_with_meta().await?.0)
+    }
+
+    /// The KMS and the metadata store it sits on.
+    async fn open_with_meta(
+        &self,
+    ) -> anyhow::Result<(EngineKms<s3gate_metadata::AnyMetadata>, Arc<s3gate_metadata::AnyMetadata>)>
+    {
         let masters = keys::load(&self.data.data_dir, self.master_key_file.as_deref())?;
-        let meta = self.meta.open(&self.data.data_dir).await?;
-        let records = MetaKeyRecords::new(Arc::new(meta));
-        Ok(BuiltinKms::new(Arc::new(masters), records, &self.region, &self.account_id))
+        let meta = Arc::new(self.meta.open(&self.data.data_dir).await?);
+        let records = MetaKeyRecords::new(Arc::clone(&meta));
+        Ok((BuiltinKms::new(Arc::new(masters), records, &self.region, &self.account_id), meta))
     }
 
     fn data_dir(&self) -> &Path {
@@ -96,9 +113,33 @@ pub(crate) async fn run(cmd: KmsCommand) -> anyhow::Result<()> {
         KmsCommand::Rotate { store } => {
             let id = keys::rotate(store.data_dir(), store.master_key_file.as_deref())?;
             println!("new active master key {id}");
-            let kms = store.open().await?;
+            let (kms, meta) = store.open_with_meta().await?;
             let n = kms.rewrap_keys().await.context("re-wrapping the KMS keys")?;
-            println!("re-wrapped {n} KMS key(s); restart the gateways to use the new key");
+            println!("re-wrapped {n} KMS key(s)");
+            let ring = keys::read_ring(store.data_dir(), store.master_key_file.as_deref())?;
+            let n = s3gate_engine::rewrap_data_keys(&*meta, &ring)
+                .await
+                .context("re-wrapping the SSE-S3 data keys")?;
+            println!("re-wrapped {n} SSE-S3 data key(s)");
+            Ok(())
+        }
+        KmsCommand::Retire { id, store } => {
+            let ring = keys::read_ring(store.data_dir(), store.master_key_file.as_deref())?;
+            if ring.active_id().as_str() == id {
+                anyhow::bail!("{id} is the active master key: rotate first");
+            }
+            let (kms, meta) = store.open_with_meta().await?;
+            let used = s3gate_engine::master_keys_in_use(&*meta, Some(&kms))
+                .await
+                .context("scanning the stored keys")?;
+            if used.contains(&id) {
+                anyhow::bail!(
+                    "master key {id} still wraps stored keys (objects, uploads in progress or \
+                     KMS keys): run `s3gate kms rotate` first, and wait for uploads to finish"
+                );
+            }
+            keys::retire(store.data_dir(), store.master_key_file.as_deref(), &id)?;
+            println!("retired master key {id}");
             Ok(())
         }
         KmsCommand::CreateKey { key_id, alias, description, store } => {

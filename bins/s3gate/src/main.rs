@@ -126,6 +126,15 @@ enum OnOff {
     Off,
 }
 
+/// What SSE-C writes meet on a bucket that did not choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SseCDefault {
+    /// Refused with 403 AccessDenied, as on AWS's buckets created since April 2026.
+    Blocked,
+    /// Accepted (AWS's behaviour before April 2026).
+    Allowed,
+}
+
 fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(MetricsListen(None));
@@ -251,6 +260,11 @@ struct ServeArgs {
     #[arg(long, env = "S3GATE_ALLOW_SSE_C_OVER_HTTP", default_value_t = false,
           action = clap::ArgAction::Set)]
     allow_sse_c_over_http: bool,
+    /// SSE-C writes on buckets whose encryption configuration does not set
+    /// `BlockedEncryptionTypes`: `blocked` (AWS's default for new buckets since April 2026:
+    /// 403 AccessDenied) or `allowed`.
+    #[arg(long, env = "S3GATE_SSE_C_DEFAULT", value_enum, default_value_t = SseCDefault::Blocked)]
+    sse_c_default: SseCDefault,
     #[command(flatten)]
     backend: backend::BackendArgs,
 }
@@ -504,11 +518,14 @@ async fn serve(
     engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
     engine_config.max_put_size = args.max_object_size;
     engine_config.space = space.clone();
-    engine_config.encryption = Some(std::sync::Arc::new(s3gate_engine::SseConfig {
-        master_keys: Arc::new(keys::load(&data_dir, args.master_key_file.as_deref())?),
-        account_id: server_config.account_id.clone(),
-        encrypt_by_default: args.encrypt_by_default,
-    }));
+    let mut sse = s3gate_engine::SseConfig::new(
+        keys::load(&data_dir, args.master_key_file.as_deref())?,
+        server_config.account_id.clone(),
+    );
+    sse.reload = Some(keys::reloader(&data_dir, args.master_key_file.as_deref()));
+    sse.encrypt_by_default = args.encrypt_by_default;
+    sse.block_sse_c_by_default = args.sse_c_default == SseCDefault::Blocked;
+    engine_config.encryption = Some(std::sync::Arc::new(sse));
     let engine: GatewayEngine =
         Engine::new(TimedMetadata::new(meta), TimedBlobs::new(blobs), engine_config);
     // KMS keys still wrapped by an older master key (a ring given by environment, or a
@@ -533,7 +550,8 @@ async fn serve(
         }
         _ => None,
     };
-    spawn_sighup_handler(cert)?;
+    let reload_keys = watch_master_keys(&engine, &data_dir, args.master_key_file.as_deref());
+    spawn_sighup_handler(cert, move || reload_keys("SIGHUP"))?;
     let gateway = Arc::new(Gateway::new(engine, &server_config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -725,15 +743,72 @@ fn extra_metrics(engine: GatewayEngine) -> ExtraMetrics {
     })
 }
 
-/// SIGHUP reloads the TLS certificate and key (without TLS it is logged and ignored, instead of
-/// terminating the process as the default action would).
-fn spawn_sighup_handler(cert: Option<Arc<tls::ReloadableCert>>) -> anyhow::Result<()> {
+/// Keeps the engine's master key ring in step with the key file: reloads it when the file
+/// changes (polled) and returns the reload, for SIGHUP.
+fn watch_master_keys(
+    engine: &GatewayEngine,
+    data_dir: &Path,
+    file: Option<&Path>,
+) -> Arc<dyn Fn(&str) + Send + Sync> {
+    let reload_keys: Arc<dyn Fn(&str) + Send + Sync> = {
+        let engine = engine.clone();
+        let reload = keys::reloader(data_dir, file);
+        Arc::new(move |why: &str| match reload() {
+            Ok(keys) => {
+                tracing::info!(active = %keys.active_id(), why, "master key ring reloaded");
+                engine.replace_master_keys(keys);
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                why,
+                "master key reload failed; still using the previous ring"
+            ),
+        })
+    };
+    spawn_key_file_watch(data_dir.to_owned(), file.map(Path::to_owned), Arc::clone(&reload_keys));
+    reload_keys
+}
+
+/// How often the gateway looks at the master key file's modification time.
+const KEY_FILE_POLL: Duration = Duration::from_secs(5);
+
+/// Reloads the master key ring when its file changes (a `s3gate kms rotate` or `retire`
+/// by another process): within [`KEY_FILE_POLL`], every gateway on the file wraps new data
+/// keys under the new active key, so an old key can be retired once the rotation's re-wrap
+/// is done. A ring given by `S3GATE_MASTER_KEYS` has no file to watch.
+fn spawn_key_file_watch(
+    data_dir: PathBuf,
+    file: Option<PathBuf>,
+    reload: Arc<dyn Fn(&str) + Send + Sync>,
+) {
+    tokio::spawn(async move {
+        let mut seen = keys::stamp(&data_dir, file.as_deref());
+        let mut tick = tokio::time::interval(KEY_FILE_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = keys::stamp(&data_dir, file.as_deref());
+            if now.is_some() && now != seen {
+                seen = now;
+                reload("the master key file changed");
+            }
+        }
+    });
+}
+
+/// SIGHUP reloads the master key ring (after `s3gate kms rotate`) and the TLS certificate and
+/// key (the signal never terminates the process, as its default action would).
+fn spawn_sighup_handler(
+    cert: Option<Arc<tls::ReloadableCert>>,
+    reload_keys: impl Fn() + Send + 'static,
+) -> anyhow::Result<()> {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
+            reload_keys();
             let Some(c) = &cert else {
-                tracing::info!("SIGHUP: nothing to reload (no TLS)");
+                tracing::info!("SIGHUP: no TLS certificate to reload");
                 continue;
             };
             match c.reload() {

@@ -120,7 +120,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             inner: Arc::new(Inner {
                 kms: config.encryption.as_ref().map(|c| {
                     let records = crate::sse::MetaKeyRecords::new(Arc::clone(&meta));
-                    let masters = Arc::clone(&c.master_keys);
+                    let masters = c.master_keys.current();
                     Arc::new(s3gate_crypto::BuiltinKms::new(
                         masters,
                         records,

@@ -124,6 +124,10 @@ pub enum EngineError {
     /// The object is SSE-C encrypted and the request carries no customer key.
     #[error("object is encrypted with a customer key")]
     SseCustomerKeyRequired,
+    /// An SSE-C write to a bucket that blocks SSE-C (`BlockedEncryptionTypes`, or the
+    /// operator's default for buckets that did not choose).
+    #[error("SSE-C writes are blocked on this bucket")]
+    SseCustomerBlocked,
     /// The request carries a customer key for an object not encrypted with one.
     #[error("customer key given for an object not encrypted with one")]
     SseNotApplicable,

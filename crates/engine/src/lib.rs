@@ -95,8 +95,9 @@ pub use s3gate_metadata::{
 };
 pub use s3gate_storage_backend::{BoxError, ByteStream};
 pub use sse::{
-    BUCKET_ENCRYPTION_KIND, BucketEncryption, DEFAULT_KMS_ALIAS, EngineKms, MetaKeyRecords,
-    SseConfig, SseInfo, SseRequest, check_customer_key, parse_context_json, sse_info,
+    BUCKET_ENCRYPTION_KIND, BucketEncryption, DEFAULT_KMS_ALIAS, EngineKms, KeyReload,
+    MasterKeyRing, MetaKeyRecords, SseConfig, SseInfo, SseRequest, check_customer_key,
+    master_keys_in_use, parse_context_json, rewrap_data_keys, sse_info,
 };
 pub use version::{ListVersionsRequest, VersionRef};
 

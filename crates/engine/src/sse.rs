@@ -10,9 +10,10 @@
 //! A package that fails authentication ends the response stream with an error (the server
 //! cuts the connection) and is logged; plaintext that did not authenticate is never served.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -38,22 +39,26 @@ pub const BUCKET_ENCRYPTION_KIND: &str = "encryption";
 /// created on first use.
 pub const DEFAULT_KMS_ALIAS: &str = "aws/s3";
 
-/// A bucket's default encryption rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A bucket's encryption configuration: its default encryption rule and whether SSE-C writes
+/// are blocked (`BlockedEncryptionTypes`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BucketEncryption {
-    /// `AES256` or `aws:kms`.
-    pub algorithm: String,
+    /// `AES256` or `aws:kms`; `None` when the configuration only sets the SSE-C block.
+    pub algorithm: Option<String>,
     /// `KMSMasterKeyID` (with `aws:kms` only): `None` is the `aws/s3` key.
     pub kms_key_id: Option<String>,
     /// `BucketKeyEnabled`.
     pub bucket_key: bool,
+    /// `BlockedEncryptionTypes`: `Some(true)` blocks SSE-C writes, `Some(false)` allows them,
+    /// `None` leaves it to the operator's default ([`SseConfig::block_sse_c_by_default`]).
+    pub block_sse_c: Option<bool>,
 }
 
 impl BucketEncryption {
-    /// The stored form: the algorithm, then `key=<id>` and `bucket-key` words when set (the
-    /// form before SSE-KMS, the algorithm alone, reads the same).
+    /// The stored form: the algorithm (`-` for none), then `key=<id>`, `bucket-key` and
+    /// `block-sse-c` or `allow-sse-c` words when set (the earlier forms read the same).
     pub fn to_document(&self) -> String {
-        let mut doc = self.algorithm.clone();
+        let mut doc = self.algorithm.clone().unwrap_or_else(|| "-".to_owned());
         if let Some(id) = &self.kms_key_id {
             doc.push_str(" key=");
             doc.push_str(id);
@@ -61,43 +66,124 @@ impl BucketEncryption {
         if self.bucket_key {
             doc.push_str(" bucket-key");
         }
+        match self.block_sse_c {
+            Some(true) => doc.push_str(" block-sse-c"),
+            Some(false) => doc.push_str(" allow-sse-c"),
+            None => {}
+        }
         doc
     }
 
     /// Parses a stored document.
     pub fn parse(doc: &str) -> Self {
         let mut words = doc.split(' ');
-        let algorithm = words.next().unwrap_or_default().to_owned();
-        let (mut kms_key_id, mut bucket_key) = (None, false);
+        let algorithm = words.next().filter(|w| !w.is_empty() && *w != "-").map(str::to_owned);
+        let mut rule = Self { algorithm, ..Self::default() };
         for w in words {
             if let Some(id) = w.strip_prefix("key=") {
-                kms_key_id = Some(id.to_owned());
+                rule.kms_key_id = Some(id.to_owned());
             } else if w == "bucket-key" {
-                bucket_key = true;
+                rule.bucket_key = true;
+            } else if w == "block-sse-c" {
+                rule.block_sse_c = Some(true);
+            } else if w == "allow-sse-c" {
+                rule.block_sse_c = Some(false);
             }
         }
-        Self { algorithm, kms_key_id, bucket_key }
+        rule
+    }
+}
+
+/// Reads the master key ring again from where the operator keeps it (the key file): how a
+/// running gateway learns of a `s3gate kms rotate` made by another process.
+pub type KeyReload = Arc<dyn Fn() -> Result<MasterKeys, String> + Send + Sync>;
+
+/// The least time between two reloads that a key missing from the ring triggers: a stream of
+/// requests for objects under a key the file does not hold either reads the file once.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Versions per page of the rotation scan.
+const REWRAP_PAGE: u32 = 500;
+
+/// The master key ring in use, which a reload swaps whole (readers keep the ring they took).
+pub struct MasterKeyRing {
+    ring: RwLock<Arc<MasterKeys>>,
+    last_reload: Mutex<Option<Instant>>,
+}
+
+impl MasterKeyRing {
+    /// A ring holder starting with `keys`.
+    pub fn new(keys: MasterKeys) -> Self {
+        Self { ring: RwLock::new(Arc::new(keys)), last_reload: Mutex::new(None) }
+    }
+
+    /// The ring in use now.
+    pub fn current(&self) -> Arc<MasterKeys> {
+        Arc::clone(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn replace(&self, keys: Arc<MasterKeys>) {
+        *self.ring.write().unwrap_or_else(PoisonError::into_inner) = keys;
+    }
+
+    /// Whether a reload may run now (at most one per [`RELOAD_INTERVAL`]); records it.
+    fn reload_due(&self, now: Instant) -> bool {
+        let mut last = self.last_reload.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|t| now.duration_since(t) < RELOAD_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
+impl fmt::Debug for MasterKeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MasterKeyRing").field(&self.current().active_id()).finish()
     }
 }
 
 /// The operator's encryption settings: the master key ring (SSE-S3 data keys are wrapped
-/// under its active key) and whether every new object is encrypted with SSE-S3 when neither
-/// the request nor the bucket says otherwise, as AWS does since 2023.
+/// under its active key), whether every new object is encrypted with SSE-S3 when neither
+/// the request nor the bucket says otherwise (as AWS does since 2023), and whether SSE-C
+/// writes are blocked on buckets that did not choose (AWS's default for new buckets since
+/// April 2026).
 pub struct SseConfig {
     /// The master key ring (it also wraps the built-in KMS's keys).
-    pub master_keys: Arc<MasterKeys>,
+    pub master_keys: MasterKeyRing,
+    /// Where to read the ring again when a wrapped key names a master key it lacks; `None`:
+    /// only [`Engine::replace_master_keys`] changes it.
+    pub reload: Option<KeyReload>,
     /// The account id in the ARNs of KMS keys.
     pub account_id: String,
     /// Encrypt every new object (SSE-S3) by default.
     pub encrypt_by_default: bool,
+    /// Refuse SSE-C writes on a bucket whose encryption configuration does not say
+    /// `BlockedEncryptionTypes` (`SSE-C` or `NONE`).
+    pub block_sse_c_by_default: bool,
+}
+
+impl SseConfig {
+    /// Settings with `keys`, no reload, nothing by default (no SSE-S3 default, SSE-C allowed).
+    pub fn new(keys: MasterKeys, account_id: impl Into<String>) -> Self {
+        Self {
+            master_keys: MasterKeyRing::new(keys),
+            reload: None,
+            account_id: account_id.into(),
+            encrypt_by_default: false,
+            block_sse_c_by_default: false,
+        }
+    }
 }
 
 impl fmt::Debug for SseConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseConfig")
-            .field("active_master_key", &self.master_keys.active_id())
+            .field("master_keys", &self.master_keys)
+            .field("reload", &self.reload.is_some())
             .field("account_id", &self.account_id)
             .field("encrypt_by_default", &self.encrypt_by_default)
+            .field("block_sse_c_by_default", &self.block_sse_c_by_default)
             .finish()
     }
 }
@@ -593,6 +679,116 @@ fn unix_now() -> i64 {
     since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Master-key rotation, second half: re-wraps under the active master key every SSE-S3
+/// data key still wrapped under an older one, without touching the data (the data key
+/// stays; only its wrapping changes). Each record changes by compare-and-swap, so a
+/// version rewritten meanwhile is left as its writer made it. Returns how many versions
+/// were re-wrapped; a crash part-way loses nothing (every record is under a key of the
+/// ring either way) and the next run finishes the job.
+pub async fn rewrap_data_keys<M: MetadataStore>(
+    meta: &M,
+    ring: &MasterKeys,
+) -> Result<u64, EngineError> {
+    let mut done = 0;
+    let mut after: Option<(String, String, String)> = None;
+    loop {
+        let cursor = after.as_ref().map(|(b, k, v)| (b.as_str(), k.as_str(), v.as_str()));
+        let page = meta.encrypted_versions(cursor, REWRAP_PAGE).await?;
+        for v in &page {
+            let sealing = Sealing::parse(&v.encryption)?;
+            let StoredKey::Master(wrapped) = &sealing.key else { continue };
+            if ring.is_current(wrapped) {
+                continue;
+            }
+            let rewrapped =
+                ring.rewrap(wrapped, sealing.object.as_bytes()).map_err(EngineError::Encryption)?;
+            let record = Sealing { object: sealing.object, key: StoredKey::Master(rewrapped) };
+            let swapped = meta
+                .replace_encryption(
+                    &v.bucket,
+                    &v.key,
+                    &v.version_id,
+                    &v.encryption,
+                    record.to_record(),
+                )
+                .await?;
+            done += u64::from(swapped);
+        }
+        match page.last() {
+            Some(last) if page.len() == REWRAP_PAGE as usize => {
+                after = Some((last.bucket.clone(), last.key.clone(), last.version_id.clone()));
+            }
+            _ => return Ok(done),
+        }
+    }
+}
+
+/// The master keys that stored records still need: those wrapping SSE-S3 data keys of
+/// versions and of uploads in progress, and those wrapping KMS keys' material. A key in
+/// this set must not be retired.
+pub async fn master_keys_in_use<M: MetadataStore>(
+    meta: &M,
+    kms: Option<&EngineKms<M>>,
+) -> Result<BTreeSet<String>, EngineError> {
+    let mut used = BTreeSet::new();
+    let mut note = |record: &str| -> Result<(), EngineError> {
+        if let StoredKey::Master(w) = Sealing::parse(record)?.key {
+            used.insert(w.master_key_id().as_str().to_owned());
+        }
+        Ok(())
+    };
+    let mut after: Option<(String, String, String)> = None;
+    loop {
+        let cursor = after.as_ref().map(|(b, k, v)| (b.as_str(), k.as_str(), v.as_str()));
+        let page = meta.encrypted_versions(cursor, REWRAP_PAGE).await?;
+        for v in &page {
+            note(&v.encryption)?;
+        }
+        match page.last() {
+            Some(last) if page.len() == REWRAP_PAGE as usize => {
+                after = Some((last.bucket.clone(), last.key.clone(), last.version_id.clone()));
+            }
+            _ => break,
+        }
+    }
+    for record in upload_encryption_records(meta).await? {
+        note(&record)?;
+    }
+    if let Some(kms) = kms {
+        let in_kms = kms.master_keys_in_use().await.map_err(EngineError::Encryption)?;
+        used.extend(in_kms.iter().map(|id| id.as_str().to_owned()));
+    }
+    Ok(used)
+}
+
+/// The encryption records of every upload in progress, in every bucket.
+async fn upload_encryption_records<M: MetadataStore>(meta: &M) -> Result<Vec<String>, EngineError> {
+    let mut records = Vec::new();
+    for bucket in meta.list_buckets(None).await? {
+        let mut query = s3gate_metadata::UploadListQuery {
+            max_uploads: REWRAP_PAGE,
+            ..s3gate_metadata::UploadListQuery::default()
+        };
+        loop {
+            let page = meta.list_uploads(&bucket.name, &query).await?;
+            let mut last = None;
+            for entry in page.entries {
+                let s3gate_metadata::UploadListEntry::Upload(u) = entry else { continue };
+                records.extend(u.encryption.clone());
+                last = Some((u.key, u.upload_id));
+            }
+            match last {
+                Some((key, id)) if page.is_truncated => {
+                    query.key_marker = Some(key);
+                    query.upload_id_marker = Some(id);
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(records)
+}
+
 /// The ARN of `bucket` (`aws:s3:arn` of a bucket key's context) or of an object in it.
 fn s3_arn(bucket: &str, key: Option<&str>) -> String {
     match key {
@@ -609,6 +805,49 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
 
     fn kms_or_unavailable(&self) -> Result<&EngineKms<M>, EngineError> {
         self.kms().ok_or(EngineError::SseUnavailable)
+    }
+
+    /// Swaps in a new master key ring, for SSE-S3 and the built-in KMS alike (SIGHUP after a
+    /// `s3gate kms rotate`). Requests in flight finish with the ring they took.
+    pub fn replace_master_keys(&self, keys: MasterKeys) {
+        let Some(config) = self.sse() else { return };
+        let keys = Arc::new(keys);
+        config.master_keys.replace(Arc::clone(&keys));
+        if let Some(kms) = self.kms() {
+            kms.replace_master_keys(keys);
+        }
+    }
+
+    /// A stored key names master key `missing`, which the ring lacks: reads the ring again
+    /// (at most once per [`RELOAD_INTERVAL`]) and says whether it now holds that key. Another
+    /// process's `s3gate kms rotate` re-wrapped keys under a key this gateway has not seen.
+    async fn reload_master_keys(&self, missing: &str) -> bool {
+        let Some(config) = self.sse() else { return false };
+        let Some(reload) = config.reload.clone() else { return false };
+        if !config.master_keys.reload_due(Instant::now()) {
+            return false;
+        }
+        let loaded = tokio::task::spawn_blocking(move || reload()).await;
+        match loaded {
+            Ok(Ok(keys)) => {
+                let found = keys.ids().any(|id| id.as_str() == missing);
+                tracing::info!(
+                    active = %keys.active_id(),
+                    found,
+                    "reloaded the master key ring for a key it lacked"
+                );
+                self.replace_master_keys(keys);
+                found
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not reload the master key ring");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the master key reload task failed");
+                false
+            }
+        }
     }
 
     /// The id of the `aws/s3` key, created on first use (by whichever gateway gets there
@@ -654,6 +893,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 let key = DataKey::generate().map_err(EngineError::Encryption)?;
                 let wrapped = config
                     .master_keys
+                    .current()
                     .wrap(&key, object.as_bytes())
                     .map_err(EngineError::Encryption)?;
                 Ok(Some((Sealing { object, key: StoredKey::Master(wrapped) }, key)))
@@ -677,10 +917,15 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     let arn = s3_arn(bucket.as_str(), (!bucket_key).then_some(key));
                     context.insert("aws:s3:arn", arn);
                 }
-                let generated = kms
-                    .generate_data_key(&key_id, &context)
-                    .await
-                    .map_err(EngineError::Encryption)?;
+                let generated = match kms.generate_data_key(&key_id, &context).await {
+                    Err(CryptoError::UnknownMasterKey(id))
+                        if self.reload_master_keys(&id).await =>
+                    {
+                        kms.generate_data_key(&key_id, &context).await
+                    }
+                    other => other,
+                }
+                .map_err(EngineError::Encryption)?;
                 let stored = KmsKey {
                     wrapped: generated.wrapped,
                     arn: generated.key_arn,
@@ -713,11 +958,18 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     return Err(EngineError::SseNotApplicable);
                 }
                 let config = self.sse().ok_or(EngineError::SseUnavailable)?;
-                config
-                    .master_keys
-                    .unwrap(wrapped, sealing.object.as_bytes())
-                    .map(Some)
-                    .map_err(EngineError::Encryption)
+                let unwrap =
+                    || config.master_keys.current().unwrap(wrapped, sealing.object.as_bytes());
+                match unwrap() {
+                    Err(CryptoError::UnknownMasterKey(id))
+                        if self.reload_master_keys(&id).await =>
+                    {
+                        unwrap()
+                    }
+                    other => other,
+                }
+                .map(Some)
+                .map_err(EngineError::Encryption)
             }
             StoredKey::Customer { check, .. } => {
                 let key = customer.ok_or(EngineError::SseCustomerKeyRequired)?;
@@ -729,7 +981,14 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     return Err(EngineError::SseNotApplicable);
                 }
                 let kms = self.kms_or_unavailable()?;
-                let key = kms.decrypt(&k.wrapped, &k.context).await;
+                let key = match kms.decrypt(&k.wrapped, &k.context).await {
+                    Err(CryptoError::UnknownMasterKey(id))
+                        if self.reload_master_keys(&id).await =>
+                    {
+                        kms.decrypt(&k.wrapped, &k.context).await
+                    }
+                    other => other,
+                };
                 key.map(Some).map_err(EngineError::Encryption)
             }
         }
@@ -760,7 +1019,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         }
     }
 
-    /// The bucket's default encryption, if one is set.
+    /// The bucket's encryption configuration as GetBucketEncryption reports it: the stored
+    /// one, its SSE-C block filled in from the operator's default when that blocks; without
+    /// one, a rule saying that the default blocks SSE-C (what AWS reports for a new bucket),
+    /// else `None`.
     pub async fn bucket_encryption(
         &self,
         caller: &crate::Caller,
@@ -768,10 +1030,31 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<Option<BucketEncryption>, EngineError> {
         self.owned_bucket(caller, bucket).await?;
         let doc = self.inner.meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?;
-        Ok(doc.as_deref().map(BucketEncryption::parse))
+        let stored = doc.as_deref().map(BucketEncryption::parse);
+        let default_blocks = self.sse().is_some_and(|c| c.block_sse_c_by_default);
+        Ok(match stored {
+            Some(mut rule) => {
+                if rule.block_sse_c.is_none() && default_blocks {
+                    rule.block_sse_c = Some(true);
+                }
+                Some(rule)
+            }
+            None if default_blocks => Some(BucketEncryption {
+                algorithm: self
+                    .sse()
+                    .is_some_and(|c| c.encrypt_by_default)
+                    .then(|| "AES256".to_owned()),
+                block_sse_c: Some(true),
+                ..BucketEncryption::default()
+            }),
+            None => None,
+        })
     }
 
-    /// Sets or removes (`None`) the bucket's default encryption.
+    /// Sets or removes (`None`) the bucket's encryption configuration. A rule that does not
+    /// say `BlockedEncryptionTypes` keeps the bucket's current choice (as AWS keeps it when a
+    /// rule changes only the default algorithm); removing the configuration removes the
+    /// choice too, and the operator's default applies again.
     pub async fn set_bucket_encryption(
         &self,
         caller: &crate::Caller,
@@ -779,12 +1062,32 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         rule: Option<BucketEncryption>,
     ) -> Result<(), EngineError> {
         self.owned_bucket(caller, bucket).await?;
-        if rule.is_some() {
-            self.room_for_metadata()?;
-        }
-        let doc = rule.as_ref().map(BucketEncryption::to_document);
         let meta = &self.inner.meta;
+        let doc = match rule {
+            None => None,
+            Some(mut rule) => {
+                self.room_for_metadata()?;
+                if rule.block_sse_c.is_none() {
+                    let old = meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?;
+                    rule.block_sse_c =
+                        old.as_deref().and_then(|d| BucketEncryption::parse(d).block_sse_c);
+                }
+                Some(rule.to_document())
+            }
+        };
         Ok(meta.put_bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND, doc).await?)
+    }
+
+    /// Refuses an SSE-C write to a bucket that blocks SSE-C (its own `BlockedEncryptionTypes`,
+    /// else the operator's default): 403 AccessDenied, as AWS answers.
+    async fn check_sse_c_allowed(&self, bucket: &BucketName) -> Result<(), EngineError> {
+        let doc = self.inner.meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?;
+        let chosen = doc.as_deref().and_then(|d| BucketEncryption::parse(d).block_sse_c);
+        let default = self.sse().is_some_and(|c| c.block_sse_c_by_default);
+        if chosen.unwrap_or(default) {
+            return Err(EngineError::SseCustomerBlocked);
+        }
+        Ok(())
     }
 
     /// The operator's encryption settings, if any.
@@ -800,7 +1103,10 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<Resolved, EngineError> {
         match request {
             SseRequest::S3 => return Ok(Resolved::S3),
-            SseRequest::Customer(k) => return Ok(Resolved::Customer(Arc::clone(k))),
+            SseRequest::Customer(k) => {
+                self.check_sse_c_allowed(bucket).await?;
+                return Ok(Resolved::Customer(Arc::clone(k)));
+            }
             SseRequest::Kms { key_id, context, bucket_key } => {
                 return Ok(Resolved::Kms {
                     key_id: key_id.clone(),
@@ -813,8 +1119,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let default =
             self.inner.meta.bucket_config(bucket.as_str(), BUCKET_ENCRYPTION_KIND).await?;
         match default.as_deref().map(BucketEncryption::parse) {
-            Some(rule) if rule.algorithm == "AES256" => return Ok(Resolved::S3),
-            Some(rule) if rule.algorithm == "aws:kms" => {
+            Some(rule) if rule.algorithm.as_deref() == Some("AES256") => return Ok(Resolved::S3),
+            Some(rule) if rule.algorithm.as_deref() == Some("aws:kms") => {
                 return Ok(Resolved::Kms {
                     key_id: rule.kms_key_id,
                     context: None,

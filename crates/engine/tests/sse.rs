@@ -19,11 +19,10 @@ type TestEngine = Engine<MemMetadata, MemBlobs>;
 fn engine(encrypt_by_default: bool) -> TestEngine {
     let mut c = EngineConfig::new("us-east-1");
     c.min_part_size = 5;
-    c.encryption = Some(Arc::new(SseConfig {
-        master_keys: Arc::new(MasterKeys::generate(MasterKeyId::new("test").unwrap()).unwrap()),
-        account_id: "123456789012".into(),
-        encrypt_by_default,
-    }));
+    let keys = MasterKeys::generate(MasterKeyId::new("test").unwrap()).unwrap();
+    let mut sse = SseConfig::new(keys, "123456789012");
+    sse.encrypt_by_default = encrypt_by_default;
+    c.encryption = Some(Arc::new(sse));
     Engine::new(MemMetadata::new(), MemBlobs::new(), c)
 }
 
@@ -520,14 +519,131 @@ async fn kms_bucket_default_multipart_and_copies_across_types() {
 #[test]
 fn bucket_encryption_documents_round_trip_and_read_the_old_form() {
     let old = BucketEncryption::parse("AES256");
-    assert_eq!(
-        old,
-        BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key: false }
-    );
+    assert_eq!(old, BucketEncryption { algorithm: Some("AES256".into()), ..Default::default() });
     let rule = BucketEncryption {
-        algorithm: "aws:kms".into(),
+        algorithm: Some("aws:kms".into()),
         kms_key_id: Some("arn:aws:kms:us-east-1:1:key/k".into()),
         bucket_key: true,
+        block_sse_c: None,
     };
     assert_eq!(BucketEncryption::parse(&rule.to_document()), rule);
+    for block in [Some(true), Some(false)] {
+        let only = BucketEncryption { block_sse_c: block, ..Default::default() };
+        assert_eq!(BucketEncryption::parse(&only.to_document()), only);
+        let with = BucketEncryption { algorithm: Some("AES256".into()), ..only };
+        assert_eq!(BucketEncryption::parse(&with.to_document()), with);
+    }
+}
+
+fn engine_with(sse: SseConfig) -> TestEngine {
+    let mut c = EngineConfig::new("us-east-1");
+    c.min_part_size = 5;
+    c.encryption = Some(Arc::new(sse));
+    Engine::new(MemMetadata::new(), MemBlobs::new(), c)
+}
+
+fn ring(ids: &[(&str, u8)]) -> MasterKeys {
+    let keys: Vec<_> = ids
+        .iter()
+        .map(|(id, b)| {
+            s3gate_crypto::MasterKey::from_bytes(MasterKeyId::new(id).unwrap(), &[*b; 32])
+        })
+        .collect();
+    MasterKeys::new(keys, &MasterKeyId::new(ids[0].0).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn sse_c_writes_follow_the_bucket_block_else_the_operator_default() {
+    let mut sse = SseConfig::new(ring(&[("k1", 1)]), "123456789012");
+    sse.block_sse_c_by_default = true;
+    let e = engine_with(sse);
+    let bkt = BucketName::parse("bkt").unwrap();
+    e.create_bucket(&alice(), &bkt, None).await.unwrap();
+    let put = |k: &'static str| {
+        let e = e.clone();
+        async move {
+            let plain = data(1000);
+            let req = put_req(k, plain.len(), SseRequest::Customer(customer(5)));
+            e.put_object(&alice(), req, body(&plain)).await
+        }
+    };
+    // The default blocks, and GetBucketEncryption says so as AWS does for a new bucket.
+    assert!(matches!(put("a").await, Err(EngineError::SseCustomerBlocked)));
+    assert!(e.metadata().object("bkt", "a").await.unwrap().is_none());
+    let shown = e.bucket_encryption(&alice(), &bkt).await.unwrap().unwrap();
+    assert_eq!(shown, BucketEncryption { block_sse_c: Some(true), ..Default::default() });
+    // Other writes are not blocked.
+    let plain = data(10);
+    e.put_object(&alice(), put_req("s3", 10, SseRequest::S3), body(&plain)).await.unwrap();
+    // NONE unblocks; a later rule that does not say keeps the choice.
+    let allow = BucketEncryption { block_sse_c: Some(false), ..Default::default() };
+    e.set_bucket_encryption(&alice(), &bkt, Some(allow)).await.unwrap();
+    put("b").await.unwrap();
+    let aes = BucketEncryption { algorithm: Some("AES256".into()), ..Default::default() };
+    e.set_bucket_encryption(&alice(), &bkt, Some(aes)).await.unwrap();
+    put("c").await.unwrap();
+    let shown = e.bucket_encryption(&alice(), &bkt).await.unwrap().unwrap();
+    assert_eq!(shown.block_sse_c, Some(false));
+    assert_eq!(shown.algorithm.as_deref(), Some("AES256"));
+    // SSE-C blocked explicitly; reads of existing SSE-C objects still work.
+    let block = BucketEncryption { block_sse_c: Some(true), ..Default::default() };
+    e.set_bucket_encryption(&alice(), &bkt, Some(block)).await.unwrap();
+    assert!(matches!(put("d").await, Err(EngineError::SseCustomerBlocked)));
+    assert_eq!(read(&e, &get_req("b", None, Some(&customer(5)))).await.unwrap(), data(1000));
+    // Deleting the configuration brings the operator's default back.
+    e.set_bucket_encryption(&alice(), &bkt, None).await.unwrap();
+    assert!(matches!(put("e").await, Err(EngineError::SseCustomerBlocked)));
+}
+
+#[tokio::test]
+async fn sse_c_is_allowed_where_the_operator_default_allows_it() {
+    let e = engine_with(SseConfig::new(ring(&[("k1", 1)]), "123456789012"));
+    let bkt = BucketName::parse("bkt").unwrap();
+    e.create_bucket(&alice(), &bkt, None).await.unwrap();
+    assert_eq!(e.bucket_encryption(&alice(), &bkt).await.unwrap(), None);
+    let plain = data(100);
+    let req = put_req("a", plain.len(), SseRequest::Customer(customer(5)));
+    e.put_object(&alice(), req, body(&plain)).await.unwrap();
+    let block = BucketEncryption { block_sse_c: Some(true), ..Default::default() };
+    e.set_bucket_encryption(&alice(), &bkt, Some(block)).await.unwrap();
+    let req = put_req("b", plain.len(), SseRequest::Customer(customer(5)));
+    assert!(matches!(
+        e.put_object(&alice(), req, body(&plain)).await,
+        Err(EngineError::SseCustomerBlocked)
+    ));
+}
+
+#[tokio::test]
+async fn a_key_missing_from_the_ring_reloads_it_once_and_reads() {
+    // The "file": what the reload reads. It holds the rotated ring.
+    let file: Arc<std::sync::Mutex<Vec<(&str, u8)>>> =
+        Arc::new(std::sync::Mutex::new(vec![("k2", 2), ("k1", 1)]));
+    let reloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut sse = SseConfig::new(ring(&[("k2", 2), ("k1", 1)]), "123456789012");
+    sse.reload = Some({
+        let (file, reloads) = (Arc::clone(&file), Arc::clone(&reloads));
+        Arc::new(move || {
+            reloads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(ring(&file.lock().unwrap()))
+        })
+    });
+    let e = engine_with(sse);
+    let bkt = BucketName::parse("bkt").unwrap();
+    e.create_bucket(&alice(), &bkt, None).await.unwrap();
+    let plain = data(70_000);
+    e.put_object(&alice(), put_req("k", plain.len(), SseRequest::S3), body(&plain)).await.unwrap();
+    // This gateway still holds the ring from before the rotation: k2 is unknown to it.
+    e.replace_master_keys(ring(&[("k1", 1)]));
+    assert_eq!(read(&e, &get_req("k", None, None)).await.unwrap(), plain);
+    assert_eq!(reloads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The ring it reloaded serves the next reads without another reload.
+    assert_eq!(read(&e, &get_req("k", None, None)).await.unwrap(), plain);
+    assert_eq!(reloads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A key the file lacks too: the read fails (500), and within the reload interval the
+    // file is not read again, however many reads ask.
+    *file.lock().unwrap() = vec![("k1", 1)];
+    e.replace_master_keys(ring(&[("k1", 1)]));
+    assert!(read(&e, &get_req("k", None, None)).await.is_err());
+    assert!(read(&e, &get_req("k", None, None)).await.is_err());
+    assert_eq!(reloads.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -420,48 +420,79 @@ impl PublicAccessBlockConfiguration {
 
 /// A bucket's default encryption rule as PutBucketEncryption sends it and GetBucketEncryption
 /// answers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EncryptionRule {
-    /// `SSEAlgorithm`: `AES256`, `aws:kms` or `aws:kms:dsse`.
-    pub algorithm: String,
+    /// `ApplyServerSideEncryptionByDefault/SSEAlgorithm`: `AES256`, `aws:kms` or
+    /// `aws:kms:dsse`; `None` for a rule that only sets `BlockedEncryptionTypes`.
+    pub algorithm: Option<String>,
     /// `KMSMasterKeyID`, if given.
     pub kms_key_id: Option<String>,
     /// `BucketKeyEnabled`.
     pub bucket_key: bool,
+    /// `BlockedEncryptionTypes`: `Some(true)` for `SSE-C`, `Some(false)` for `NONE`, `None`
+    /// when the rule does not say.
+    pub block_sse_c: Option<bool>,
 }
 
 /// Parses a PutBucketEncryption body: one rule with `ApplyServerSideEncryptionByDefault`
-/// (`SSEAlgorithm`, optional `KMSMasterKeyID`) and an optional `BucketKeyEnabled`.
+/// (`SSEAlgorithm`, optional `KMSMasterKeyID`), an optional `BucketKeyEnabled` and an optional
+/// `BlockedEncryptionTypes` (`EncryptionType` `SSE-C` or `NONE`); a rule needs one of the first
+/// and the last.
 pub fn parse_bucket_encryption(body: &[u8]) -> Result<EncryptionRule, S3Error> {
     let root = parse_document(body, MAX_TAGGING_BODY)?;
     expect_root(&root, "ServerSideEncryptionConfiguration")?;
     let mut rules = root.children("Rule");
     let (Some(rule), None) = (rules.next(), rules.next()) else { return Err(malformed()) };
-    let by_default = rule.child("ApplyServerSideEncryptionByDefault")?.ok_or_else(malformed)?;
-    let alg = by_default.child("SSEAlgorithm")?.ok_or_else(malformed)?.text.trim().to_owned();
-    if !matches!(alg.as_str(), "AES256" | "aws:kms" | "aws:kms:dsse") {
-        return Err(malformed());
+    let (mut algorithm, mut kms_key_id) = (None, None);
+    if let Some(by_default) = rule.child("ApplyServerSideEncryptionByDefault")? {
+        let alg = by_default.child("SSEAlgorithm")?.ok_or_else(malformed)?.text.trim().to_owned();
+        if !matches!(alg.as_str(), "AES256" | "aws:kms" | "aws:kms:dsse") {
+            return Err(malformed());
+        }
+        algorithm = Some(alg);
+        kms_key_id = by_default.child("KMSMasterKeyID")?.map(|k| k.text.trim().to_owned());
     }
-    let key = by_default.child("KMSMasterKeyID")?.map(|k| k.text.trim().to_owned());
     let bucket_key = match rule.child("BucketKeyEnabled")?.map(|b| b.text.trim()) {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(malformed()),
     };
-    Ok(EncryptionRule { algorithm: alg, kms_key_id: key, bucket_key })
+    let block_sse_c = match rule.child("BlockedEncryptionTypes")? {
+        None => None,
+        Some(blocked) => {
+            let types: Vec<&str> =
+                blocked.children("EncryptionType").map(|t| t.text.trim()).collect();
+            match types.as_slice() {
+                ["SSE-C"] => Some(true),
+                ["NONE"] => Some(false),
+                _ => return Err(malformed()),
+            }
+        }
+    };
+    if algorithm.is_none() && block_sse_c.is_none() {
+        return Err(malformed());
+    }
+    Ok(EncryptionRule { algorithm, kms_key_id, bucket_key, block_sse_c })
 }
 
 /// The GetBucketEncryption body for `rule`.
 pub fn bucket_encryption_xml(rule: &EncryptionRule) -> String {
     let mut w = Writer::new("ServerSideEncryptionConfiguration");
     w.open("Rule");
-    w.open("ApplyServerSideEncryptionByDefault");
-    w.elem("SSEAlgorithm", &rule.algorithm);
-    if let Some(id) = &rule.kms_key_id {
-        w.elem("KMSMasterKeyID", id);
+    if let Some(algorithm) = &rule.algorithm {
+        w.open("ApplyServerSideEncryptionByDefault");
+        w.elem("SSEAlgorithm", algorithm);
+        if let Some(id) = &rule.kms_key_id {
+            w.elem("KMSMasterKeyID", id);
+        }
+        w.close("ApplyServerSideEncryptionByDefault");
+        w.bool("BucketKeyEnabled", rule.bucket_key);
     }
-    w.close("ApplyServerSideEncryptionByDefault");
-    w.bool("BucketKeyEnabled", rule.bucket_key);
+    if let Some(block) = rule.block_sse_c {
+        w.open("BlockedEncryptionTypes");
+        w.elem("EncryptionType", if block { "SSE-C" } else { "NONE" });
+        w.close("BlockedEncryptionTypes");
+    }
     w.close("Rule");
     w.finish("ServerSideEncryptionConfiguration")
 }
@@ -1690,20 +1721,52 @@ mod tests {
         let body = br"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>testkey-1</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>";
         let rule = parse_bucket_encryption(body).unwrap();
         let want = EncryptionRule {
-            algorithm: "aws:kms".into(),
+            algorithm: Some("aws:kms".into()),
             kms_key_id: Some("testkey-1".into()),
             bucket_key: true,
+            block_sse_c: None,
         };
         assert_eq!(rule, want);
         let xml = bucket_encryption_xml(&rule);
         assert!(xml.contains("<SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>testkey-1</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled>"), "{xml}");
         let aes = br"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>";
         let rule = parse_bucket_encryption(aes).unwrap();
-        assert_eq!(
-            rule,
-            EncryptionRule { algorithm: "AES256".into(), kms_key_id: None, bucket_key: false }
-        );
+        assert_eq!(rule, EncryptionRule { algorithm: Some("AES256".into()), ..Default::default() });
         let bad = br"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>yes</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>";
         assert!(parse_bucket_encryption(bad).is_err());
+    }
+
+    #[test]
+    fn blocked_encryption_types_parse_render_and_refuse() {
+        let wrap = |rule: &str| {
+            format!(
+                "<ServerSideEncryptionConfiguration><Rule>{rule}</Rule></ServerSideEncryptionConfiguration>"
+            )
+        };
+        let aes = "<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault>";
+        let block = "<BlockedEncryptionTypes><EncryptionType>SSE-C</EncryptionType></BlockedEncryptionTypes>";
+        let none = "<BlockedEncryptionTypes><EncryptionType>NONE</EncryptionType></BlockedEncryptionTypes>";
+        let rule = parse_bucket_encryption(wrap(&format!("{aes}{block}")).as_bytes()).unwrap();
+        assert_eq!(rule.algorithm.as_deref(), Some("AES256"));
+        assert_eq!(rule.block_sse_c, Some(true));
+        let xml = bucket_encryption_xml(&rule);
+        assert!(
+            xml.contains(&format!("<BucketKeyEnabled>false</BucketKeyEnabled>{block}")),
+            "{xml}"
+        );
+        // Only the block: no default algorithm, and none rendered.
+        let rule = parse_bucket_encryption(wrap(none).as_bytes()).unwrap();
+        assert_eq!(rule, EncryptionRule { block_sse_c: Some(false), ..Default::default() });
+        let xml = bucket_encryption_xml(&rule);
+        assert!(!xml.contains("ApplyServerSideEncryptionByDefault") && xml.contains(none), "{xml}");
+        // Refused: an empty rule, an unknown type, both types, no type.
+        for bad in [
+            String::new(),
+            "<BlockedEncryptionTypes><EncryptionType>SSE-S3</EncryptionType></BlockedEncryptionTypes>".to_owned(),
+            "<BlockedEncryptionTypes><EncryptionType>SSE-C</EncryptionType><EncryptionType>NONE</EncryptionType></BlockedEncryptionTypes>".to_owned(),
+            "<BlockedEncryptionTypes></BlockedEncryptionTypes>".to_owned(),
+        ] {
+            assert!(parse_bucket_encryption(wrap(&bad).as_bytes()).is_err(), "{bad}");
+        }
     }
 }

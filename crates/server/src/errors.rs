@@ -188,6 +188,11 @@ impl From<EngineError> for ApiError {
                 ErrorCode::InvalidRequest,
                 "The encryption parameters are not applicable to this object.",
             ),
+            EngineError::SseCustomerBlocked => ApiError::msg(
+                ErrorCode::AccessDenied,
+                "Requests specifying Server Side Encryption with Customer provided keys are \
+                 blocked for this bucket (BlockedEncryptionTypes).",
+            ),
         }
     }
 }

@@ -1444,6 +1444,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             algorithm: rule.algorithm,
                             kms_key_id: rule.kms_key_id,
                             bucket_key: rule.bucket_key,
+                            block_sse_c: rule.block_sse_c,
                         };
                         Ok(xml(StatusCode::OK, s3gate_protocol::bucket_encryption_xml(&rule)))
                     }
@@ -2300,14 +2301,15 @@ fn write_output_headers(r: &mut Resp, out: &WriteOutput) {
 /// (501); a key id goes with `aws:kms` only.
 fn bucket_encryption_rule(raw: &[u8]) -> Result<s3gate_engine::BucketEncryption, ApiError> {
     let rule = s3gate_protocol::parse_bucket_encryption(raw)?;
-    if !matches!(rule.algorithm.as_str(), "AES256" | "aws:kms") {
+    let algorithm = rule.algorithm.as_deref();
+    if algorithm.is_some_and(|a| !matches!(a, "AES256" | "aws:kms")) {
         return Err(ApiError::msg(
             ErrorCode::NotImplemented,
             "Default encryption with dual-layer KMS keys (aws:kms:dsse) is not implemented by \
              this gateway.",
         ));
     }
-    if rule.algorithm == "AES256" && rule.kms_key_id.is_some() {
+    if algorithm != Some("aws:kms") && rule.kms_key_id.is_some() {
         return Err(ApiError::msg(
             ErrorCode::InvalidArgument,
             "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or \
@@ -2321,6 +2323,7 @@ fn bucket_encryption_rule(raw: &[u8]) -> Result<s3gate_engine::BucketEncryption,
         algorithm: rule.algorithm,
         kms_key_id: rule.kms_key_id.filter(|k| !k.is_empty()),
         bucket_key: rule.bucket_key,
+        block_sse_c: rule.block_sse_c,
     })
 }
 
