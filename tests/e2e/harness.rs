@@ -295,6 +295,20 @@ pub fn run_cli(args: &[&str], dir: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs the `s3gate` binary's CLI on `dir` and returns whether it succeeded, with its stdout
+/// and stderr, for commands that are meant to refuse.
+pub fn run_cli_status(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run s3gate cli");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
 fn parse_listen_line(line: &str) -> Option<u16> {
     let rest = line.split("listening on http://127.0.0.1:").nth(1)?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();

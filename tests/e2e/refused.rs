@@ -511,7 +511,16 @@ async fn unset_configurations() {
         (format!("/{b}?cors"), "404 NoSuchCORSConfiguration".into()),
         (format!("/{b}?lifecycle"), "404 NoSuchLifecycleConfiguration".into()),
         (format!("/{b}?object-lock"), "404 ObjectLockConfigurationNotFoundError".into()),
-        (format!("/{b}?encryption"), "404 ServerSideEncryptionConfigurationNotFoundError".into()),
+        // A bucket without an encryption rule reports the operator's default SSE-C block,
+        // as AWS reports it for a new bucket.
+        (
+            format!("/{b}?encryption"),
+            ok(format!(
+                "{prolog}<ServerSideEncryptionConfiguration {ns}><Rule><BlockedEncryptionTypes>\
+                 <EncryptionType>SSE-C</EncryptionType></BlockedEncryptionTypes></Rule>\
+                 </ServerSideEncryptionConfiguration>"
+            )),
+        ),
         (format!("/{b}?website"), "404 NoSuchWebsiteConfiguration".into()),
         (format!("/{b}?replication"), "404 ReplicationConfigurationNotFoundError".into()),
         (format!("/{b}?publicAccessBlock"), "404 NoSuchPublicAccessBlockConfiguration".into()),

@@ -5,8 +5,9 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    BlockedEncryptionTypes, CompletedMultipartUpload, CompletedPart, EncryptionType,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule,
 };
 use std::os::unix::fs::PermissionsExt as _;
 
@@ -14,7 +15,7 @@ use base64::Engine as _;
 
 use crate::harness::{
     Flavour, Gateway, any_file_contains, create_bucket, err_info, etag_of, get, md5_b64, put,
-    random_keys, run_cli, start_proxy_to,
+    random_keys, run_cli, run_cli_status, start_proxy_to,
 };
 
 /// A plaintext with a recognisable pattern, to search stored bytes for.
@@ -57,9 +58,13 @@ async fn sse_s3_request_bucket_default_and_ranges() {
     assert_eq!(body.as_ref(), &data[65_530..=131_080]);
     assert!(!any_file_contains(&gw.dir.join("blobs"), b"PLAINTEXT-PATTERN-0123456789-PLAIN"));
 
-    // Bucket default encryption: unset is AWS's 404, then set, read back, applied, deleted.
-    let e = c.get_bucket_encryption().bucket("enc").send().await.unwrap_err();
-    assert_eq!(err_info(&e), (404, "ServerSideEncryptionConfigurationNotFoundError".into()));
+    // Bucket default encryption: unset, the bucket reports only the default SSE-C block (no
+    // default algorithm: this gateway does not encrypt by default); then set, read back,
+    // applied, deleted.
+    let unset = c.get_bucket_encryption().bucket("enc").send().await.unwrap();
+    let rule = &unset.server_side_encryption_configuration().unwrap().rules()[0];
+    assert!(rule.apply_server_side_encryption_by_default().is_none());
+    assert_eq!(rule.blocked_encryption_types().unwrap().encryption_type(), &[EncryptionType::SseC]);
     let rule = ServerSideEncryptionRule::builder()
         .apply_server_side_encryption_by_default(
             ServerSideEncryptionByDefault::builder()
@@ -117,6 +122,42 @@ async fn sse_c_keys_and_plain_http() {
     let gw = Gateway::start_with_keys(&ak, &sk, &["--allow-sse-c-over-http", "true"]);
     let c = gw.client(Flavour::WhenRequired);
     create_bucket(&c, "scb").await;
+    // AWS's default since April 2026: SSE-C writes to a bucket that did not allow them are
+    // refused, and GetBucketEncryption says so.
+    let e = c
+        .put_object()
+        .bucket("scb")
+        .key("k")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(b64(&KEY))
+        .sse_customer_key_md5(md5_b64(&KEY))
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_info(&e), (403, "AccessDenied".into()));
+    assert!(c.head_object().bucket("scb").key("k").send().await.is_err());
+    let enc = c.get_bucket_encryption().bucket("scb").send().await.unwrap();
+    let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+    let blocked = rule.blocked_encryption_types().unwrap().encryption_type();
+    assert_eq!(blocked, &[EncryptionType::SseC]);
+    let allow = ServerSideEncryptionRule::builder()
+        .blocked_encryption_types(
+            BlockedEncryptionTypes::builder().encryption_type(EncryptionType::None).build(),
+        )
+        .build();
+    let config = ServerSideEncryptionConfiguration::builder().rules(allow).build().unwrap();
+    c.put_bucket_encryption()
+        .bucket("scb")
+        .server_side_encryption_configuration(config)
+        .send()
+        .await
+        .unwrap();
+    let enc = c.get_bucket_encryption().bucket("scb").send().await.unwrap();
+    let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+    assert!(rule.apply_server_side_encryption_by_default().is_none());
+    let allowed = rule.blocked_encryption_types().unwrap().encryption_type();
+    assert_eq!(allowed, &[EncryptionType::None]);
     let data = pattern(150_000);
     let out = c
         .put_object()
@@ -238,30 +279,86 @@ async fn sse_c_keys_and_plain_http() {
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), want);
 }
 
+/// The ids in a master key file: every `key` line's, and the `active` one.
+fn key_file_ids(dir: &std::path::Path) -> (Vec<String>, String) {
+    let text = std::fs::read_to_string(dir.join("master-keys")).unwrap();
+    let mut ids = Vec::new();
+    let mut active = String::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["key", id, _] => ids.push((*id).to_owned()),
+            ["active", id] => (*id).clone_into(&mut active),
+            _ => {}
+        }
+    }
+    (ids, active)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn encrypt_by_default_and_rotation_keep_old_objects_readable() {
+async fn rotation_under_a_running_gateway_rewraps_and_retires() {
     let dir = tempfile::Builder::new().prefix("s3gate-sse-").tempdir().unwrap();
     let (ak, sk) = random_keys();
     let data = pattern(100_000);
-    {
-        let gw = Gateway::start_on_with(dir.path(), &ak, &sk, &["--encrypt-by-default", "true"]);
-        let c = gw.client(Flavour::Default);
-        create_bucket(&c, "rot").await;
-        put(&c, "rot", "old", &data).await;
-        let head = c.head_object().bucket("rot").key("old").send().await.unwrap();
-        assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
-        let key_file = dir.path().join("master-keys");
-        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    let gw = Gateway::start_on_with(dir.path(), &ak, &sk, &["--encrypt-by-default", "true"]);
+    let c = gw.client(Flavour::Default);
+    create_bucket(&c, "rot").await;
+    put(&c, "rot", "old", &data).await;
+    let head = c.head_object().bucket("rot").key("old").send().await.unwrap();
+    assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    let key_file = dir.path().join("master-keys");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    run_cli(&["kms", "create-key", "--key-id", "rotkey"], dir.path());
+    let kms_put = c
+        .put_object()
+        .bucket("rot")
+        .key("kms")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("rotkey")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await;
+    kms_put.unwrap();
+    // An upload in progress keeps its data key under the key it started with.
+    let mpu = c.create_multipart_upload().bucket("rot").key("mpu").send().await.unwrap();
+    let (_, first) = key_file_ids(dir.path());
+    // The active key cannot be retired.
+    let (ok, out) = run_cli_status(&["kms", "retire", &first], dir.path());
+    assert!(!ok && out.contains("active master key"), "{out}");
+
+    // Rotate while the gateway runs (key ids are seconds apart).
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = run_cli(&["kms", "rotate"], dir.path());
     assert!(out.contains("new active master key"), "{out}");
+    assert!(out.contains("re-wrapped 1 KMS key(s)"), "{out}");
+    assert!(out.contains("re-wrapped 1 SSE-S3 data key(s)"), "{out}");
+    let (ids, second) = key_file_ids(dir.path());
+    assert_ne!(first, second);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    // The running gateway reads the re-wrapped keys (SSE-S3 and SSE-KMS) at once, without a
+    // restart: it reloads the ring when it meets a key it lacks.
+    assert_eq!(get(&c, "rot", "old").await, data);
+    assert_eq!(get(&c, "rot", "kms").await, data);
+    // The upload in progress still needs the first key: retiring it is refused.
+    let (ok, out) = run_cli_status(&["kms", "retire", &first], dir.path());
+    assert!(!ok && out.contains("still wraps"), "{out}");
+    let upload_id = mpu.upload_id().unwrap();
+    c.abort_multipart_upload().bucket("rot").key("mpu").upload_id(upload_id).send().await.unwrap();
+    // Within the file watch's poll the gateway wraps new data keys under the new key.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    put(&c, "rot", "new", &data).await;
+    let out = run_cli(&["kms", "retire", &first], dir.path());
+    assert!(out.contains("retired master key"), "{out}");
+    let (ids, _) = key_file_ids(dir.path());
+    assert_eq!(ids, vec![second.clone()]);
+    // Everything stays readable on the one remaining key, after a restart too.
+    drop(gw);
     let gw = Gateway::start_on_with(dir.path(), &ak, &sk, &["--encrypt-by-default", "true"]);
     let c = gw.client(Flavour::Default);
-    assert_eq!(get(&c, "rot", "old").await, data);
-    put(&c, "rot", "new", &data).await;
-    assert_eq!(get(&c, "rot", "new").await, data);
+    for k in ["old", "kms", "new"] {
+        assert_eq!(get(&c, "rot", k).await, data, "{k}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
