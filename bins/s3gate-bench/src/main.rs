@@ -273,7 +273,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let buf = Arc::new(content::generate(5, cs.hash_bytes));
         for _ in 0..rounds {
             let b = Arc::clone(&buf);
-            let mut samples = tokio::task::spawn_blocking(move || ceilings::hashes(&b)).await?;
+            let mut samples = tokio::task::spawn_blocking(move || {
+                let mut s = ceilings::hashes(&b);
+                s.extend(ceilings::aead(&b)?);
+                anyhow::Ok(s)
+            })
+            .await??;
             samples.push(ceilings::loopback(cs.tcp_bytes).await?);
             let dir = disk_dir.clone();
             samples.extend(
