@@ -786,9 +786,12 @@ pub(crate) async fn sse(ctx: &Ctx, round: usize) -> anyhow::Result<RoundResult> 
             Ok(s)
         })
         .await?;
-        let cpu = value(&out, &name, "server_cpu_s");
+        let n = offsets.len() as f64;
+        let (cpu, read) =
+            (value(&out, &name, "server_cpu_s"), value(&out, &name, "server_read_mib"));
         if let Some((_, s)) = out.last_mut() {
-            s.push(Sample::new("server_cpu_ms_per_op", "ms", cpu * 1000.0 / offsets.len() as f64));
+            s.push(Sample::new("server_cpu_ms_per_op", "ms", cpu * 1000.0 / n));
+            s.push(Sample::new("server_read_kib_per_op", "KiB", read * 1024.0 / n));
         }
     }
 
@@ -813,6 +816,11 @@ pub(crate) async fn sse(ctx: &Ctx, round: usize) -> anyhow::Result<RoundResult> 
             "range_extra_server_cpu_ms_per_op",
             "ms",
             extra("range_1m_mid", "server_cpu_ms_per_op"),
+        ),
+        Sample::new(
+            "range_extra_server_read_kib_per_op",
+            "KiB",
+            extra("range_1m_mid", "server_read_kib_per_op"),
         ),
     ];
     eprintln!("  sse_ratio: {}", summary(&ratios));
