@@ -1,13 +1,18 @@
 //! This machine's ceilings, measured in the same run as the scenarios: one-core MD5 and SHA-256,
-//! one loopback TCP stream, sequential disk write + fdatasync, fsync latency.
+//! one-core AES-256-GCM sealing and opening of s3gate's encrypted-object format, one loopback
+//! TCP stream, sequential disk write + fdatasync, fsync latency.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, ensure};
+use bytes::Bytes;
 use md5::{Digest as _, Md5};
+use s3gate_crypto::{
+    DataKey, Decryptor, Encryptor, FormatVersion, ObjectId, PartCipher, PartSalt, sealed_len,
+};
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -42,6 +47,55 @@ pub(crate) fn hashes(buf: &[u8]) -> Vec<Sample> {
     std::hint::black_box(Sha256::digest(buf));
     let sha = mib_per_s(buf.len() as u64, t.elapsed());
     vec![Sample::new("md5_mib_per_s", "MiB/s", md5), Sample::new("sha256_mib_per_s", "MiB/s", sha)]
+}
+
+/// Plaintext handed to the encryptor per call: the engine seals 256 KiB hasher batches.
+const SEAL_CHUNK: usize = 256 << 10;
+
+/// AES-256-GCM throughput on one core, as (seal, open) samples: `buf` sealed as one part with
+/// `s3gate-crypto`'s own [`Encryptor`] (64 KiB packages, per-package nonce and AAD, the copy
+/// into the package buffer included) and opened again with its [`Decryptor`], package by
+/// package, as a GET of the whole part does. The open is checked: every package must
+/// authenticate and the plaintext must come back whole.
+pub(crate) fn aead(buf: &[u8]) -> anyhow::Result<Vec<Sample>> {
+    let (key, object, salt) = (DataKey::generate()?, ObjectId::generate()?, PartSalt::generate()?);
+    let cipher = PartCipher::new(FormatVersion::CURRENT, &key, &object, 1, &salt);
+
+    // Timed, each package dropped as it is made, as the blob writer frees it once written: kept,
+    // they would make the figure one of faulting in fresh memory (see docs/PERFORMANCE.md).
+    let t = Instant::now();
+    let mut enc = Encryptor::new(cipher.clone());
+    for chunk in buf.chunks(SEAL_CHUNK) {
+        std::hint::black_box(enc.push(chunk)?);
+    }
+    std::hint::black_box(enc.finish()?);
+    let seal = mib_per_s(buf.len() as u64, t.elapsed());
+    // Untimed: the same packages again, kept for the open.
+    let mut enc = Encryptor::new(cipher.clone());
+    let mut sealed: Vec<Bytes> = Vec::with_capacity(buf.len() / s3gate_crypto::PACKAGE_SIZE + 1);
+    for chunk in buf.chunks(SEAL_CHUNK) {
+        sealed.extend(enc.push(chunk)?);
+    }
+    sealed.push(enc.finish()?);
+    let total: u64 = sealed.iter().map(|p| p.len() as u64).sum();
+    ensure!(total == sealed_len(buf.len() as u64), "sealed {total} bytes");
+
+    let t = Instant::now();
+    let mut dec = Decryptor::new(cipher, buf.len() as u64);
+    let mut opened = 0u64;
+    for package in &sealed {
+        for plain in dec.push(package)? {
+            opened += plain.len() as u64;
+            std::hint::black_box(plain);
+        }
+    }
+    dec.finish()?;
+    let open = mib_per_s(buf.len() as u64, t.elapsed());
+    ensure!(opened == buf.len() as u64, "opened {opened} of {} bytes", buf.len());
+    Ok(vec![
+        Sample::new("aes256gcm_seal_mib_per_s", "MiB/s", seal),
+        Sample::new("aes256gcm_open_mib_per_s", "MiB/s", open),
+    ])
 }
 
 /// One loopback TCP stream moving `total` bytes, writer and reader as tokio tasks.
@@ -130,9 +184,11 @@ mod tests {
     #[test]
     fn ceilings_produce_positive_figures() {
         let buf = content::generate(1, 1 << 20);
-        for s in hashes(&buf) {
+        for s in hashes(&buf).into_iter().chain(aead(&buf).unwrap()) {
             assert!(s.value > 0.0 && s.value.is_finite(), "{s:?}");
         }
+        // A part that is not a whole number of packages (a short final package).
+        assert_eq!(aead(&buf[..100_000]).unwrap().len(), 2);
         let dir = tempfile::tempdir().unwrap();
         let d = disk(dir.path(), 1 << 20, 3).unwrap();
         assert_eq!(d.len(), 3);

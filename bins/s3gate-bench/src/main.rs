@@ -7,10 +7,12 @@
 //!     --access-key K --secret-key S --server-pid PID [--peer-endpoint URL ...] [--quick]
 //! ```
 //!
-//! Scenarios (groups for `--scenarios`): `ceilings` (one-core MD5 and SHA-256, loopback TCP,
+//! Scenarios (groups for `--scenarios`): `ceilings` (one-core MD5, SHA-256 and AES-256-GCM
+//! seal/open of s3gate's package format, loopback TCP,
 //! disk write + fdatasync, fsync latency), `small` (4 KiB PUT/GET/HEAD at concurrency 1, 32,
 //! 128), `large` (single-stream PUT and GET of 1 GiB), `multipart` (1 GiB in 16 MiB parts, 8 in
-//! flight, and its GET), `range` (1 MiB random ranged GETs, 32 in flight), `list`
+//! flight, and its GET), `range` (1 MiB random ranged GETs, 32 in flight), `sse` (the large
+//! PUT, GET and 1 MiB ranged GETs from the middle, plaintext against SSE-S3 in each round), `list`
 //! (ListObjectsV2 over 100,000 keys: full pagination, a `/` listing at the top, and one over a
 //! bucket with 90% of its keys under one prefix), `mixed` (70% GET / 30% PUT for 60 s), and,
 //! only when named, `concurrent` (32 uploads and 32 downloads of 1 GiB at once, for the server's
@@ -77,8 +79,10 @@ struct Cli {
     /// Pid of the peer server.
     #[arg(long)]
     peer_pid: Option<u32>,
-    /// Comma-separated groups: ceilings,small,large,multipart,range,list,mixed,concurrent
-    /// (default: all but concurrent, which moves 64 GiB per round).
+    /// Comma-separated groups: ceilings,small,large,multipart,range,sse,list,mixed,concurrent
+    /// (default: all but concurrent, which moves 64 GiB per round). `sse` compares plaintext
+    /// with SSE-S3 (PUT, GET, 1 MiB ranges from the middle) and fails against a server that
+    /// does not encrypt; leave it out for such a peer.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Rounds per scenario; figures are medians.
@@ -273,7 +277,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let buf = Arc::new(content::generate(5, cs.hash_bytes));
         for _ in 0..rounds {
             let b = Arc::clone(&buf);
-            let mut samples = tokio::task::spawn_blocking(move || ceilings::hashes(&b)).await?;
+            let mut samples = tokio::task::spawn_blocking(move || {
+                let mut s = ceilings::hashes(&b);
+                s.extend(ceilings::aead(&b)?);
+                anyhow::Ok(s)
+            })
+            .await??;
             samples.push(ceilings::loopback(cs.tcp_bytes).await?);
             let dir = disk_dir.clone();
             samples.extend(
@@ -292,8 +301,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 
-    let needs_large =
-        groups.iter().any(|g| matches!(g.as_str(), "large" | "multipart" | "range" | "concurrent"));
+    let needs_large = groups
+        .iter()
+        .any(|g| matches!(g.as_str(), "large" | "multipart" | "range" | "sse" | "concurrent"));
     let file_dir = tempfile::Builder::new().prefix("s3gate-bench-file-").tempdir_in(&work_dir)?;
     let large = if needs_large {
         eprintln!("generating the {} MiB upload file", sizes.large >> 20);
@@ -365,6 +375,7 @@ async fn run_group(
             ("large", _) => scenarios::large(ctx, round).await?,
             ("multipart", _) => scenarios::multipart(ctx, round).await?,
             ("range", _) => scenarios::range(ctx, round).await?,
+            ("sse", _) => scenarios::sse(ctx, round).await?,
             ("list", _) => scenarios::list(ctx, round).await?,
             ("mixed", Some(objs)) => scenarios::mixed(ctx, round, objs).await?,
             ("concurrent", _) => scenarios::concurrent(ctx, round).await?,

@@ -10,9 +10,10 @@ use anyhow::{Context as _, bail, ensure};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use aws_smithy_types::byte_stream::Length;
 use bytes::Bytes;
+use s3gate_crypto::{PACKAGE_SIZE, SEALED_PACKAGE_SIZE, TAG_LEN};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -30,6 +31,8 @@ const LIST_FLAT_BUCKET: &str = "s3gate-bench-list-flat";
 const LIST_SKEW_BUCKET: &str = "s3gate-bench-list-skewed";
 /// Bucket of the mixed GET/PUT run.
 const MIXED_BUCKET: &str = "s3gate-bench-mixed";
+/// Bucket of the server-side encryption scenario: one plaintext and one SSE-S3 object.
+const SSE_BUCKET: &str = "s3gate-bench-sse";
 /// Key of the single-stream large object (also the source of ranged GETs).
 const SINGLE_KEY: &str = "single";
 /// Key of the multipart large object.
@@ -66,6 +69,8 @@ pub(crate) struct Sizes {
     pub(crate) mixed_objects: usize,
     /// Uploads, and as many downloads, of the large object at once (`concurrent`).
     pub(crate) concurrent: usize,
+    /// Ranged GETs from the middle of each `sse` object per round, one at a time.
+    pub(crate) sse_ranges: usize,
 }
 
 impl Sizes {
@@ -82,6 +87,7 @@ impl Sizes {
                 mixed: Duration::from_secs(5),
                 mixed_objects: 200,
                 concurrent: 4,
+                sse_ranges: 50,
             }
         } else {
             Self {
@@ -95,6 +101,7 @@ impl Sizes {
                 mixed: Duration::from_mins(1),
                 mixed_objects: 1_000,
                 concurrent: 32,
+                sse_ranges: 500,
             }
         };
         if let Some(secs) = mixed_seconds {
@@ -105,13 +112,13 @@ impl Sizes {
 }
 
 /// The scenario groups `--scenarios` selects from, in run order.
-pub(crate) const GROUPS: [&str; 8] =
-    ["ceilings", "small", "large", "multipart", "range", "list", "mixed", "concurrent"];
+pub(crate) const GROUPS: [&str; 9] =
+    ["ceilings", "small", "large", "multipart", "range", "sse", "list", "mixed", "concurrent"];
 
 /// The groups run when `--scenarios` is not given: `concurrent` moves 64 GiB per round and
 /// writes 32 GiB to the data directory, so it runs only when asked for.
-pub(crate) const DEFAULT_GROUPS: [&str; 7] =
-    ["ceilings", "small", "large", "multipart", "range", "list", "mixed"];
+pub(crate) const DEFAULT_GROUPS: [&str; 8] =
+    ["ceilings", "small", "large", "multipart", "range", "sse", "list", "mixed"];
 
 /// Everything one target's scenarios need.
 pub(crate) struct Ctx {
@@ -344,8 +351,46 @@ pub(crate) async fn get_large(
     key: &str,
     large: &LargeFile,
 ) -> anyhow::Result<Vec<Sample>> {
+    get_large_sse(c, bucket, key, large, Sse::Unchecked).await
+}
+
+/// The server-side encryption a request asks for, and what its response must then say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sse {
+    /// Nothing asked, nothing checked (every scenario but `sse`: a peer may not know SSE).
+    Unchecked,
+    /// Nothing asked, and the response must not name any encryption (so a plaintext figure is
+    /// never taken from a gateway that encrypts by default).
+    Plain,
+    /// `x-amz-server-side-encryption: AES256`, and the response must say so.
+    S3,
+}
+
+impl Sse {
+    fn request(self) -> Option<ServerSideEncryption> {
+        (self == Self::S3).then_some(ServerSideEncryption::Aes256)
+    }
+
+    fn check(self, what: &str, got: Option<&ServerSideEncryption>) -> anyhow::Result<()> {
+        let want = self.request();
+        if self != Self::Unchecked {
+            ensure!(got == want.as_ref(), "{what}: server-side encryption {got:?}, want {want:?}");
+        }
+        Ok(())
+    }
+}
+
+/// [`get_large`], also checking the response's `x-amz-server-side-encryption` against `sse`.
+async fn get_large_sse(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    large: &LargeFile,
+    sse: Sse,
+) -> anyhow::Result<Vec<Sample>> {
     let t = Instant::now();
     let mut out = c.get_object().bucket(bucket).key(key).send().await.map_err(sdk)?;
+    sse.check(&format!("GET {key}"), out.server_side_encryption())?;
     let mut ttfb = None;
     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
     let mut got = 0u64;
@@ -371,6 +416,18 @@ async fn put_single(c: &Client, large: &LargeFile) -> anyhow::Result<Vec<Sample>
 
 /// Streams the large file to `key` in one PUT and checks the returned ETag.
 async fn put_large(c: &Client, large: &LargeFile, key: &str) -> anyhow::Result<Vec<Sample>> {
+    put_large_sse(c, LARGE_BUCKET, large, key, Sse::Unchecked).await
+}
+
+/// [`put_large`] into `bucket`, asking for server-side encryption `sse` and checking that the
+/// response names it (SSE-S3 keeps the plaintext's MD5 as the ETag, so that check stays).
+async fn put_large_sse(
+    c: &Client,
+    bucket: &str,
+    large: &LargeFile,
+    key: &str,
+    sse: Sse,
+) -> anyhow::Result<Vec<Sample>> {
     let body = ByteStream::read_from()
         .path(&large.path)
         .buffer_size(UPLOAD_BUFFER)
@@ -378,8 +435,17 @@ async fn put_large(c: &Client, large: &LargeFile, key: &str) -> anyhow::Result<V
         .await
         .map_err(sdk)?;
     let t = Instant::now();
-    let out = c.put_object().bucket(LARGE_BUCKET).key(key).body(body).send().await.map_err(sdk)?;
+    let out = c
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body)
+        .set_server_side_encryption(sse.request())
+        .send()
+        .await
+        .map_err(sdk)?;
     let el = t.elapsed();
+    sse.check(&format!("PUT {key}"), out.server_side_encryption())?;
     ensure!(
         out.e_tag() == Some(large.etag.as_str()),
         "PUT {key}: ETag {:?}, want {}",
@@ -618,6 +684,170 @@ pub(crate) async fn range(ctx: &Ctx, round: usize) -> anyhow::Result<RoundResult
     Ok(out)
 }
 
+/// Offsets of the `sse` scenario's ranged GETs: `n` ranges of 1 MiB in the middle half of an
+/// object of `len` (≥ 4 MiB) bytes, none starting on a package boundary: an unaligned range
+/// touches the most packages, so it is the one that opens the most bytes in vain.
+fn middle_offsets(len: u64, n: usize, seed: u64) -> Vec<u64> {
+    let package = PACKAGE_SIZE as u64;
+    let mut rng = Rng::new(seed);
+    let (low, span) = (len / 4, len / 2 - RANGE);
+    (0..n)
+        .map(|_| {
+            let offset = low + rng.below(span);
+            if offset.is_multiple_of(package) { offset + 1 } else { offset }
+        })
+        .collect()
+}
+
+/// Plaintext bytes the gateway opens beyond a 1 MiB range at `offset` of an encrypted
+/// single-part object of `len` bytes, and the packages it opens: the format's own mapping
+/// (`sealed_range`, which the engine's `sealed_segments` feeds to each part's decryptor)
+/// fetches and opens whole packages from the one holding the range's first byte to the one
+/// holding its last.
+fn range_cost(len: u64, offset: u64) -> anyhow::Result<(u64, u64)> {
+    let r = s3gate_crypto::sealed_range(len, offset..offset + RANGE)?;
+    let sealed = r.sealed.end - r.sealed.start;
+    let packages = sealed.div_ceil(SEALED_PACKAGE_SIZE as u64);
+    let opened = sealed - packages * TAG_LEN as u64;
+    Ok((opened - RANGE, packages))
+}
+
+/// One ranged GET of 1 MiB at `offset` of `key` in the `sse` bucket, checked byte for byte.
+async fn sse_range(
+    c: &Client,
+    key: &str,
+    large: &LargeFile,
+    offset: u64,
+    sse: Sse,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let out = c
+        .get_object()
+        .bucket(SSE_BUCKET)
+        .key(key)
+        .range(format!("bytes={offset}-{}", offset + RANGE - 1))
+        .send()
+        .await
+        .map_err(sdk)?;
+    sse.check(&format!("GET {key} range at {offset}"), out.server_side_encryption())?;
+    let body = out.body.collect().await.map_err(sdk)?.into_bytes();
+    let lat = t.elapsed();
+    let mut want = vec![0; usize::try_from(RANGE)?];
+    large.read_at(offset, &mut want)?;
+    ensure!(body == want, "{key} range at {offset}: content differs ({} bytes)", body.len());
+    Ok(lat)
+}
+
+/// The value of `metric` in scenario `scenario` of this round, NaN when absent (no pid).
+fn value(out: &RoundResult, scenario: &str, metric: &str) -> f64 {
+    out.iter()
+        .filter(|(name, _)| name == scenario)
+        .flat_map(|(_, samples)| samples)
+        .find(|s| s.metric == metric)
+        .map_or(f64::NAN, |s| s.value)
+}
+
+/// Server-side encryption against plaintext in one round: single-stream PUT and GET of the
+/// large object and `sse_ranges` 1 MiB GETs from its middle (one at a time, so each latency is
+/// one request's), each on a plaintext object and on an SSE-S3 one (`x-amz-server-side-
+/// encryption: AES256`), back to back; the order of the pair alternates by round so that
+/// drift on a shared machine favours neither. Adds the round's ratios encrypted / plaintext
+/// (`sse_ratio`) and what the ranges cost in packages (`sse_range_packages`).
+pub(crate) async fn sse(ctx: &Ctx, round: usize) -> anyhow::Result<RoundResult> {
+    ensure!(ctx.large.len >= 4 * RANGE, "the sse scenario needs an object of at least 4 MiB");
+    ensure_bucket(&ctx.client, SSE_BUCKET).await?;
+    let mut order = [("plain", Sse::Plain), ("sse_s3", Sse::S3)];
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    let mut out = Vec::new();
+    for (key, sse) in order {
+        let put = put_large_sse(&ctx.client, SSE_BUCKET, &ctx.large, key, sse);
+        measured(ctx, &format!("sse_put_{key}"), &mut out, put).await?;
+    }
+    for (key, sse) in order {
+        let get = get_large_sse(&ctx.client, SSE_BUCKET, key, &ctx.large, sse);
+        measured(ctx, &format!("sse_get_{key}"), &mut out, get).await?;
+    }
+    let offsets =
+        Arc::new(middle_offsets(ctx.large.len, ctx.sizes.sse_ranges, 0x55E0 + round as u64));
+    for (key, sse) in order {
+        let (c, large, offs) = (ctx.client.clone(), Arc::clone(&ctx.large), Arc::clone(&offsets));
+        let name = format!("sse_range_1m_mid_{key}");
+        measured(ctx, &name, &mut out, async move {
+            let n = offs.len();
+            let (lat, el) = pool(1, n, move |i| {
+                let (c, large, offs) = (c.clone(), Arc::clone(&large), Arc::clone(&offs));
+                async move { sse_range(&c, key, &large, offs[i], sse).await }
+            })
+            .await?;
+            let mut s = latency_samples("", lat, el);
+            s.push(Sample::new("mib_per_s", "MiB/s", mib_per_s(n as u64 * RANGE, el)));
+            Ok(s)
+        })
+        .await?;
+        let n = offsets.len() as f64;
+        let (cpu, read) =
+            (value(&out, &name, "server_cpu_s"), value(&out, &name, "server_read_mib"));
+        if let Some((_, s)) = out.last_mut() {
+            s.push(Sample::new("server_cpu_ms_per_op", "ms", cpu * 1000.0 / n));
+            s.push(Sample::new("server_read_kib_per_op", "KiB", read * 1024.0 / n));
+        }
+    }
+
+    let ratio = |what: &str, metric: &str| {
+        value(&out, &format!("sse_{what}_sse_s3"), metric)
+            / value(&out, &format!("sse_{what}_plain"), metric)
+    };
+    let extra = |what: &str, metric: &str| {
+        value(&out, &format!("sse_{what}_sse_s3"), metric)
+            - value(&out, &format!("sse_{what}_plain"), metric)
+    };
+    let ratios = vec![
+        Sample::new("put_mib_per_s_ratio", "×", ratio("put", "mib_per_s")),
+        Sample::new("get_mib_per_s_ratio", "×", ratio("get", "mib_per_s")),
+        Sample::new("range_mib_per_s_ratio", "×", ratio("range_1m_mid", "mib_per_s")),
+        Sample::new("range_p50_ratio", "×", ratio("range_1m_mid", "p50_ms")),
+        Sample::new("put_server_cpu_ratio", "×", ratio("put", "server_cpu_s")),
+        Sample::new("get_server_cpu_ratio", "×", ratio("get", "server_cpu_s")),
+        Sample::new("put_extra_server_cpu_s", "s", extra("put", "server_cpu_s")),
+        Sample::new("get_extra_server_cpu_s", "s", extra("get", "server_cpu_s")),
+        Sample::new(
+            "range_extra_server_cpu_ms_per_op",
+            "ms",
+            extra("range_1m_mid", "server_cpu_ms_per_op"),
+        ),
+        Sample::new(
+            "range_extra_server_read_kib_per_op",
+            "KiB",
+            extra("range_1m_mid", "server_read_kib_per_op"),
+        ),
+    ];
+    eprintln!("  sse_ratio: {}", summary(&ratios));
+    out.push(("sse_ratio".to_owned(), ratios));
+
+    let (mut extra_max, mut extra_sum, mut packages_max) = (0u64, 0u64, 0u64);
+    for &offset in offsets.iter() {
+        let (extra, packages) = range_cost(ctx.large.len, offset)?;
+        extra_max = extra_max.max(extra);
+        extra_sum += extra;
+        packages_max = packages_max.max(packages);
+    }
+    out.push((
+        "sse_range_packages".to_owned(),
+        vec![
+            Sample::new("packages_opened_peak", "packages", packages_max as f64),
+            Sample::new("extra_opened_kib_peak", "KiB", extra_max as f64 / 1024.0),
+            Sample::new(
+                "extra_opened_kib_mean",
+                "KiB",
+                extra_sum as f64 / 1024.0 / offsets.len() as f64,
+            ),
+        ],
+    ));
+    Ok(out)
+}
+
 /// Keys of the evenly spread listing bucket, sorted.
 fn flat_keys(n: usize) -> Vec<String> {
     let mut v: Vec<String> = (0..n).map(|i| format!("d{:02}/k{i:06}", i % 100)).collect();
@@ -852,6 +1082,34 @@ mod tests {
         assert_eq!(p.len(), 101);
         assert_eq!(p.last().map(String::as_str), Some("hot/"));
         assert!(skew.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn middle_ranges_open_at_most_two_extra_packages() {
+        let len = 1 << 30;
+        let offsets = middle_offsets(len, 2_000, 3);
+        assert!(offsets.iter().all(|&o| o >= len / 4 && o + RANGE <= len * 3 / 4), "{offsets:?}");
+        for &o in &offsets {
+            assert!(!o.is_multiple_of(PACKAGE_SIZE as u64));
+            // An unaligned 1 MiB range spans 17 packages: 64 KiB opened in vain.
+            assert_eq!(range_cost(len, o).unwrap(), (64 << 10, 17), "offset {o}");
+        }
+        // Aligned: exactly the 16 packages of the range.
+        assert_eq!(range_cost(len, len / 2).unwrap(), (0, 16));
+        // Ending inside the short final package of an object that is no whole number of them.
+        let odd = (1 << 30) + 1000;
+        assert_eq!(range_cost(odd, odd - RANGE).unwrap(), (1000, 17));
+    }
+
+    #[test]
+    fn sse_checks_what_the_response_says() {
+        let aes = ServerSideEncryption::Aes256;
+        assert!(Sse::S3.check("x", Some(&aes)).is_ok());
+        assert!(Sse::S3.check("x", None).is_err());
+        assert!(Sse::Plain.check("x", None).is_ok());
+        assert!(Sse::Plain.check("x", Some(&aes)).is_err());
+        assert!(Sse::Unchecked.check("x", Some(&aes)).is_ok());
+        assert_eq!(Sse::Plain.request(), None);
     }
 
     #[test]

@@ -170,10 +170,19 @@ fn clock_ticks_per_s() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Samples a server's VmRSS every 50 ms and its CPU time over a scenario.
+/// Bytes `pid` has passed to read() and pread() (`rchar` in `/proc/PID/io`): for the disk
+/// blob store, which reads blobs with read(), every byte of a blob a GET fetches, from the
+/// page cache or not (sockets are read with recv(), which does not count).
+fn read_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines().find_map(|l| l.strip_prefix("rchar:"))?.trim().parse().ok()
+}
+
+/// Samples a server's VmRSS every 50 ms, and its CPU time and bytes read over a scenario.
 pub(crate) struct Sampler {
     pid: u32,
     start_ticks: Option<u64>,
+    start_read: Option<u64>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<f64>,
 }
@@ -195,10 +204,10 @@ impl Sampler {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        Self { pid, start_ticks: cpu_ticks(pid), stop, thread }
+        Self { pid, start_ticks: cpu_ticks(pid), start_read: read_bytes(pid), stop, thread }
     }
 
-    /// Stops and returns the peak RSS and the CPU seconds spent since `start`.
+    /// Stops and returns the peak RSS, the CPU seconds spent and the MiB read since `start`.
     pub(crate) fn finish(self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         let peak = self.thread.join().unwrap_or(f64::NAN);
@@ -206,7 +215,15 @@ impl Sampler {
             (Some(a), Some(b)) => (b.saturating_sub(a)) as f64 / clock_ticks_per_s(),
             _ => f64::NAN,
         };
-        vec![Sample::new("server_rss_peak_mib", "MiB", peak), Sample::new("server_cpu_s", "s", cpu)]
+        let read = match (self.start_read, read_bytes(self.pid)) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64 / f64::from(1u32 << 20),
+            _ => f64::NAN,
+        };
+        vec![
+            Sample::new("server_rss_peak_mib", "MiB", peak),
+            Sample::new("server_cpu_s", "s", cpu),
+            Sample::new("server_read_mib", "MiB", read),
+        ]
     }
 }
 
@@ -233,5 +250,6 @@ mod tests {
         let out = s.finish();
         assert!(out[0].value > 0.1, "{out:?}");
         assert!(out[1].value >= 0.0, "{out:?}");
+        assert!(out[2].value >= 0.0, "{out:?}");
     }
 }
