@@ -54,7 +54,7 @@ pub(crate) fn segments(
 }
 
 /// Aborts a task when dropped, so a dropped body stream stops its readers.
-struct AbortOnDrop(JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

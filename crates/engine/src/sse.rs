@@ -27,6 +27,7 @@ use s3gate_crypto::{
 use s3gate_metadata::{KmsKeyRow, MetaError, MetadataStore, ObjectPart, ObjectVersion};
 use s3gate_protocol::{BucketName, ByteRange};
 use s3gate_storage_backend::{BlobError, BlobId, BlobStore, BlobStream, BoxError, ByteStream};
+use tracing::Instrument as _;
 
 use crate::read::Segment;
 use crate::{Engine, EngineError};
@@ -527,6 +528,31 @@ fn rejected(e: CryptoError) -> BlobError {
     BlobError::Backend(Box::new(e))
 }
 
+/// Decrypted packages a response keeps ready ahead of its socket.
+const DECRYPT_AHEAD: usize = 4;
+
+/// Runs a decrypting stream on a task of its own, at most [`DECRYPT_AHEAD`] packages ahead of
+/// the response, so that opening packages on one core overlaps writing the earlier ones to the
+/// socket on another (inline, the two ran in series: docs/PERFORMANCE.md, "Server-side
+/// encryption"). Memory stays at most that many packages per response. The task ends with the
+/// stream, at its first error, or when the response is dropped (the guard aborts it).
+fn decrypt_ahead(stream: BlobStream) -> BlobStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(DECRYPT_AHEAD);
+    let run = async move {
+        let mut stream = stream;
+        while let Some(item) = stream.next().await {
+            let is_err = item.is_err();
+            if tx.send(item).await.is_err() || is_err {
+                break;
+            }
+        }
+    };
+    let guard = crate::read::AbortOnDrop(tokio::spawn(run.in_current_span()));
+    Box::pin(futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        rx.recv().await.map(|item| (item, (rx, guard)))
+    }))
+}
+
 /// Opens the sealed stream of consecutive segments, each with its decryptor.
 pub(crate) fn open_stream(inner: BlobStream, decs: Decryptors) -> BlobStream {
     struct State {
@@ -1014,7 +1040,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             Some((sealing, key)) => {
                 let (segs, decs) = sealed_segments(sealing, key, &version.parts, range)?;
                 let sealed = crate::read::open_read(blobs, segs, window, lease).await?;
-                Ok(open_stream(sealed, decs))
+                Ok(decrypt_ahead(open_stream(sealed, decs)))
             }
         }
     }
