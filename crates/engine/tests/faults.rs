@@ -349,6 +349,15 @@ impl MetadataStore for FaultyMeta {
         self.write("set_object_tags", self.inner.set_object_tags(bucket, key, version_id, tags))
             .await
     }
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> Result<String, MetaError> {
+        self.write("set_object_acl", self.inner.set_object_acl(bucket, key, version_id, acl)).await
+    }
     async fn set_object_lock(
         &self,
         bucket: &str,
@@ -538,6 +547,7 @@ fn put_req(k: &str, len: usize) -> PutObjectRequest {
         integrity: BodyIntegrity { length: Some(len as u64), ..Default::default() },
         condition: WriteCondition::None,
         encryption: SseRequest::Default,
+        ownership: s3gate_engine::VersionOwnership::default(),
     }
 }
 fn get_req(k: &str) -> GetObjectRequest {
@@ -555,6 +565,7 @@ fn get_req(k: &str) -> GetObjectRequest {
 async fn create_upload(e: &FaultyEngine, k: &str) -> UploadId {
     let req = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
+        ownership: s3gate_engine::VersionOwnership::default(),
         bucket: bn("bkt"),
         key: key(k),
         headers: vec![],
