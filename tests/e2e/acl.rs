@@ -76,7 +76,7 @@ async fn object_acls_decide_reads() {
     assert_eq!(anonymous_get(&gw, &format!("{b}/missing")).await, 403);
     let (owner, grants) = object_acl(&alice, b, "pub", None).await;
     assert_eq!(owner, "alice");
-    assert_eq!(grants, ["alice FULL_CONTROL".to_owned(), format!("{ALL_USERS} READ")]);
+    assert_eq!(grants, [format!("{ALL_USERS} READ"), "alice FULL_CONTROL".to_owned()]);
 
     // A grant to bob by id: bob reads it, anonymous still does not; bob may not read the ACL.
     expect_err(bob.get_object().bucket(b).key("priv").send().await, 403, "AccessDenied", "bob");

@@ -70,10 +70,14 @@ pub(crate) fn from_document(doc: &AccessControlPolicy, owner: &str) -> Result<Ac
 }
 
 /// The `AccessControlPolicy` document of an ACL (what is stored, and what Get*Acl answers).
+/// Group grants come first, then user grants, each in their order (the order RGW answers and
+/// clients written against it compare; an ACL's order means nothing).
 pub(crate) fn to_xml(acl: &Acl) -> String {
-    let grants = acl
-        .grants
-        .iter()
+    let (groups, users): (Vec<&Grant>, Vec<&Grant>) =
+        acl.grants.iter().partition(|g| matches!(g.grantee, Grantee::Group(_)));
+    let grants = groups
+        .into_iter()
+        .chain(users)
         .map(|g| AclGrant {
             grantee: match &g.grantee {
                 Grantee::User(id) => AclGrantee::CanonicalUser(id.clone()),
