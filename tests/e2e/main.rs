@@ -27,6 +27,7 @@
 
 mod harness;
 
+mod acl;
 mod auth;
 mod auth_attacks;
 mod browser;

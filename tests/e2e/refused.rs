@@ -186,10 +186,9 @@ const SSE_C_WRITES: &[&str] =
     &["PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy"];
 
 /// (header, value, operations, expected outcome): AWS's answer where AWS has one for the
-/// gateway's state (a bucket without object lock, ownership `BucketOwnerEnforced`, no SSE-C object), else 501.
+/// gateway's state (a bucket without object lock, ownership `BucketOwnerEnforced`, no SSE-C
+/// object), else 501. ACLs with ownership on are tests/e2e/acl.rs's.
 const REFUSED: &[(&str, &str, &[&str], &str)] = &[
-    ("x-amz-object-ownership", "ObjectWriter", &["CreateBucket"], "501 NotImplemented"),
-    ("x-amz-object-ownership", "BucketOwnerPreferred", &["CreateBucket"], "501 NotImplemented"),
     ("x-amz-acl", "public-read", &["CreateBucket"], "400 InvalidBucketAclWithObjectOwnership"),
     (
         "x-amz-grant-full-control",
@@ -197,7 +196,7 @@ const REFUSED: &[(&str, &str, &[&str], &str)] = &[
         &["CreateBucket"],
         "400 InvalidBucketAclWithObjectOwnership",
     ),
-    ("x-amz-grant-read", "uri=x", &["CreateBucket"], "400 InvalidBucketAclWithObjectOwnership"),
+    ("x-amz-grant-read", "uri=x", &["CreateBucket"], "400 InvalidArgument"),
     ("x-amz-grant-read-acp", "id=x", &["CreateBucket"], "400 InvalidBucketAclWithObjectOwnership"),
     ("x-amz-grant-write", "id=x", &["CreateBucket"], "400 InvalidBucketAclWithObjectOwnership"),
     ("x-amz-grant-write-acp", "id=x", &["CreateBucket"], "400 InvalidBucketAclWithObjectOwnership"),
@@ -300,6 +299,7 @@ const INVALID: &[(&str, &str, &[&str], &str)] = &[
     ("x-amz-server-side-encryption", "rot13", &["PutObject"], "400 InvalidArgument"),
     ("x-amz-object-lock-mode", "FOREVER", &["PutObject"], "400 InvalidArgument"),
     ("x-amz-bucket-object-lock-enabled", "maybe", &["CreateBucket"], "400 InvalidArgument"),
+    ("x-amz-object-ownership", "Anyone", &["CreateBucket"], "400 InvalidArgument"),
 ];
 
 /// What the gateway does, and keeps accepting.
@@ -312,6 +312,8 @@ const HONOURED: &[(&str, &str, &[&str])] = &[
     ("x-amz-bucket-object-lock-enabled", "false", &["CreateBucket"]),
     ("x-amz-bucket-object-lock-enabled", "true", &["CreateBucket"]),
     ("x-amz-object-ownership", "BucketOwnerEnforced", &["CreateBucket"]),
+    ("x-amz-object-ownership", "ObjectWriter", &["CreateBucket"]),
+    ("x-amz-object-ownership", "BucketOwnerPreferred", &["CreateBucket"]),
     ("x-amz-server-side-encryption", "AES256", OBJECT_WRITES),
     // SSE-KMS under the aws/s3 key, created on first use.
     ("x-amz-server-side-encryption", "aws:kms", OBJECT_WRITES),
@@ -524,7 +526,14 @@ async fn unset_configurations() {
         (format!("/{b}?website"), "404 NoSuchWebsiteConfiguration".into()),
         (format!("/{b}?replication"), "404 ReplicationConfigurationNotFoundError".into()),
         (format!("/{b}?publicAccessBlock"), "404 NoSuchPublicAccessBlockConfiguration".into()),
-        (format!("/{b}?ownershipControls"), "404 OwnershipControlsNotFoundError".into()),
+        // A new bucket's Object Ownership is set (AWS's default): ACLs off.
+        (
+            format!("/{b}?ownershipControls"),
+            ok(format!(
+                "{prolog}<OwnershipControls {ns}><Rule><ObjectOwnership>BucketOwnerEnforced\
+                 </ObjectOwnership></Rule></OwnershipControls>"
+            )),
+        ),
         (format!("/{b}?tagging"), "404 NoSuchTagSet".into()),
         (format!("/{b}/{SOURCE}?legal-hold"), "400 InvalidRequest".into()),
         (format!("/{b}/{SOURCE}?retention"), "400 InvalidRequest".into()),
@@ -553,9 +562,9 @@ async fn unset_configurations() {
     assert_eq!(outcome(&send(port, &req, false).await), "400 MalformedXML");
     let req = signer.request("GET", &format!("/{b}?website"), &[], &[], b"", &Payload::Sha256);
     assert_eq!(outcome(&send(port, &req, false).await), "404 NoSuchWebsiteConfiguration");
-    // Setting an ACL body stays refused, and changes nothing.
+    // An ACL body that is no AccessControlPolicy is MalformedACLError, and changes nothing.
     let req = signer.request("PUT", &format!("/{b}?acl"), &[], &[], b"<x/>", &Payload::Sha256);
-    assert_eq!(outcome(&send(port, &req, false).await), "501 NotImplemented", "?acl");
+    assert_eq!(outcome(&send(port, &req, false).await), "400 MalformedACLError", "?acl");
     // Retention and legal hold are refused as AWS refuses them on a bucket without Object
     // Lock; of a missing key, NoSuchKey.
     for (sub, body) in [

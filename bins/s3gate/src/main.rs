@@ -265,6 +265,12 @@ struct ServeArgs {
     /// 403 AccessDenied) or `allowed`.
     #[arg(long, env = "S3GATE_SSE_C_DEFAULT", value_enum, default_value_t = SseCDefault::Blocked)]
     sse_c_default: SseCDefault,
+    /// The Object Ownership of a bucket created without `x-amz-object-ownership`:
+    /// BucketOwnerEnforced (ACLs off, AWS's default since April 2023), BucketOwnerPreferred or
+    /// ObjectWriter (ACLs on, as buckets were before).
+    #[arg(long, env = "S3GATE_DEFAULT_OBJECT_OWNERSHIP", default_value = "BucketOwnerEnforced",
+          value_parser = parse_object_ownership)]
+    default_object_ownership: s3gate_server::ObjectOwnership,
     #[command(flatten)]
     backend: backend::BackendArgs,
 }
@@ -628,6 +634,7 @@ fn server_config(
     server_config.sigv2 = args.sigv2 == OnOff::On;
     server_config.span_parent = span_parent;
     server_config.allow_sse_c_over_http = args.allow_sse_c_over_http;
+    server_config.default_object_ownership = args.default_object_ownership;
     Ok(server_config)
 }
 
@@ -1012,6 +1019,12 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
 }
 
 /// An AWS account id: twelve ASCII digits.
+fn parse_object_ownership(s: &str) -> Result<s3gate_server::ObjectOwnership, String> {
+    s3gate_server::ObjectOwnership::parse(s).ok_or_else(|| {
+        format!("{s:?} is not BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter")
+    })
+}
+
 fn parse_account_id(s: &str) -> Result<String, String> {
     if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
         Ok(s.to_owned())

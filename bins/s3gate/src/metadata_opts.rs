@@ -335,6 +335,7 @@ mod tests {
                 }],
                 encryption: None,
                 lock: s3gate_metadata::ObjectLock::default(),
+                acl: None,
             };
             src.put_object(v, WriteCondition::None).await.unwrap();
         }
@@ -350,6 +351,7 @@ mod tests {
             checksum_type: None,
             encryption: None,
             lock: s3gate_metadata::ObjectLock::default(),
+            acl: None,
         };
         src.create_upload(upload).await.unwrap();
         for n in 1..=3 {

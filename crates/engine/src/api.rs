@@ -56,6 +56,23 @@ pub struct BodyIntegrity {
     pub length: Option<u64>,
 }
 
+/// Who owns the version a write commits, and its ACL: the server decides both from the
+/// bucket's Object Ownership and the request's ACL headers. The default is what the engine
+/// does alone: the caller owns it, with the private ACL (`acl: None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionOwnership {
+    /// The owner's user name; `None`: the caller.
+    pub owner: Option<String>,
+    /// The ACL in the server's serialization (opaque here), stored with the version.
+    pub acl: Option<String>,
+}
+
+impl VersionOwnership {
+    pub(crate) fn owner(&self, caller: &Caller) -> String {
+        self.owner.clone().unwrap_or_else(|| caller.user.clone())
+    }
+}
+
 /// PutObject.
 #[derive(Debug, Clone)]
 pub struct PutObjectRequest {
@@ -77,6 +94,8 @@ pub struct PutObjectRequest {
     pub encryption: crate::SseRequest,
     /// The object lock headers.
     pub lock: s3gate_protocol::LockHeaders,
+    /// The new version's owner and ACL.
+    pub ownership: VersionOwnership,
 }
 
 /// Result of PutObject / CompleteMultipartUpload / CopyObject.
@@ -190,6 +209,8 @@ pub struct CopyObjectRequest {
     pub source_customer_key: Option<Arc<s3gate_crypto::CustomerKey>>,
     /// The destination's object lock headers (a copy never takes the source's lock).
     pub lock: s3gate_protocol::LockHeaders,
+    /// The copy's owner and ACL (a copy never takes the source's ACL).
+    pub ownership: VersionOwnership,
 }
 
 /// CreateMultipartUpload.
@@ -211,6 +232,8 @@ pub struct CreateUploadRequest {
     pub encryption: crate::SseRequest,
     /// The object lock headers (applied to the object at completion).
     pub lock: s3gate_protocol::LockHeaders,
+    /// The upload's owner and the ACL its object gets at completion.
+    pub ownership: VersionOwnership,
 }
 
 /// UploadPart.

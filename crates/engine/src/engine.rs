@@ -401,7 +401,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             size: written.as_ref().map_or(0, |w| w.1),
             etag: etag.as_str().to_owned(),
             last_modified: SystemTime::now(),
-            owner: caller.user.clone(),
+            owner: req.ownership.owner(caller),
             headers: req.headers,
             tags: req.tags,
             checksum_algorithm: Some(alg.as_str().to_owned()),
@@ -421,6 +421,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 .collect(),
             encryption: sealing.as_ref().map(Sealing::to_record),
             lock,
+            acl: req.ownership.acl,
         };
         let out = write_output(&version);
         match self.inner.meta.put_object(version, req.condition).await {
@@ -772,7 +773,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     caller,
                     &req.bucket,
                     &req.key,
-                    (headers, tags, lock),
+                    (headers, tags, lock, req.ownership),
                     (&source, source_sealing.as_ref(), source_key.as_ref(), lease),
                     &mode,
                     req.condition,
@@ -788,10 +789,11 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             version_id: NULL_VERSION.to_owned(),
             is_delete_marker: false,
             last_modified: SystemTime::now(),
-            owner: caller.user.clone(),
+            owner: req.ownership.owner(caller),
             headers,
             tags,
             lock,
+            acl: req.ownership.acl,
             ..source
         };
         let out = write_output(&version);
@@ -810,7 +812,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         caller: &Caller,
         bucket: &BucketName,
         key: &ObjectKey,
-        (headers, tags, lock): (Pairs, Pairs, ObjectLock),
+        (headers, tags, lock, ownership): (Pairs, Pairs, ObjectLock, crate::VersionOwnership),
         (source, source_sealing, source_key, lease): (
             &ObjectVersion,
             Option<&Sealing>,
@@ -859,7 +861,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             size: source.size,
             etag: etag.as_str().to_owned(),
             last_modified: SystemTime::now(),
-            owner: caller.user.clone(),
+            owner: ownership.owner(caller),
             headers,
             tags,
             checksum_algorithm: Some(alg.as_str().to_owned()),
@@ -879,6 +881,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 .collect(),
             encryption: sealing.as_ref().map(Sealing::to_record),
             lock,
+            acl: ownership.acl,
         };
         let out = write_output(&version);
         match self.inner.meta.put_object(version, condition).await {

@@ -42,6 +42,7 @@
 //!     integrity: BodyIntegrity { length: Some(4), ..Default::default() },
 //!     condition: WriteCondition::None,
 //!     encryption: Default::default(),
+//!     ownership: Default::default(),
 //! };
 //! let written = engine.put_object(&alice, put, Box::pin(body)).await.unwrap();
 //! assert_eq!(written.etag.as_str(), "4a4be40c96ac6314e91d93f38043a634");

@@ -125,13 +125,14 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             bucket: req.bucket.as_str().to_owned(),
             key: req.key.as_str().to_owned(),
             initiated: SystemTime::now(),
-            owner: caller.user.clone(),
+            owner: req.ownership.owner(caller),
             headers: req.headers,
             tags: req.tags,
             checksum_algorithm: req.checksum_algorithm.map(|a| a.as_str().to_owned()),
             checksum_type: req.checksum_type.map(|t| t.as_str().to_owned()),
             encryption: sealing.as_ref().map(Sealing::to_record),
             lock,
+            acl: req.ownership.acl,
         };
         self.inner.meta.create_upload(upload).await?;
         let id = UploadId::parse(&id).map_err(EngineError::Protocol)?;
@@ -377,7 +378,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             size: chosen.iter().map(|p| p.size).sum(),
             etag: etag.as_str().to_owned(),
             last_modified: SystemTime::now(),
-            owner: caller.user.clone(),
+            // An upload with an ACL (a bucket whose ACLs are on) gives its object the owner it
+            // was started for; otherwise the completer owns it, as before ACLs.
+            owner: if upload.acl.is_some() { upload.owner.clone() } else { caller.user.clone() },
             headers: upload.headers.clone(),
             tags: upload.tags.clone(),
             checksum_algorithm,
@@ -397,6 +400,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 .collect(),
             encryption: upload.encryption.clone(),
             lock: self.completed_lock(&req.bucket, upload.lock).await?,
+            acl: upload.acl.clone(),
         };
         let out = write_output(&version);
         // A concurrent re-upload may retire a listed part's blob before the commit revives it:

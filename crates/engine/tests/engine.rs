@@ -68,6 +68,7 @@ fn put_req(bucket: &str, k: &str) -> PutObjectRequest {
         integrity: BodyIntegrity::default(),
         condition: WriteCondition::None,
         encryption: SseRequest::Default,
+        ownership: s3gate_engine::VersionOwnership::default(),
     }
 }
 
@@ -718,6 +719,7 @@ fn copy_req(src: &str, dst: &str) -> CopyObjectRequest {
         condition: WriteCondition::None,
         encryption: SseRequest::Default,
         source_customer_key: None,
+        ownership: s3gate_engine::VersionOwnership::default(),
     }
 }
 
@@ -787,6 +789,7 @@ async fn create(e: &TestEngine, k: &str, alg: Option<ChecksumAlgorithm>) -> Uplo
         &alice(),
         CreateUploadRequest {
             lock: s3gate_protocol::LockHeaders::default(),
+            ownership: s3gate_engine::VersionOwnership::default(),
             bucket: bn("bkt"),
             key: key(k),
             headers: vec![("content-type".into(), "application/x".into())],
@@ -1124,6 +1127,7 @@ async fn multipart_checksums() {
             &alice(),
             CreateUploadRequest {
                 lock: s3gate_protocol::LockHeaders::default(),
+                ownership: s3gate_engine::VersionOwnership::default(),
                 bucket: bn("bkt"),
                 key: key("full"),
                 headers: vec![],
@@ -1147,6 +1151,7 @@ async fn multipart_checksums() {
     // Invalid combinations are refused at creation.
     let bad = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
+        ownership: s3gate_engine::VersionOwnership::default(),
         bucket: bn("bkt"),
         key: key("x"),
         headers: vec![],
@@ -1387,6 +1392,7 @@ async fn read_ahead_window_is_respected() {
                 &alice(),
                 CreateUploadRequest {
                     lock: s3gate_protocol::LockHeaders::default(),
+                    ownership: s3gate_engine::VersionOwnership::default(),
                     bucket: bn("bkt"),
                     key: key("mp"),
                     headers: vec![],

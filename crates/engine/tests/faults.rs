@@ -370,6 +370,15 @@ impl MetadataStore for FaultyMeta {
         )
         .await
     }
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> Result<String, MetaError> {
+        self.write("set_object_acl", self.inner.set_object_acl(bucket, key, version_id, acl)).await
+    }
     async fn set_object_lock(
         &self,
         bucket: &str,
@@ -559,6 +568,7 @@ fn put_req(k: &str, len: usize) -> PutObjectRequest {
         integrity: BodyIntegrity { length: Some(len as u64), ..Default::default() },
         condition: WriteCondition::None,
         encryption: SseRequest::Default,
+        ownership: s3gate_engine::VersionOwnership::default(),
     }
 }
 fn get_req(k: &str) -> GetObjectRequest {
@@ -576,6 +586,7 @@ fn get_req(k: &str) -> GetObjectRequest {
 async fn create_upload(e: &FaultyEngine, k: &str) -> UploadId {
     let req = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
+        ownership: s3gate_engine::VersionOwnership::default(),
         bucket: bn("bkt"),
         key: key(k),
         headers: vec![],

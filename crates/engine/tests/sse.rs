@@ -50,6 +50,7 @@ fn put_req(k: &str, len: usize, encryption: SseRequest) -> PutObjectRequest {
         integrity: BodyIntegrity { length: Some(len as u64), ..Default::default() },
         condition: WriteCondition::None,
         encryption,
+        ownership: s3gate_engine::VersionOwnership::default(),
     }
 }
 
@@ -187,6 +188,7 @@ async fn multipart_parts_seal_independently() {
     let k = ObjectKey::parse("mp".into()).unwrap();
     let create = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
+        ownership: s3gate_engine::VersionOwnership::default(),
         bucket: bucket.clone(),
         key: k.clone(),
         headers: vec![],
@@ -254,6 +256,7 @@ async fn copies_re_encrypt_across_types() {
         condition: WriteCondition::None,
         encryption,
         source_customer_key,
+        ownership: s3gate_engine::VersionOwnership::default(),
     };
     // SSE-S3 to plaintext: the copy is decrypted and stored as plaintext.
     let out = e.copy_object(&alice(), copy("plain", SseRequest::Default, None)).await.unwrap();
@@ -408,6 +411,7 @@ async fn a_client_context_binds_the_data_key_and_bucket_keys_use_the_bucket_arn(
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines, reason = "one scenario, step by step")]
 async fn kms_bucket_default_multipart_and_copies_across_types() {
     let e = setup(false).await;
     create_kms_key(&e, "k1").await;
@@ -426,6 +430,7 @@ async fn kms_bucket_default_multipart_and_copies_across_types() {
     let k = ObjectKey::parse("mp".into()).unwrap();
     let create = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
+        ownership: s3gate_engine::VersionOwnership::default(),
         bucket: bucket.clone(),
         key: k.clone(),
         headers: vec![],
@@ -486,6 +491,7 @@ async fn kms_bucket_default_multipart_and_copies_across_types() {
             condition: WriteCondition::None,
             encryption,
             source_customer_key,
+            ownership: s3gate_engine::VersionOwnership::default(),
         };
     // KMS → SSE-S3 → SSE-C → KMS under another key: each re-encrypts and reads back.
     create_kms_key(&e, "k2").await;

@@ -197,6 +197,16 @@ impl MetadataStore for AnyMetadata {
         delegate!(self, m => m.replace_encryption(bucket, key, version_id, expected, record))
     }
 
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> Result<String, MetaError> {
+        delegate!(self, m => m.set_object_acl(bucket, key, version_id, acl))
+    }
+
     async fn set_object_lock(
         &self,
         bucket: &str,

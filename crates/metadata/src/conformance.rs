@@ -60,6 +60,7 @@ pub const CASES: &[&str] = &[
     "encrypted_versions_and_rewrap",
     "object_lock",
     "kms_keys",
+    "object_acls",
 ];
 
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an expression evaluated
@@ -81,8 +82,7 @@ macro_rules! conformance_tests {
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
             encryption_records encrypted_versions_and_rewrap object_lock kms_keys
-            rename_unversioned rename_versioned
-            rename_conditions_and_tokens);
+            rename_unversioned rename_versioned rename_conditions_and_tokens object_acls);
     };
     ($make:expr) => {
         $crate::conformance_tests!(@cases Some($make);
@@ -95,8 +95,7 @@ macro_rules! conformance_tests {
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
             encryption_records encrypted_versions_and_rewrap object_lock kms_keys
-            rename_unversioned rename_versioned
-            rename_conditions_and_tokens);
+            rename_unversioned rename_versioned rename_conditions_and_tokens object_acls);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(
@@ -185,6 +184,7 @@ fn obj(bucket: &str, key: &str, etag: &str, blobs: &[&str]) -> ObjectVersion {
         parts,
         encryption: None,
         lock: ObjectLock::default(),
+        acl: None,
     }
 }
 
@@ -211,6 +211,7 @@ fn upload(bucket: &str, key: &str, id: &str, initiated: SystemTime) -> Upload {
         checksum_type: None,
         encryption: None,
         lock: ObjectLock::default(),
+        acl: Some("upload-acl".into()),
     }
 }
 
@@ -437,6 +438,55 @@ pub async fn object_tags(m: &impl MetadataStore) {
     assert_eq!(retired_ids(m).await, Vec::<String>::new());
     m.delete_object("bk", "k", del(WriteCondition::None)).await.unwrap();
     assert_eq!(retired_ids(m).await, strs(&["b1"]));
+}
+
+/// A version's ACL is committed with it (put, complete, copy as a put) and replaced alone by
+/// `set_object_acl`, per version; a new version starts with its own.
+pub async fn object_acls(m: &impl MetadataStore) {
+    setup(m).await;
+    let acl = |s: &str| Some(s.to_owned());
+    let v1 = ObjectVersion { acl: acl("public-read-doc"), ..obj("bk", "k", "e1", &["b1"]) };
+    m.put_object(v1.clone(), WriteCondition::None).await.unwrap();
+    assert_eq!(m.object("bk", "k").await.unwrap(), Some(v1.clone()));
+    let id = m.set_object_acl("bk", "k", None, acl("other-doc")).await.unwrap();
+    assert_eq!(id, NULL_VERSION);
+    let got = m.object("bk", "k").await.unwrap().unwrap();
+    assert_eq!(got, ObjectVersion { acl: acl("other-doc"), ..v1.clone() });
+    m.set_object_acl("bk", "k", Some(NULL_VERSION), None).await.unwrap();
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().acl, None);
+    let missing = |r: Result<String, MetaError>| matches!(r, Err(MetaError::NoSuchKey));
+    assert!(missing(m.set_object_acl("bk", "k", Some("v9"), acl("x")).await));
+    assert!(missing(m.set_object_acl("bk", "nokey", None, acl("x")).await));
+    assert!(matches!(
+        m.set_object_acl("nobucket", "k", None, None).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    // Per version: an old version keeps its ACL when a newer one is written and changed.
+    m.set_bucket_versioning("bk", Versioning::Enabled).await.unwrap();
+    let old = m
+        .put_object(
+            ObjectVersion { acl: acl("old"), ..obj("bk", "v", "e2", &["b2"]) },
+            WriteCondition::None,
+        )
+        .await
+        .unwrap()
+        .version_id
+        .unwrap();
+    m.put_object(obj("bk", "v", "e3", &["b3"]), WriteCondition::None).await.unwrap();
+    assert_eq!(m.object("bk", "v").await.unwrap().unwrap().acl, None);
+    m.set_object_acl("bk", "v", None, acl("new")).await.unwrap();
+    assert_eq!(m.object_version("bk", "v", Some(&old)).await.unwrap().unwrap().acl, acl("old"));
+    m.set_object_acl("bk", "v", Some(&old), acl("old2")).await.unwrap();
+    assert_eq!(m.object_version("bk", "v", Some(&old)).await.unwrap().unwrap().acl, acl("old2"));
+    assert_eq!(m.object("bk", "v").await.unwrap().unwrap().acl, acl("new"));
+    // A delete marker has no ACL to set.
+    m.delete_object("bk", "v", del(WriteCondition::None)).await.unwrap();
+    assert!(missing(m.set_object_acl("bk", "v", None, acl("x")).await));
+    // A completed upload commits its version's ACL.
+    m.create_upload(upload("bk", "m", "u1", t(0, 0))).await.unwrap();
+    let mv = ObjectVersion { acl: acl("mp"), ..obj("bk", "m", "e4", &[]) };
+    m.complete_upload("u1", mv, WriteCondition::None).await.unwrap();
+    assert_eq!(m.object("bk", "m").await.unwrap().unwrap().acl, acl("mp"));
 }
 
 /// A blob shared by two objects retires only when both are gone.

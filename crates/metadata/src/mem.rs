@@ -538,7 +538,7 @@ impl MetadataStore for MemMetadata {
         check_condition(&opts.source_condition, Some(&source.etag))?;
         check_condition(&opts.condition, live_etag(b.objects.get(key)))?;
         let mut delta = RefDelta::default();
-        let version = ObjectVersion { key: key.to_owned(), lock: opts.lock, ..source };
+        let version = ObjectVersion { key: key.to_owned(), lock: opts.lock, acl: None, ..source };
         let (replaced, version_id) = add_version(b, version, &mut delta);
         if b.bucket.versioning == Versioning::Unversioned {
             for old in b.objects.remove(source_key).into_iter().flatten() {
@@ -631,6 +631,29 @@ impl MetadataStore for MemMetadata {
                 Ok(true)
             }
             _ => Ok(false),
+        }
+    }
+
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> Result<String, MetaError> {
+        let mut s = self.lock();
+        let b = s.bucket_mut(bucket)?;
+        let vs = b.objects.get_mut(key).ok_or(MetaError::NoSuchKey)?;
+        let found = match version_id {
+            None => vs.first_mut(),
+            Some(id) => vs.iter_mut().find(|s| s.v.version_id == id),
+        };
+        match found {
+            Some(s) if !s.v.is_delete_marker => {
+                s.v.acl = acl;
+                Ok(s.v.version_id.clone())
+            }
+            _ => Err(MetaError::NoSuchKey),
         }
     }
 

@@ -259,21 +259,22 @@ impl PostgresMetadata {
             &rand,
             &v.encryption,
             &lock,
+            &v.acl,
         ];
         let row = if let Some(id) = &upload_id {
             params.insert(0, id);
             self.one(
-                "SELECT status, replaced, retired, vid FROM s3gate_complete_upload_locked($1, $2, \
-                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15, $16, $17, \
-                 $18, $19, $20)",
+                "SELECT status, replaced, retired, vid FROM s3gate_complete_upload_acl($1, $2, $3, \
+                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15, $16, $17, $18, \
+                 $19, $20, $21)",
                 &params,
             )
             .await?
         } else {
             self.one(
-                "SELECT status, replaced, retired, vid FROM s3gate_put_object_locked($1, $2, $3, \
-                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14, $15, $16, $17, $18, \
-                 $19)",
+                "SELECT status, replaced, retired, vid FROM s3gate_put_object_acl($1, $2, $3, $4, \
+                 $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14, $15, $16, $17, $18, $19, \
+                 $20)",
                 &params,
             )
             .await?
@@ -548,7 +549,7 @@ fn version_row(r: &Row) -> Result<VersionRow, MetaError> {
 }
 
 const UPLOAD_COLS: &str = "upload_id, bucket, key, initiated, owner, headers, tags, checksum_algorithm, checksum_type, \
-     encryption, object_lock";
+     encryption, object_lock, acl";
 
 fn upload_row(r: &Row) -> Result<Upload, MetaError> {
     let headers: String = r.try_get(5).map_err(pg_error)?;
@@ -567,6 +568,7 @@ fn upload_row(r: &Row) -> Result<Upload, MetaError> {
         lock: ObjectLock::from_column(
             r.try_get::<_, Option<String>>(10).map_err(pg_error)?.as_deref(),
         )?,
+        acl: r.try_get(11).map_err(pg_error)?,
     })
 }
 
@@ -877,7 +879,7 @@ impl MetadataStore for PostgresMetadata {
             .opt(
                 "SELECT version_id, size, etag, last_modified, owner, headers, tags, \
                  checksum_algorithm, checksum_type, checksum, parts::text, is_delete_marker, \
-                 encryption, object_lock FROM objects WHERE bucket = $1 AND key = $2 \
+                 encryption, object_lock, acl FROM objects WHERE bucket = $1 AND key = $2 \
                  AND (version_id = $3 OR ($3::text IS NULL AND is_latest))",
                 &[&bucket, &key.as_bytes(), &version_id],
             )
@@ -905,6 +907,7 @@ impl MetadataStore for PostgresMetadata {
             lock: ObjectLock::from_column(
                 r.try_get::<_, Option<String>>(13).map_err(pg_error)?.as_deref(),
             )?,
+            acl: r.try_get(14).map_err(pg_error)?,
         }))
     }
 
@@ -983,6 +986,28 @@ impl MetadataStore for PostgresMetadata {
         let mut out = outcome(&row, true)?;
         out.version_id = row.try_get("vid").map_err(pg_error)?;
         Ok(out)
+    }
+
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> Result<String, MetaError> {
+        let row = self
+            .one(
+                "SELECT status, version_id FROM s3gate_set_object_acl($1, $2, $3, $4)",
+                &[&bucket, &key.as_bytes(), &version_id, &acl],
+            )
+            .await?;
+        let status: String = row.try_get("status").map_err(pg_error)?;
+        match status.as_str() {
+            "ok" => row.try_get("version_id").map_err(pg_error),
+            "NoSuchBucket" => Err(MetaError::NoSuchBucket),
+            "NoSuchKey" => Err(MetaError::NoSuchKey),
+            other => Err(MetaError::Backend(format!("unknown write status {other}").into())),
+        }
     }
 
     async fn set_object_tags(
@@ -1229,7 +1254,7 @@ impl MetadataStore for PostgresMetadata {
             .execute(
                 &format!(
                     "INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                     $10, $11) \
+                     $10, $11, $12) \
                      ON CONFLICT (bucket, upload_id) DO NOTHING"
                 ),
                 &[
@@ -1244,6 +1269,7 @@ impl MetadataStore for PostgresMetadata {
                     &upload.checksum_type,
                     &upload.encryption,
                     &upload.lock.to_column(),
+                    &upload.acl,
                 ],
             )
             .await;

@@ -447,6 +447,21 @@ impl MetadataStore for SqliteMetadata {
         .await
     }
 
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> Result<String, MetaError> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let version_id = version_id.map(str::to_owned);
+        self.write(move |c, _| {
+            ops::set_object_acl(c, &bucket, &key, version_id.as_deref(), acl.as_deref())
+        })
+        .await
+    }
+
     async fn set_object_lock(
         &self,
         bucket: &str,
@@ -607,6 +622,7 @@ mod tests {
             parts: vec![],
             encryption: None,
             lock: crate::ObjectLock::default(),
+            acl: None,
         }
     }
 

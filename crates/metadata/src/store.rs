@@ -141,6 +141,9 @@ pub struct ObjectVersion {
     pub encryption: Option<String>,
     /// Object lock: retention and legal hold (committed with the version, in its row).
     pub lock: ObjectLock,
+    /// The version's ACL (the server's serialization, opaque here), committed with the version
+    /// in its row; `None` is the private ACL of [`Self::owner`].
+    pub acl: Option<String>,
 }
 
 /// A condition on the current version of a key, decided inside the write's transaction.
@@ -286,6 +289,7 @@ fn delete_marker(bucket: &str, key: &str, owner: &str, now: SystemTime) -> Objec
         parts: Vec::new(),
         encryption: None,
         lock: ObjectLock::default(),
+        acl: None,
     }
 }
 
@@ -475,6 +479,8 @@ pub struct Upload {
     pub encryption: Option<String>,
     /// The object lock the completed object gets.
     pub lock: ObjectLock,
+    /// The ACL the completed object gets (see [`ObjectVersion::acl`]).
+    pub acl: Option<String>,
 }
 
 /// An uploaded part of a multipart upload.
@@ -738,6 +744,17 @@ pub trait MetadataStore: Send + Sync + 'static {
         key: &str,
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
+    ) -> impl Future<Output = Result<String, MetaError>> + Send;
+    /// Replaces the ACL of one version of a key (`None`: back to the owner's private ACL),
+    /// changing nothing else, as [`Self::set_object_tags`] replaces tags: the current version
+    /// when `version_id` is `None`. Returns the version id. [`MetaError::NoSuchBucket`],
+    /// [`MetaError::NoSuchKey`] (no such version, or a delete marker).
+    fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
     ) -> impl Future<Output = Result<String, MetaError>> + Send;
     /// Changes the object lock of one version (the latest when `version_id` is `None`) as
     /// [`ObjectLock::changed`] allows at `now`, deciding in one transaction; returns the

@@ -141,6 +141,7 @@ fn version(key: &str, etag: &str, blob: &str) -> ObjectVersion {
         }],
         encryption: None,
         lock: s3gate_metadata::ObjectLock::default(),
+        acl: None,
     }
 }
 

@@ -30,12 +30,6 @@ pub enum Support {
 pub enum Refusal {
     /// `501 NotImplemented` naming the header: AWS would do it, this gateway does not yet.
     NotImplemented,
-    /// `400 AccessControlListNotSupported`: AWS's answer for an object ACL on a bucket whose
-    /// object ownership is `BucketOwnerEnforced`, which every bucket here is.
-    AclsDisabled,
-    /// `400 InvalidBucketAclWithObjectOwnership`: CreateBucket with an ACL granting more than
-    /// the owner's full control, while ownership is `BucketOwnerEnforced`.
-    BucketAclWithOwnershipEnforced,
     /// `400 InvalidRequest` "The encryption parameters are not applicable to this object": AWS's
     /// answer for SSE-C headers on a read of an object not encrypted with SSE-C, which no object
     /// here is. Answered once the object is known to exist ([`RefusalScope::Object`]).
@@ -78,8 +72,15 @@ const OBJECT_WRITES: &[&str] = &["PutObject", "CopyObject", "CreateMultipartUplo
 /// Operations whose request body (or source) is stored, so SSE-C would encrypt it.
 const SSE_C_WRITES: &[&str] =
     &["PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy"];
-/// The ACL writes.
-const ACL_PUTS: &[&str] = &["PutBucketAcl", "PutObjectAcl"];
+/// The operations that take an ACL (`x-amz-acl`, `x-amz-grant-*`).
+const ACL_WRITES: &[&str] = &[
+    "CreateBucket",
+    "PutBucketAcl",
+    "PutObjectAcl",
+    "PutObject",
+    "CopyObject",
+    "CreateMultipartUpload",
+];
 /// Reads that take SSE-C headers.
 const SSE_C_READS: &[&str] = &["GetObject", "HeadObject"];
 /// Operations that read a copy source.
@@ -149,10 +150,8 @@ const fn valued(
     }
 }
 
-use Refusal::{
-    AclsDisabled, BucketAclWithOwnershipEnforced, NotEncryptedWithCustomerKey, NotImplemented,
-};
-use Support::{Honoured, Only, Refused};
+use Refusal::{NotEncryptedWithCustomerKey, NotImplemented};
+use Support::{Honoured, Only};
 
 /// Every feature header S3 defines on the operations this gateway serves.
 pub const FEATURE_HEADERS: &[FeatureHeader] = &[
@@ -177,51 +176,17 @@ pub const FEATURE_HEADERS: &[FeatureHeader] = &[
     ),
     row("x-amz-object-lock-retain-until-date", OBJECT_WRITES, Honoured, NotImplemented),
     valued("x-amz-object-lock-legal-hold", OBJECT_WRITES, &["ON", "OFF"], Honoured, NotImplemented),
-    // Ownership and ACLs: every bucket is `BucketOwnerEnforced` (ACLs disabled, the bucket
-    // owner owns and fully controls everything), so the ACLs that say so are honoured.
+    // Ownership and ACLs: honoured by the server, which decides each request by the bucket's
+    // Object Ownership (BucketOwnerEnforced takes only the bucket owner's full control, as on
+    // AWS). Only the values are checked here.
     valued(
         "x-amz-object-ownership",
         &["CreateBucket"],
         &["BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"],
-        Only(&["BucketOwnerEnforced"]),
+        Honoured,
         NotImplemented,
     ),
-    valued(
-        "x-amz-acl",
-        &["CreateBucket"],
-        CANNED_ACLS,
-        Only(&["private", "bucket-owner-full-control"]),
-        BucketAclWithOwnershipEnforced,
-    ),
-    valued(
-        "x-amz-acl",
-        OBJECT_WRITES,
-        CANNED_ACLS,
-        Only(&["private", "bucket-owner-full-control"]),
-        AclsDisabled,
-    ),
-    row("x-amz-grant-full-control", &["CreateBucket"], Refused, BucketAclWithOwnershipEnforced),
-    row("x-amz-grant-read", &["CreateBucket"], Refused, BucketAclWithOwnershipEnforced),
-    row("x-amz-grant-read-acp", &["CreateBucket"], Refused, BucketAclWithOwnershipEnforced),
-    row("x-amz-grant-write", &["CreateBucket"], Refused, BucketAclWithOwnershipEnforced),
-    row("x-amz-grant-write-acp", &["CreateBucket"], Refused, BucketAclWithOwnershipEnforced),
-    // PutBucketAcl/PutObjectAcl: a canned ACL that says what is true is a no-op.
-    valued(
-        "x-amz-acl",
-        ACL_PUTS,
-        CANNED_ACLS,
-        Only(&["private", "bucket-owner-full-control"]),
-        AclsDisabled,
-    ),
-    row("x-amz-grant-full-control", ACL_PUTS, Refused, AclsDisabled),
-    row("x-amz-grant-read", ACL_PUTS, Refused, AclsDisabled),
-    row("x-amz-grant-read-acp", ACL_PUTS, Refused, AclsDisabled),
-    row("x-amz-grant-write", &["PutBucketAcl"], Refused, AclsDisabled),
-    row("x-amz-grant-write-acp", ACL_PUTS, Refused, AclsDisabled),
-    row("x-amz-grant-full-control", OBJECT_WRITES, Refused, AclsDisabled),
-    row("x-amz-grant-read", OBJECT_WRITES, Refused, AclsDisabled),
-    row("x-amz-grant-read-acp", OBJECT_WRITES, Refused, AclsDisabled),
-    row("x-amz-grant-write-acp", OBJECT_WRITES, Refused, AclsDisabled),
+    valued("x-amz-acl", ACL_WRITES, CANNED_ACLS, Honoured, NotImplemented),
     // Storage classes: everything is STANDARD.
     FeatureHeader {
         invalid: ErrorCode::InvalidStorageClass,
@@ -338,10 +303,6 @@ impl FeatureHeader {
                 format!("The {} header is not implemented by this gateway.", self.name),
             )
             .with_extra("Header", self.name),
-            Refusal::AclsDisabled => S3Error::new(ErrorCode::AccessControlListNotSupported),
-            Refusal::BucketAclWithOwnershipEnforced => {
-                S3Error::new(ErrorCode::InvalidBucketAclWithObjectOwnership)
-            }
             Refusal::NotEncryptedWithCustomerKey => S3Error::with_message(
                 ErrorCode::InvalidRequest,
                 "The encryption parameters are not applicable to this object.",
@@ -542,27 +503,15 @@ mod tests {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case<'_>] = &[
             ("PutObject", &[], "ok"),
+            // ACLs are the server's to decide (by the bucket's Object Ownership); only the
+            // canned ACL's value is checked here.
             ("PutObject", &[("x-amz-acl", "private")], "ok"),
-            ("PutObject", &[("x-amz-acl", "bucket-owner-full-control")], "ok"),
-            ("PutObject", &[("x-amz-acl", "public-read")], "400 AccessControlListNotSupported"),
+            ("PutObject", &[("x-amz-acl", "public-read")], "ok"),
             ("PutObject", &[("x-amz-acl", "bogus")], "400 InvalidArgument"),
-            ("CreateBucket", &[("x-amz-acl", "private")], "ok"),
-            (
-                "CreateBucket",
-                &[("x-amz-acl", "public-read-write")],
-                "400 InvalidBucketAclWithObjectOwnership",
-            ),
-            (
-                "CreateBucket",
-                &[("x-amz-grant-write", "id=x")],
-                "400 InvalidBucketAclWithObjectOwnership",
-            ),
-            ("PutObject", &[("x-amz-grant-read", "id=x")], "400 AccessControlListNotSupported"),
-            ("PutBucketAcl", &[("x-amz-acl", "private")], "ok"),
-            ("PutBucketAcl", &[("x-amz-acl", "public-read")], "400 AccessControlListNotSupported"),
-            ("PutObjectAcl", &[("x-amz-grant-read", "id=x")], "400 AccessControlListNotSupported"),
-            // x-amz-grant-write does not exist on objects: not a feature header there.
-            ("PutObject", &[("x-amz-grant-write", "id=x")], "ok"),
+            ("CreateBucket", &[("x-amz-acl", "public-read-write")], "ok"),
+            ("CreateBucket", &[("x-amz-acl", "Private")], "400 InvalidArgument"),
+            ("PutBucketAcl", &[("x-amz-acl", "authenticated-read")], "ok"),
+            ("PutObjectAcl", &[("x-amz-grant-read", "id=x")], "ok"),
             ("PutObject", &[("x-amz-storage-class", "STANDARD")], "ok"),
             ("PutObject", &[("x-amz-storage-class", "GLACIER")], "501 NotImplemented"),
             ("PutObject", &[("x-amz-storage-class", "BOGUS")], "400 InvalidStorageClass"),
@@ -602,7 +551,7 @@ mod tests {
                 "400 InvalidArgument",
             ),
             ("CreateBucket", &[("x-amz-object-ownership", "BucketOwnerEnforced")], "ok"),
-            ("CreateBucket", &[("x-amz-object-ownership", "ObjectWriter")], "501 NotImplemented"),
+            ("CreateBucket", &[("x-amz-object-ownership", "ObjectWriter")], "ok"),
             ("CreateBucket", &[("x-amz-object-ownership", "Anyone")], "400 InvalidArgument"),
             ("UploadPart", SSE_C, "ok"),
             ("PutObject", SSE_C, "ok"),
@@ -672,8 +621,11 @@ mod tests {
         let scope = |op: &str, h: &str, v: &str| {
             check_feature_headers(op, |n| (n == h).then_some(v)).unwrap_err().scope
         };
-        assert_eq!(scope("CreateBucket", "x-amz-acl", "public-read"), RefusalScope::Request);
-        assert_eq!(scope("PutObject", "x-amz-acl", "public-read"), RefusalScope::Bucket);
+        assert_eq!(
+            scope("CreateBucket", "x-amz-bucket-object-lock-enabled", "maybe"),
+            RefusalScope::Request
+        );
+        assert_eq!(scope("PutObject", "x-amz-storage-class", "GLACIER"), RefusalScope::Bucket);
         assert_eq!(
             scope("PutObject", "x-amz-server-side-encryption", "aws:kms:dsse"),
             RefusalScope::Bucket

@@ -48,6 +48,7 @@
 // docs; backticking each of the dozens of occurrences would hurt readability.
 #![allow(clippy::doc_markdown)]
 
+pub mod acl;
 pub mod checksum;
 pub mod conditions;
 pub mod cors;
@@ -66,6 +67,9 @@ pub mod time;
 pub mod website;
 pub mod xml;
 
+pub use acl::{
+    AccessControlPolicy, AclGrant, AclGrantee, ownership_controls_xml, parse_ownership_controls,
+};
 pub use checksum::{
     Checksum, ChecksumAlgorithm, ChecksumType, Checksummer, composite_checksum, parse_content_md5,
 };
@@ -87,9 +91,7 @@ pub use route::{
     ListUploadsParams, ListVersionsParams, Operation, RequestTarget, RouteConfig,
     parse_copy_source, parse_rename_source, refused_operation, route,
 };
-pub use subresource::{
-    SUBRESOURCES, Scope, State, SubResource, Unset, Verb, owner_full_control, unset_answer,
-};
+pub use subresource::{SUBRESOURCES, Scope, State, SubResource, Unset, Verb, unset_answer};
 pub use tagging::{check_bucket_tag_set, check_tag_set, parse_tagging_header};
 pub use time::{format_http_date, format_iso8601, parse_http_date, parse_iso8601};
 pub use xml::{

@@ -6,7 +6,7 @@
 
 use crate::error::{ErrorCode, S3Error};
 use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
-use crate::subresource::{SUBRESOURCES, Scope, State, SubResource, Unset, Verb};
+use crate::subresource::{SUBRESOURCES, Scope, State, SubResource, Verb};
 
 /// Routing configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -246,16 +246,6 @@ pub enum Operation {
         sub: &'static SubResource,
         verb: Verb,
     },
-    /// `PUT /bucket?acl` (PutBucketAcl): only what is already true (the owner's full control,
-    /// as a canned ACL) is accepted.
-    PutBucketConfiguration { bucket: BucketName, sub: &'static SubResource },
-    /// `PUT /bucket/key?acl` (PutObjectAcl), likewise.
-    PutObjectConfiguration {
-        bucket: BucketName,
-        key: ObjectKey,
-        version_id: Option<String>,
-        sub: &'static SubResource,
-    },
 }
 
 impl Operation {
@@ -297,9 +287,6 @@ impl Operation {
             Self::PreflightRequest { .. } => "PreflightRequest",
             Self::GetBucketConfiguration { sub, .. } | Self::GetObjectConfiguration { sub, .. } => {
                 sub.get.map_or("Unknown", |v| v.operation)
-            }
-            Self::PutBucketConfiguration { sub, .. } | Self::PutObjectConfiguration { sub, .. } => {
-                sub.put.map_or("Unknown", |v| v.operation)
             }
             Self::BucketConfig { verb, .. } | Self::ObjectConfig { verb, .. } => verb.operation,
         }
@@ -363,9 +350,6 @@ impl Operation {
             Self::GetBucketConfiguration { sub, .. } | Self::GetObjectConfiguration { sub, .. } => {
                 sub.get.map_or("Unknown", |v| v.permission)
             }
-            Self::PutBucketConfiguration { sub, .. } | Self::PutObjectConfiguration { sub, .. } => {
-                sub.put.map_or("Unknown", |v| v.permission)
-            }
             Self::BucketConfig { verb, .. } | Self::ObjectConfig { verb, .. } => verb.permission,
         }
     }
@@ -408,8 +392,6 @@ impl Operation {
             | Self::PreflightRequest { bucket, .. }
             | Self::GetBucketConfiguration { bucket, .. }
             | Self::GetObjectConfiguration { bucket, .. }
-            | Self::PutBucketConfiguration { bucket, .. }
-            | Self::PutObjectConfiguration { bucket, .. }
             | Self::BucketConfig { bucket, .. }
             | Self::ObjectConfig { bucket, .. } => Some(bucket),
         }
@@ -435,7 +417,6 @@ impl Operation {
             | Self::DeleteObjectTagging { key, .. }
             | Self::GetObjectAttributes { key, .. }
             | Self::GetObjectConfiguration { key, .. }
-            | Self::PutObjectConfiguration { key, .. }
             | Self::ObjectConfig { key, .. } => Some(key),
             Self::PreflightRequest { key, .. } => key.as_ref(),
             Self::ListBuckets { .. }
@@ -455,7 +436,6 @@ impl Operation {
             | Self::PutBucketCors { .. }
             | Self::DeleteBucketCors { .. }
             | Self::GetBucketConfiguration { .. }
-            | Self::PutBucketConfiguration { .. }
             | Self::BucketConfig { .. } => None,
         }
     }
@@ -706,19 +686,6 @@ pub fn route(req: &RequestTarget<'_>, cfg: &RouteConfig) -> Result<Operation, S3
                     Operation::GetBucketConfiguration { bucket, sub }
                 } else {
                     Operation::GetObjectConfiguration {
-                        bucket,
-                        key: ObjectKey::parse(key)?,
-                        version_id: query.non_empty("versionId"),
-                        sub,
-                    }
-                });
-            }
-            // An ACL is accepted when it says what is true (checked by the server).
-            (State::Unset(Unset::OwnerFullControl), Some(_)) if method == "PUT" => {
-                return Ok(if key.is_empty() {
-                    Operation::PutBucketConfiguration { bucket, sub }
-                } else {
-                    Operation::PutObjectConfiguration {
                         bucket,
                         key: ObjectKey::parse(key)?,
                         version_id: query.non_empty("versionId"),

@@ -11,7 +11,7 @@
 //! here; PUT and DELETE answer `501 NotImplemented`.
 
 use crate::error::{ErrorCode, S3Error};
-use crate::xml::{PROLOG, S3_NAMESPACE, escape};
+use crate::xml::{PROLOG, S3_NAMESPACE};
 
 /// Where a sub-resource lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +47,6 @@ pub enum Unset {
     },
     /// An S3 error with this code and message.
     Error(ErrorCode, &'static str),
-    /// `200` with the access control policy granting the owner `FULL_CONTROL` and nobody
-    /// anything else: what every bucket and object here is ([`owner_full_control`]).
-    OwnerFullControl,
 }
 
 /// What the gateway does with a sub-resource.
@@ -214,10 +211,7 @@ pub const SUBRESOURCES: &[SubResource] = &[
         verb("GetBucketOwnershipControls", "GetBucketOwnershipControls"),
         verb("PutBucketOwnershipControls", "PutBucketOwnershipControls"),
         verb("DeleteBucketOwnershipControls", "PutBucketOwnershipControls"),
-        not_found(
-            ErrorCode::OwnershipControlsNotFoundError,
-            "The bucket ownership controls were not found",
-        ),
+        State::Stored,
     ),
     config(
         "tagging",
@@ -231,7 +225,7 @@ pub const SUBRESOURCES: &[SubResource] = &[
         verb("GetBucketAcl", "GetBucketAcl"),
         verb("PutBucketAcl", "PutBucketAcl"),
         None,
-        State::Unset(Unset::OwnerFullControl),
+        State::Stored,
     ),
     config(
         "logging",
@@ -327,7 +321,7 @@ pub const SUBRESOURCES: &[SubResource] = &[
         get: verb("GetObjectAcl", "GetObjectAcl"),
         put: verb("PutObjectAcl", "PutObjectAcl"),
         delete: None,
-        state: State::Unset(Unset::OwnerFullControl),
+        state: State::Stored,
     },
     SubResource {
         query: "legal-hold",
@@ -371,30 +365,16 @@ pub const SUBRESOURCES: &[SubResource] = &[
     },
 ];
 
-/// The answer to a GET of an unset configuration of a bucket (or object) owned by `owner`:
-/// the 200 body, or the error AWS sends when it was never set.
-pub fn unset_answer(unset: &Unset, owner: &str) -> Result<String, S3Error> {
+/// The answer to a GET of an unset configuration of a bucket (or object): the 200 body, or
+/// the error AWS sends when it was never set.
+pub fn unset_answer(unset: &Unset) -> Result<String, S3Error> {
     match unset {
         Unset::Empty(root) => Ok(format!("{PROLOG}<{root} xmlns=\"{S3_NAMESPACE}\"/>")),
         Unset::Document { root, child, text } => Ok(format!(
             "{PROLOG}<{root} xmlns=\"{S3_NAMESPACE}\"><{child}>{text}</{child}></{root}>"
         )),
         Unset::Error(code, message) => Err(S3Error::with_message(*code, *message)),
-        Unset::OwnerFullControl => Ok(owner_full_control(owner)),
     }
-}
-
-/// The access control policy of a bucket or object owned by `owner` (id and display name):
-/// the owner has `FULL_CONTROL`, nobody else has anything.
-pub fn owner_full_control(owner: &str) -> String {
-    let o = escape(owner);
-    format!(
-        "{PROLOG}<AccessControlPolicy xmlns=\"{S3_NAMESPACE}\"><Owner><ID>{o}</ID>\
-         <DisplayName>{o}</DisplayName></Owner><AccessControlList><Grant>\
-         <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
-         xsi:type=\"CanonicalUser\"><ID>{o}</ID><DisplayName>{o}</DisplayName></Grantee>\
-         <Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>"
-    )
 }
 
 #[cfg(test)]
@@ -435,25 +415,21 @@ mod tests {
     #[test]
     fn documents() {
         assert_eq!(
-            unset_answer(&Unset::Empty("VersioningConfiguration"), "o").unwrap(),
+            unset_answer(&Unset::Empty("VersioningConfiguration")).unwrap(),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration \
              xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>"
         );
         let payer = SubResource::find(Scope::Bucket, "requestPayment").unwrap();
         let State::Unset(u) = payer.state else { panic!("requestPayment is unset") };
-        assert!(unset_answer(&u, "o").unwrap().ends_with(
+        assert!(unset_answer(&u).unwrap().ends_with(
             "<RequestPaymentConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
              <Payer>BucketOwner</Payer></RequestPaymentConfiguration>"
         ));
         for row in SUBRESOURCES {
             if let State::Unset(u @ Unset::Error(code, _)) = row.state {
-                let err = unset_answer(&u, "o").unwrap_err();
+                let err = unset_answer(&u).unwrap_err();
                 assert_eq!(err.code, code, "{}", row.query);
             }
         }
-        let acl = unset_answer(&Unset::OwnerFullControl, "a<b").unwrap();
-        assert!(acl.contains("<Owner><ID>a&lt;b</ID>"), "{acl}");
-        assert!(acl.contains("<Permission>FULL_CONTROL</Permission>"), "{acl}");
-        assert_eq!(acl.matches("<Grant>").count(), 1);
     }
 }

@@ -70,6 +70,8 @@ pub fn url_encode(text: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct Element {
     pub(crate) name: String,
+    /// Attributes by local name (`xsi:type` is `type`), namespace declarations left out.
+    pub(crate) attrs: Vec<(String, String)>,
     pub(crate) text: String,
     pub(crate) children: Vec<Element>,
 }
@@ -87,6 +89,11 @@ impl Element {
         Ok(first)
     }
 
+    /// The attribute of local name `name`.
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
     /// Like [`Element::child`], and absent is `MalformedXML` too.
     fn required(&self, name: &str) -> Result<&Element, S3Error> {
         self.child(name)?.ok_or_else(malformed)
@@ -99,6 +106,21 @@ impl Element {
 
 pub(crate) fn malformed() -> S3Error {
     S3Error::new(ErrorCode::MalformedXML)
+}
+
+/// The attributes of a start tag, by local name; `xmlns` declarations are left out.
+fn attributes(e: &quick_xml::events::BytesStart<'_>) -> Result<Vec<(String, String)>, S3Error> {
+    let mut out = Vec::new();
+    for a in e.attributes() {
+        let a = a.map_err(|_| malformed())?;
+        let key = a.key.as_ref();
+        if key == b"xmlns" || key.starts_with(b"xmlns:") {
+            continue;
+        }
+        let value = a.unescape_value().map_err(|_| malformed())?.into_owned();
+        out.push((local(a.key.local_name().as_ref())?, value));
+    }
+    Ok(out)
 }
 
 fn local(name: &[u8]) -> Result<String, S3Error> {
@@ -125,10 +147,18 @@ pub(crate) fn parse_document(body: &[u8], limit: usize) -> Result<Element, S3Err
                 if root.is_some() || stack.len() >= MAX_DEPTH {
                     return Err(malformed());
                 }
-                stack.push(Element { name: local(e.name().as_ref())?, ..Element::default() });
+                stack.push(Element {
+                    name: local(e.name().as_ref())?,
+                    attrs: attributes(&e)?,
+                    ..Element::default()
+                });
             }
             Event::Empty(e) => {
-                let el = Element { name: local(e.name().as_ref())?, ..Element::default() };
+                let el = Element {
+                    name: local(e.name().as_ref())?,
+                    attrs: attributes(&e)?,
+                    ..Element::default()
+                };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None if root.is_none() => root = Some(el),

@@ -4,8 +4,11 @@
 //!
 //! What is evaluated here: the operation's IAM action on its bucket or object (with the
 //! `s3:`/`aws:` condition keys the request carries), a copy's read of its source, and each key
-//! of a DeleteObjects. Identity policies and ACLs are not stored yet, so a user acts on a bucket
-//! as its owner, as root, or through the bucket policy.
+//! of a DeleteObjects. Identity policies are not stored yet, so a user acts on a bucket as its
+//! owner, as root, through the bucket policy, or through a grant of the bucket's or the
+//! object's ACL when the bucket's Object Ownership leaves ACLs on (module `acl`). The bucket's
+//! documents are read in one `bucket_configs`; an object's ACL is read only when ACLs are on
+//! and nothing else allowed the request.
 
 use s3gate_sigv4::SignatureVersion;
 use std::collections::HashMap;
@@ -16,8 +19,9 @@ use std::time::SystemTime;
 use http::HeaderMap;
 use s3gate_metadata::MetadataStore;
 use s3gate_policy::{
-    AccountId, Action, Context, Key, KeyName, Policy, PolicyError, Principal, Request, ResourceArn,
-    TagFamily, Target, evaluate,
+    AccountId, Acl, AclOf, Action, Context, Key, KeyName, ObjectOwnership, Policy, PolicyError,
+    Principal, PublicAccessBlock, Request, ResourceArn, TagFamily, Target, acl_permission,
+    evaluate,
 };
 use s3gate_protocol::{ErrorCode, Operation};
 
@@ -36,9 +40,15 @@ pub(crate) async fn public_access_block<M: MetadataStore>(
     meta: &M,
     bucket: &str,
 ) -> Result<s3gate_policy::PublicAccessBlock, ApiError> {
-    let Some(text) =
-        meta.bucket_config(bucket, PUBLIC_ACCESS_BLOCK_KIND).await.map_err(meta_error)?
-    else {
+    let text = meta.bucket_config(bucket, PUBLIC_ACCESS_BLOCK_KIND).await.map_err(meta_error)?;
+    parse_public_access_block(text.as_deref())
+}
+
+/// The stored Block Public Access settings (all off when none).
+pub(crate) fn parse_public_access_block(
+    text: Option<&str>,
+) -> Result<s3gate_policy::PublicAccessBlock, ApiError> {
+    let Some(text) = text else {
         return Ok(s3gate_policy::PublicAccessBlock::default());
     };
     let c =
@@ -132,6 +142,35 @@ pub(crate) struct BucketGrant {
     bucket: String,
     owner: String,
     policy: Option<Arc<Policy>>,
+    acls: BucketAcls,
+}
+
+/// What a bucket's ACL settings contribute to a decision.
+#[derive(Clone)]
+struct BucketAcls {
+    ownership: ObjectOwnership,
+    public_access_block: PublicAccessBlock,
+    /// The bucket's ACL, read only when ownership leaves ACLs on.
+    acl: Option<Arc<Acl>>,
+}
+
+impl BucketAcls {
+    fn target<'a>(
+        &'a self,
+        owner: &'a str,
+        policy: Option<&'a Policy>,
+        object_acl: Option<&'a Acl>,
+    ) -> Target<'a> {
+        Target {
+            bucket_owner: Some(owner),
+            bucket_policy: policy,
+            bucket_acl: self.acl.as_deref(),
+            object_acl,
+            ownership: self.ownership,
+            public_access_block: self.public_access_block,
+            upload_initiator: None,
+        }
+    }
 }
 
 impl BucketGrant {
@@ -152,29 +191,27 @@ impl BucketGrant {
         let mut checker = self.checker.clone();
         checker.context.set(KeyName::S3Prefix, prefix);
         let resource = ResourceArn::bucket(&self.bucket);
-        checker.allows(Action::ListBucket, &resource, &self.owner, self.policy.as_deref())
+        checker.allows(Action::ListBucket, &resource, &self.target(None))
     }
 
-    /// Whether the request may apply `action` to `key`.
+    /// Whether the request may apply `action` to `key` (an object ACL not consulted: the
+    /// per-key actions asked here, DeleteObject and BypassGovernanceRetention, are decided by
+    /// the bucket's ACL and policies).
     pub(crate) fn allows(&self, action: Action, key: &str) -> bool {
         let resource = ResourceArn::object(&self.bucket, key);
-        self.checker.allows(action, &resource, &self.owner, self.policy.as_deref())
+        self.checker.allows(action, &resource, &self.target(None))
+    }
+
+    fn target<'a>(&'a self, object_acl: Option<&'a Acl>) -> Target<'a> {
+        self.acls.target(&self.owner, self.policy.as_deref(), object_acl)
     }
 }
 
 impl Checker {
-    fn allows(
-        &self,
-        action: Action,
-        resource: &ResourceArn,
-        owner: &str,
-        policy: Option<&Policy>,
-    ) -> bool {
+    fn allows(&self, action: Action, resource: &ResourceArn, target: &Target<'_>) -> bool {
         let request =
             Request { principal: &self.principal, action, resource, context: &self.context };
-        let target =
-            Target { bucket_owner: Some(owner), bucket_policy: policy, ..Target::default() };
-        evaluate(&request, &target).is_allowed()
+        evaluate(&request, target).is_allowed()
     }
 }
 
@@ -248,6 +285,12 @@ impl Authz {
             ("user-agent", KeyName::AwsUserAgent),
             ("referer", KeyName::AwsReferer),
             ("x-amz-acl", KeyName::S3XAmzAcl),
+            ("x-amz-grant-full-control", KeyName::S3XAmzGrantFullControl),
+            ("x-amz-grant-read", KeyName::S3XAmzGrantRead),
+            ("x-amz-grant-read-acp", KeyName::S3XAmzGrantReadAcp),
+            ("x-amz-grant-write", KeyName::S3XAmzGrantWrite),
+            ("x-amz-grant-write-acp", KeyName::S3XAmzGrantWriteAcp),
+            ("x-amz-object-ownership", KeyName::S3XAmzObjectOwnership),
             ("x-amz-copy-source", KeyName::S3XAmzCopySource),
             ("x-amz-metadata-directive", KeyName::S3XAmzMetadataDirective),
             ("x-amz-server-side-encryption", KeyName::S3XAmzServerSideEncryption),
@@ -310,25 +353,37 @@ impl Authz {
         Checker { principal: identity.principal(), context }
     }
 
-    /// Decides `action` on `bucket` (and `key`) for a request: `Ok(None)` when the bucket does
-    /// not exist (the engine answers `NoSuchBucket`), `Ok(Some(grant))` when allowed,
-    /// `AccessDenied` otherwise. `action: None` decides nothing yet and only returns the grant
-    /// for later checks (DeleteObjects, decided key by key).
+    /// Decides `action` on `bucket` (and `key`, at `version` when named) for a request:
+    /// `Ok(None)` when the bucket does not exist (the engine answers `NoSuchBucket`),
+    /// `Ok(Some(grant))` when allowed, `AccessDenied` otherwise. `action: None` decides nothing
+    /// yet and only returns the grant for later checks (DeleteObjects, decided key by key).
     pub(crate) async fn decide<M: MetadataStore>(
         &self,
         meta: &M,
         checker: Checker,
         action: Option<Action>,
         bucket: &str,
-        key: Option<&str>,
+        key: Option<(&str, Option<&str>)>,
     ) -> Result<Option<BucketGrant>, ApiError> {
         let Some(b) = meta.bucket(bucket).await.map_err(meta_error)? else {
             return Ok(None);
         };
-        let text = meta.bucket_config(bucket, POLICY_KIND).await.map_err(meta_error)?;
+        let configs = meta.bucket_configs(bucket).await.map_err(meta_error)?;
+        let config = |kind: &str| configs.iter().find(|(k, _)| k == kind).map(|(_, v)| v.as_str());
+        let text = config(POLICY_KIND);
+        let ownership = crate::acl::ownership(config(crate::acl::OWNERSHIP_KIND))?;
+        let acls = BucketAcls {
+            ownership,
+            public_access_block: parse_public_access_block(config(PUBLIC_ACCESS_BLOCK_KIND))?,
+            acl: if ownership.acls_enabled() {
+                Some(Arc::new(crate::acl::stored(config(crate::acl::ACL_KIND), &b.owner)?))
+            } else {
+                None
+            },
+        };
         let mut checker = checker;
         // `s3:ExistingObjectTag/<k>`: the object's tags, read only when the policy asks.
-        if let (Some(key), Some(text)) = (key, &text)
+        if let (Some((key, _)), Some(text)) = (key, text)
             && text.to_ascii_lowercase().contains("existingobjecttag")
             && let Some(object) = meta.object(bucket, key).await.map_err(meta_error)?
         {
@@ -336,24 +391,37 @@ impl Authz {
                 checker.context.set(Key::Tag(TagFamily::S3ExistingObjectTag, k), v);
             }
         }
-        let policy = text.map(|t| self.compiled(bucket, &t)).transpose()?;
+        let policy = text.map(|t| self.compiled(bucket, t)).transpose()?;
         // RestrictPublicBuckets: while the policy is public, what it grants reaches only the
         // account's own users (every user of the gateway), never an anonymous requester.
         if matches!(checker.principal, Principal::Anonymous)
             && policy.as_ref().is_some_and(|p| p.is_public())
-            && public_access_block(meta, bucket).await?.restrict_public_buckets
+            && acls.public_access_block.restrict_public_buckets
         {
             return Err(ApiError::code(ErrorCode::AccessDenied));
         }
         let resource = match key {
-            Some(k) => ResourceArn::object(bucket, k),
+            Some((k, _)) => ResourceArn::object(bucket, k),
             None => ResourceArn::bucket(bucket),
         };
-        if action.is_none_or(|a| checker.allows(a, &resource, &b.owner, policy.as_deref())) {
-            Ok(Some(BucketGrant { checker, bucket: bucket.to_owned(), owner: b.owner, policy }))
-        } else {
-            Err(ApiError::code(ErrorCode::AccessDenied))
+        let grant =
+            BucketGrant { checker, bucket: bucket.to_owned(), owner: b.owner, policy, acls };
+        let Some(action) = action else { return Ok(Some(grant)) };
+        if grant.checker.allows(action, &resource, &grant.target(None)) {
+            return Ok(Some(grant));
         }
+        // Only an object's ACL is left to allow it: read the version's, when ACLs are on.
+        if let (Some((key, version)), Some((AclOf::Object, _))) = (key, acl_permission(action))
+            && grant.acls.ownership.acls_enabled()
+            && let Some(v) = meta.object_version(bucket, key, version).await.map_err(meta_error)?
+            && !v.is_delete_marker
+        {
+            let acl = crate::acl::stored(v.acl.as_deref(), &v.owner)?;
+            if grant.checker.allows(action, &resource, &grant.target(Some(&acl))) {
+                return Ok(Some(grant));
+            }
+        }
+        Err(ApiError::code(ErrorCode::AccessDenied))
     }
 }
 

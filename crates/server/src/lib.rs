@@ -13,6 +13,7 @@
 //! Errors of the lower crates become S3 error codes here and only here (`errors.rs`).
 //! The server does not read configuration files or the environment: the binary does.
 
+mod acl;
 mod auth;
 mod authz;
 mod body;
@@ -31,6 +32,7 @@ pub mod spans;
 pub use authz::ClientInfo;
 pub use body::ResponseBody;
 pub use listener::{OPS_CONNECTIONS, OPS_CONNECTIONS_PER_CLIENT, serve, serve_ops};
+pub use s3gate_policy::ObjectOwnership;
 pub use service::Gateway;
 
 use std::sync::Arc;
@@ -79,6 +81,9 @@ pub struct ServerConfig {
     /// Accept SSE-C keys over plain HTTP. AWS refuses them unless the request came over TLS;
     /// a gateway behind a TLS-terminating proxy, or tests on loopback, may allow them.
     pub allow_sse_c_over_http: bool,
+    /// The Object Ownership of a bucket created without `x-amz-object-ownership`: AWS's
+    /// default since April 2023 is BucketOwnerEnforced (ACLs off); see docs/access-control.md.
+    pub default_object_ownership: ObjectOwnership,
 }
 
 /// The account id of a gateway that was not given one.
@@ -106,6 +111,7 @@ impl ServerConfig {
             span_parent: None,
             sigv2: true,
             allow_sse_c_over_http: false,
+            default_object_ownership: ObjectOwnership::BucketOwnerEnforced,
         }
     }
 }

@@ -450,6 +450,15 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
             self.0.replace_encryption(bucket, key, version_id, expected, record),
         )
     }
+    fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: Option<String>,
+    ) -> impl Future<Output = Result<String, MetaError>> + Send {
+        timed_meta("set_object_acl", self.0.set_object_acl(bucket, key, version_id, acl))
+    }
     fn set_object_lock(
         &self,
         bucket: &str,

@@ -1,5 +1,6 @@
 //! The request path: authenticate → route → decode the body → call the engine → S3 response.
 
+mod acl;
 mod post;
 mod sosapi;
 mod website;
@@ -80,6 +81,8 @@ pub struct Gateway<M, B> {
     body_read_timeout: std::time::Duration,
     span_parent: Option<crate::spans::SpanParent>,
     sigv2: bool,
+    /// `ServerConfig::default_object_ownership`.
+    default_object_ownership: s3gate_policy::ObjectOwnership,
     /// SSE-C keys are accepted: the gateway serves TLS, or the operator allowed them over
     /// plain HTTP (`ServerConfig::allow_sse_c_over_http`).
     sse_c_allowed: bool,
@@ -170,6 +173,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             body_read_timeout: config.body_read_timeout,
             span_parent: config.span_parent.clone(),
             sigv2: config.sigv2,
+            default_object_ownership: config.default_object_ownership,
             sse_c_allowed: config.tls.is_some() || config.allow_sse_c_over_http,
         }
     }
@@ -626,7 +630,17 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             _ => Some(authz::action(op.permission())?),
         };
         let key = op.key().map(ObjectKey::as_str);
-        let decided = self.authz.decide(meta, checker.clone(), action, bucket.as_str(), key).await;
+        // The version whose ACL may allow an object read or an ACL operation.
+        let version = match op {
+            Operation::GetObject { params, .. } | Operation::HeadObject { params, .. } => {
+                params.version_id.as_deref()
+            }
+            Operation::ObjectConfig { version_id, .. } => version_id.as_deref(),
+            _ => None,
+        };
+        let addressed = key.map(|k| (k, version));
+        let decided =
+            self.authz.decide(meta, checker.clone(), action, bucket.as_str(), addressed).await;
         let decided = match (decided, key) {
             // A read of a key that does not exist is 404 to whoever may list it (s3:ListBucket
             // with s3:prefix = the key), 403 to anyone else, as on AWS.
@@ -660,14 +674,15 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             let source = rename_source(headers, bucket)?;
             for name in ["GetObject", "DeleteObject"] {
                 let action = Some(authz::action(name)?);
-                let (bucket, key) = (bucket.as_str(), Some(source.as_str()));
+                let (bucket, key) = (bucket.as_str(), Some((source.as_str(), None)));
                 self.authz.decide(meta, checker.clone(), action, bucket, key).await?;
             }
         }
         if matches!(op, Operation::CopyObject { .. } | Operation::UploadPartCopy { .. }) {
             let source = copy_source(headers)?;
             let read = if source.version_id.is_some() { "GetObjectVersion" } else { "GetObject" };
-            let (bucket, key) = (source.bucket.as_str(), Some(source.key.as_str()));
+            let key = Some((source.key.as_str(), source.version_id.as_deref()));
+            let bucket = source.bucket.as_str();
             let read = Some(authz::action(read)?);
             if let Some(source) = self.authz.decide(meta, checker, read, bucket, key).await? {
                 is_owner &= owns(source.owner());
@@ -694,7 +709,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         if bypasses && bypass_requested(headers) {
             let checker = Authz::checker(&authed.identity, op, headers, client, authed.signed_by());
             let bypass = Some(s3gate_policy::Action::BypassGovernanceRetention);
-            let decided = self.authz.decide(meta, checker, bypass, bucket.as_str(), key).await;
+            let decided =
+                self.authz.decide(meta, checker, bypass, bucket.as_str(), addressed).await;
             authed.bypass = matches!(decided, Ok(Some(_)));
         }
         Ok(())
@@ -741,11 +757,23 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 Ok(xml(StatusCode::OK, result.to_xml()))
             }
             Operation::CreateBucket { bucket } => {
+                // The header's value was checked by `check_feature_headers`. The ACL is
+                // decided before the body is read: a refused request reads nothing.
+                let ownership = header(headers, "x-amz-object-ownership")
+                    .and_then(s3gate_policy::ObjectOwnership::parse)
+                    .unwrap_or(self.default_object_ownership);
+                let acl = self.check_create_bucket_acl(caller, headers, ownership).await?;
                 let body = read_small_body(body, authed).await?;
                 let location = parse_create_bucket_configuration(&body)?;
                 let lock = header(headers, "x-amz-bucket-object-lock-enabled")
                     .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                // Ownership and ACL are stored only by the request that created the bucket
+                // (a retry of a create that answered 200 in us-east-1 changes nothing).
+                let existed = e.metadata().bucket(bucket.as_str()).await.map_err(engine_meta)?;
                 e.create_bucket_with_lock(caller, &bucket, location.as_deref(), lock).await?;
+                if existed.is_none() {
+                    self.create_bucket_acl(&bucket, ownership, acl.as_ref()).await?;
+                }
                 let mut r = empty(StatusCode::OK);
                 set(&mut r, "location", &format!("/{bucket}"));
                 Ok(r)
@@ -847,13 +875,14 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 }
                 let req = PutObjectRequest {
                     lock,
-                    bucket,
                     key,
                     headers: stored_headers(headers)?,
                     tags: tags(headers)?,
                     integrity,
                     condition: write_condition(headers)?,
                     encryption: self.sse_request(headers)?,
+                    ownership: self.write_ownership(caller, &bucket, headers).await?,
+                    bucket,
                 };
                 let out = e.put_object(caller, req, body::request_stream(body, mode)).await?;
                 let mut r = empty(StatusCode::OK);
@@ -893,7 +922,6 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             source_conditions: Preconditions::from_copy_source_headers(|n| {
                                 header(headers, n)
                             }),
-                            bucket,
                             key,
                             metadata_directive: directive,
                             headers: stored_headers(headers)?,
@@ -902,6 +930,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             encryption: self.sse_request(headers)?,
                             source_customer_key: self
                                 .customer_key(headers, "x-amz-copy-source-")?,
+                            ownership: self.write_ownership(caller, &bucket, headers).await?,
+                            bucket,
                         },
                     )
                     .await?;
@@ -1024,6 +1054,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             checksum_algorithm,
                             checksum_type,
                             encryption: self.sse_request(headers)?,
+                            ownership: self.write_ownership(caller, &bucket, headers).await?,
                         },
                     )
                     .await?;
@@ -1292,7 +1323,14 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 } else {
                     None
                 };
-                self.bucket_config(caller, &bucket, sub.query, verb.operation, body).await
+                match sub.query {
+                    "acl" => self.bucket_acl(caller, &bucket, verb.operation, headers, body).await,
+                    "ownershipControls" => {
+                        e.head_bucket(caller, &bucket).await?;
+                        self.bucket_ownership(&bucket, verb.operation, body).await
+                    }
+                    _ => self.bucket_config(caller, &bucket, sub.query, verb.operation, body).await,
+                }
             }
             Operation::ObjectConfig { bucket, key, version_id, sub, verb } => {
                 let body = if verb.operation.starts_with("Put") {
@@ -1303,6 +1341,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     None
                 };
                 let v = version_id.as_deref();
+                if sub.query == "acl" {
+                    let op = verb.operation;
+                    return self.object_acl(caller, &bucket, &key, v, op, headers, body).await;
+                }
                 let vid = match (sub.query, verb.operation, body) {
                     ("retention", "GetObjectRetention", _) => {
                         let (mode, until) = e.object_retention(caller, &bucket, &key, v).await?;
@@ -1331,27 +1373,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 version_id_header(&mut r, &vid, version_id.is_some());
                 Ok(r)
             }
-            Operation::GetBucketConfiguration { bucket, sub } => {
-                let b = e.head_bucket(caller, &bucket).await?;
-                unset_configuration(sub, &b.owner)
-            }
-            Operation::GetObjectConfiguration { bucket, key, version_id, sub } => {
-                // Every bucket is BucketOwnerEnforced: the bucket owner owns every object.
-                let b = e.head_bucket(caller, &bucket).await?;
-                if sub.query == "acl" {
-                    e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
-                }
-                unset_configuration(sub, &b.owner)
-            }
-            Operation::PutBucketConfiguration { bucket, sub } => {
+            Operation::GetBucketConfiguration { bucket, sub }
+            | Operation::GetObjectConfiguration { bucket, sub, .. } => {
                 e.head_bucket(caller, &bucket).await?;
-                owner_full_control_only(headers, sub)?;
-                Ok(empty(StatusCode::OK))
-            }
-            Operation::PutObjectConfiguration { bucket, key, version_id, sub } => {
-                e.object_attributes(caller, &bucket, &key, version_id.as_deref()).await?;
-                owner_full_control_only(headers, sub)?;
-                Ok(empty(StatusCode::OK))
+                unset_configuration(sub)
             }
             Operation::ListMultipartUploads { bucket, params } => {
                 let page = e
@@ -1871,37 +1896,14 @@ fn mfa_not_implemented() -> ApiError {
 
 /// The answer to a GET of a configuration the gateway cannot set: what AWS answers when it was
 /// never set.
-fn unset_configuration(sub: &s3gate_protocol::SubResource, owner: &str) -> Result<Resp, ApiError> {
+fn unset_configuration(sub: &s3gate_protocol::SubResource) -> Result<Resp, ApiError> {
     match &sub.state {
-        State::Unset(unset) => Ok(xml(StatusCode::OK, unset_answer(unset, owner)?)),
+        State::Unset(unset) => Ok(xml(StatusCode::OK, unset_answer(unset)?)),
         State::Built | State::Stored | State::NotImplemented => Err(ApiError::msg(
             ErrorCode::NotImplemented,
             format!("The '{}' sub-resource is not implemented by this gateway.", sub.query),
         )),
     }
-}
-
-/// PutBucketAcl/PutObjectAcl: a canned ACL that grants the owner full control and nobody
-/// anything (`private`, `bucket-owner-full-control`) is what every bucket and object is, so it
-/// is accepted and changes nothing (`check_feature_headers` refused every other ACL header
-/// already). An `AccessControlPolicy` document is not read: not implemented.
-fn owner_full_control_only(
-    headers: &HeaderMap,
-    sub: &s3gate_protocol::SubResource,
-) -> Result<(), ApiError> {
-    let has_body = header(headers, "content-length").is_some_and(|v| v.trim() != "0")
-        || headers.contains_key("transfer-encoding");
-    if header(headers, "x-amz-acl").is_none() || has_body {
-        let op = sub.put.map_or("PutAcl", |v| v.operation);
-        return Err(ApiError::msg(
-            ErrorCode::NotImplemented,
-            format!(
-                "{op} with an AccessControlPolicy document is not implemented by this gateway; \
-                 the canned ACLs private and bucket-owner-full-control are accepted."
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// What a GetObjectAttributes request asks for (`x-amz-object-attributes`, `x-amz-max-parts`,

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_object_lock.sql"),
     include_str!("../../migrations/postgres/0008_kms_keys.sql"),
     include_str!("../../migrations/postgres/0009_rename_object.sql"),
+    include_str!("../../migrations/postgres/0010_acl.sql"),
 ];
 
 /// The session-level advisory lock held while migrating (an arbitrary constant: "s3gate").

@@ -530,8 +530,8 @@ fn add_version(
     c.prepare_cached(
         "INSERT INTO objects (bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
          last_modified, owner, headers, tags, checksum_algorithm, checksum_type, checksum, seq, \
-         encryption, object_lock) \
-         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         encryption, object_lock, acl) \
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         v.bucket,
@@ -550,6 +550,7 @@ fn add_version(
         seq,
         v.encryption,
         v.lock.to_column(),
+        v.acl,
     ])?;
     let row = c.last_insert_rowid();
     let mut st = c.prepare_cached(
@@ -613,8 +614,8 @@ pub(super) fn object_version(
 ) -> R<Option<ObjectVersion>> {
     let mut st = c.prepare_cached(
         "SELECT id, version_id, size, etag, last_modified, owner, headers, tags, \
-         checksum_algorithm, checksum_type, checksum, is_delete_marker, encryption, object_lock \
-         FROM objects \
+         checksum_algorithm, checksum_type, checksum, is_delete_marker, encryption, object_lock, \
+         acl FROM objects \
          WHERE bucket = ?1 AND key = ?2 AND (version_id = ?3 OR (?3 IS NULL AND is_latest))",
     )?;
     let row = st
@@ -638,6 +639,7 @@ pub(super) fn object_version(
                     parts: Vec::new(),
                     encryption: r.get(12)?,
                     lock: ObjectLock::default(),
+                    acl: r.get(14)?,
                 },
                 r.get::<_, Option<String>>(13)?,
             ))
@@ -756,7 +758,8 @@ pub(super) fn rename_object(
     let cur = current(c, bucket, key)?;
     check_condition(&opts.condition, cur.as_ref().and_then(|l| l.etag.as_deref()))?;
     let mut delta = RefDelta::default();
-    let version = ObjectVersion { key: key.to_owned(), lock: opts.lock, ..source };
+    // A renamed version keeps its owner and gets the owner's private ACL (in every store).
+    let version = ObjectVersion { key: key.to_owned(), lock: opts.lock, acl: None, ..source };
     let version_id = add_version(c, &version, mode, cur.as_ref(), now, &mut delta)?;
     let src = current(c, bucket, source_key)?;
     if mode == Versioning::Unversioned {
@@ -838,6 +841,27 @@ pub(super) fn replace_encryption(
         )?
         .execute(params![bucket, key, version_id, expected, record])?;
     Ok(n == 1)
+}
+
+pub(super) fn set_object_acl(
+    c: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    acl: Option<&str>,
+) -> R<String> {
+    if !bucket_exists(c, bucket)? {
+        return Err(MetaError::NoSuchBucket.into());
+    }
+    let updated: Option<String> = c
+        .prepare_cached(
+            "UPDATE objects SET acl = ?4 WHERE bucket = ?1 AND key = ?2 \
+             AND (version_id = ?3 OR (?3 IS NULL AND is_latest)) AND NOT is_delete_marker \
+             RETURNING version_id",
+        )?
+        .query_row(params![bucket, key, version_id, acl], |r| r.get(0))
+        .optional()?;
+    updated.ok_or_else(|| MetaError::NoSuchKey.into())
 }
 
 pub(super) fn set_object_lock(
@@ -1025,7 +1049,7 @@ pub(super) fn list_object_versions(
 // ---- uploads ----
 
 const UPLOAD_COLS: &str = "upload_id, bucket, key, initiated, owner, headers, tags, checksum_algorithm, checksum_type, \
-     encryption, object_lock";
+     encryption, object_lock, acl";
 
 fn upload_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
     Ok(Upload {
@@ -1042,6 +1066,7 @@ fn upload_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
         lock: ObjectLock::from_column(r.get::<_, Option<String>>(10)?.as_deref()).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e))
         })?,
+        acl: r.get(11)?,
     })
 }
 
@@ -1059,7 +1084,8 @@ pub(super) fn create_upload(c: &Connection, u: &Upload) -> R<()> {
         return Err(MetaError::Conflict.into());
     }
     c.prepare_cached(&format!(
-        "INSERT INTO uploads ({UPLOAD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT INTO uploads ({UPLOAD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+         ?12)"
     ))?
     .execute(params![
         u.upload_id,
@@ -1073,6 +1099,7 @@ pub(super) fn create_upload(c: &Connection, u: &Upload) -> R<()> {
         u.checksum_type,
         u.encryption,
         u.lock.to_column(),
+        u.acl,
     ])?;
     Ok(())
 }

@@ -172,6 +172,13 @@ CREATE TABLE rename_tokens (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX rename_tokens_by_age ON rename_tokens (bucket, created_at);
 ",
+    r"
+-- ACLs (issue 19): a version's ACL, committed with the version in its row, in the server's
+-- serialization. NULL is the owner's private ACL, so existing rows stay valid.
+ALTER TABLE objects ADD COLUMN acl TEXT;
+-- What an upload's object gets at completion.
+ALTER TABLE uploads ADD COLUMN acl TEXT;
+",
 ];
 
 /// Brings the schema up to date, each step in its own transaction.

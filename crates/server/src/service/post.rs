@@ -142,6 +142,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             integrity,
             condition: write_condition(&HeaderMap::new())?,
             encryption: self.sse_request(&object_headers)?,
+            // The `acl` field is the form's `x-amz-acl`.
+            ownership: self.write_ownership(&caller, &bucket, &object_headers).await?,
         };
         let stream = FileStream {
             body,
