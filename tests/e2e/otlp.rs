@@ -214,17 +214,21 @@ async fn spans_of_requests_and_their_store_calls_reach_the_collector() {
             ("s3gate.response.complete", "true"),
         ],
     );
-    // The authorization's bucket and policy reads, and the engine's bucket, encryption and
-    // object-lock reads, then the blob and the commit.
+    // The authorization's bucket and configuration reads, the write's Object Ownership reads
+    // (the same two again, for the owner and ACL a new version gets: sharing the
+    // authorization's is still to do), the engine's encryption and object-lock reads (and its
+    // bucket read), then the blob and the commit.
     assert_eq!(
         children(&spans, put_span),
         [
             "blob.put",
             "metadata.bucket",
             "metadata.bucket",
+            "metadata.bucket",
             "metadata.bucket_config",
             "metadata.bucket_config",
-            "metadata.bucket_config",
+            "metadata.bucket_configs",
+            "metadata.bucket_configs",
             "metadata.put_object"
         ]
     );
@@ -239,7 +243,7 @@ async fn spans_of_requests_and_their_store_calls_reach_the_collector() {
             ("http.response.body.size", &len),
         ],
     );
-    let read = ["metadata.bucket", "metadata.bucket", "metadata.bucket_config"];
+    let read = ["metadata.bucket", "metadata.bucket", "metadata.bucket_configs"];
     let get_children = [&["blob.get"][..], &read, &["metadata.object_version"]].concat();
     assert_eq!(children(&spans, get_span), get_children);
     assert_ne!(get_span.trace_id, put_span.trace_id, "each request is a trace of its own");
