@@ -66,11 +66,8 @@ fn write_file(path: &Path, keys: &MasterKeys) -> anyhow::Result<()> {
 /// The master keys of `serve`: the environment's, else the key file's, else a new key file
 /// with one fresh key.
 pub(crate) fn load(data_dir: &Path, file: Option<&Path>) -> anyhow::Result<MasterKeys> {
-    if let Ok(list) = std::env::var("S3GATE_MASTER_KEYS")
-        && !list.is_empty()
-    {
-        let list = zeroize::Zeroizing::new(list);
-        return MasterKeys::parse_list(&list).context("S3GATE_MASTER_KEYS");
+    if let Some(keys) = from_env() {
+        return keys;
     }
     let path = key_file(data_dir, file);
     if path.exists() {
@@ -92,14 +89,15 @@ pub(crate) fn load(data_dir: &Path, file: Option<&Path>) -> anyhow::Result<Maste
 pub(crate) fn reloader(data_dir: &Path, file: Option<&Path>) -> s3gate_engine::KeyReload {
     let path = key_file(data_dir, file);
     std::sync::Arc::new(move || {
-        if let Ok(list) = std::env::var("S3GATE_MASTER_KEYS")
-            && !list.is_empty()
-        {
-            let list = zeroize::Zeroizing::new(list);
-            return MasterKeys::parse_list(&list).map_err(|e| format!("S3GATE_MASTER_KEYS: {e}"));
-        }
-        read_file(&path).map_err(|e| format!("{e:#}"))
+        from_env().unwrap_or_else(|| read_file(&path)).map_err(|e| format!("{e:#}"))
     })
+}
+
+/// The ring `S3GATE_MASTER_KEYS` gives, if it is set and not empty.
+fn from_env() -> Option<anyhow::Result<MasterKeys>> {
+    let list = std::env::var("S3GATE_MASTER_KEYS").ok().filter(|l| !l.is_empty())?;
+    let list = zeroize::Zeroizing::new(list);
+    Some(MasterKeys::parse_list(&list).context("S3GATE_MASTER_KEYS"))
 }
 
 /// Creates the key file only if it does not exist, atomically even against other gateways

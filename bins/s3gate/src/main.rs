@@ -557,7 +557,7 @@ async fn serve(
         _ => None,
     };
     let reload_keys = watch_master_keys(&engine, &data_dir, args.master_key_file.as_deref());
-    spawn_sighup_handler(cert, move || reload_keys("SIGHUP"))?;
+    spawn_sighup_handler(cert, reload_keys)?;
     let gateway = Arc::new(Gateway::new(engine, &server_config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -752,15 +752,11 @@ fn extra_metrics(engine: GatewayEngine) -> ExtraMetrics {
 
 /// Keeps the engine's master key ring in step with the key file: reloads it when the file
 /// changes (polled) and returns the reload, for SIGHUP.
-fn watch_master_keys(
-    engine: &GatewayEngine,
-    data_dir: &Path,
-    file: Option<&Path>,
-) -> Arc<dyn Fn(&str) + Send + Sync> {
-    let reload_keys: Arc<dyn Fn(&str) + Send + Sync> = {
+fn watch_master_keys(engine: &GatewayEngine, data_dir: &Path, file: Option<&Path>) -> KeyReloader {
+    let reload_keys: KeyReloader = {
         let engine = engine.clone();
         let reload = keys::reloader(data_dir, file);
-        Arc::new(move |why: &str| match reload() {
+        Arc::new(move |why: &'static str| match reload() {
             Ok(keys) => {
                 tracing::info!(active = %keys.active_id(), why, "master key ring reloaded");
                 engine.replace_master_keys(keys);
@@ -776,6 +772,17 @@ fn watch_master_keys(
     reload_keys
 }
 
+/// Reloads the engine's master key ring, saying why in the log.
+type KeyReloader = Arc<dyn Fn(&'static str) + Send + Sync>;
+
+/// Runs a reload (a file read) on the blocking pool, not on an async worker.
+async fn reload_off_the_runtime(reload: &KeyReloader, why: &'static str) {
+    let reload = Arc::clone(reload);
+    if let Err(e) = tokio::task::spawn_blocking(move || reload(why)).await {
+        tracing::error!(error = %e, "the master key reload task failed");
+    }
+}
+
 /// How often the gateway looks at the master key file's modification time.
 const KEY_FILE_POLL: Duration = Duration::from_secs(5);
 
@@ -783,11 +790,7 @@ const KEY_FILE_POLL: Duration = Duration::from_secs(5);
 /// by another process): within [`KEY_FILE_POLL`], every gateway on the file wraps new data
 /// keys under the new active key, so an old key can be retired once the rotation's re-wrap
 /// is done. A ring given by `S3GATE_MASTER_KEYS` has no file to watch.
-fn spawn_key_file_watch(
-    data_dir: PathBuf,
-    file: Option<PathBuf>,
-    reload: Arc<dyn Fn(&str) + Send + Sync>,
-) {
+fn spawn_key_file_watch(data_dir: PathBuf, file: Option<PathBuf>, reload: KeyReloader) {
     tokio::spawn(async move {
         let mut seen = keys::stamp(&data_dir, file.as_deref());
         let mut tick = tokio::time::interval(KEY_FILE_POLL);
@@ -797,7 +800,7 @@ fn spawn_key_file_watch(
             let now = keys::stamp(&data_dir, file.as_deref());
             if now.is_some() && now != seen {
                 seen = now;
-                reload("the master key file changed");
+                reload_off_the_runtime(&reload, "the master key file changed").await;
             }
         }
     });
@@ -807,13 +810,13 @@ fn spawn_key_file_watch(
 /// key (the signal never terminates the process, as its default action would).
 fn spawn_sighup_handler(
     cert: Option<Arc<tls::ReloadableCert>>,
-    reload_keys: impl Fn() + Send + 'static,
+    reload_keys: KeyReloader,
 ) -> anyhow::Result<()> {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            reload_keys();
+            reload_off_the_runtime(&reload_keys, "SIGHUP").await;
             let Some(c) = &cert else {
                 tracing::info!("SIGHUP: no TLS certificate to reload");
                 continue;

@@ -716,10 +716,8 @@ pub async fn rewrap_data_keys<M: MetadataStore>(
     ring: &MasterKeys,
 ) -> Result<u64, EngineError> {
     let mut done = 0;
-    let mut after: Option<(String, String, String)> = None;
-    loop {
-        let cursor = after.as_ref().map(|(b, k, v)| (b.as_str(), k.as_str(), v.as_str()));
-        let page = meta.encrypted_versions(cursor, REWRAP_PAGE).await?;
+    let mut scan = VersionScan::default();
+    while let Some(page) = scan.next_page(meta).await? {
         for v in &page {
             let sealing = Sealing::parse(&v.encryption)?;
             let StoredKey::Master(wrapped) = &sealing.key else { continue };
@@ -740,12 +738,35 @@ pub async fn rewrap_data_keys<M: MetadataStore>(
                 .await?;
             done += u64::from(swapped);
         }
+    }
+    Ok(done)
+}
+
+/// Pages through [`MetadataStore::encrypted_versions`], [`REWRAP_PAGE`] at a time.
+#[derive(Default)]
+struct VersionScan {
+    after: Option<(String, String, String)>,
+    done: bool,
+}
+
+impl VersionScan {
+    /// The next page, `None` after the last.
+    async fn next_page<M: MetadataStore>(
+        &mut self,
+        meta: &M,
+    ) -> Result<Option<Vec<s3gate_metadata::EncryptedVersion>>, EngineError> {
+        if self.done {
+            return Ok(None);
+        }
+        let cursor = self.after.as_ref().map(|(b, k, v)| (b.as_str(), k.as_str(), v.as_str()));
+        let page = meta.encrypted_versions(cursor, REWRAP_PAGE).await?;
         match page.last() {
             Some(last) if page.len() == REWRAP_PAGE as usize => {
-                after = Some((last.bucket.clone(), last.key.clone(), last.version_id.clone()));
+                self.after = Some((last.bucket.clone(), last.key.clone(), last.version_id.clone()));
             }
-            _ => return Ok(done),
+            _ => self.done = true,
         }
+        Ok(Some(page))
     }
 }
 
@@ -763,18 +784,10 @@ pub async fn master_keys_in_use<M: MetadataStore>(
         }
         Ok(())
     };
-    let mut after: Option<(String, String, String)> = None;
-    loop {
-        let cursor = after.as_ref().map(|(b, k, v)| (b.as_str(), k.as_str(), v.as_str()));
-        let page = meta.encrypted_versions(cursor, REWRAP_PAGE).await?;
+    let mut scan = VersionScan::default();
+    while let Some(page) = scan.next_page(meta).await? {
         for v in &page {
             note(&v.encryption)?;
-        }
-        match page.last() {
-            Some(last) if page.len() == REWRAP_PAGE as usize => {
-                after = Some((last.bucket.clone(), last.key.clone(), last.version_id.clone()));
-            }
-            _ => break,
         }
     }
     for record in upload_encryption_records(meta).await? {
