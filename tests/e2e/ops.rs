@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio_rustls::rustls;
 
 use crate::harness::{
-    Flavour, client_for, create_bucket, hyper_request, random_bytes, random_keys,
+    Flavour, client_for, create_bucket, err_info, hyper_request, random_bytes, random_keys,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_s3gate");
@@ -1070,12 +1070,23 @@ fn signed(
     ak: &str,
     sk: &str,
 ) -> http::Request<http_body_util::Full<Bytes>> {
+    signed_query(method, port, (path, None), body, (ak, sk))
+}
+
+/// [`signed`] with a query string.
+fn signed_query(
+    method: &str,
+    port: u16,
+    (path, query): (&str, Option<&str>),
+    body: &[u8],
+    (ak, sk): (&str, &str),
+) -> http::Request<http_body_util::Full<Bytes>> {
     use sha2::Digest as _;
     let host = format!("127.0.0.1:{port}");
     let payload_hash = hex::encode(sha2::Sha256::digest(body));
     let headers = [("host", host.as_str())];
     let added = s3gate_sigv4::sign_headers(
-        &s3gate_sigv4::RequestParts { method, raw_path: path, raw_query: None, headers: &headers },
+        &s3gate_sigv4::RequestParts { method, raw_path: path, raw_query: query, headers: &headers },
         &payload_hash,
         &s3gate_sigv4::SigningParams {
             access_key_id: ak,
@@ -1085,11 +1096,76 @@ fn signed(
             time: SystemTime::now(),
         },
     );
-    let mut req = http::Request::builder().method(method).uri(format!("https://{host}{path}"));
+    let uri = match query {
+        Some(q) => format!("https://{host}{path}?{q}"),
+        None => format!("https://{host}{path}"),
+    };
+    let mut req = http::Request::builder().method(method).uri(uri);
     for (n, v) in added {
         req = req.header(n, v);
     }
     req.body(http_body_util::Full::new(Bytes::copy_from_slice(body))).unwrap()
+}
+
+/// `aws:SecureTransport` and `s3:TlsVersion` come from the connection: a policy that denies
+/// reads below TLS 1.3 refuses a TLS 1.2 client and serves a TLS 1.3 one, and one that denies
+/// plain HTTP never fires on the TLS listener and always on the plain one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_condition_keys_come_from_the_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let pki = Pki::new();
+    pki.leaf(&cert, &key, "policy");
+    let args = ["--metrics-listen", "off", "--tls-cert", cert.to_str().unwrap()];
+    let p = Proc::start(&[&args[..], &["--tls-key", key.to_str().unwrap()]].concat());
+    let policy = r#"{"Version": "2012-10-17", "Statement": [
+        {"Sid": "Tls13Reads", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::tlsb/*",
+         "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.3"}}},
+        {"Sid": "NoPlainWrites", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": "arn:aws:s3:::tlsb/*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}"#;
+    let connect = |versions: &[&'static rustls::SupportedProtocolVersion]| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pki.ca.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    };
+    let send = async |conn: &tokio_rustls::TlsConnector, req| {
+        let (tls, _) = tls_connect(conn, p.port).await;
+        let (mut s, c) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(c);
+        s.send_request(req).await.unwrap().status().as_u16()
+    };
+    let tls13 = connect(&[&rustls::version::TLS13]);
+    let tls12 = connect(&[&rustls::version::TLS12]);
+    let keys = (p.ak.as_str(), p.sk.as_str());
+    let put_bucket = signed("PUT", p.port, "/tlsb", &[], keys.0, keys.1);
+    assert_eq!(send(&tls13, put_bucket).await, 200);
+    let set = signed_query("PUT", p.port, ("/tlsb", Some("policy=")), policy.as_bytes(), keys);
+    assert_eq!(send(&tls13, set).await, 204);
+    // Writes over TLS of either version are not plain HTTP.
+    for conn in [&tls12, &tls13] {
+        let put = signed("PUT", p.port, "/tlsb/o", b"over tls", keys.0, keys.1);
+        assert_eq!(send(conn, put).await, 200, "a write over TLS");
+    }
+    let get = || signed("GET", p.port, "/tlsb/o", &[], keys.0, keys.1);
+    assert_eq!(send(&tls13, get()).await, 200, "TLS 1.3 reads");
+    assert_eq!(send(&tls12, get()).await, 403, "TLS 1.2 is denied by s3:TlsVersion");
+
+    // The plain listener: the same policy refuses every write, and reads (no TLS version:
+    // NumericLessThan on an absent key does not match).
+    let plain = Proc::start(&["--metrics-listen", "off"]);
+    let c = client_for(plain.port, &plain.ak, &plain.sk, Flavour::Default, false);
+    c.create_bucket().bucket("tlsb").send().await.unwrap();
+    c.put_bucket_policy().bucket("tlsb").policy(policy).send().await.unwrap();
+    let refused = c.put_object().bucket("tlsb").key("o").body(b"plain".to_vec().into()).send();
+    assert_eq!(err_info(&refused.await.unwrap_err()), (403, "AccessDenied".to_owned()));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -214,20 +214,17 @@ async fn spans_of_requests_and_their_store_calls_reach_the_collector() {
             ("s3gate.response.complete", "true"),
         ],
     );
-    // The authorization's bucket and configuration reads, the write's Object Ownership reads
-    // (the same two again, for the owner and ACL a new version gets: sharing the
-    // authorization's is still to do), the engine's encryption and object-lock reads (and its
-    // bucket read), then the blob and the commit.
+    // The authorization's bucket and configuration reads (which the write's Object Ownership
+    // reuses for the owner and ACL a new version gets), the engine's encryption and
+    // object-lock reads (and its bucket read), then the blob and the commit.
     assert_eq!(
         children(&spans, put_span),
         [
             "blob.put",
             "metadata.bucket",
             "metadata.bucket",
-            "metadata.bucket",
             "metadata.bucket_config",
             "metadata.bucket_config",
-            "metadata.bucket_configs",
             "metadata.bucket_configs",
             "metadata.put_object"
         ]

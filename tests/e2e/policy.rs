@@ -401,3 +401,184 @@ async fn block_public_access() {
     let r = hyper_request("GET", &url, &[], Vec::new()).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// The condition keys that come from what a write asks for and how it was signed:
+/// `s3:object-lock-*` from a write's lock headers and from a PutObjectRetention or
+/// PutObjectLegalHold body, `s3:ObjectCreationOperation` (write-once objects with multipart
+/// parts exempt), and `s3:signatureAge` of a presigned URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_creation_and_signature_age_keys() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use aws_sdk_s3::types::{
+        ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention,
+        ObjectLockRetentionMode,
+    };
+    use std::time::{Duration, SystemTime};
+
+    let gw = Gateway::start();
+    let c = gw.client(Flavour::Default);
+    let b = "lockkeys";
+    c.create_bucket().bucket(b).object_lock_enabled_for_bucket(true).send().await.unwrap();
+    let doc = policy(&format!(
+        r#"{{"Sid": "NoCompliance", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::{b}/*",
+            "Condition": {{"StringEquals": {{"s3:object-lock-mode": "COMPLIANCE"}}}}}},
+           {{"Sid": "AtMost30Days", "Effect": "Deny", "Principal": "*",
+            "Action": ["s3:PutObject", "s3:PutObjectRetention"], "Resource": "arn:aws:s3:::{b}/*",
+            "Condition": {{"NumericGreaterThan": {{"s3:object-lock-remaining-retention-days": "30"}}}}}},
+           {{"Sid": "NoHoldsUnderHeld", "Effect": "Deny", "Principal": "*",
+            "Action": "s3:PutObjectLegalHold", "Resource": "arn:aws:s3:::{b}/free/*",
+            "Condition": {{"StringEquals": {{"s3:object-lock-legal-hold": "ON"}}}}}},
+           {{"Sid": "CreateOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::{b}/ledger/*",
+            "Condition": {{"Null": {{"s3:if-none-match": "true"}},
+                          "Bool": {{"s3:ObjectCreationOperation": "true"}}}}}},
+           {{"Sid": "FreshLinks", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::{b}/*",
+            "Condition": {{"NumericGreaterThan": {{"s3:signatureAge": "600000"}}}}}}"#
+    ));
+    c.put_bucket_policy().bucket(b).policy(&doc).send().await.unwrap();
+    let days = |n: u64| {
+        aws_sdk_s3::primitives::DateTime::from(SystemTime::now() + Duration::from_secs(n * 86_400))
+    };
+    let put = |key: &str| c.put_object().bucket(b).key(key).body(ByteStream::from_static(b"x"));
+
+    // Lock headers of a PutObject.
+    let compliance = put("a")
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(days(1));
+    expect_err(compliance.send().await, 403, "AccessDenied", "COMPLIANCE is denied");
+    let long = put("a")
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(days(40));
+    expect_err(long.send().await, 403, "AccessDenied", "40 days is more than 30");
+    let short = put("a")
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(days(5));
+    short.send().await.unwrap();
+    // The same key on a CreateMultipartUpload.
+    let cmu = c
+        .create_multipart_upload()
+        .bucket(b)
+        .key("mp")
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(days(1));
+    expect_err(cmu.send().await, 403, "AccessDenied", "COMPLIANCE multipart upload");
+
+    // PutObjectRetention: the body's date decides; a refused one changes nothing.
+    let retention = |d: u64| {
+        ObjectLockRetention::builder()
+            .mode(ObjectLockRetentionMode::Governance)
+            .retain_until_date(days(d))
+            .build()
+    };
+    let extend = c.put_object_retention().bucket(b).key("a").retention(retention(60));
+    expect_err(extend.send().await, 403, "AccessDenied", "retention of 60 days");
+    let before = c.get_object_retention().bucket(b).key("a").send().await.unwrap();
+    let until = before.retention().and_then(|r| r.retain_until_date()).unwrap().secs();
+    let now = aws_sdk_s3::primitives::DateTime::from(SystemTime::now()).secs();
+    assert!(until - now < 6 * 86_400, "the refused retention was not applied");
+    c.put_object_retention().bucket(b).key("a").retention(retention(20)).send().await.unwrap();
+
+    // PutObjectLegalHold: the body's status decides.
+    put("free/h").send().await.unwrap();
+    let hold = |s| ObjectLockLegalHold::builder().status(s).build();
+    let on = c.put_object_legal_hold().bucket(b).key("free/h");
+    let on = on.legal_hold(hold(ObjectLockLegalHoldStatus::On));
+    expect_err(on.send().await, 403, "AccessDenied", "a legal hold under free/");
+    let off = c.put_object_legal_hold().bucket(b).key("free/h");
+    off.legal_hold(hold(ObjectLockLegalHoldStatus::Off)).send().await.unwrap();
+
+    // Write-once: a PutObject must say If-None-Match; multipart parts need not.
+    expect_err(put("ledger/1").send().await, 403, "AccessDenied", "an overwrite-capable PUT");
+    put("ledger/1").if_none_match("*").send().await.unwrap();
+    let up = c.create_multipart_upload().bucket(b).key("ledger/2").send().await.unwrap();
+    let part = c
+        .upload_part()
+        .bucket(b)
+        .key("ledger/2")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await;
+    part.expect("UploadPart is no object creation");
+
+    // A presigned URL signed 20 minutes ago (valid for an hour) is too old; a fresh one is not.
+    let url = async |start: SystemTime| {
+        let cfg = PresigningConfig::builder()
+            .start_time(start)
+            .expires_in(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let p = c.get_object().bucket(b).key("free/h").presigned(cfg).await.unwrap();
+        p.uri().to_owned()
+    };
+    let old = url(SystemTime::now() - Duration::from_secs(1200)).await;
+    hyper_request("GET", &old, &[], Vec::new()).await.assert_error(403, "AccessDenied", "old");
+    let fresh = url(SystemTime::now()).await;
+    assert_eq!(hyper_request("GET", &fresh, &[], Vec::new()).await.status, 200);
+}
+
+/// A user a bucket policy lets upload may list the parts of and abort the multipart uploads
+/// they started (AWS's initiator rule), nobody else's; under BucketOwnerEnforced the bucket
+/// owner owns what they write, and listings say so (the initiator stays the writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_initiators_and_enforced_owners() {
+    let gw = Gateway::start();
+    let (ak, sk) = gw.add_user("alice");
+    let (bk, bs) = gw.add_user("bob");
+    let (ck, cs) = gw.add_user("carol");
+    let alice = gw.client_as(&ak, &sk, Flavour::Default);
+    let bob = gw.client_as(&bk, &bs, Flavour::Default);
+    let carol = gw.client_as(&ck, &cs, Flavour::Default);
+    let b = "dropbox";
+    create_bucket(&alice, b).await;
+    let doc = policy(&format!(
+        r#"{{"Sid": "Uploads", "Effect": "Allow", "Principal": {{"AWS": ["bob", "carol"]}},
+            "Action": "s3:PutObject", "Resource": "arn:aws:s3:::{b}/*"}}"#
+    ));
+    alice.put_bucket_policy().bucket(b).policy(&doc).send().await.unwrap();
+    let up = bob.create_multipart_upload().bucket(b).key("in/big").send().await.unwrap();
+    let id = up.upload_id().unwrap();
+    let part = bob.upload_part().bucket(b).key("in/big").upload_id(id).part_number(1);
+    part.body(ByteStream::from_static(b"part one")).send().await.unwrap();
+
+    // Bob lists his upload's parts: he started it. Alice owns the object-to-be.
+    let parts = bob.list_parts().bucket(b).key("in/big").upload_id(id).send().await.unwrap();
+    assert_eq!(parts.parts().len(), 1);
+    assert_eq!(parts.initiator().and_then(|i| i.id()), Some("bob"));
+    assert_eq!(parts.owner().and_then(|o| o.id()), Some("alice"));
+    let uploads = alice.list_multipart_uploads().bucket(b).send().await.unwrap();
+    let listed = &uploads.uploads()[0];
+    assert_eq!(listed.initiator().and_then(|i| i.id()), Some("bob"));
+    assert_eq!(listed.owner().and_then(|o| o.id()), Some("alice"));
+    // Carol may upload too, but this upload is not hers.
+    expect_err(
+        carol.list_parts().bucket(b).key("in/big").upload_id(id).send().await,
+        403,
+        "AccessDenied",
+        "another's upload's parts",
+    );
+    expect_err(
+        carol.abort_multipart_upload().bucket(b).key("in/big").upload_id(id).send().await,
+        403,
+        "AccessDenied",
+        "aborting another's upload",
+    );
+    bob.abort_multipart_upload().bucket(b).key("in/big").upload_id(id).send().await.unwrap();
+    expect_err(
+        alice.list_parts().bucket(b).key("in/big").upload_id(id).send().await,
+        404,
+        "NoSuchUpload",
+        "the aborted upload",
+    );
+
+    // What bob writes, alice owns (BucketOwnerEnforced, the default).
+    put(&bob, b, "in/small", b"small").await;
+    let listed = alice.list_objects_v2().bucket(b).fetch_owner(true).send().await.unwrap();
+    let object = &listed.contents()[0];
+    assert_eq!(object.owner().and_then(|o| o.id()), Some("alice"));
+    let versions = alice.list_object_versions().bucket(b).send().await.unwrap();
+    assert_eq!(versions.versions()[0].owner().and_then(|o| o.id()), Some("alice"));
+}

@@ -920,7 +920,9 @@ pub struct ListPartsResult {
     pub key: String,
     /// Upload id.
     pub upload_id: String,
-    /// Initiator and owner (S3 sends both; we have one principal).
+    /// Who started the upload.
+    pub initiator: Owner,
+    /// Who will own the object (the bucket owner under BucketOwnerEnforced).
     pub owner: Owner,
     /// Storage class, normally `STANDARD`.
     pub storage_class: String,
@@ -944,7 +946,7 @@ impl ListPartsResult {
         w.elem("Bucket", &self.bucket);
         w.elem("Key", &self.key);
         w.elem("UploadId", &self.upload_id);
-        w.owner("Initiator", &self.owner);
+        w.owner("Initiator", &self.initiator);
         w.owner("Owner", &self.owner);
         w.elem("StorageClass", &self.storage_class);
         w.num("PartNumberMarker", self.part_number_marker);
@@ -973,7 +975,9 @@ pub struct UploadEntry {
     pub upload_id: String,
     /// Creation time.
     pub initiated: SystemTime,
-    /// Initiator and owner.
+    /// Who started the upload.
+    pub initiator: Owner,
+    /// Who will own the object (the bucket owner under BucketOwnerEnforced).
     pub owner: Owner,
     /// Storage class, normally `STANDARD`.
     pub storage_class: String,
@@ -1030,7 +1034,7 @@ impl ListMultipartUploadsResult {
             w.open("Upload");
             w.elem("Key", &enc(&u.key, url));
             w.elem("UploadId", &u.upload_id);
-            w.owner("Initiator", &u.owner);
+            w.owner("Initiator", &u.initiator);
             w.owner("Owner", &u.owner);
             w.elem("StorageClass", &u.storage_class);
             w.time("Initiated", u.initiated);

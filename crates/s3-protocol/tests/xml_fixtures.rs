@@ -273,6 +273,7 @@ fn multipart_bodies() {
         bucket: "example-bucket".into(),
         key: "example-object".into(),
         upload_id: "XXBsb2FkIElEIGZvciBlbHZpbmcncyVcdS1tb3ZpZS5tMnRzEEEwbG9hZA".into(),
+        initiator: owner.clone(),
         owner,
         storage_class: "STANDARD".into(),
         part_number_marker: 1,
@@ -303,6 +304,7 @@ fn multipart_bodies() {
         key: key.into(),
         upload_id: id.into(),
         initiated: t("2010-11-10T20:48:33.000Z"),
+        initiator: owner.clone(),
         owner: owner.clone(),
         storage_class: "STANDARD".into(),
     };

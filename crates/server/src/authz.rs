@@ -75,12 +75,25 @@ pub struct ClientInfo {
     pub ip: IpAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// The negotiated TLS version as `s3:TlsVersion` reports it (`1.2`, `1.3`); `None` on a
+    /// plain connection.
+    pub tls_version: Option<&'static str>,
 }
 
 impl Default for ClientInfo {
     fn default() -> Self {
-        ClientInfo { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), tls: false }
+        ClientInfo { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), tls: false, tls_version: None }
     }
+}
+
+/// How and when a request was signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Signing {
+    /// Header, query or form, and the signature version.
+    pub(crate) by: SignedBy,
+    /// The signing time the signature covers (`x-amz-date`, `Date`): what `s3:signatureAge`
+    /// measures from. `None` where the signature names none (a SigV2 presigned URL, a form).
+    pub(crate) at: Option<SystemTime>,
 }
 
 /// How a request was signed: the values of `s3:authType` and `s3:signatureversion`.
@@ -140,29 +153,46 @@ pub(crate) struct Checker {
 pub(crate) struct BucketGrant {
     checker: Checker,
     bucket: String,
-    owner: String,
     policy: Option<Arc<Policy>>,
-    acls: BucketAcls,
+    facts: Arc<BucketFacts>,
 }
 
-/// What a bucket's ACL settings contribute to a decision.
-#[derive(Clone)]
-struct BucketAcls {
-    ownership: ObjectOwnership,
-    public_access_block: PublicAccessBlock,
-    /// The bucket's ACL, read only when ownership leaves ACLs on.
+/// A bucket's owner and the ACL settings its decisions need, read once per request (by the
+/// authorization, then reused by the write that gives a new version its owner and ACL).
+#[derive(Debug)]
+pub(crate) struct BucketFacts {
+    pub(crate) owner: String,
+    pub(crate) ownership: ObjectOwnership,
+    pub(crate) public_access_block: PublicAccessBlock,
+    /// The bucket's ACL, parsed only when ownership leaves ACLs on.
     acl: Option<Arc<Acl>>,
 }
 
-impl BucketAcls {
-    fn target<'a>(
-        &'a self,
-        owner: &'a str,
-        policy: Option<&'a Policy>,
-        object_acl: Option<&'a Acl>,
-    ) -> Target<'a> {
+impl BucketFacts {
+    /// The facts of a bucket owned by `owner` with these stored configurations.
+    pub(crate) fn from_configs(
+        owner: String,
+        configs: &[(String, String)],
+    ) -> Result<BucketFacts, ApiError> {
+        let config = |kind: &str| configs.iter().find(|(k, _)| k == kind).map(|(_, v)| v.as_str());
+        let ownership = crate::acl::ownership(config(crate::acl::OWNERSHIP_KIND))?;
+        let acl = if ownership.acls_enabled() {
+            Some(Arc::new(crate::acl::stored(config(crate::acl::ACL_KIND), &owner)?))
+        } else {
+            None
+        };
+        let public_access_block = parse_public_access_block(config(PUBLIC_ACCESS_BLOCK_KIND))?;
+        Ok(BucketFacts { owner, ownership, public_access_block, acl })
+    }
+
+    /// The bucket's ACL (the owner's full control while ACLs are off).
+    pub(crate) fn acl(&self) -> Acl {
+        self.acl.as_deref().cloned().unwrap_or_else(|| Acl::private(&self.owner))
+    }
+
+    fn target<'a>(&'a self, policy: Option<&'a Policy>, object_acl: Option<&'a Acl>) -> Target<'a> {
         Target {
-            bucket_owner: Some(owner),
+            bucket_owner: Some(&self.owner),
             bucket_policy: policy,
             bucket_acl: self.acl.as_deref(),
             object_acl,
@@ -176,7 +206,12 @@ impl BucketAcls {
 impl BucketGrant {
     /// The bucket's owner.
     pub(crate) fn owner(&self) -> &str {
-        &self.owner
+        &self.facts.owner
+    }
+
+    /// The bucket's owner and ACL settings, as this request read them.
+    pub(crate) fn facts(&self) -> &Arc<BucketFacts> {
+        &self.facts
     }
 
     /// Whether the bucket has a policy.
@@ -203,11 +238,41 @@ impl BucketGrant {
     }
 
     fn target<'a>(&'a self, object_acl: Option<&'a Acl>) -> Target<'a> {
-        self.acls.target(&self.owner, self.policy.as_deref(), object_acl)
+        self.facts.target(self.policy.as_deref(), object_acl)
+    }
+}
+
+/// The `s3:object-lock-*` keys of a write or of a PutObjectRetention/PutObjectLegalHold:
+/// the mode, the retain-until date, the whole days from now until it (rounded up: a date 10.5
+/// days away is 11 remaining days), and the legal hold.
+fn set_lock_keys(
+    context: &mut Context,
+    retention: Option<(s3gate_protocol::RetentionMode, SystemTime)>,
+    legal_hold: Option<bool>,
+    now: SystemTime,
+) {
+    if let Some((mode, until)) = retention {
+        context.set(KeyName::S3ObjectLockMode, mode.as_str());
+        context.set(KeyName::S3ObjectLockRetainUntilDate, s3gate_protocol::format_iso8601(until));
+        let secs = until.duration_since(now).unwrap_or_default().as_secs();
+        context.set(KeyName::S3ObjectLockRemainingRetentionDays, secs.div_ceil(86_400).to_string());
+    }
+    if let Some(on) = legal_hold {
+        context.set(KeyName::S3ObjectLockLegalHold, if on { "ON" } else { "OFF" });
     }
 }
 
 impl Checker {
+    /// Adds the lock keys of a PutObjectRetention or PutObjectLegalHold body (read before the
+    /// request is decided, so that a policy can condition on what it sets).
+    pub(crate) fn set_lock(
+        &mut self,
+        retention: Option<(s3gate_protocol::RetentionMode, SystemTime)>,
+        legal_hold: Option<bool>,
+    ) {
+        set_lock_keys(&mut self.context, retention, legal_hold, SystemTime::now());
+    }
+
     fn allows(&self, action: Action, resource: &ResourceArn, target: &Target<'_>) -> bool {
         let request =
             Request { principal: &self.principal, action, resource, context: &self.context };
@@ -277,10 +342,14 @@ impl Authz {
         op: &Operation,
         headers: &HeaderMap,
         client: ClientInfo,
-        signed: Option<SignedBy>,
+        signed: Option<Signing>,
     ) -> Checker {
-        let mut context = Context::new(SystemTime::now());
+        let now = SystemTime::now();
+        let mut context = Context::new(now);
         context.set_source_ip(client.ip).set_secure_transport(client.tls);
+        if let Some(version) = client.tls_version {
+            context.set(KeyName::S3TlsVersion, version);
+        }
         for (name, key) in [
             ("user-agent", KeyName::AwsUserAgent),
             ("referer", KeyName::AwsReferer),
@@ -313,8 +382,31 @@ impl Authz {
             }
         }
         if let Some(signed) = signed {
-            context.set(KeyName::S3AuthType, signed.auth_type());
-            context.set(KeyName::S3Signatureversion, signed.signature_version());
+            context.set(KeyName::S3AuthType, signed.by.auth_type());
+            context.set(KeyName::S3Signatureversion, signed.by.signature_version());
+            // Milliseconds since the signing time; a clock skew that puts it ahead counts as 0.
+            if let Some(at) = signed.at {
+                let age = now.duration_since(at).unwrap_or_default().as_millis();
+                context.set(KeyName::S3SignatureAge, age.to_string());
+            }
+        }
+        // The lock a write asks for: its headers (a form's fields are its headers). Headers
+        // that do not parse give no keys: the write is refused with InvalidArgument anyway.
+        if let Ok(lock) = s3gate_protocol::parse_lock_headers(|n| header(headers, n)) {
+            set_lock_keys(&mut context, lock.retention, lock.legal_hold, now);
+        }
+        // Whether the request makes the object (a multipart upload makes it at Complete).
+        let creates = match op {
+            Operation::PutObject { .. }
+            | Operation::CopyObject { .. }
+            | Operation::CompleteMultipartUpload { .. } => Some(true),
+            Operation::CreateMultipartUpload { .. }
+            | Operation::UploadPart { .. }
+            | Operation::UploadPartCopy { .. } => Some(false),
+            _ => None,
+        };
+        if let Some(creates) = creates {
+            context.set(KeyName::S3ObjectCreationOperation, creates.to_string());
         }
         match op {
             Operation::ListObjects { params, .. } => {
@@ -364,23 +456,14 @@ impl Authz {
         action: Option<Action>,
         bucket: &str,
         key: Option<(&str, Option<&str>)>,
+        upload: Option<&str>,
     ) -> Result<Option<BucketGrant>, ApiError> {
         let Some(b) = meta.bucket(bucket).await.map_err(meta_error)? else {
             return Ok(None);
         };
         let configs = meta.bucket_configs(bucket).await.map_err(meta_error)?;
-        let config = |kind: &str| configs.iter().find(|(k, _)| k == kind).map(|(_, v)| v.as_str());
-        let text = config(POLICY_KIND);
-        let ownership = crate::acl::ownership(config(crate::acl::OWNERSHIP_KIND))?;
-        let acls = BucketAcls {
-            ownership,
-            public_access_block: parse_public_access_block(config(PUBLIC_ACCESS_BLOCK_KIND))?,
-            acl: if ownership.acls_enabled() {
-                Some(Arc::new(crate::acl::stored(config(crate::acl::ACL_KIND), &b.owner)?))
-            } else {
-                None
-            },
-        };
+        let text = configs.iter().find(|(k, _)| k == POLICY_KIND).map(|(_, v)| v.as_str());
+        let facts = Arc::new(BucketFacts::from_configs(b.owner, &configs)?);
         let mut checker = checker;
         // `s3:ExistingObjectTag/<k>`: the object's tags, read only when the policy asks.
         if let (Some((key, _)), Some(text)) = (key, text)
@@ -396,7 +479,7 @@ impl Authz {
         // account's own users (every user of the gateway), never an anonymous requester.
         if matches!(checker.principal, Principal::Anonymous)
             && policy.as_ref().is_some_and(|p| p.is_public())
-            && acls.public_access_block.restrict_public_buckets
+            && facts.public_access_block.restrict_public_buckets
         {
             return Err(ApiError::code(ErrorCode::AccessDenied));
         }
@@ -404,20 +487,31 @@ impl Authz {
             Some((k, _)) => ResourceArn::object(bucket, k),
             None => ResourceArn::bucket(bucket),
         };
-        let grant =
-            BucketGrant { checker, bucket: bucket.to_owned(), owner: b.owner, policy, acls };
+        let grant = BucketGrant { checker, bucket: bucket.to_owned(), policy, facts };
         let Some(action) = action else { return Ok(Some(grant)) };
         if grant.checker.allows(action, &resource, &grant.target(None)) {
             return Ok(Some(grant));
         }
         // Only an object's ACL is left to allow it: read the version's, when ACLs are on.
         if let (Some((key, version)), Some((AclOf::Object, _))) = (key, acl_permission(action))
-            && grant.acls.ownership.acls_enabled()
+            && grant.facts.ownership.acls_enabled()
             && let Some(v) = meta.object_version(bucket, key, version).await.map_err(meta_error)?
             && !v.is_delete_marker
         {
             let acl = crate::acl::stored(v.acl.as_deref(), &v.owner)?;
             if grant.checker.allows(action, &resource, &grant.target(Some(&acl))) {
+                return Ok(Some(grant));
+            }
+        }
+        // Whoever started a multipart upload may list its parts and abort it (AWS's initiator
+        // rule): read the upload only when nothing else allowed the request.
+        if let Some(id) = upload
+            && matches!(action, Action::AbortMultipartUpload | Action::ListMultipartUploadParts)
+            && let Some(u) = meta.upload(bucket, id).await.map_err(meta_error)?
+        {
+            let mut target = grant.target(None);
+            target.upload_initiator = Some(&u.owner);
+            if grant.checker.allows(action, &resource, &target) {
                 return Ok(Some(grant));
             }
         }
@@ -448,6 +542,83 @@ pub(crate) fn action(permission: &str) -> Result<Action, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn value(context: &Context, key: KeyName) -> Option<String> {
+        context
+            .get(&Key::from(key))
+            .map(|v| v.iter().map(s3gate_policy::Value::as_str).collect::<Vec<_>>().join(","))
+    }
+
+    /// A write's lock headers become the `s3:object-lock-*` keys; remaining days round up.
+    #[test]
+    fn lock_keys_of_a_write() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_hours(500_000);
+        let cases =
+            [(0, "0"), (1, "1"), (86_400, "1"), (86_401, "2"), (10 * 86_400 + 43_200, "11")];
+        for (ahead, days) in cases {
+            let mut c = Context::new(now);
+            let until = now + std::time::Duration::from_secs(ahead);
+            set_lock_keys(
+                &mut c,
+                Some((s3gate_protocol::RetentionMode::Governance, until)),
+                None,
+                now,
+            );
+            assert_eq!(
+                value(&c, KeyName::S3ObjectLockRemainingRetentionDays).as_deref(),
+                Some(days)
+            );
+            assert_eq!(value(&c, KeyName::S3ObjectLockMode).as_deref(), Some("GOVERNANCE"));
+            assert_eq!(value(&c, KeyName::S3ObjectLockLegalHold), None);
+        }
+        // A date already past leaves no days.
+        let mut c = Context::new(now);
+        let past = now - std::time::Duration::from_secs(5);
+        set_lock_keys(
+            &mut c,
+            Some((s3gate_protocol::RetentionMode::Compliance, past)),
+            Some(true),
+            now,
+        );
+        assert_eq!(value(&c, KeyName::S3ObjectLockRemainingRetentionDays).as_deref(), Some("0"));
+        assert_eq!(value(&c, KeyName::S3ObjectLockLegalHold).as_deref(), Some("ON"));
+        assert_eq!(
+            value(&c, KeyName::S3ObjectLockRetainUntilDate).as_deref(),
+            Some("2027-01-15T07:59:55.000Z")
+        );
+    }
+
+    /// Which operations create an object, and the keys of how a request was signed.
+    #[test]
+    fn creation_signature_age_and_tls_keys() {
+        let bucket = s3gate_protocol::BucketName::parse("bbb").unwrap();
+        let key = s3gate_protocol::ObjectKey::parse("k".to_owned()).unwrap();
+        let identity = Identity { user: None };
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-object-lock-legal-hold", http::HeaderValue::from_static("ON"));
+        let client = ClientInfo { tls: true, tls_version: Some("1.3"), ..ClientInfo::default() };
+        let signed = Signing {
+            by: SignedBy::Query(SignatureVersion::V4),
+            at: Some(SystemTime::now() - std::time::Duration::from_secs(90)),
+        };
+        let put = Operation::PutObject { bucket: bucket.clone(), key: key.clone() };
+        let c = Authz::checker(&identity, &put, &headers, client, Some(signed)).context;
+        assert_eq!(value(&c, KeyName::S3ObjectCreationOperation).as_deref(), Some("true"));
+        assert_eq!(value(&c, KeyName::S3TlsVersion).as_deref(), Some("1.3"));
+        assert_eq!(value(&c, KeyName::S3ObjectLockLegalHold).as_deref(), Some("ON"));
+        let age: u64 = value(&c, KeyName::S3SignatureAge).unwrap().parse().unwrap();
+        assert!((90_000..120_000).contains(&age), "{age} ms");
+        let cmu = Operation::CreateMultipartUpload { bucket: bucket.clone(), key };
+        let c =
+            Authz::checker(&identity, &cmu, &HeaderMap::new(), ClientInfo::default(), None).context;
+        assert_eq!(value(&c, KeyName::S3ObjectCreationOperation).as_deref(), Some("false"));
+        assert_eq!(value(&c, KeyName::S3TlsVersion), None);
+        assert_eq!(value(&c, KeyName::S3SignatureAge), None);
+        let head = Operation::HeadBucket { bucket };
+        let c = Authz::checker(&identity, &head, &HeaderMap::new(), ClientInfo::default(), None)
+            .context;
+        assert_eq!(value(&c, KeyName::S3ObjectCreationOperation), None);
+    }
 
     /// The values AWS documents for `s3:authType` and `s3:signatureversion`.
     #[test]

@@ -205,6 +205,10 @@ where
 
 impl<M: MetadataStore, B: BlobStore> Front<M, B> {
     /// Serves one accepted connection until it ends; `permit` is its connection slot.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one connection's life in order: its service, first byte, handshake, serving"
+    )]
     async fn serve_connection(
         self: Arc<Self>,
         stream: TcpStream,
@@ -220,31 +224,34 @@ impl<M: MetadataStore, B: BlobStore> Front<M, B> {
         let gw = Arc::clone(&self.gateway);
         let in_flight = Arc::clone(&self.in_flight);
         let requests = Arc::clone(&activity);
-        let client = crate::ClientInfo { ip: peer.ip(), tls: self.tls.is_some() };
-        let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(client);
-            let gw = Arc::clone(&gw);
-            // Stamped when hyper hands the request over: its head is complete.
-            let request = requests.begin();
-            // Taken before the future runs: a request over the limit costs no engine work.
-            let permit = Arc::clone(&in_flight).try_acquire_owned();
-            async move {
-                let resp = if let Ok(permit) = permit {
-                    crate::body::hold(gw.handle(req).await, (permit, request))
-                } else {
-                    // Refused unread: the body is settled like any early answer's, with the
-                    // smaller bounds of a server that is shedding load.
-                    let framing = crate::body::Framing::of(&req);
-                    let resp = gw.slow_down(&req);
-                    let body =
-                        crate::metrics::CountedIncoming::new(req.into_body(), Arc::default());
-                    let leftover = crate::body::Leftover::unread(body);
-                    let resp = crate::body::settle(resp, &leftover, framing, SHED_DRAIN).0;
-                    crate::body::hold(resp, request)
-                };
-                Ok::<_, std::convert::Infallible>(resp)
-            }
-        });
+        let ip = peer.ip();
+        // Made once the connection's TLS version is known (after the handshake).
+        let service = move |client: crate::ClientInfo| {
+            service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(client);
+                let gw = Arc::clone(&gw);
+                // Stamped when hyper hands the request over: its head is complete.
+                let request = requests.begin();
+                // Taken before the future runs: a request over the limit costs no engine work.
+                let permit = Arc::clone(&in_flight).try_acquire_owned();
+                async move {
+                    let resp = if let Ok(permit) = permit {
+                        crate::body::hold(gw.handle(req).await, (permit, request))
+                    } else {
+                        // Refused unread: the body is settled like any early answer's, with the
+                        // smaller bounds of a server that is shedding load.
+                        let framing = crate::body::Framing::of(&req);
+                        let resp = gw.slow_down(&req);
+                        let body =
+                            crate::metrics::CountedIncoming::new(req.into_body(), Arc::default());
+                        let leftover = crate::body::Leftover::unread(body);
+                        let resp = crate::body::settle(resp, &leftover, framing, SHED_DRAIN).0;
+                        crate::body::hold(resp, request)
+                    };
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            })
+        };
         let mut stop = self.stop.clone();
         let timeout = self.deadlines.first_request;
         // hyper's header-read timeout starts only once the HTTP version is detected, which
@@ -266,8 +273,10 @@ impl<M: MetadataStore, B: BlobStore> Front<M, B> {
         }
         let (closed, result) = match &self.tls {
             None => {
-                let conn =
-                    self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let client = crate::ClientInfo { ip, tls: false, tls_version: None };
+                let conn = self
+                    .builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service(client));
                 conn::drive(conn.into_owned(), &activity, self.deadlines, stop).await
             }
             Some(acceptor) => {
@@ -299,8 +308,11 @@ impl<M: MetadataStore, B: BlobStore> Front<M, B> {
                         return;
                     }
                 };
-                let conn =
-                    self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let tls_version = tls_version(stream.get_ref().1.protocol_version());
+                let client = crate::ClientInfo { ip, tls: true, tls_version };
+                let conn = self
+                    .builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service(client));
                 conn::drive(conn.into_owned(), &activity, self.deadlines, stop).await
             }
         };
@@ -314,6 +326,15 @@ impl<M: MetadataStore, B: BlobStore> Front<M, B> {
         drop(open);
         activity.hand_over(permit);
         drop(admitted);
+    }
+}
+
+/// A negotiated TLS version as `s3:TlsVersion` names it.
+fn tls_version(v: Option<tokio_rustls::rustls::ProtocolVersion>) -> Option<&'static str> {
+    match v {
+        Some(tokio_rustls::rustls::ProtocolVersion::TLSv1_3) => Some("1.3"),
+        Some(tokio_rustls::rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
+        _ => None,
     }
 }
 

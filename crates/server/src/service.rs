@@ -98,6 +98,9 @@ struct Authed {
     /// When the bucket policy, not ownership, allowed the request: what it allows on the
     /// bucket, for checks made later in the request (each key of DeleteObjects).
     grant: Option<BucketGrant>,
+    /// The addressed bucket's owner and ACL settings, as the authorization read them (what a
+    /// write needs to give its version an owner and ACL, without reading them again).
+    bucket: Option<Arc<authz::BucketFacts>>,
     /// `x-amz-bypass-governance-retention: true` from a caller allowed
     /// `s3:BypassGovernanceRetention` on the addressed object (DeleteObject,
     /// PutObjectRetention; DeleteObjects decides per key).
@@ -122,18 +125,21 @@ impl Authed {
         }
     }
 
-    /// How the request was signed, for the `s3:authType` and `s3:signatureversion` keys;
-    /// `None` when it was not.
-    fn signed_by(&self) -> Option<authz::SignedBy> {
-        use authz::SignedBy;
-        match &self.signed {
-            Some(Signed::V4(v)) if v.presigned => Some(SignedBy::Query(SignatureVersion::V4)),
-            Some(Signed::V4(_)) => Some(SignedBy::Header(SignatureVersion::V4)),
-            Some(Signed::V2(v)) if v.presigned => Some(SignedBy::Query(SignatureVersion::V2)),
-            Some(Signed::V2(_)) => Some(SignedBy::Header(SignatureVersion::V2)),
-            Some(Signed::Form(version)) => Some(SignedBy::Form(*version)),
-            None => None,
-        }
+    /// How and when the request was signed, for the `s3:authType`, `s3:signatureversion` and
+    /// `s3:signatureAge` keys; `None` when it was not.
+    fn signed_by(&self) -> Option<authz::Signing> {
+        use authz::{SignedBy, Signing};
+        let (by, at) = match &self.signed {
+            Some(Signed::V4(v)) if v.presigned => {
+                (SignedBy::Query(SignatureVersion::V4), Some(v.request_time))
+            }
+            Some(Signed::V4(v)) => (SignedBy::Header(SignatureVersion::V4), Some(v.request_time)),
+            Some(Signed::V2(v)) if v.presigned => (SignedBy::Query(SignatureVersion::V2), None),
+            Some(Signed::V2(v)) => (SignedBy::Header(SignatureVersion::V2), v.request_time),
+            Some(Signed::Form(version)) => (SignedBy::Form(*version), None),
+            None => return None,
+        };
+        Some(Signing { by, at })
     }
 
     /// How the body is checked: an anonymous request's is unsigned.
@@ -435,11 +441,16 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         info.bucket = op.bucket().map(ToString::to_string).unwrap_or_default();
         info.key = op.key().map(ToString::to_string).unwrap_or_default();
         let client = parts.extensions.get::<ClientInfo>().copied().unwrap_or_default();
-        self.authorize(&op, &parts.headers, client, &mut authed).await?;
+        // What a PutObjectRetention or PutObjectLegalHold sets is in its (small) body, and a
+        // policy may condition on it (`s3:object-lock-*`): read before the request is decided.
+        let mut body = body;
+        let lock_body =
+            if sets_lock(&op) { Some(read_small_body(&mut body, &authed).await?) } else { None };
+        self.authorize(&op, &parts.headers, client, lock_body.as_deref(), &mut authed).await?;
         self.check_request_headers(&op, &parts.headers, &authed.caller).await?;
         let key = op.key().map(ObjectKey::to_string);
         let is_read = matches!(op, Operation::GetObject { .. } | Operation::HeadObject { .. });
-        let result = self.dispatch(op, &parts.headers, body, &authed).await;
+        let result = self.dispatch(op, &parts.headers, body, lock_body, &authed).await;
         match (result, &authed.grant, key) {
             // A reader the bucket policy lets in learns that a key is missing only if it may
             // list it too (see `authorize`).
@@ -532,6 +543,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             signed: None,
             identity: self.authz.identity(None),
             grant: None,
+            bucket: None,
             bypass: false,
         }
     }
@@ -599,7 +611,14 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         let Some(u) = found else { return Err(ApiError::code(ErrorCode::InvalidAccessKeyId)) };
         let identity = self.authz.identity(Some(&u));
         let caller = Caller { user: u.name, is_root: u.is_root, authorized: false };
-        Ok(Authed { caller, signed: Some(signed), identity, grant: None, bypass: false })
+        Ok(Authed {
+            caller,
+            signed: Some(signed),
+            identity,
+            grant: None,
+            bucket: None,
+            bypass: false,
+        })
     }
 
     /// Decides the request before the engine sees it (module `authz`): every request on a
@@ -612,6 +631,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         op: &Operation,
         headers: &HeaderMap,
         client: ClientInfo,
+        lock_body: Option<&[u8]>,
         authed: &mut Authed,
     ) -> Result<(), ApiError> {
         let anonymous = authed.signed.is_none();
@@ -623,7 +643,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             return if anonymous { Err(ApiError::code(ErrorCode::AccessDenied)) } else { Ok(()) };
         }
         let meta = self.engine.metadata();
-        let checker = Authz::checker(&authed.identity, op, headers, client, authed.signed_by());
+        let mut checker = Authz::checker(&authed.identity, op, headers, client, authed.signed_by());
+        set_body_lock_keys(&mut checker, op, lock_body);
         // DeleteObjects is decided key by key (s3:DeleteObject on each), once its body is read.
         let action = match op {
             Operation::DeleteObjects { .. } => None,
@@ -639,8 +660,14 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             _ => None,
         };
         let addressed = key.map(|k| (k, version));
+        let upload = match op {
+            Operation::AbortMultipartUpload { upload_id, .. }
+            | Operation::ListParts { upload_id, .. } => Some(upload_id.as_str()),
+            _ => None,
+        };
         let decided =
-            self.authz.decide(meta, checker.clone(), action, bucket.as_str(), addressed).await;
+            self.authz.decide(meta, checker.clone(), action, bucket.as_str(), addressed, upload);
+        let decided = decided.await;
         let decided = match (decided, key) {
             // A read of a key that does not exist is 404 to whoever may list it (s3:ListBucket
             // with s3:prefix = the key), 403 to anyone else, as on AWS.
@@ -649,7 +676,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             {
                 let missing =
                     meta.object(bucket.as_str(), key).await.map_err(engine_meta)?.is_none();
-                let lister = self.authz.decide(meta, checker.clone(), None, bucket.as_str(), None);
+                let lister =
+                    self.authz.decide(meta, checker.clone(), None, bucket.as_str(), None, None);
                 return match lister.await? {
                     Some(g) if missing && g.allows_list(key) => {
                         Err(ApiError::code(ErrorCode::NoSuchKey))
@@ -666,6 +694,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             return Ok(());
         };
+        authed.bucket = Some(Arc::clone(grant.facts()));
         let caller = &mut authed.caller;
         let owns = |owner: &str| !anonymous && (caller.is_root || owner == caller.user);
         let mut is_owner = owns(grant.owner());
@@ -675,7 +704,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             for name in ["GetObject", "DeleteObject"] {
                 let action = Some(authz::action(name)?);
                 let (bucket, key) = (bucket.as_str(), Some((source.as_str(), None)));
-                self.authz.decide(meta, checker.clone(), action, bucket, key).await?;
+                self.authz.decide(meta, checker.clone(), action, bucket, key, None).await?;
             }
         }
         if matches!(op, Operation::CopyObject { .. } | Operation::UploadPartCopy { .. }) {
@@ -684,7 +713,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             let key = Some((source.key.as_str(), source.version_id.as_deref()));
             let bucket = source.bucket.as_str();
             let read = Some(authz::action(read)?);
-            if let Some(source) = self.authz.decide(meta, checker, read, bucket, key).await? {
+            if let Some(source) = self.authz.decide(meta, checker, read, bucket, key, None).await? {
                 is_owner &= owns(source.owner());
             }
         }
@@ -710,7 +739,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             let checker = Authz::checker(&authed.identity, op, headers, client, authed.signed_by());
             let bypass = Some(s3gate_policy::Action::BypassGovernanceRetention);
             let decided =
-                self.authz.decide(meta, checker, bypass, bucket.as_str(), addressed).await;
+                self.authz.decide(meta, checker, bypass, bucket.as_str(), addressed, None).await;
             authed.bypass = matches!(decided, Ok(Some(_)));
         }
         Ok(())
@@ -722,6 +751,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         op: Operation,
         headers: &HeaderMap,
         body: TimedBody,
+        lock_body: Option<Bytes>,
         authed: &Authed,
     ) -> Result<Resp, ApiError> {
         let caller = &authed.caller;
@@ -806,7 +836,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                         },
                     )
                     .await?;
-                let (contents, common_prefixes, last) = split_page(page.entries, true);
+                let (contents, common_prefixes, last) = split_page(page.entries, Some(authed));
                 let result = ListBucketResult {
                     name: bucket.to_string(),
                     prefix: params.prefix,
@@ -841,7 +871,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     )
                     .await?;
                 let (contents, common_prefixes, last) =
-                    split_page(page.entries, params.fetch_owner);
+                    split_page(page.entries, params.fetch_owner.then_some(authed));
                 let key_count = u32::try_from(contents.len() + common_prefixes.len()).unwrap_or(0);
                 let result = ListBucketResultV2 {
                     name: bucket.to_string(),
@@ -881,7 +911,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     integrity,
                     condition: write_condition(headers)?,
                     encryption: self.sse_request(headers)?,
-                    ownership: self.write_ownership(caller, &bucket, headers).await?,
+                    ownership: self
+                        .write_ownership(caller, &bucket, headers, authed.bucket.as_ref())
+                        .await?,
                     bucket,
                 };
                 let out = e.put_object(caller, req, body::request_stream(body, mode)).await?;
@@ -930,7 +962,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             encryption: self.sse_request(headers)?,
                             source_customer_key: self
                                 .customer_key(headers, "x-amz-copy-source-")?,
-                            ownership: self.write_ownership(caller, &bucket, headers).await?,
+                            ownership: self
+                                .write_ownership(caller, &bucket, headers, authed.bucket.as_ref())
+                                .await?,
                             bucket,
                         },
                     )
@@ -1054,7 +1088,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             checksum_algorithm,
                             checksum_type,
                             encryption: self.sse_request(headers)?,
-                            ownership: self.write_ownership(caller, &bucket, headers).await?,
+                            ownership: self
+                                .write_ownership(caller, &bucket, headers, authed.bucket.as_ref())
+                                .await?,
                         },
                     )
                     .await?;
@@ -1193,7 +1229,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     bucket: bucket.to_string(),
                     key: key.to_string(),
                     upload_id: upload_id.to_string(),
-                    owner: owner(&page.upload.owner),
+                    initiator: owner(&page.upload.owner),
+                    owner: owner(reported_owner(authed, &page.upload.owner)),
                     storage_class: "STANDARD".to_owned(),
                     part_number_marker,
                     next_part_number_marker: next,
@@ -1312,7 +1349,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 Ok(empty(StatusCode::OK))
             }
             Operation::ListObjectVersions { bucket, params } => {
-                self.list_object_versions(caller, &bucket, params).await
+                self.list_object_versions(authed, &bucket, params).await
             }
             Operation::BucketConfig { bucket, sub, verb } => {
                 let body = if verb.operation.starts_with("Put") {
@@ -1334,7 +1371,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             Operation::ObjectConfig { bucket, key, version_id, sub, verb } => {
                 let body = if verb.operation.starts_with("Put") {
-                    let raw = read_small_body(body, authed).await?;
+                    let raw = match lock_body {
+                        Some(raw) => raw,
+                        None => read_small_body(body, authed).await?,
+                    };
                     verify_small_body_integrity(headers, &raw, false)?;
                     Some(raw)
                 } else {
@@ -1405,7 +1445,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                                 key: u.key,
                                 upload_id: u.upload_id,
                                 initiated: u.initiated,
-                                owner: owner(&u.owner),
+                                initiator: owner(&u.owner),
+                                owner: owner(reported_owner(authed, &u.owner)),
                                 storage_class: "STANDARD".to_owned(),
                             });
                         }
@@ -1651,10 +1692,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
 
     async fn list_object_versions(
         &self,
-        caller: &Caller,
+        authed: &Authed,
         bucket: &BucketName,
         params: s3gate_protocol::ListVersionsParams,
     ) -> Result<Resp, ApiError> {
+        let caller = &authed.caller;
         let req = ListVersionsRequest {
             prefix: params.prefix.clone(),
             delimiter: params.delimiter.clone(),
@@ -1680,7 +1722,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                         version_id: v.version_id,
                         is_latest: v.is_latest,
                         last_modified: v.last_modified,
-                        owner: owner(&v.owner),
+                        owner: owner(reported_owner(authed, &v.owner)),
                         object,
                     });
                 }
@@ -2107,8 +2149,38 @@ fn body_setup_v2(
     Ok((integrity, BodyMode::Plain))
 }
 
+/// The `s3:object-lock-*` keys of a PutObjectRetention or PutObjectLegalHold body. A body
+/// that does not parse sets none: the request is refused with MalformedXML anyway.
+fn set_body_lock_keys(checker: &mut authz::Checker, op: &Operation, lock_body: Option<&[u8]>) {
+    match (op, lock_body) {
+        (Operation::ObjectConfig { sub, .. }, Some(raw)) if sub.query == "retention" => {
+            if let Ok(retention) = s3gate_protocol::parse_retention(raw) {
+                checker.set_lock(retention, None);
+            }
+        }
+        (Operation::ObjectConfig { .. }, Some(raw)) => {
+            if let Ok(on) = s3gate_protocol::parse_legal_hold(raw) {
+                checker.set_lock(None, Some(on));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `op` sets a version's retention or legal hold (from its body).
+fn sets_lock(op: &Operation) -> bool {
+    matches!(
+        op,
+        Operation::ObjectConfig { verb, .. }
+            if matches!(verb.operation, "PutObjectRetention" | "PutObjectLegalHold")
+    )
+}
+
 /// Reads a small (XML) request body whole, verifying its payload hash, under [`MAX_XML_BODY`].
-async fn read_small_body(body: TimedBody, authed: &Authed) -> Result<Bytes, ApiError> {
+async fn read_small_body<B>(body: B, authed: &Authed) -> Result<Bytes, ApiError>
+where
+    B: http_body::Body<Data = Bytes, Error = BodyReadError>,
+{
     let limited = http_body_util::Limited::new(body, MAX_XML_BODY);
     let collected = limited.collect().await.map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
@@ -2244,10 +2316,19 @@ fn owner(user: &str) -> Owner {
     Owner { id: user.to_owned(), display_name: user.to_owned() }
 }
 
+/// The owner a listing reports for what `stored` wrote: under BucketOwnerEnforced the bucket
+/// owner owns every object (and every upload's object), as on AWS, whoever wrote it.
+fn reported_owner<'a>(authed: &'a Authed, stored: &'a str) -> &'a str {
+    match authed.bucket.as_deref() {
+        Some(facts) if !facts.ownership.acls_enabled() => &facts.owner,
+        _ => stored,
+    }
+}
+
 /// Splits a listing page into Contents and CommonPrefixes; also returns the last sort key.
 fn split_page(
     entries: Vec<ListEntry>,
-    with_owner: bool,
+    with_owner: Option<&Authed>,
 ) -> (Vec<ObjectEntry>, Vec<String>, Option<String>) {
     let last = entries.last().map(|e| e.sort_key().to_owned());
     let mut contents = Vec::new();
@@ -2256,7 +2337,7 @@ fn split_page(
         match entry {
             ListEntry::Object(o) => contents.push(ObjectEntry {
                 etag: ETag::parse_quoted_or_not(&o.etag),
-                owner: with_owner.then(|| owner(&o.owner)),
+                owner: with_owner.map(|a| owner(reported_owner(a, &o.owner))),
                 checksum_algorithm: o
                     .checksum_algorithm
                     .as_deref()

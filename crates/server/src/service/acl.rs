@@ -2,6 +2,8 @@
 //! Put/Get/DeleteBucketOwnershipControls, and the owner and ACL a write gives its version
 //! (module `crate::acl` stores them, `authz` enforces them).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use s3gate_engine::api::Caller;
@@ -16,27 +18,8 @@ use s3gate_storage_backend::BlobStore;
 
 use super::{Gateway, Resp, empty, version_id_header, xml};
 use crate::acl::{self, ACL_KIND, OWNERSHIP_KIND};
-use crate::authz;
+use crate::authz::BucketFacts;
 use crate::errors::ApiError;
-
-/// A bucket's owner and the settings its ACL decisions need, read once.
-pub(super) struct BucketAclState {
-    pub(super) owner: String,
-    pub(super) ownership: ObjectOwnership,
-    acl_text: Option<String>,
-    public_access_block: s3gate_policy::PublicAccessBlock,
-}
-
-impl BucketAclState {
-    /// The bucket's ACL (the owner's full control while ACLs are off).
-    fn acl(&self) -> Result<Acl, ApiError> {
-        if self.ownership.acls_enabled() {
-            acl::stored(self.acl_text.as_deref(), &self.owner)
-        } else {
-            Ok(Acl::private(&self.owner))
-        }
-    }
-}
 
 fn meta_err(e: s3gate_metadata::MetaError) -> ApiError {
     ApiError::from(EngineError::from(e))
@@ -48,7 +31,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     pub(super) async fn bucket_acl_state(
         &self,
         bucket: &BucketName,
-    ) -> Result<BucketAclState, ApiError> {
+    ) -> Result<BucketFacts, ApiError> {
         let meta = self.engine.metadata();
         let b = meta
             .bucket(bucket.as_str())
@@ -56,21 +39,13 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             .map_err(meta_err)?
             .ok_or_else(|| ApiError::from(EngineError::NoSuchBucket))?;
         let configs = meta.bucket_configs(bucket.as_str()).await.map_err(meta_err)?;
-        let config = |kind: &str| configs.iter().find(|(k, _)| k == kind).map(|(_, v)| v.clone());
-        Ok(BucketAclState {
-            owner: b.owner,
-            ownership: acl::ownership(config(OWNERSHIP_KIND).as_deref())?,
-            acl_text: config(ACL_KIND),
-            public_access_block: authz::parse_public_access_block(
-                config(authz::PUBLIC_ACCESS_BLOCK_KIND).as_deref(),
-            )?,
-        })
+        BucketFacts::from_configs(b.owner, &configs)
     }
 
     /// Checks an ACL a request sets on a bucket whose ACLs are on: Block Public Access
     /// (`AccessDenied`), and every canonical-user grantee is a user of the gateway
     /// (`InvalidArgument` "Invalid id", as AWS answers for an unknown canonical id).
-    async fn check_new_acl(&self, acl: &Acl, state: &BucketAclState) -> Result<(), ApiError> {
+    async fn check_new_acl(&self, acl: &Acl, state: &BucketFacts) -> Result<(), ApiError> {
         state.public_access_block.check_acl(acl)?;
         for id in acl.canonical_ids() {
             if id != state.owner && id != acl.owner && !self.user_exists(id).await? {
@@ -85,14 +60,21 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     /// request's `x-amz-acl`/`x-amz-grant-*` headers. With ACLs off only the bucket owner's
     /// full control is accepted (`AccessControlListNotSupported` otherwise) and the engine's
     /// default stays; with ACLs on the ACL is always stored (`private` when none is sent).
+    ///
+    /// `known` is what the authorization of the request read of the bucket (no second read);
+    /// `None` reads it.
     pub(super) async fn write_ownership(
         &self,
         caller: &Caller,
         bucket: &BucketName,
         headers: &HeaderMap,
+        known: Option<&Arc<BucketFacts>>,
     ) -> Result<VersionOwnership, ApiError> {
         let requested = acl::requested(headers)?;
-        let state = self.bucket_acl_state(bucket).await?;
+        let state = match known {
+            Some(facts) => Arc::clone(facts),
+            None => Arc::new(self.bucket_acl_state(bucket).await?),
+        };
         if !state.ownership.acls_enabled() {
             if let Some(r) = &requested
                 && !acl::enforced_accepts(r, &caller.user, &state.owner)?
@@ -147,7 +129,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     ) -> Result<Resp, ApiError> {
         let state = self.bucket_acl_state(bucket).await?;
         if operation == "GetBucketAcl" {
-            return Ok(xml(StatusCode::OK, acl::to_xml(&state.acl()?)));
+            return Ok(xml(StatusCode::OK, acl::to_xml(&state.acl())));
         }
         let body = body.unwrap_or_default();
         let (new, requested) = Self::put_acl_request(headers, &body, &state.owner, &state.owner)?;
@@ -248,7 +230,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 // ACLs cannot be switched off while the bucket's ACL grants more than the
                 // owner's full control (AWS's rule): the grants would silently vanish.
                 if value == ObjectOwnership::BucketOwnerEnforced.as_str()
-                    && !state.acl()?.is_owner_full_control(&state.owner)
+                    && !state.acl().is_owner_full_control(&state.owner)
                 {
                     return Err(ApiError::code(ErrorCode::InvalidBucketAclWithObjectOwnership));
                 }

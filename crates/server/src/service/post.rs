@@ -109,6 +109,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 caller: Caller { user: user.name, is_root: user.is_root, authorized: false },
                 signed: Some(Signed::Form(auth.signature_version)),
                 grant: None,
+                bucket: None,
                 bypass: false,
             },
             (Some(_), None) => return Err(ApiError::code(ErrorCode::InvalidAccessKeyId)),
@@ -116,7 +117,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         };
         let client = parts.extensions.get::<ClientInfo>().copied().unwrap_or_default();
         let op = Operation::PutObject { bucket: bucket.clone(), key: key.clone() };
-        self.authorize(&op, &object_headers, client, &mut authed).await?;
+        self.authorize(&op, &object_headers, client, None, &mut authed).await?;
+        let bucket_facts = authed.bucket.take();
         let caller = authed.caller;
         let e = &self.engine;
         if let Err(refused) = check_feature_headers("PutObject", |n| header(&object_headers, n)) {
@@ -143,7 +145,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             condition: write_condition(&HeaderMap::new())?,
             encryption: self.sse_request(&object_headers)?,
             // The `acl` field is the form's `x-amz-acl`.
-            ownership: self.write_ownership(&caller, &bucket, &object_headers).await?,
+            ownership: self
+                .write_ownership(&caller, &bucket, &object_headers, bucket_facts.as_ref())
+                .await?,
         };
         let stream = FileStream {
             body,

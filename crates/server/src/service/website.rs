@@ -211,7 +211,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
         };
         let mut authed = self.anonymous();
-        self.authorize(&op, headers, client, &mut authed).await?;
+        self.authorize(&op, headers, client, None, &mut authed).await?;
         let read =
             self.get_object(bucket, key.clone(), params, headers, &authed.caller, head).await;
         let r = match (read, &authed.grant) {
