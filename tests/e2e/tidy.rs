@@ -94,3 +94,50 @@ fn only_bins_read_the_environment() {
     }
     assert!(offenders.is_empty(), "library code reads the environment: {offenders:?}");
 }
+
+/// The packages in the normal-dependency graph of `package` built with `flags`, as
+/// `cargo tree` resolves its features (only what building that package alone enables).
+fn graph(package: &str, flags: &[&str]) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "--offline", "--locked", "-e", "normal", "--prefix", "none", "-p", package])
+        .args(flags)
+        .current_dir(workspace())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<String> =
+        text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
+    assert!(names.iter().any(|n| n == package), "cargo tree listed no {package}: {text}");
+    names
+}
+
+/// The trait crates and the engine build without the implementations' heavy dependencies:
+/// SQLite and PostgreSQL are features of `s3gate-metadata`, the S3 proxy's HTTP client and TLS
+/// a feature of `s3gate-storage-backend`, and the engine enables none of them (the binary
+/// does). Checked over the resolved dependency graph, so a transitive path counts too.
+#[test]
+fn implementations_are_features() {
+    let heavy = ["hyper", "hyper-util", "rustls", "rusqlite", "tokio-postgres"];
+    let cases: [(&str, &[&str]); 3] = [
+        ("s3gate-engine", &[]),
+        ("s3gate-metadata", &["--no-default-features"]),
+        ("s3gate-storage-backend", &["--no-default-features"]),
+    ];
+    for (package, flags) in cases {
+        let names = graph(package, flags);
+        let found: Vec<&str> =
+            heavy.iter().copied().filter(|h| names.iter().any(|n| n == h)).collect();
+        assert!(found.is_empty(), "{package} {flags:?} pulls in {found:?} (docs/ARCHITECTURE.md)");
+    }
+    // And the features do bring them: the check above would pass on a broken parser otherwise.
+    let full = graph("s3gate-metadata", &[]);
+    assert!(full.iter().any(|n| n == "rusqlite") && full.iter().any(|n| n == "tokio-postgres"));
+    let proxy = graph("s3gate-storage-backend", &[]);
+    assert!(proxy.iter().any(|n| n == "hyper") && proxy.iter().any(|n| n == "rustls"));
+}

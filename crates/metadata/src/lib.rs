@@ -1,7 +1,7 @@
 //! Metadata for the s3gate gateway: buckets, object versions, multipart uploads and their parts,
 //! users and blob references, behind one async trait, [`MetadataStore`].
 //!
-//! Implementations: [`SqliteMetadata`] (embedded default: WAL, durable group commit, readers on
+//! Implementations: [`SqliteMetadata`] (feature `sqlite`, on by default; the embedded default: WAL, durable group commit, readers on
 //! their own connections), `PostgresMetadata` (feature `postgres`, on by default: one database
 //! shared by several gateways, every write one round trip) and [`MemMetadata`] (for engine
 //! tests); [`AnyMetadata`] picks SQLite or PostgreSQL at run time. [`conformance`] holds the one
@@ -54,6 +54,7 @@
 //! # });
 //! ```
 
+#[cfg(feature = "sqlite")]
 mod any;
 mod check;
 pub mod conformance;
@@ -63,9 +64,11 @@ mod lock;
 mod mem;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
 
+#[cfg(feature = "sqlite")]
 pub use any::AnyMetadata;
 pub use check::{InvalidUser, check_user};
 pub use error::MetaError;
@@ -73,5 +76,6 @@ pub use lock::{LockChange, LockMode, ObjectLock, Retention};
 pub use mem::MemMetadata;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresMetadata, PostgresOptions, latest_version as postgres_schema_version};
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteMetadata;
 pub use store::*;

@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use crate::DiskBlobs;
+#[cfg(feature = "s3-proxy")]
+use crate::S3ProxyBlobs;
 use crate::blob::{
     BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, ByteStream, StoreSpace,
 };
-use crate::{DiskBlobs, S3ProxyBlobs};
 
 /// One of this crate's production blob stores, chosen at run time ([`BlobStore`] is not
 /// dyn-compatible, so the binary holds this enum, which delegates every call).
@@ -14,6 +16,7 @@ pub enum AnyBlobs {
     /// Local disk.
     Disk(DiskBlobs),
     /// An upstream S3-compatible service.
+    #[cfg(feature = "s3-proxy")]
     S3(S3ProxyBlobs),
 }
 
@@ -21,6 +24,7 @@ impl BlobStore for AnyBlobs {
     async fn put(&self, body: ByteStream) -> Result<BlobInfo, BlobError> {
         match self {
             AnyBlobs::Disk(s) => s.put(body).await,
+            #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.put(body).await,
         }
     }
@@ -33,6 +37,7 @@ impl BlobStore for AnyBlobs {
     ) -> Result<BlobStream, BlobError> {
         match self {
             AnyBlobs::Disk(s) => s.get(id, offset, len).await,
+            #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.get(id, offset, len).await,
         }
     }
@@ -40,6 +45,7 @@ impl BlobStore for AnyBlobs {
     async fn delete(&self, id: &BlobId) -> Result<(), BlobError> {
         match self {
             AnyBlobs::Disk(s) => s.delete(id).await,
+            #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.delete(id).await,
         }
     }
@@ -47,6 +53,7 @@ impl BlobStore for AnyBlobs {
     async fn list(&self) -> Result<BlobListStream, BlobError> {
         match self {
             AnyBlobs::Disk(s) => s.list().await,
+            #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.list().await,
         }
     }
@@ -54,6 +61,7 @@ impl BlobStore for AnyBlobs {
     async fn cleanup_incomplete(&self, older_than: Duration) -> Result<u64, BlobError> {
         match self {
             AnyBlobs::Disk(s) => s.cleanup_incomplete(older_than).await,
+            #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.cleanup_incomplete(older_than).await,
         }
     }
@@ -61,6 +69,7 @@ impl BlobStore for AnyBlobs {
     async fn space(&self) -> Result<Option<StoreSpace>, BlobError> {
         match self {
             AnyBlobs::Disk(s) => s.space().await,
+            #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.space().await,
         }
     }

@@ -3,7 +3,8 @@
 //! A blob is an immutable byte sequence written once from a stream and named by an id that the
 //! store generates ([`BlobId`]); no user input ever reaches a file path or an upstream key.
 //! Implementations: [`DiskBlobs`] (local disk: temp file, fsync, rename, fsync directory),
-//! [`S3ProxyBlobs`] (objects of another S3-compatible service, see [`s3proxy`]) and
+//! [`S3ProxyBlobs`] (feature `s3-proxy`, on by default: objects of another S3-compatible
+//! service, see [`s3proxy`]) and
 //! [`MemBlobs`] (for tests); [`AnyBlobs`] chooses between the first two at run time. [`conformance`] holds the suite every implementation must pass.
 //!
 //! The store knows nothing of buckets, keys or metadata: which blobs are live is the metadata
@@ -42,6 +43,7 @@ pub mod conformance;
 mod disk;
 mod mem;
 mod range;
+#[cfg(feature = "s3-proxy")]
 pub mod s3proxy;
 mod space;
 
@@ -49,5 +51,6 @@ pub use any::AnyBlobs;
 pub use blob::*;
 pub use disk::DiskBlobs;
 pub use mem::MemBlobs;
+#[cfg(feature = "s3-proxy")]
 pub use s3proxy::{S3ProxyBlobs, S3ProxyConfig};
 pub use space::{SPARE_BYTES, SPARE_FILE, SpaceReserve, free_bytes, reserve_for};
