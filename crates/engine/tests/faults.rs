@@ -12,9 +12,10 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use s3gate_engine::*;
 use s3gate_metadata::{
-    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, MemMetadata, MetaError,
-    MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, Upload, UploadListQuery,
-    UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, IamChange, IamState, KeyAccess, KmsKeyRow, ListPage,
+    ListQuery, MemMetadata, MetaError, MetadataStore, ObjectVersion, Part, RenameOptions,
+    RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery, VersionPage,
+    Versioning, WriteCondition,
 };
 use s3gate_protocol::{BucketName, ObjectKey, PartNumber, Preconditions, UploadId};
 use s3gate_storage_backend::{
@@ -240,6 +241,15 @@ impl MetadataStore for FaultyMeta {
     }
     async fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<User>, MetaError> {
         self.read("user_by_access_key", self.inner.user_by_access_key(access_key_id)).await
+    }
+    async fn key_access(&self, access_key_id: &str) -> Result<Option<KeyAccess>, MetaError> {
+        self.read("key_access", self.inner.key_access(access_key_id)).await
+    }
+    async fn change_iam(&self, change: IamChange) -> Result<(), MetaError> {
+        self.write("change_iam", self.inner.change_iam(change)).await
+    }
+    async fn iam_state(&self) -> Result<IamState, MetaError> {
+        self.read("iam_state", self.inner.iam_state()).await
     }
     async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError> {
         self.write("create_bucket", self.inner.create_bucket(bucket)).await

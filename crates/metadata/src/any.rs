@@ -3,10 +3,10 @@
 use std::time::SystemTime;
 
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
-    LockChange, MetaError, MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob,
-    SqliteMetadata, Upload, UploadListQuery, UploadPage, User, VersionListQuery, VersionPage,
-    Versioning, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, IamChange, IamState, KeyAccess,
+    KmsKeyRow, ListPage, ListQuery, LockChange, MetaError, MetadataStore, ObjectVersion, Part,
+    RenameOptions, RetiredBlob, SqliteMetadata, Upload, UploadListQuery, UploadPage, User,
+    VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 
 /// One of the persistent stores, delegating every call.
@@ -57,6 +57,18 @@ impl MetadataStore for AnyMetadata {
 
     async fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<User>, MetaError> {
         delegate!(self, m => m.user_by_access_key(access_key_id))
+    }
+
+    async fn key_access(&self, access_key_id: &str) -> Result<Option<KeyAccess>, MetaError> {
+        delegate!(self, m => m.key_access(access_key_id))
+    }
+
+    async fn change_iam(&self, change: IamChange) -> Result<(), MetaError> {
+        delegate!(self, m => m.change_iam(change))
+    }
+
+    async fn iam_state(&self) -> Result<IamState, MetaError> {
+        delegate!(self, m => m.iam_state())
     }
 
     async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError> {

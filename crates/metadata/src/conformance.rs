@@ -16,10 +16,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListEntry, ListPage, ListQuery, LockChange,
-    LockMode, MetaError, MetadataStore, NULL_VERSION, ObjectLock, ObjectPart, ObjectVersion, Part,
-    RenameOptions, Retention, Upload, UploadListEntry, UploadListQuery, User, VersionListEntry,
-    VersionListQuery, VersionPage, Versioning, WriteCondition,
+    AccessKey, AppliedPolicy, Attachee, Bucket, CommitOutcome, DeleteOptions, IamChange, IamEntity,
+    IamState, KeyAccess, KmsKeyRow, ListEntry, ListPage, ListQuery, LockChange, LockMode,
+    MetaError, MetadataStore, NULL_VERSION, ObjectLock, ObjectPart, ObjectVersion, Part,
+    RenameOptions, Retention, StoredPolicy, Upload, UploadListEntry, UploadListQuery, User,
+    VersionListEntry, VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 
 /// Names of every case, in the order [`crate::conformance_tests!`] generates them.
@@ -61,6 +62,10 @@ pub const CASES: &[&str] = &[
     "object_lock",
     "kms_keys",
     "object_acls",
+    "iam_groups",
+    "iam_policies",
+    "iam_access_keys",
+    "iam_key_access",
 ];
 
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an expression evaluated
@@ -82,7 +87,8 @@ macro_rules! conformance_tests {
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
             encryption_records encrypted_versions_and_rewrap object_lock kms_keys
-            rename_unversioned rename_versioned rename_conditions_and_tokens object_acls);
+            rename_unversioned rename_versioned rename_conditions_and_tokens object_acls
+            iam_groups iam_policies iam_access_keys iam_key_access);
     };
     ($make:expr) => {
         $crate::conformance_tests!(@cases Some($make);
@@ -95,7 +101,8 @@ macro_rules! conformance_tests {
             versioning_state versioned_puts_stack delete_markers null_version_rules
             version_tags conditions_with_markers list_versions_markers random_version_model
             encryption_records encrypted_versions_and_rewrap object_lock kms_keys
-            rename_unversioned rename_versioned rename_conditions_and_tokens object_acls);
+            rename_unversioned rename_versioned rename_conditions_and_tokens object_acls
+            iam_groups iam_policies iam_access_keys iam_key_access);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(
@@ -1961,4 +1968,240 @@ pub async fn rename_conditions_and_tokens(m: &impl MetadataStore) {
     assert_eq!(out, outcome(&["b1"], true));
     assert_eq!(m.object("bk", "d").await.unwrap().unwrap().etag, "e3");
     assert!(m.object("bk", "a").await.unwrap().is_none());
+}
+
+// ---- users' groups, policies and keys ----
+
+fn key(id: &str, user: &str, secs: u64) -> AccessKey {
+    AccessKey {
+        access_key_id: id.into(),
+        secret_key: format!("secret-{id}"),
+        user: user.into(),
+        active: true,
+        created: t(secs, 7),
+        last_used: None,
+    }
+}
+
+fn stored(name: &str, document: &str) -> StoredPolicy {
+    StoredPolicy { name: name.into(), document: document.into(), created: t(3, 9) }
+}
+
+fn group(name: &str) -> IamChange {
+    IamChange::CreateGroup { name: name.into(), created: t(2, 5) }
+}
+
+fn member(group: &str, user: &str) -> IamChange {
+    IamChange::AddMember { group: group.into(), user: user.into() }
+}
+
+fn attach(policy: &str, to: Attachee, stored: bool) -> IamChange {
+    IamChange::Attach { policy: policy.into(), to, stored }
+}
+
+fn gname(g: &str) -> Attachee {
+    Attachee::Group(g.into())
+}
+
+fn uname(u: &str) -> Attachee {
+    Attachee::User(u.into())
+}
+
+/// Groups: create, duplicate, members (idempotent add, remove, unknown user or group), delete
+/// detaching members and policies; a user removed leaves its groups.
+pub async fn iam_groups(m: &impl MetadataStore) {
+    m.create_user(user("alice", "AK1")).await.unwrap();
+    m.create_user(user("bob", "AK2")).await.unwrap();
+    m.change_iam(group("eng")).await.unwrap();
+    m.change_iam(group("ci")).await.unwrap();
+    let e = m.change_iam(group("eng")).await;
+    assert!(matches!(e, Err(MetaError::AlreadyExists(IamEntity::Group))), "{e:?}");
+    m.change_iam(member("eng", "bob")).await.unwrap();
+    m.change_iam(member("eng", "alice")).await.unwrap();
+    m.change_iam(member("eng", "alice")).await.unwrap();
+    m.change_iam(member("ci", "alice")).await.unwrap();
+    let e = m.change_iam(member("eng", "nobody")).await;
+    assert!(matches!(e, Err(MetaError::NoSuchUser)), "{e:?}");
+    let e = m.change_iam(member("ops", "alice")).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::Group))), "{e:?}");
+    m.change_iam(attach("read-only", gname("eng"), false)).await.unwrap();
+    let state = m.iam_state().await.unwrap();
+    let names: Vec<&str> = state.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["ci", "eng"]);
+    assert_eq!(state.groups[1].members, strs(&["alice", "bob"]));
+    assert_eq!(state.groups[1].policies, strs(&["read-only"]));
+    assert_eq!(state.groups[1].created, t(2, 5));
+    let remove = |g: &str, u: &str| IamChange::RemoveMember { group: g.into(), user: u.into() };
+    m.change_iam(remove("eng", "bob")).await.unwrap();
+    let e = m.change_iam(remove("eng", "bob")).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::Membership))), "{e:?}");
+    // Removing a user removes its memberships; deleting a group its members and policies.
+    m.delete_user("alice").await.unwrap();
+    let state = m.iam_state().await.unwrap();
+    assert!(state.groups.iter().all(|g| g.members.is_empty()), "{state:?}");
+    m.change_iam(IamChange::DeleteGroup { name: "eng".into() }).await.unwrap();
+    let e = m.change_iam(IamChange::DeleteGroup { name: "eng".into() }).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::Group))), "{e:?}");
+    let state = m.iam_state().await.unwrap();
+    assert_eq!(state.groups.len(), 1);
+    assert!(state.attachments.is_empty(), "{state:?}");
+    // A group of a deleted group's name starts empty.
+    m.change_iam(group("eng")).await.unwrap();
+    m.change_iam(member("eng", "bob")).await.unwrap();
+    let state = m.iam_state().await.unwrap();
+    assert_eq!(state.groups[1].members, strs(&["bob"]));
+    assert!(state.groups[1].policies.is_empty());
+}
+
+/// Stored policies: create, duplicate, attach (stored or not, to users and groups, idempotent),
+/// detach, and no delete while attached (DeleteConflict).
+pub async fn iam_policies(m: &impl MetadataStore) {
+    m.create_user(user("alice", "AK1")).await.unwrap();
+    m.change_iam(group("eng")).await.unwrap();
+    let doc = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    m.change_iam(IamChange::CreatePolicy(stored("p1", doc))).await.unwrap();
+    let e = m.change_iam(IamChange::CreatePolicy(stored("p1", "{}"))).await;
+    assert!(matches!(e, Err(MetaError::AlreadyExists(IamEntity::Policy))), "{e:?}");
+    let e = m.change_iam(attach("nope", uname("alice"), true)).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::Policy))), "{e:?}");
+    let e = m.change_iam(attach("p1", uname("nobody"), true)).await;
+    assert!(matches!(e, Err(MetaError::NoSuchUser)), "{e:?}");
+    let e = m.change_iam(attach("p1", gname("ops"), true)).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::Group))), "{e:?}");
+    m.change_iam(attach("p1", uname("alice"), true)).await.unwrap();
+    m.change_iam(attach("p1", uname("alice"), true)).await.unwrap();
+    m.change_iam(attach("p1", gname("eng"), true)).await.unwrap();
+    m.change_iam(attach("admin", uname("alice"), false)).await.unwrap();
+    let state = m.iam_state().await.unwrap();
+    assert_eq!(state.policies, vec![stored("p1", doc)]);
+    assert_eq!(
+        state.attachments,
+        vec![
+            ("admin".to_owned(), uname("alice")),
+            ("p1".to_owned(), uname("alice")),
+            ("p1".to_owned(), gname("eng")),
+        ]
+    );
+    let delete = || IamChange::DeletePolicy { name: "p1".into() };
+    assert!(matches!(m.change_iam(delete()).await, Err(MetaError::DeleteConflict)));
+    let detach = |to| IamChange::Detach { policy: "p1".into(), to };
+    m.change_iam(detach(uname("alice"))).await.unwrap();
+    let e = m.change_iam(detach(uname("alice"))).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::Attachment))), "{e:?}");
+    assert!(matches!(m.change_iam(delete()).await, Err(MetaError::DeleteConflict)));
+    m.change_iam(detach(gname("eng"))).await.unwrap();
+    m.change_iam(delete()).await.unwrap();
+    let e = m.change_iam(delete()).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::Policy))), "{e:?}");
+    let state = m.iam_state().await.unwrap();
+    assert!(state.policies.is_empty());
+    assert_eq!(state.attachments, vec![("admin".to_owned(), uname("alice"))]);
+}
+
+/// Access keys: a user's first key comes with it; more keys; disable, enable, delete; a key id
+/// is unique across users; last-used times only move forward; keys go with their user.
+pub async fn iam_access_keys(m: &impl MetadataStore) {
+    m.create_user(user("alice", "AK1")).await.unwrap();
+    m.create_user(user("bob", "AK2")).await.unwrap();
+    m.change_iam(IamChange::CreateKey(key("AK1B", "alice", 5))).await.unwrap();
+    let e = m.change_iam(IamChange::CreateKey(key("AK2", "alice", 5))).await;
+    assert!(matches!(e, Err(MetaError::UserExists)), "{e:?}");
+    let e = m.change_iam(IamChange::CreateKey(key("AK9", "nobody", 5))).await;
+    assert!(matches!(e, Err(MetaError::NoSuchUser)), "{e:?}");
+    assert!(matches!(m.create_user(user("carol", "AK1B")).await, Err(MetaError::UserExists)));
+    // Both of alice's keys sign as alice; list_users shows the oldest.
+    let alice = m.user_by_access_key("AK1B").await.unwrap().unwrap();
+    assert_eq!((alice.name.as_str(), alice.secret_key.as_str()), ("alice", "secret-AK1B"));
+    assert_eq!(m.user_by_access_key("AK1").await.unwrap(), Some(user("alice", "AK1")));
+    assert_eq!(m.list_users().await.unwrap()[0], user("alice", "AK1"));
+    let set = |u: &str, k: &str, active| IamChange::SetKeyActive {
+        user: u.into(),
+        access_key_id: k.into(),
+        active,
+    };
+    m.change_iam(set("alice", "AK1", false)).await.unwrap();
+    assert_eq!(m.user_by_access_key("AK1").await.unwrap(), None);
+    assert!(!m.key_access("AK1").await.unwrap().unwrap().active);
+    let e = m.change_iam(set("bob", "AK1", true)).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::AccessKey))), "{e:?}");
+    m.change_iam(set("alice", "AK1", true)).await.unwrap();
+    assert!(m.user_by_access_key("AK1").await.unwrap().is_some());
+    let used = vec![("AK1".to_owned(), t(50, 0)), ("AKX".to_owned(), t(50, 0))];
+    m.change_iam(IamChange::KeysUsed(used)).await.unwrap();
+    m.change_iam(IamChange::KeysUsed(vec![("AK1".to_owned(), t(40, 0))])).await.unwrap();
+    let state = m.iam_state().await.unwrap();
+    let ids: Vec<&str> = state.keys.iter().map(|k| k.access_key_id.as_str()).collect();
+    assert_eq!(ids, ["AK1", "AK1B", "AK2"]);
+    assert_eq!(state.keys[0].last_used, Some(t(50, 0)));
+    assert_eq!(state.keys[0].created, t(1, 123_456_789));
+    assert_eq!(state.keys[1], key("AK1B", "alice", 5));
+    let delete =
+        |u: &str, k: &str| IamChange::DeleteKey { user: u.into(), access_key_id: k.into() };
+    let e = m.change_iam(delete("bob", "AK1")).await;
+    assert!(matches!(e, Err(MetaError::NotFound(IamEntity::AccessKey))), "{e:?}");
+    m.change_iam(delete("alice", "AK1")).await.unwrap();
+    assert!(m.key_access("AK1").await.unwrap().is_none());
+    assert_eq!(m.list_users().await.unwrap()[0].access_key_id, "AK1B");
+    m.change_iam(delete("alice", "AK1B")).await.unwrap();
+    let alice = m.list_users().await.unwrap().remove(0);
+    assert_eq!((alice.name.as_str(), alice.access_key_id.as_str()), ("alice", ""));
+    m.change_iam(IamChange::CreateKey(key("AK1C", "alice", 6))).await.unwrap();
+    m.delete_user("alice").await.unwrap();
+    assert!(m.key_access("AK1C").await.unwrap().is_none());
+    let state = m.iam_state().await.unwrap();
+    assert_eq!(state.keys.len(), 1);
+    // A deleted key's id may be given to another key.
+    m.change_iam(IamChange::CreateKey(key("AK1", "bob", 7))).await.unwrap();
+}
+
+/// What authorization reads for a key: the user, its groups, its own policies then its
+/// groups' (stored documents; built-in names without one), in one call.
+pub async fn iam_key_access(m: &impl MetadataStore) {
+    m.create_user(user("alice", "AK1")).await.unwrap();
+    m.create_user(user("bob", "AK2")).await.unwrap();
+    assert_eq!(
+        m.key_access("AK1").await.unwrap(),
+        Some(KeyAccess {
+            user: user("alice", "AK1"),
+            active: true,
+            groups: Vec::new(),
+            policies: Vec::new()
+        })
+    );
+    assert_eq!(m.key_access("AKX").await.unwrap(), None);
+    m.change_iam(IamChange::CreatePolicy(stored("docs", "{\"d\":1}"))).await.unwrap();
+    m.change_iam(group("writers")).await.unwrap();
+    m.change_iam(group("auditors")).await.unwrap();
+    m.change_iam(member("writers", "alice")).await.unwrap();
+    m.change_iam(member("auditors", "alice")).await.unwrap();
+    m.change_iam(attach("write-only", gname("writers"), false)).await.unwrap();
+    m.change_iam(attach("docs", gname("writers"), true)).await.unwrap();
+    m.change_iam(attach("read-only", gname("auditors"), false)).await.unwrap();
+    m.change_iam(attach("docs", uname("alice"), true)).await.unwrap();
+    m.change_iam(attach("admin", uname("bob"), false)).await.unwrap();
+    let applied = |name: &str, group: Option<&str>, doc: Option<&str>| AppliedPolicy {
+        name: name.into(),
+        group: group.map(Into::into),
+        document: doc.map(Into::into),
+    };
+    let access = m.key_access("AK1").await.unwrap().unwrap();
+    assert_eq!(access.groups, strs(&["auditors", "writers"]));
+    assert_eq!(
+        access.policies,
+        vec![
+            applied("docs", None, Some("{\"d\":1}")),
+            applied("read-only", Some("auditors"), None),
+            applied("docs", Some("writers"), Some("{\"d\":1}")),
+            applied("write-only", Some("writers"), None),
+        ]
+    );
+    // Leaving a group takes its policies away at once.
+    let leave = IamChange::RemoveMember { group: "writers".into(), user: "alice".into() };
+    m.change_iam(leave).await.unwrap();
+    let access = m.key_access("AK1").await.unwrap().unwrap();
+    assert_eq!(access.groups, strs(&["auditors"]));
+    assert_eq!(access.policies.len(), 2);
+    let bob = m.key_access("AK2").await.unwrap().unwrap();
+    assert_eq!(bob.policies, vec![applied("admin", None, None)]);
+    let _: IamState = m.iam_state().await.unwrap();
 }

@@ -35,6 +35,15 @@ pub enum MetaError {
     /// No user of that name.
     #[error("no such user")]
     NoSuchUser,
+    /// A group, policy, membership, attachment or access key does not exist.
+    #[error("no such {0}")]
+    NotFound(IamEntity),
+    /// A group or policy of that name exists.
+    #[error("{0} already exists")]
+    AlreadyExists(IamEntity),
+    /// The policy is still attached to a user or group (IAM's DeleteConflict).
+    #[error("policy is attached")]
+    DeleteConflict,
     /// The version is under object lock (a legal hold or a retention in force) and the
     /// request would delete it or weaken its lock.
     #[error("object is locked")]
@@ -52,4 +61,31 @@ pub enum MetaError {
     /// Any other failure of the underlying database (corruption, I/O, bug).
     #[error("metadata store failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What [`MetaError::NotFound`] and [`MetaError::AlreadyExists`] are about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamEntity {
+    /// A group.
+    Group,
+    /// A stored policy.
+    Policy,
+    /// A user's membership of a group.
+    Membership,
+    /// A policy's attachment to a user or group.
+    Attachment,
+    /// An access key of a user.
+    AccessKey,
+}
+
+impl std::fmt::Display for IamEntity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IamEntity::Group => "group",
+            IamEntity::Policy => "policy",
+            IamEntity::Membership => "group membership",
+            IamEntity::Attachment => "policy attachment",
+            IamEntity::AccessKey => "access key",
+        })
+    }
 }

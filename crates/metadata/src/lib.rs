@@ -71,7 +71,7 @@ mod store;
 #[cfg(feature = "sqlite")]
 pub use any::AnyMetadata;
 pub use check::{InvalidUser, check_user};
-pub use error::MetaError;
+pub use error::{IamEntity, MetaError};
 pub use lock::{LockChange, LockMode, ObjectLock, Retention};
 pub use mem::MemMetadata;
 #[cfg(feature = "postgres")]

@@ -10,9 +10,10 @@ use crate::list::{
 };
 use crate::store::{RenameToken, next_seq, random_u64, reported_version_id};
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
-    LockChange, MetaError, MetadataStore, NULL_VERSION, ObjectSummary, ObjectVersion, Part,
-    RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
+    AccessKey, AppliedPolicy, Attachee, Bucket, CommitOutcome, DeleteOptions, EncryptedVersion,
+    Group, IamChange, IamEntity, IamState, KeyAccess, KmsKeyRow, ListPage, ListQuery, LockChange,
+    MetaError, MetadataStore, NULL_VERSION, ObjectSummary, ObjectVersion, Part, RenameOptions,
+    RetiredBlob, StoredPolicy, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
     VersionPage, VersionSummary, Versioning, WriteCondition, version_id,
 };
 
@@ -39,6 +40,211 @@ struct State {
     leases: HashMap<(String, String), SystemTime>,
     /// KMS keys by key id.
     kms_keys: BTreeMap<String, KmsKeyRow>,
+    /// Access keys by key id (the key fields of `users` are not used).
+    keys: BTreeMap<String, AccessKey>,
+    /// Groups by name: creation time, members, policies.
+    groups: BTreeMap<String, GroupState>,
+    /// Stored policies by name.
+    policies: BTreeMap<String, StoredPolicy>,
+    /// (user, policy) attachments.
+    user_policies: BTreeSet<(String, String)>,
+}
+
+#[derive(Debug)]
+struct GroupState {
+    created: SystemTime,
+    members: BTreeSet<String>,
+    policies: BTreeSet<String>,
+}
+
+impl State {
+    /// `user` carrying its oldest key (or none).
+    fn with_oldest_key(&self, user: &User) -> User {
+        let oldest = self
+            .keys
+            .values()
+            .filter(|k| k.user == user.name)
+            .min_by(|a, b| (a.created, &a.access_key_id).cmp(&(b.created, &b.access_key_id)));
+        User {
+            access_key_id: oldest.map(|k| k.access_key_id.clone()).unwrap_or_default(),
+            secret_key: oldest.map(|k| k.secret_key.clone()).unwrap_or_default(),
+            ..user.clone()
+        }
+    }
+
+    fn group_mut(&mut self, name: &str) -> Result<&mut GroupState, MetaError> {
+        self.groups.get_mut(name).ok_or(MetaError::NotFound(IamEntity::Group))
+    }
+
+    fn user_key(&self, user: &str, key: &str) -> Result<(), MetaError> {
+        match self.keys.get(key) {
+            Some(k) if k.user == user => Ok(()),
+            _ => Err(MetaError::NotFound(IamEntity::AccessKey)),
+        }
+    }
+
+    fn attachee_exists(&self, to: &Attachee) -> Result<(), MetaError> {
+        match to {
+            Attachee::User(u) if self.users.contains_key(u) => Ok(()),
+            Attachee::User(_) => Err(MetaError::NoSuchUser),
+            Attachee::Group(g) if self.groups.contains_key(g) => Ok(()),
+            Attachee::Group(_) => Err(MetaError::NotFound(IamEntity::Group)),
+        }
+    }
+
+    fn attached_anywhere(&self, policy: &str) -> bool {
+        self.user_policies.iter().any(|(_, p)| p == policy)
+            || self.groups.values().any(|g| g.policies.contains(policy))
+    }
+
+    fn change(&mut self, change: IamChange) -> Result<(), MetaError> {
+        match change {
+            IamChange::CreateGroup { name, created } => {
+                if self.groups.contains_key(&name) {
+                    return Err(MetaError::AlreadyExists(IamEntity::Group));
+                }
+                let g = GroupState { created, members: BTreeSet::new(), policies: BTreeSet::new() };
+                self.groups.insert(name, g);
+            }
+            IamChange::DeleteGroup { name } => {
+                self.groups.remove(&name).ok_or(MetaError::NotFound(IamEntity::Group))?;
+            }
+            IamChange::AddMember { group, user } => {
+                self.group_mut(&group)?;
+                if !self.users.contains_key(&user) {
+                    return Err(MetaError::NoSuchUser);
+                }
+                self.group_mut(&group)?.members.insert(user);
+            }
+            IamChange::RemoveMember { group, user } => {
+                if !self.group_mut(&group)?.members.remove(&user) {
+                    return Err(MetaError::NotFound(IamEntity::Membership));
+                }
+            }
+            IamChange::CreatePolicy(p) => {
+                if self.policies.contains_key(&p.name) {
+                    return Err(MetaError::AlreadyExists(IamEntity::Policy));
+                }
+                self.policies.insert(p.name.clone(), p);
+            }
+            IamChange::DeletePolicy { name } => {
+                if !self.policies.contains_key(&name) {
+                    return Err(MetaError::NotFound(IamEntity::Policy));
+                }
+                if self.attached_anywhere(&name) {
+                    return Err(MetaError::DeleteConflict);
+                }
+                self.policies.remove(&name);
+            }
+            IamChange::Attach { policy, to, stored } => {
+                self.attachee_exists(&to)?;
+                if stored && !self.policies.contains_key(&policy) {
+                    return Err(MetaError::NotFound(IamEntity::Policy));
+                }
+                match to {
+                    Attachee::User(u) => {
+                        self.user_policies.insert((u, policy));
+                    }
+                    Attachee::Group(g) => {
+                        self.group_mut(&g)?.policies.insert(policy);
+                    }
+                }
+            }
+            IamChange::Detach { policy, to } => {
+                self.attachee_exists(&to)?;
+                let removed = match to {
+                    Attachee::User(u) => self.user_policies.remove(&(u, policy)),
+                    Attachee::Group(g) => self.group_mut(&g)?.policies.remove(&policy),
+                };
+                if !removed {
+                    return Err(MetaError::NotFound(IamEntity::Attachment));
+                }
+            }
+            IamChange::CreateKey(key) => {
+                if !self.users.contains_key(&key.user) {
+                    return Err(MetaError::NoSuchUser);
+                }
+                if self.keys.contains_key(&key.access_key_id) {
+                    return Err(MetaError::UserExists);
+                }
+                self.keys.insert(key.access_key_id.clone(), key);
+            }
+            IamChange::SetKeyActive { user, access_key_id, active } => {
+                self.user_key(&user, &access_key_id)?;
+                if let Some(k) = self.keys.get_mut(&access_key_id) {
+                    k.active = active;
+                }
+            }
+            IamChange::DeleteKey { user, access_key_id } => {
+                self.user_key(&user, &access_key_id)?;
+                self.keys.remove(&access_key_id);
+            }
+            IamChange::KeysUsed(used) => {
+                for (id, at) in used {
+                    if let Some(k) = self.keys.get_mut(&id) {
+                        k.last_used = Some(k.last_used.map_or(at, |t| t.max(at)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn iam_state(&self) -> IamState {
+        let groups = self
+            .groups
+            .iter()
+            .map(|(name, g)| Group {
+                name: name.clone(),
+                created: g.created,
+                members: g.members.iter().cloned().collect(),
+                policies: g.policies.iter().cloned().collect(),
+            })
+            .collect();
+        let mut attachments: Vec<(String, Attachee)> = self
+            .user_policies
+            .iter()
+            .map(|(u, p)| (p.clone(), Attachee::User(u.clone())))
+            .chain(self.groups.iter().flat_map(|(name, g)| {
+                g.policies.iter().map(|p| (p.clone(), Attachee::Group(name.clone())))
+            }))
+            .collect();
+        attachments.sort();
+        let mut keys: Vec<AccessKey> = self.keys.values().cloned().collect();
+        keys.sort_by(|a, b| {
+            (&a.user, a.created, &a.access_key_id).cmp(&(&b.user, b.created, &b.access_key_id))
+        });
+        IamState { groups, policies: self.policies.values().cloned().collect(), attachments, keys }
+    }
+
+    fn key_access(&self, access_key_id: &str) -> Option<KeyAccess> {
+        let key = self.keys.get(access_key_id)?;
+        let user = self.users.get(&key.user)?;
+        let user = User {
+            access_key_id: key.access_key_id.clone(),
+            secret_key: key.secret_key.clone(),
+            ..user.clone()
+        };
+        let applied = |name: &String, group: Option<&String>| AppliedPolicy {
+            name: name.clone(),
+            group: group.cloned(),
+            document: self.policies.get(name).map(|p| p.document.clone()),
+        };
+        let mut policies: Vec<AppliedPolicy> = self
+            .user_policies
+            .iter()
+            .filter(|(u, _)| *u == user.name)
+            .map(|(_, p)| applied(p, None))
+            .collect();
+        let mut groups = Vec::new();
+        for (name, g) in &self.groups {
+            if g.members.contains(&user.name) {
+                groups.push(name.clone());
+                policies.extend(g.policies.iter().map(|p| applied(p, Some(name))));
+            }
+        }
+        Some(KeyAccess { user, active: key.active, groups, policies })
+    }
 }
 
 #[derive(Debug)]
@@ -292,10 +498,19 @@ impl MetadataStore for MemMetadata {
         let mut s = self.lock();
         if s.users.contains_key(&user.name)
             || s.retired_users.contains(&user.name)
-            || s.users.values().any(|u| u.access_key_id == user.access_key_id)
+            || s.keys.contains_key(&user.access_key_id)
         {
             return Err(MetaError::UserExists);
         }
+        let key = AccessKey {
+            access_key_id: user.access_key_id.clone(),
+            secret_key: user.secret_key.clone(),
+            user: user.name.clone(),
+            active: true,
+            created: user.created,
+            last_used: None,
+        };
+        s.keys.insert(key.access_key_id.clone(), key);
         s.users.insert(user.name.clone(), user);
         Ok(())
     }
@@ -303,6 +518,11 @@ impl MetadataStore for MemMetadata {
     async fn delete_user(&self, name: &str) -> Result<(), MetaError> {
         let mut s = self.lock();
         let user = s.users.remove(name).ok_or(MetaError::NoSuchUser)?;
+        s.keys.retain(|_, k| k.user != name);
+        s.user_policies.retain(|(u, _)| u != name);
+        for g in s.groups.values_mut() {
+            g.members.remove(name);
+        }
         if !user.is_root {
             s.retired_users.insert(user.name);
         }
@@ -310,11 +530,24 @@ impl MetadataStore for MemMetadata {
     }
 
     async fn list_users(&self) -> Result<Vec<User>, MetaError> {
-        Ok(self.lock().users.values().cloned().collect())
+        let s = self.lock();
+        Ok(s.users.values().map(|u| s.with_oldest_key(u)).collect())
     }
 
     async fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<User>, MetaError> {
-        Ok(self.lock().users.values().find(|u| u.access_key_id == access_key_id).cloned())
+        Ok(self.lock().key_access(access_key_id).filter(|a| a.active).map(|a| a.user))
+    }
+
+    async fn key_access(&self, access_key_id: &str) -> Result<Option<KeyAccess>, MetaError> {
+        Ok(self.lock().key_access(access_key_id))
+    }
+
+    async fn change_iam(&self, change: IamChange) -> Result<(), MetaError> {
+        self.lock().change(change)
+    }
+
+    async fn iam_state(&self) -> Result<IamState, MetaError> {
+        Ok(self.lock().iam_state())
     }
 
     async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError> {

@@ -13,6 +13,7 @@
 //! `REPEATABLE READ` transaction. Connections come from a `deadpool` pool; statements are
 //! prepared once per connection and cached.
 
+mod iam;
 mod migrate;
 
 use std::str::FromStr as _;
@@ -27,10 +28,11 @@ use tokio_postgres::{NoTls, Row};
 use crate::list::{self, Lister, UploadMarker, VersionLister, VersionRow, VersionSeek};
 use crate::store::random_u64;
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
-    LockChange, MetaError, MetadataStore, ObjectLock, ObjectPart, ObjectSummary, ObjectVersion,
-    Part, RENAME_TOKEN_TTL, RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
-    VersionListQuery, VersionPage, VersionSummary, Versioning, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, IamChange, IamState, KeyAccess,
+    KmsKeyRow, ListPage, ListQuery, LockChange, MetaError, MetadataStore, ObjectLock, ObjectPart,
+    ObjectSummary, ObjectVersion, Part, RENAME_TOKEN_TTL, RenameOptions, RetiredBlob, Upload,
+    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, VersionSummary, Versioning,
+    WriteCondition,
 };
 
 pub use migrate::latest_version;
@@ -633,11 +635,15 @@ fn in_order_of(ids: &[String], found: Vec<String>, repeat: bool) -> Vec<String> 
 impl MetadataStore for PostgresMetadata {
     async fn create_user(&self, user: User) -> Result<(), MetaError> {
         let created = to_nanos(user.created)?;
+        // One statement: the user and its first key, or neither.
         let r = self
             .execute(
-                "INSERT INTO users (name, access_key_id, secret_key, is_root, created) \
-                 SELECT $1::text, $2::text, $3::text, $4::boolean, $5::bigint \
-                 WHERE NOT EXISTS (SELECT 1 FROM retired_users WHERE name = $1::text)",
+                "WITH u AS (INSERT INTO users (name, is_root, created) \
+                   SELECT $1::text, $4::boolean, $5::bigint \
+                   WHERE NOT EXISTS (SELECT 1 FROM retired_users WHERE name = $1::text) \
+                   RETURNING name) \
+                 INSERT INTO access_keys (access_key_id, user_name, secret_key, active, created) \
+                 SELECT $2::text, name, $3::text, true, $5::bigint FROM u",
                 &[&user.name, &user.access_key_id, &user.secret_key, &user.is_root, &created],
             )
             .await;
@@ -651,7 +657,8 @@ impl MetadataStore for PostgresMetadata {
 
     async fn delete_user(&self, name: &str) -> Result<(), MetaError> {
         // Retired first: a failure between the two statements leaves the user in place with
-        // its name already retired, which a repeated removal completes.
+        // its name already retired, which a repeated removal completes. Keys, memberships and
+        // attachments go with the user (ON DELETE CASCADE).
         self.execute(
             "INSERT INTO retired_users (name) SELECT name FROM users WHERE name = $1 AND NOT is_root \
              ON CONFLICT DO NOTHING",
@@ -667,7 +674,11 @@ impl MetadataStore for PostgresMetadata {
     async fn list_users(&self) -> Result<Vec<User>, MetaError> {
         let rows = self
             .read(
-                "SELECT name, access_key_id, secret_key, is_root, created FROM users ORDER BY name",
+                "SELECT u.name, coalesce(k.access_key_id, ''), coalesce(k.secret_key, ''), \
+                   u.is_root, u.created FROM users u \
+                 LEFT JOIN LATERAL (SELECT access_key_id, secret_key FROM access_keys \
+                   WHERE user_name = u.name ORDER BY created, access_key_id LIMIT 1) k ON true \
+                 ORDER BY u.name",
                 &[],
             )
             .await?;
@@ -677,12 +688,36 @@ impl MetadataStore for PostgresMetadata {
     async fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<User>, MetaError> {
         let row = self
             .opt(
-                "SELECT name, access_key_id, secret_key, is_root, created FROM users \
-                 WHERE access_key_id = $1",
+                "SELECT u.name, k.access_key_id, k.secret_key, u.is_root, u.created \
+                 FROM access_keys k JOIN users u ON u.name = k.user_name \
+                 WHERE k.access_key_id = $1 AND k.active",
                 &[&access_key_id],
             )
             .await?;
         row.as_ref().map(user_row).transpose()
+    }
+
+    async fn key_access(&self, access_key_id: &str) -> Result<Option<KeyAccess>, MetaError> {
+        let client = self.snapshot().await?;
+        let r = iam::key_access(&client, access_key_id).await;
+        finish(client, r).await
+    }
+
+    async fn change_iam(&self, change: IamChange) -> Result<(), MetaError> {
+        let client = self.client().await?;
+        if let Err(e) =
+            client.batch_execute("START TRANSACTION ISOLATION LEVEL READ COMMITTED").await
+        {
+            return Err(broken(client, e));
+        }
+        let r = iam::change(&client, &change).await.map_err(|e| iam::settle(&change, e));
+        finish(client, r).await
+    }
+
+    async fn iam_state(&self) -> Result<IamState, MetaError> {
+        let client = self.snapshot().await?;
+        let r = iam::state(&client).await;
+        finish(client, r).await
     }
 
     async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError> {

@@ -2,6 +2,7 @@
 //! (one transaction and one fsync per group, a savepoint per write); reads run on a small pool
 //! of their own connections on tokio's blocking threads.
 
+mod iam;
 mod ops;
 mod schema;
 
@@ -16,9 +17,10 @@ use tokio::sync::oneshot;
 
 use self::ops::{R, db_error, to_nanos};
 use crate::{
-    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, KmsKeyRow, ListPage, ListQuery,
-    LockChange, MetaError, MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, Upload,
-    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, EncryptedVersion, IamChange, IamState, KeyAccess,
+    KmsKeyRow, ListPage, ListQuery, LockChange, MetaError, MetadataStore, ObjectVersion, Part,
+    RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User, VersionListQuery,
+    VersionPage, Versioning, WriteCondition,
 };
 
 /// Most writes committed in one transaction.
@@ -282,6 +284,19 @@ impl MetadataStore for SqliteMetadata {
     async fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<User>, MetaError> {
         let key = access_key_id.to_owned();
         self.read(move |c, _| ops::user_by_access_key(c, &key)).await
+    }
+
+    async fn key_access(&self, access_key_id: &str) -> Result<Option<KeyAccess>, MetaError> {
+        let key = access_key_id.to_owned();
+        self.read(move |c, _| iam::key_access(c, &key)).await
+    }
+
+    async fn change_iam(&self, change: IamChange) -> Result<(), MetaError> {
+        self.write(move |c, _| iam::change(c, &change)).await
+    }
+
+    async fn iam_state(&self) -> Result<IamState, MetaError> {
+        self.read(|c, _| iam::state(c)).await
     }
 
     async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError> {

@@ -8,7 +8,12 @@ use crate::{LockChange, MetaError, ObjectLock};
 /// The version id of the one version an unversioned bucket keeps per key.
 pub const NULL_VERSION: &str = "null";
 
-/// A user of the gateway and their one access key.
+/// A user of the gateway and one of its access keys.
+///
+/// A user may have several keys ([`AccessKey`], managed with [`IamChange`]); this record
+/// carries one: in [`MetadataStore::create_user`], the key the user is created with; from
+/// [`MetadataStore::user_by_access_key`], the key looked up; from
+/// [`MetadataStore::list_users`], the user's oldest key (both empty when it has none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Unique user name: the user's identity, never given to another user, even after this
@@ -22,6 +27,181 @@ pub struct User {
     pub is_root: bool,
     /// When the user was created.
     pub created: SystemTime,
+}
+
+/// An access key of a user: a user signs with any of its active keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    /// Unique access key id (unique across every user, and never that of another key).
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_key: String,
+    /// The owning user.
+    pub user: String,
+    /// Whether the key may sign requests (`Active`); an inactive key fails authentication.
+    pub active: bool,
+    /// When the key was created.
+    pub created: SystemTime,
+    /// When the key last signed a request, as recorded by [`IamChange::KeysUsed`] (the
+    /// gateway records it at most once a minute per key).
+    pub last_used: Option<SystemTime>,
+}
+
+/// Who a policy is attached to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Attachee {
+    /// A user, by name.
+    User(String),
+    /// A group, by name.
+    Group(String),
+}
+
+/// A group of users: its policies apply to its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Unique group name.
+    pub name: String,
+    /// When the group was created.
+    pub created: SystemTime,
+    /// Member user names, ordered.
+    pub members: Vec<String>,
+    /// Names of the policies attached to the group, ordered.
+    pub policies: Vec<String>,
+}
+
+/// A named identity policy of the operator's (a customer managed policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicy {
+    /// Unique policy name. Names of built-in policies are the caller's to reserve.
+    pub name: String,
+    /// The policy document, validated (and canonicalised) by the caller.
+    pub document: String,
+    /// When the policy was created.
+    pub created: SystemTime,
+}
+
+/// Every group, policy, attachment and access key: what the `group`, `policy` and `user key`
+/// commands list, read in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IamState {
+    /// Groups ordered by name, with their members and policies.
+    pub groups: Vec<Group>,
+    /// Stored policies ordered by name.
+    pub policies: Vec<StoredPolicy>,
+    /// Every attachment (stored or built-in policy name, attachee), ordered.
+    pub attachments: Vec<(String, Attachee)>,
+    /// Access keys ordered by (user, creation time, key id).
+    pub keys: Vec<AccessKey>,
+}
+
+/// A policy that applies to a user: its own or one of its groups'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedPolicy {
+    /// The policy's name.
+    pub name: String,
+    /// `None`: attached to the user; `Some(group)`: through that group.
+    pub group: Option<String>,
+    /// The stored document; `None` when the name is no stored policy (a built-in's name,
+    /// which the caller resolves).
+    pub document: Option<String>,
+}
+
+/// What authenticating and authorizing a request needs of the key that signed it: the user,
+/// the key, the user's groups and every policy that applies to it. One transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAccess {
+    /// The user, carrying this key.
+    pub user: User,
+    /// Whether the key is active.
+    pub active: bool,
+    /// The user's groups, ordered.
+    pub groups: Vec<String>,
+    /// The user's policies, then its groups' (by group name), each ordered by name.
+    pub policies: Vec<AppliedPolicy>,
+}
+
+/// One change of users' groups, policies, attachments or keys: each is one transaction,
+/// validated whole before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IamChange {
+    /// A new group. [`MetaError::AlreadyExists`] if the name is taken.
+    CreateGroup {
+        /// Group name.
+        name: String,
+        /// Creation time.
+        created: SystemTime,
+    },
+    /// Deletes a group, detaching its members and its policies (users keep their own).
+    /// [`MetaError::NotFound`].
+    DeleteGroup {
+        /// Group name.
+        name: String,
+    },
+    /// Adds a user to a group (a no-op if it is a member). [`MetaError::NotFound`] for the
+    /// group, [`MetaError::NoSuchUser`].
+    AddMember {
+        /// Group name.
+        group: String,
+        /// User name.
+        user: String,
+    },
+    /// Removes a user from a group. [`MetaError::NotFound`] if the group is absent or the
+    /// user is no member.
+    RemoveMember {
+        /// Group name.
+        group: String,
+        /// User name.
+        user: String,
+    },
+    /// Stores a new policy. [`MetaError::AlreadyExists`] if the name is taken.
+    CreatePolicy(StoredPolicy),
+    /// Deletes a stored policy. [`MetaError::NotFound`]; [`MetaError::DeleteConflict`] while
+    /// it is attached to anyone (as IAM refuses it: detach first).
+    DeletePolicy {
+        /// Policy name.
+        name: String,
+    },
+    /// Attaches a policy (a no-op if attached). [`MetaError::NoSuchUser`] or
+    /// [`MetaError::NotFound`] (the group; with `stored`, the policy).
+    Attach {
+        /// Policy name.
+        policy: String,
+        /// To whom.
+        to: Attachee,
+        /// The name must be a stored policy (`false` for a built-in's name, which the caller
+        /// checked).
+        stored: bool,
+    },
+    /// Detaches a policy. [`MetaError::NotFound`] if it is not attached there.
+    Detach {
+        /// Policy name.
+        policy: String,
+        /// From whom.
+        to: Attachee,
+    },
+    /// Adds an access key to its user. [`MetaError::NoSuchUser`]; [`MetaError::UserExists`]
+    /// if the key id is taken.
+    CreateKey(AccessKey),
+    /// Activates or deactivates a key of a user. [`MetaError::NotFound`] unless the user has
+    /// that key.
+    SetKeyActive {
+        /// User name.
+        user: String,
+        /// Key id.
+        access_key_id: String,
+        /// The new status.
+        active: bool,
+    },
+    /// Deletes a key of a user. [`MetaError::NotFound`] unless the user has that key.
+    DeleteKey {
+        /// User name.
+        user: String,
+        /// Key id.
+        access_key_id: String,
+    },
+    /// Records when keys last signed a request (a batch, written off the request path);
+    /// unknown keys are skipped, and a time never moves back.
+    KeysUsed(Vec<(String, SystemTime)>),
 }
 
 /// A named key of the gateway's built-in KMS as the store keeps it: one row of a table shared
@@ -591,11 +771,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn delete_user(&self, name: &str) -> impl Future<Output = Result<(), MetaError>> + Send;
     /// All users, ordered by name.
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, MetaError>> + Send;
-    /// The user owning an access key id.
+    /// The user owning an active access key id (carrying that key).
     fn user_by_access_key(
         &self,
         access_key_id: &str,
     ) -> impl Future<Output = Result<Option<User>, MetaError>> + Send;
+    /// Everything authorization needs for an access key, active or not, in one transaction:
+    /// its user, status, the user's groups and the policies attached to the user and to its
+    /// groups (stored documents included).
+    fn key_access(
+        &self,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<Option<KeyAccess>, MetaError>> + Send;
+    /// Applies one change of groups, policies, attachments or keys, in one transaction
+    /// (see [`IamChange`] for each one's errors). Removing a user ([`Self::delete_user`])
+    /// removes its keys, memberships and attachments with it.
+    fn change_iam(&self, change: IamChange) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// Every group, stored policy, attachment and access key, read in one transaction.
+    fn iam_state(&self) -> impl Future<Output = Result<IamState, MetaError>> + Send;
 
     // ---- buckets ----
 

@@ -17,9 +17,9 @@ use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use s3gate_metadata::{
-    Bucket, CommitOutcome, DeleteOptions, KmsKeyRow, ListPage, ListQuery, MetaError, MetadataStore,
-    ObjectVersion, Part, RenameOptions, RetiredBlob, Upload, UploadListQuery, UploadPage, User,
-    VersionListQuery, VersionPage, Versioning, WriteCondition,
+    Bucket, CommitOutcome, DeleteOptions, IamChange, IamState, KeyAccess, KmsKeyRow, ListPage,
+    ListQuery, MetaError, MetadataStore, ObjectVersion, Part, RenameOptions, RetiredBlob, Upload,
+    UploadListQuery, UploadPage, User, VersionListQuery, VersionPage, Versioning, WriteCondition,
 };
 use s3gate_metrics::{Counter, Family, GaugeGuard, Histogram, global};
 use s3gate_storage_backend::{
@@ -334,6 +334,18 @@ impl<M: MetadataStore> MetadataStore for TimedMetadata<M> {
         access_key_id: &str,
     ) -> impl Future<Output = Result<Option<User>, MetaError>> + Send {
         timed_meta("user_by_access_key", self.0.user_by_access_key(access_key_id))
+    }
+    fn key_access(
+        &self,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<Option<KeyAccess>, MetaError>> + Send {
+        timed_meta("key_access", self.0.key_access(access_key_id))
+    }
+    fn change_iam(&self, change: IamChange) -> impl Future<Output = Result<(), MetaError>> + Send {
+        timed_meta("change_iam", self.0.change_iam(change))
+    }
+    fn iam_state(&self) -> impl Future<Output = Result<IamState, MetaError>> + Send {
+        timed_meta("iam_state", self.0.iam_state())
     }
     fn create_bucket(&self, bucket: Bucket) -> impl Future<Output = Result<(), MetaError>> + Send {
         timed_meta("create_bucket", self.0.create_bucket(bucket))

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_kms_keys.sql"),
     include_str!("../../migrations/postgres/0009_rename_object.sql"),
     include_str!("../../migrations/postgres/0010_acl.sql"),
+    include_str!("../../migrations/postgres/0011_iam.sql"),
 ];
 
 /// The session-level advisory lock held while migrating (an arbitrary constant: "s3gate").

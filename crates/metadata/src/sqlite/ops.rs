@@ -89,7 +89,7 @@ fn u64_at(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
     })
 }
 
-fn time_at(r: &Row<'_>, i: usize) -> rusqlite::Result<SystemTime> {
+pub(super) fn time_at(r: &Row<'_>, i: usize) -> rusqlite::Result<SystemTime> {
     r.get::<_, i64>(i).map(from_nanos)
 }
 
@@ -108,13 +108,11 @@ fn pairs_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Pairs> {
 
 // ---- users ----
 
-const USER_COLS: &str = "name, access_key_id, secret_key, is_root, created";
-
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         name: r.get(0)?,
-        access_key_id: r.get(1)?,
-        secret_key: r.get(2)?,
+        access_key_id: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        secret_key: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
         is_root: r.get(3)?,
         created: time_at(r, 4)?,
     })
@@ -123,22 +121,28 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
 pub(super) fn create_user(c: &Connection, u: &User) -> R<()> {
     let taken = c
         .prepare_cached(
-            "SELECT 1 FROM users WHERE name = ?1 OR access_key_id = ?2 \
+            "SELECT 1 FROM users WHERE name = ?1 \
+             UNION ALL SELECT 1 FROM access_keys WHERE access_key_id = ?2 \
              UNION ALL SELECT 1 FROM retired_users WHERE name = ?1",
         )?
         .exists(params![u.name, u.access_key_id])?;
     if taken {
         return Err(MetaError::UserExists.into());
     }
+    let created = to_nanos(u.created)?;
+    c.prepare_cached("INSERT INTO users (name, is_root, created) VALUES (?1, ?2, ?3)")?
+        .execute(params![u.name, u.is_root, created])?;
     c.prepare_cached(
-        "INSERT INTO users (name, access_key_id, secret_key, is_root, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO access_keys (access_key_id, user_name, secret_key, active, created) \
+         VALUES (?1, ?2, ?3, 1, ?4)",
     )?
-    .execute(params![u.name, u.access_key_id, u.secret_key, u.is_root, to_nanos(u.created)?])?;
+    .execute(params![u.access_key_id, u.name, u.secret_key, created])?;
     Ok(())
 }
 
 pub(super) fn delete_user(c: &Connection, name: &str) -> R<()> {
-    // Retired first, in the same transaction: the name is never free for a new user.
+    // Retired first, in the same transaction: the name is never free for a new user. Keys,
+    // memberships and attachments go with the user (foreign keys, ON DELETE CASCADE).
     c.prepare_cached(
         "INSERT OR IGNORE INTO retired_users (name) SELECT name FROM users WHERE name = ?1 AND NOT is_root",
     )?
@@ -150,15 +154,18 @@ pub(super) fn delete_user(c: &Connection, name: &str) -> R<()> {
 }
 
 pub(super) fn list_users(c: &Connection) -> R<Vec<User>> {
-    let mut st = c.prepare_cached(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))?;
+    let mut st = c.prepare_cached(
+        "SELECT u.name, k.access_key_id, k.secret_key, u.is_root, u.created FROM users u \
+         LEFT JOIN access_keys k ON k.access_key_id = (SELECT access_key_id FROM access_keys \
+           WHERE user_name = u.name ORDER BY created, access_key_id LIMIT 1) \
+         ORDER BY u.name",
+    )?;
     let rows = st.query_map([], user_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn user_by_access_key(c: &Connection, key: &str) -> R<Option<User>> {
-    let mut st =
-        c.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE access_key_id = ?1"))?;
-    Ok(st.query_row([key], user_row).optional()?)
+    Ok(super::iam::key_access(c, key)?.filter(|a| a.active).map(|a| a.user))
 }
 
 // ---- KMS keys ----

@@ -179,6 +179,61 @@ ALTER TABLE objects ADD COLUMN acl TEXT;
 -- What an upload's object gets at completion.
 ALTER TABLE uploads ADD COLUMN acl TEXT;
 ",
+    r"
+-- Users, groups and identity policies (issue 19). A user has several access keys: the key
+-- columns move from users to access_keys (users is rebuilt without them; renaming users_new
+-- updates the foreign keys that name it).
+CREATE TABLE users_new (
+    name TEXT PRIMARY KEY,
+    is_root INTEGER NOT NULL,
+    created INTEGER NOT NULL
+) STRICT;
+INSERT INTO users_new (name, is_root, created) SELECT name, is_root, created FROM users;
+CREATE TABLE access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES users_new (name) ON DELETE CASCADE,
+    secret_key TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER
+) STRICT;
+INSERT INTO access_keys (access_key_id, user_name, secret_key, active, created)
+    SELECT access_key_id, name, secret_key, 1, created FROM users;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;
+CREATE INDEX access_keys_by_user ON access_keys (user_name, created, access_key_id);
+CREATE TABLE iam_groups (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL
+) STRICT;
+CREATE TABLE group_members (
+    group_name TEXT NOT NULL REFERENCES iam_groups (name) ON DELETE CASCADE,
+    user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    PRIMARY KEY (group_name, user_name)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX group_members_by_user ON group_members (user_name, group_name);
+-- Stored (customer managed) policies; built-in policies are no rows, but may be attached.
+CREATE TABLE iam_policies (
+    name TEXT PRIMARY KEY,
+    document TEXT NOT NULL,
+    created INTEGER NOT NULL
+) STRICT;
+CREATE TABLE user_policies (
+    user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    policy TEXT NOT NULL,
+    PRIMARY KEY (user_name, policy)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE group_policies (
+    group_name TEXT NOT NULL REFERENCES iam_groups (name) ON DELETE CASCADE,
+    policy TEXT NOT NULL,
+    PRIMARY KEY (group_name, policy)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX user_policies_by_policy ON user_policies (policy);
+CREATE INDEX group_policies_by_policy ON group_policies (policy);
+-- Users created before identity policies kept what they could do: create buckets and list
+-- their own (the built-in self-service policy), as `s3gate user add` gives new users.
+INSERT INTO user_policies (user_name, policy) SELECT name, 'self-service' FROM users WHERE NOT is_root;
+",
 ];
 
 /// Brings the schema up to date, each step in its own transaction.
