@@ -4,11 +4,13 @@
 //!
 //! What is evaluated here: the operation's IAM action on its bucket or object (with the
 //! `s3:`/`aws:` condition keys the request carries), a copy's read of its source, and each key
-//! of a DeleteObjects. Identity policies are not stored yet, so a user acts on a bucket as its
-//! owner, as root, through the bucket policy, or through a grant of the bucket's or the
-//! object's ACL when the bucket's Object Ownership leaves ACLs on (module `acl`). The bucket's
-//! documents are read in one `bucket_configs`; an object's ACL is read only when ACLs are on
-//! and nothing else allowed the request.
+//! of a DeleteObjects. A user acts on a bucket as its owner, as root, through its identity
+//! policies (its own and its groups', carried by the [`Identity`] the signer cache built:
+//! module `auth`), through the bucket policy, or through a grant of the bucket's or the
+//! object's ACL when the bucket's Object Ownership leaves ACLs on (module `acl`). Actions on no
+//! existing bucket (ListBuckets, CreateBucket) only root and identity policies allow. The
+//! bucket's documents are read in one `bucket_configs`; an object's ACL is read only when ACLs
+//! are on and nothing else allowed the request.
 
 use s3gate_sigv4::SignatureVersion;
 use std::collections::HashMap;
@@ -19,9 +21,9 @@ use std::time::SystemTime;
 use http::HeaderMap;
 use s3gate_metadata::MetadataStore;
 use s3gate_policy::{
-    AccountId, Acl, AclOf, Action, Context, Key, KeyName, ObjectOwnership, Policy, PolicyError,
-    Principal, PublicAccessBlock, Request, ResourceArn, TagFamily, Target, acl_permission,
-    evaluate,
+    AccountId, Acl, AclOf, Action, Attachment, Context, IdentityPolicy, Key, KeyName,
+    ObjectOwnership, Policy, PolicyError, Principal, PublicAccessBlock, Request, ResourceArn,
+    TagFamily, Target, acl_permission, evaluate,
 };
 use s3gate_protocol::{ErrorCode, Operation};
 
@@ -136,6 +138,16 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
+    /// An unsigned request's.
+    pub(crate) fn anonymous() -> Identity {
+        Identity { user: None }
+    }
+
+    /// Whether any identity policy applies (root's never do).
+    pub(crate) fn has_policies(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| !u.policies().is_empty())
+    }
+
     pub(crate) fn principal(&self) -> Principal {
         self.user.clone().map_or(Principal::Anonymous, Principal::User)
     }
@@ -280,31 +292,101 @@ impl Checker {
     }
 }
 
-/// Compiles and caches bucket policies, and answers the gateway's authorization questions.
+/// Compiles and caches bucket and identity policies, and answers the gateway's authorization
+/// questions.
 pub(crate) struct Authz {
     account: AccountId,
     cache: Mutex<HashMap<String, (String, Arc<Policy>)>>,
+    /// Compiled identity policies by document text (shared by every user they apply to).
+    identity_cache: Mutex<HashMap<String, Arc<Policy>>>,
 }
 
 impl Authz {
     pub(crate) fn new(account: AccountId) -> Self {
-        Authz { account, cache: Mutex::new(HashMap::new()) }
+        Authz {
+            account,
+            cache: Mutex::new(HashMap::new()),
+            identity_cache: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The evaluator's view of a gateway user (the canonical id is the user name, as the
-    /// `Owner` of listings reports it).
-    pub(crate) fn identity(&self, user: Option<&s3gate_metadata::User>) -> Identity {
-        Identity {
-            user: user.map(|u| {
-                Arc::new(s3gate_policy::User::new(
-                    &self.account,
-                    &u.name,
-                    &u.name,
-                    &u.name,
-                    u.is_root,
-                ))
-            }),
+    /// The evaluator's view of a gateway user: its groups and its identity policies (its own,
+    /// then its groups'), compiled once per document text; a name without a stored document
+    /// is a built-in policy. The canonical id is the user name, as the `Owner` of listings
+    /// reports it.
+    pub(crate) fn identity(
+        &self,
+        access: Option<&s3gate_metadata::KeyAccess>,
+    ) -> Result<Identity, ApiError> {
+        let Some(access) = access else { return Ok(Identity { user: None }) };
+        let u = &access.user;
+        let mut user =
+            s3gate_policy::User::new(&self.account, &u.name, &u.name, &u.name, u.is_root)
+                .with_groups(access.groups.iter().map(String::as_str));
+        for applied in &access.policies {
+            let text = match &applied.document {
+                Some(text) => text.as_str(),
+                None => builtin_text(&applied.name).ok_or_else(|| {
+                    ApiError::internal_error(format!(
+                        "policy {} attached to user {} is neither stored nor built in",
+                        applied.name, u.name
+                    ))
+                })?,
+            };
+            let attached = match &applied.group {
+                None => Attachment::User,
+                Some(g) => Attachment::Group(g.as_str().into()),
+            };
+            let policy = self.compiled_identity(&applied.name, text)?;
+            user = user.with_policy(IdentityPolicy {
+                name: applied.name.as_str().into(),
+                attached,
+                policy,
+            });
         }
+        Ok(Identity { user: Some(Arc::new(user)) })
+    }
+
+    /// The compiled identity policy of `text` (named `name`, for the error).
+    fn compiled_identity(&self, name: &str, text: &str) -> Result<Arc<Policy>, ApiError> {
+        if let Ok(cache) = self.identity_cache.lock()
+            && let Some(policy) = cache.get(text)
+        {
+            return Ok(Arc::clone(policy));
+        }
+        // A stored policy was valid when it was stored; one that no longer compiles refuses
+        // every request of the users it applies to, as a bucket policy would.
+        let policy = Arc::new(Policy::parse_identity_policy(text).map_err(|e| {
+            ApiError::internal_error(format!("stored identity policy {name} does not compile: {e}"))
+        })?);
+        if let Ok(mut cache) = self.identity_cache.lock() {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(text.to_owned(), Arc::clone(&policy));
+        }
+        Ok(policy)
+    }
+
+    /// Decides an action on no existing bucket (ListAllMyBuckets on the account, CreateBucket
+    /// on the new name): only identity policies (and root) can allow it, as on AWS.
+    pub(crate) fn decide_account(
+        checker: &Checker,
+        action: Action,
+        bucket: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let resource = bucket.map_or_else(ResourceArn::account, ResourceArn::bucket);
+        if checker.allows(action, &resource, &Target::default()) {
+            Ok(())
+        } else {
+            Err(ApiError::code(ErrorCode::AccessDenied))
+        }
+    }
+
+    /// Whether the caller's identity policies (or root) let it list `bucket` (`s3:ListBucket`
+    /// with no prefix), which makes the bucket appear in its ListBuckets.
+    pub(crate) fn identity_lists(checker: &Checker, bucket: &str) -> bool {
+        checker.allows(Action::ListBucket, &ResourceArn::bucket(bucket), &Target::default())
     }
 
     /// Parses a policy document for `bucket` (PutBucketPolicy's validation).
@@ -529,8 +611,13 @@ fn list_keys(context: &mut Context, prefix: &str, delimiter: Option<&str>, max_k
     context.set(KeyName::S3MaxKeys, max_keys.to_string());
 }
 
-fn meta_error(e: s3gate_metadata::MetaError) -> ApiError {
+pub(crate) fn meta_error(e: s3gate_metadata::MetaError) -> ApiError {
     ApiError::from(s3gate_engine::EngineError::from(e))
+}
+
+/// The document of the built-in policy `name`.
+pub(crate) fn builtin_text(name: &str) -> Option<&'static str> {
+    s3gate_policy::BUILTIN.iter().find(|(n, _, _)| *n == name).map(|(_, _, text)| *text)
 }
 
 /// The evaluator's action for an IAM permission name of the routing table.

@@ -105,6 +105,9 @@ struct Authed {
     /// `s3:BypassGovernanceRetention` on the addressed object (DeleteObject,
     /// PutObjectRetention; DeleteObjects decides per key).
     bypass: bool,
+    /// ListBuckets: the request's condition keys, to ask which other users' buckets the
+    /// caller's identity policies let it list.
+    checker: Option<authz::Checker>,
 }
 
 /// The verified signature of a request, by version.
@@ -541,10 +544,11 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         Authed {
             caller: Caller { user: String::new(), is_root: false, authorized: false },
             signed: None,
-            identity: self.authz.identity(None),
+            identity: Identity::anonymous(),
             grant: None,
             bucket: None,
             bypass: false,
+            checker: None,
         }
     }
 
@@ -583,15 +587,15 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         }
         let access_key = s3gate_sigv4::access_key_id(&request);
         let found = match access_key {
-            Some(ak) => self
-                .users
-                .lookup(self.engine.metadata(), &ak)
-                .await
-                .map_err(|e| ApiError::from(EngineError::from(e)))?,
+            Some(ak) => self.users.lookup(self.engine.metadata(), &self.authz, &ak).await?,
             None => None,
         };
-        let creds: std::collections::HashMap<String, String> =
-            found.iter().map(|u| (u.access_key_id.clone(), u.secret_key.clone())).collect();
+        // A disabled key is no credential: InvalidAccessKeyId, as on AWS.
+        let found = found.filter(|s| s.active);
+        let creds: std::collections::HashMap<String, String> = found
+            .iter()
+            .map(|s| (s.user.access_key_id.clone(), s.user.secret_key.clone()))
+            .collect();
         let now = SystemTime::now();
         let signed = match scheme.signature_version() {
             SignatureVersion::V4 => Signed::V4(self.verifier.verify(&request, now, &creds)?),
@@ -608,9 +612,13 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 )?)
             }
         };
-        let Some(u) = found else { return Err(ApiError::code(ErrorCode::InvalidAccessKeyId)) };
-        let identity = self.authz.identity(Some(&u));
-        let caller = Caller { user: u.name, is_root: u.is_root, authorized: false };
+        let Some(signer) = found else {
+            return Err(ApiError::code(ErrorCode::InvalidAccessKeyId));
+        };
+        self.record_key_use(&signer.user.access_key_id);
+        let u = &signer.user;
+        let caller = Caller { user: u.name.clone(), is_root: u.is_root, authorized: false };
+        let identity = signer.identity.clone();
         Ok(Authed {
             caller,
             signed: Some(signed),
@@ -618,7 +626,26 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             grant: None,
             bucket: None,
             bypass: false,
+            checker: None,
         })
+    }
+
+    /// Records that a key signed a request: at most once a minute per key (`auth`), written by
+    /// a task of its own so that the request never waits for it, and outside the request's
+    /// span. A failed write is logged and forgotten (the next minute's use writes it again).
+    fn record_key_use(&self, access_key_id: &str) {
+        if !self.users.used(access_key_id) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let engine = self.engine.clone();
+        let used = vec![(access_key_id.to_owned(), SystemTime::now())];
+        runtime.spawn(async move {
+            let change = s3gate_metadata::IamChange::KeysUsed(used);
+            if let Err(e) = engine.metadata().change_iam(change).await {
+                tracing::debug!(error = %e, "recording when an access key was last used");
+            }
+        });
     }
 
     /// Decides the request before the engine sees it (module `authz`): every request on a
@@ -635,16 +662,20 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         authed: &mut Authed,
     ) -> Result<(), ApiError> {
         let anonymous = authed.signed.is_none();
-        let Some(bucket) = op.bucket() else {
-            // ListBuckets lists the caller's own buckets: nobody's for an anonymous caller.
-            return if anonymous { Err(ApiError::code(ErrorCode::AccessDenied)) } else { Ok(()) };
-        };
-        if matches!(op, Operation::CreateBucket { .. }) {
-            return if anonymous { Err(ApiError::code(ErrorCode::AccessDenied)) } else { Ok(()) };
-        }
-        let meta = self.engine.metadata();
         let mut checker = Authz::checker(&authed.identity, op, headers, client, authed.signed_by());
         set_body_lock_keys(&mut checker, op, lock_body);
+        // ListBuckets and CreateBucket act on no existing bucket: root and identity policies
+        // decide them (s3:ListAllMyBuckets, s3:CreateBucket), as on AWS.
+        let Some(bucket) = op.bucket() else {
+            Authz::decide_account(&checker, s3gate_policy::Action::ListAllMyBuckets, None)?;
+            authed.checker = Some(checker);
+            return Ok(());
+        };
+        if matches!(op, Operation::CreateBucket { .. }) {
+            let create = s3gate_policy::Action::CreateBucket;
+            return Authz::decide_account(&checker, create, Some(bucket.as_str()));
+        }
+        let meta = self.engine.metadata();
         // DeleteObjects is decided key by key (s3:DeleteObject on each), once its body is read.
         let action = match op {
             Operation::DeleteObjects { .. } => None,
@@ -725,7 +756,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         }
         // DeleteObjects from a caller who is not the owner, on a bucket without a policy, can
         // delete nothing: refused whole, before its body is read.
-        if !is_owner && action.is_none() && !grant.has_policy() {
+        if !is_owner && action.is_none() && !grant.has_policy() && !authed.identity.has_policies() {
             return Err(ApiError::code(ErrorCode::AccessDenied));
         }
         // Later checks: a non-owner's, and every DeleteObjects' keys (a Deny binds the owner).
@@ -759,7 +790,19 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         let is_head = matches!(op, Operation::HeadObject { .. });
         match op {
             Operation::ListBuckets { params } => {
-                let buckets = e.list_buckets(caller).await?;
+                // The caller's own buckets, and (for a user with identity policies) every
+                // bucket those let it list, as AWS lists an account's buckets.
+                let buckets = match &authed.checker {
+                    Some(checker) if authed.identity.has_policies() => {
+                        let all = e.metadata().list_buckets(None).await.map_err(engine_meta)?;
+                        all.into_iter()
+                            .filter(|b| {
+                                b.owner == caller.user || Authz::identity_lists(checker, &b.name)
+                            })
+                            .collect()
+                    }
+                    _ => e.list_buckets(caller).await?,
+                };
                 let region = e.config().region.as_str();
                 // Every bucket is in the gateway's region.
                 let in_region = params.bucket_region.as_deref().is_none_or(|r| r == region);

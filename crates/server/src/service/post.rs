@@ -21,7 +21,6 @@ use futures_core::Stream;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
-use s3gate_engine::EngineError;
 use s3gate_engine::api::{Caller, PutObjectRequest};
 use s3gate_metadata::MetadataStore;
 use s3gate_protocol::form::{FileStart, FormEvent, FormField, FormLimits, FormParser};
@@ -88,15 +87,15 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             return Err(sigv2_refused());
         }
         let found = match form.access_key_id() {
-            Some(ak) => self
-                .users
-                .lookup(self.engine.metadata(), ak)
-                .await
-                .map_err(|e| ApiError::from(EngineError::from(e)))?,
+            Some(ak) => self.users.lookup(self.engine.metadata(), &self.authz, ak).await?,
             None => None,
         };
-        let creds: HashMap<String, String> =
-            found.iter().map(|u| (u.access_key_id.clone(), u.secret_key.clone())).collect();
+        // A disabled key is no credential (InvalidAccessKeyId).
+        let found = found.filter(|s| s.active);
+        let creds: HashMap<String, String> = found
+            .iter()
+            .map(|s| (s.user.access_key_id.clone(), s.user.secret_key.clone()))
+            .collect();
         let verified = self.verifier.verify_post(&form, SystemTime::now(), &creds)?;
         let key = ObjectKey::parse(verified.key.clone())?;
         let object_headers = object_headers(&pairs)?;
@@ -104,14 +103,22 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         // decided by the authorization layer as a PUT is (owner, bucket policy, explicit Deny),
         // with the form's fields as the request's headers for condition keys.
         let mut authed = match (&verified.auth, found) {
-            (Some(auth), Some(user)) => Authed {
-                identity: self.authz.identity(Some(&user)),
-                caller: Caller { user: user.name, is_root: user.is_root, authorized: false },
-                signed: Some(Signed::Form(auth.signature_version)),
-                grant: None,
-                bucket: None,
-                bypass: false,
-            },
+            (Some(auth), Some(signer)) => {
+                self.record_key_use(&signer.user.access_key_id);
+                Authed {
+                    identity: signer.identity.clone(),
+                    caller: Caller {
+                        user: signer.user.name.clone(),
+                        is_root: signer.user.is_root,
+                        authorized: false,
+                    },
+                    signed: Some(Signed::Form(auth.signature_version)),
+                    grant: None,
+                    bucket: None,
+                    bypass: false,
+                    checker: None,
+                }
+            }
             (Some(_), None) => return Err(ApiError::code(ErrorCode::InvalidAccessKeyId)),
             (None, _) => self.anonymous(),
         };
