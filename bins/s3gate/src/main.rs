@@ -13,6 +13,7 @@ mod metadata_opts;
 
 mod admin;
 mod config;
+mod iam;
 mod keys;
 mod kms;
 mod telemetry;
@@ -77,6 +78,12 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage groups of users and the policies attached to them.
+    #[command(subcommand)]
+    Group(iam::GroupCommand),
+    /// Manage identity policies (built-in and stored).
+    #[command(subcommand)]
+    Policy(iam::PolicyCommand),
     /// Manage buckets.
     #[command(subcommand)]
     Bucket(admin::BucketCommand),
@@ -287,11 +294,39 @@ enum UserCommand {
         /// Secret access key (generated when absent).
         #[arg(long, requires = "access_key")]
         secret_key: Option<String>,
+        /// Attach this policy (built-in or stored; repeatable). Without any, the user gets
+        /// `self-service`: create buckets and manage its own.
+        #[arg(long = "policy", conflicts_with = "no_policy")]
+        policies: Vec<String>,
+        /// Attach no policy: the user may do nothing until a policy or a group allows it.
+        #[arg(long)]
+        no_policy: bool,
         #[command(flatten)]
         data: DataDir,
         #[command(flatten)]
         meta: MetadataArgs,
     },
+    /// Attach a policy (built-in or stored) to a user.
+    AttachPolicy {
+        /// User name.
+        user: String,
+        /// Policy name.
+        policy: String,
+        #[command(flatten)]
+        store: iam::Store,
+    },
+    /// Detach a policy from a user.
+    DetachPolicy {
+        /// User name.
+        user: String,
+        /// Policy name.
+        policy: String,
+        #[command(flatten)]
+        store: iam::Store,
+    },
+    /// Manage a user's access keys.
+    #[command(subcommand)]
+    Key(iam::KeyCommand),
     /// List users.
     List {
         #[command(flatten)]
@@ -360,6 +395,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve(*args, span_parent).await,
             Command::User(cmd) => user(cmd).await,
+            Command::Group(cmd) => iam::group(cmd).await,
+            Command::Policy(cmd) => iam::policy(cmd).await,
             Command::Bucket(cmd) => admin::bucket(cmd).await,
             Command::Gc(args) => admin::gc(args).await,
             Command::Check(args) => admin::check(args).await,
@@ -958,7 +995,7 @@ async fn ensure_root(
 
 async fn user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { name, access_key, secret_key, data, meta } => {
+        UserCommand::Add { name, access_key, secret_key, policies, no_policy, data, meta } => {
             if name == ROOT_USER {
                 bail!("the root user is managed with S3GATE_ACCESS_KEY/S3GATE_SECRET_KEY");
             }
@@ -969,7 +1006,16 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             };
             // Checked before the store is opened: a refused user changes nothing.
             s3gate_metadata::check_user(&name, &ak, &sk).context("refusing the user")?;
+            let policies = match (no_policy, policies.is_empty()) {
+                (true, _) => Vec::new(),
+                (false, true) => vec![iam::DEFAULT_USER_POLICY.to_owned()],
+                (false, false) => policies,
+            };
+            for p in &policies {
+                iam::check_name("policy", p)?;
+            }
             let meta = meta.open(&data.data_dir).await?;
+            iam::policies_exist(&meta, &policies).await?;
             let user = User {
                 name: name.clone(),
                 access_key_id: ak.clone(),
@@ -988,10 +1034,20 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(e.into()),
             }
+            for p in &policies {
+                iam::attach(&meta, p, s3gate_metadata::Attachee::User(name.clone()), true).await?;
+            }
             println!("user: {name}");
             println!("access_key_id: {ak}");
             println!("secret_access_key: {sk}");
         }
+        UserCommand::AttachPolicy { user, policy, store } => {
+            iam::user_policy(&user, &policy, &store, true).await?;
+        }
+        UserCommand::DetachPolicy { user, policy, store } => {
+            iam::user_policy(&user, &policy, &store, false).await?;
+        }
+        UserCommand::Key(cmd) => iam::key(cmd).await?,
         UserCommand::List { data, meta } => {
             let meta = meta.open(&data.data_dir).await?;
             for u in meta.list_users().await? {

@@ -185,6 +185,66 @@ struct Counts {
     parts: u64,
 }
 
+/// Copies users with all their keys (status and last use), groups, stored policies and
+/// attachments; returns how many users.
+async fn copy_iam(src: &impl MetadataStore, dst: &impl MetadataStore) -> anyhow::Result<u64> {
+    use s3gate_metadata::{Attachee, IamChange};
+    let state = src.iam_state().await?;
+    let mut users = 0;
+    for mut user in src.list_users().await? {
+        // A user is created with a key; one that has none gets a placeholder, deleted at once.
+        let placeholder = user.access_key_id.is_empty();
+        if placeholder {
+            user.access_key_id = format!("s3gate_copy_{users}");
+            user.secret_key = user.access_key_id.clone();
+        }
+        let (name, first) = (user.name.clone(), user.access_key_id.clone());
+        dst.create_user(user).await?;
+        if placeholder {
+            dst.change_iam(IamChange::DeleteKey {
+                user: name.clone(),
+                access_key_id: first.clone(),
+            })
+            .await?;
+        }
+        for key in state.keys.iter().filter(|k| k.user == name) {
+            if key.access_key_id == first {
+                if !key.active {
+                    let id = key.access_key_id.clone();
+                    let change = IamChange::SetKeyActive {
+                        user: name.clone(),
+                        access_key_id: id,
+                        active: false,
+                    };
+                    dst.change_iam(change).await?;
+                }
+                if let Some(at) = key.last_used {
+                    dst.change_iam(IamChange::KeysUsed(vec![(first.clone(), at)])).await?;
+                }
+            } else {
+                dst.change_iam(IamChange::CreateKey(key.clone())).await?;
+            }
+        }
+        users += 1;
+    }
+    for p in &state.policies {
+        dst.change_iam(IamChange::CreatePolicy(p.clone())).await?;
+    }
+    for g in &state.groups {
+        dst.change_iam(IamChange::CreateGroup { name: g.name.clone(), created: g.created }).await?;
+        for m in &g.members {
+            let change = IamChange::AddMember { group: g.name.clone(), user: m.clone() };
+            dst.change_iam(change).await?;
+        }
+    }
+    for (policy, to) in &state.attachments {
+        let stored = state.policies.iter().any(|p| p.name == *policy);
+        let to: Attachee = to.clone();
+        dst.change_iam(IamChange::Attach { policy: policy.clone(), to, stored }).await?;
+    }
+    Ok(users)
+}
+
 /// Copies everything through the trait: each object's version names the same blobs, so the
 /// target's reference counts come out right by construction.
 async fn copy(src: &impl MetadataStore, dst: &impl MetadataStore) -> anyhow::Result<Counts> {
@@ -200,11 +260,7 @@ async fn copy(src: &impl MetadataStore, dst: &impl MetadataStore) -> anyhow::Res
             b.name
         );
     }
-    let mut n = Counts::default();
-    for user in src.list_users().await? {
-        dst.create_user(user).await?;
-        n.users += 1;
-    }
+    let mut n = Counts { users: copy_iam(src, dst).await?, ..Counts::default() };
     for bucket in buckets {
         let name = bucket.name.clone();
         dst.create_bucket(bucket).await?;

@@ -540,7 +540,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     }
 
     /// An unsigned request: only a bucket policy can allow it.
-    fn anonymous(&self) -> Authed {
+    fn anonymous() -> Authed {
         Authed {
             caller: Caller { user: String::new(), is_root: false, authorized: false },
             signed: None,
@@ -580,7 +580,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             headers: &header_pairs,
         };
         let Some(scheme) = s3gate_sigv4::auth_scheme(&request) else {
-            return Ok(self.anonymous());
+            return Ok(Self::anonymous());
         };
         if scheme.signature_version() == SignatureVersion::V2 && !self.sigv2 {
             return Err(sigv2_refused());
@@ -612,13 +612,13 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 )?)
             }
         };
-        let Some(signer) = found else {
+        let Some(key) = found else {
             return Err(ApiError::code(ErrorCode::InvalidAccessKeyId));
         };
-        self.record_key_use(&signer.user.access_key_id);
-        let u = &signer.user;
+        self.record_key_use(&key.user.access_key_id);
+        let u = &key.user;
         let caller = Caller { user: u.name.clone(), is_root: u.is_root, authorized: false };
-        let identity = signer.identity.clone();
+        let identity = key.identity.clone();
         Ok(Authed {
             caller,
             signed: Some(signed),

@@ -37,6 +37,7 @@ fn run(c: &Connection, sql: &str, p: impl rusqlite::Params) -> R<usize> {
     Ok(c.prepare_cached(sql)?.execute(p)?)
 }
 
+#[allow(clippy::too_many_lines, reason = "one arm per IamChange")]
 pub(super) fn change(c: &Connection, change: &IamChange) -> R<()> {
     match change {
         IamChange::CreateGroup { name, created } => {

@@ -120,7 +120,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 }
             }
             (Some(_), None) => return Err(ApiError::code(ErrorCode::InvalidAccessKeyId)),
-            (None, _) => self.anonymous(),
+            (None, _) => Self::anonymous(),
         };
         let client = parts.extensions.get::<ClientInfo>().copied().unwrap_or_default();
         let op = Operation::PutObject { bucket: bucket.clone(), key: key.clone() };

@@ -210,7 +210,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 params: params.clone(),
             }
         };
-        let mut authed = self.anonymous();
+        let mut authed = Self::anonymous();
         self.authorize(&op, headers, client, None, &mut authed).await?;
         let read =
             self.get_object(bucket, key.clone(), params, headers, &authed.caller, head).await;
