@@ -690,6 +690,46 @@ mod tests {
         assert!(matches!(SqliteMetadata::open(&path), Err(MetaError::Backend(_))));
     }
 
+    /// A database of schema 10 (one key per user, no identity policies) keeps its users'
+    /// keys, and its users keep what they could do: self-service is attached to each (not to
+    /// root).
+    #[tokio::test]
+    async fn users_of_schema_10_keep_their_keys_and_get_self_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            let tx = c.transaction().unwrap();
+            for sql in &schema::MIGRATIONS[..10] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 10).unwrap();
+            tx.execute_batch(
+                "INSERT INTO users (name, access_key_id, secret_key, is_root, created)
+                     VALUES ('alice', 'AKALICE', 'sk-alice', 0, 5), ('root', 'AKROOT', 'sk', 1, 6);",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let m = SqliteMetadata::open(&path).unwrap();
+        let alice = m.key_access("AKALICE").await.unwrap().unwrap();
+        assert_eq!(
+            (alice.user.name.as_str(), alice.user.secret_key.as_str()),
+            ("alice", "sk-alice")
+        );
+        assert!(alice.active);
+        let names: Vec<&str> = alice.policies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["self-service"]);
+        let root = m.key_access("AKROOT").await.unwrap().unwrap();
+        assert!(root.user.is_root && root.policies.is_empty());
+        assert_eq!(m.list_users().await.unwrap()[0].access_key_id, "AKALICE");
+        // The rebuilt users table still refuses a taken key and retires removed names.
+        m.delete_user("alice").await.unwrap();
+        assert!(m.key_access("AKALICE").await.unwrap().is_none());
+        let again = User { name: "alice".into(), ..m.list_users().await.unwrap()[0].clone() };
+        assert!(matches!(m.create_user(again).await, Err(MetaError::UserExists)));
+    }
+
     /// A database written by the previous release (schema version 3, before versioning) opens
     /// with this one: its objects keep their meaning (the `null` version, current, same data
     /// and blob references), its buckets are unversioned, and versioning works on them.

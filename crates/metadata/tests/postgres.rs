@@ -445,3 +445,42 @@ async fn a_database_of_the_previous_schema_upgrades_in_place() {
     assert_eq!(out.retired_blobs, ["blob-old"]);
     assert_eq!(store.object("bk", "k").await.unwrap().unwrap().etag, "e2");
 }
+
+/// A database of schema 10 (one key per user, no identity policies) upgrades in place: the
+/// users keep their keys and get self-service (root excepted), as on SQLite.
+#[tokio::test]
+async fn users_of_schema_10_keep_their_keys_and_get_self_service() {
+    let Some(db) = TestDb::create().await else { return };
+    let c = admin(&db.url).await;
+    let migrations = [
+        include_str!("../migrations/postgres/0001_initial.sql"),
+        include_str!("../migrations/postgres/0002_set_object_tags.sql"),
+        include_str!("../migrations/postgres/0003_bucket_configs.sql"),
+        include_str!("../migrations/postgres/0004_versioning.sql"),
+        include_str!("../migrations/postgres/0005_retired_users.sql"),
+        include_str!("../migrations/postgres/0006_encryption.sql"),
+        include_str!("../migrations/postgres/0007_object_lock.sql"),
+        include_str!("../migrations/postgres/0008_kms_keys.sql"),
+        include_str!("../migrations/postgres/0009_rename_object.sql"),
+        include_str!("../migrations/postgres/0010_acl.sql"),
+    ];
+    for sql in migrations {
+        c.batch_execute(sql).await.unwrap();
+    }
+    c.batch_execute(
+        "CREATE TABLE s3gate_schema (version integer NOT NULL);
+         INSERT INTO s3gate_schema VALUES (10);
+         INSERT INTO users (name, access_key_id, secret_key, is_root, created)
+             VALUES ('alice', 'AKALICE', 'sk-alice', false, 5), ('root', 'AKROOT', 'sk', true, 6);",
+    )
+    .await
+    .unwrap();
+    let m = PostgresMetadata::connect(&db.url, &PostgresOptions::default()).await.unwrap();
+    let alice = m.key_access("AKALICE").await.unwrap().unwrap();
+    assert_eq!((alice.user.name.as_str(), alice.user.secret_key.as_str()), ("alice", "sk-alice"));
+    let names: Vec<&str> = alice.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["self-service"]);
+    let root = m.key_access("AKROOT").await.unwrap().unwrap();
+    assert!(root.user.is_root && root.policies.is_empty());
+    assert_eq!(m.user_by_access_key("AKALICE").await.unwrap().unwrap().name, "alice");
+}
