@@ -42,6 +42,7 @@ mod crash_matrix;
 mod exact;
 mod full_disk;
 mod hostile;
+mod iam;
 mod integrity;
 mod keepalive;
 mod kms;
