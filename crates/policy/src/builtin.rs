@@ -52,4 +52,28 @@ mod tests {
         }
         assert!(builtin("nope").is_none());
     }
+
+    #[test]
+    fn may_allow_names_the_actions_an_allow_statement_lists() {
+        use crate::Action;
+        let cases = [
+            ("read-only", Action::GetObject, true),
+            ("read-only", Action::DeleteObject, false),
+            ("read-write", Action::DeleteObject, true),
+            ("write-only", Action::PutObject, true),
+            ("write-only", Action::DeleteObject, false),
+            ("self-service", Action::DeleteObject, false),
+            ("self-service", Action::CreateBucket, true),
+            ("admin", Action::DeleteObjectVersion, true),
+        ];
+        for (name, action, expected) in cases {
+            let policy = builtin(name).unwrap();
+            assert_eq!(policy.may_allow(action), expected, "{name} {action:?}");
+        }
+        let deny = Policy::parse_identity_policy(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        assert!(!deny.may_allow(Action::DeleteObject));
+    }
 }

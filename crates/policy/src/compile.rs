@@ -242,6 +242,13 @@ impl Policy {
         (None, allow)
     }
 
+    /// Whether some Allow statement names `action`, whatever its resources and conditions:
+    /// `false` means the policy can never allow it (a server may then refuse a request whose
+    /// parts it would otherwise decide one by one).
+    pub fn may_allow(&self, action: Action) -> bool {
+        self.statements.iter().any(|st| st.effect == Effect::Allow && st.actions.contains(action))
+    }
+
     /// The Sid of statement `index`.
     pub(crate) fn sid(&self, index: usize) -> Option<&str> {
         self.document.statements.get(index).and_then(|s| s.sid.as_deref())

@@ -148,6 +148,12 @@ impl Identity {
         self.user.as_ref().is_some_and(|u| !u.policies().is_empty())
     }
 
+    /// Whether some identity policy has an Allow statement naming `action` (on any resource,
+    /// under any condition): `false` when none could ever allow it.
+    pub(crate) fn may_allow(&self, action: Action) -> bool {
+        self.user.as_ref().is_some_and(|u| u.policies().iter().any(|p| p.policy.may_allow(action)))
+    }
+
     pub(crate) fn principal(&self) -> Principal {
         self.user.clone().map_or(Principal::Anonymous, Principal::User)
     }

@@ -754,9 +754,14 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             caller.authorized = true;
         }
-        // DeleteObjects from a caller who is not the owner, on a bucket without a policy, can
-        // delete nothing: refused whole, before its body is read.
-        if !is_owner && action.is_none() && !grant.has_policy() && !authed.identity.has_policies() {
+        // DeleteObjects from a caller who is not the owner, on a bucket without a policy, with
+        // no identity policy that could allow a delete, can delete nothing: refused whole,
+        // before its body is read.
+        let may_delete =
+            [s3gate_policy::Action::DeleteObject, s3gate_policy::Action::DeleteObjectVersion]
+                .into_iter()
+                .any(|a| authed.identity.may_allow(a));
+        if !is_owner && action.is_none() && !grant.has_policy() && !may_delete {
             return Err(ApiError::code(ErrorCode::AccessDenied));
         }
         // Later checks: a non-owner's, and every DeleteObjects' keys (a Deny binds the owner).
