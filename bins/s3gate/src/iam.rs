@@ -281,7 +281,7 @@ pub(crate) async fn user_policy(
     attach(&meta, policy, Attachee::User(user.to_owned()), on).await
 }
 
-fn seconds(t: SystemTime) -> String {
+fn when(t: SystemTime) -> String {
     s3gate_protocol::format_iso8601(t)
 }
 
@@ -332,8 +332,8 @@ pub(crate) async fn key(cmd: KeyCommand) -> anyhow::Result<()> {
                     "{}\t{}\tcreated {}\tlast used {}",
                     k.access_key_id,
                     if k.active { "Active" } else { "Inactive" },
-                    seconds(k.created),
-                    k.last_used.map_or_else(|| "never".to_owned(), seconds),
+                    when(k.created),
+                    k.last_used.map_or_else(|| "never".to_owned(), when),
                 );
             }
         }
