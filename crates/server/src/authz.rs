@@ -148,10 +148,14 @@ impl Identity {
         self.user.as_ref().is_some_and(|u| !u.policies().is_empty())
     }
 
-    /// Whether some identity policy has an Allow statement naming `action` (on any resource,
-    /// under any condition): `false` when none could ever allow it.
-    pub(crate) fn may_allow(&self, action: Action) -> bool {
-        self.user.as_ref().is_some_and(|u| u.policies().iter().any(|p| p.policy.may_allow(action)))
+    /// Whether some identity policy has an Allow statement naming `s3:DeleteObject` or
+    /// `s3:DeleteObjectVersion` (on any resource, under any condition): `false` when none
+    /// could ever allow a DeleteObjects key.
+    pub(crate) fn may_delete(&self) -> bool {
+        let actions = [Action::DeleteObject, Action::DeleteObjectVersion];
+        self.user.as_ref().is_some_and(|u| {
+            u.policies().iter().any(|p| actions.iter().any(|a| p.policy.may_allow(*a)))
+        })
     }
 
     pub(crate) fn principal(&self) -> Principal {

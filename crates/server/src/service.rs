@@ -664,17 +664,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         let anonymous = authed.signed.is_none();
         let mut checker = Authz::checker(&authed.identity, op, headers, client, authed.signed_by());
         set_body_lock_keys(&mut checker, op, lock_body);
-        // ListBuckets and CreateBucket act on no existing bucket: root and identity policies
-        // decide them (s3:ListAllMyBuckets, s3:CreateBucket), as on AWS.
-        let Some(bucket) = op.bucket() else {
-            Authz::decide_account(&checker, s3gate_policy::Action::ListAllMyBuckets, None)?;
-            authed.checker = Some(checker);
-            return Ok(());
+        let bucket = match op.bucket() {
+            Some(b) if !matches!(op, Operation::CreateBucket { .. }) => b,
+            _ => return decide_without_bucket(op, checker, authed),
         };
-        if matches!(op, Operation::CreateBucket { .. }) {
-            let create = s3gate_policy::Action::CreateBucket;
-            return Authz::decide_account(&checker, create, Some(bucket.as_str()));
-        }
         let meta = self.engine.metadata();
         // DeleteObjects is decided key by key (s3:DeleteObject on each), once its body is read.
         let action = match op {
@@ -757,11 +750,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         // DeleteObjects from a caller who is not the owner, on a bucket without a policy, with
         // no identity policy that could allow a delete, can delete nothing: refused whole,
         // before its body is read.
-        let may_delete =
-            [s3gate_policy::Action::DeleteObject, s3gate_policy::Action::DeleteObjectVersion]
-                .into_iter()
-                .any(|a| authed.identity.may_allow(a));
-        if !is_owner && action.is_none() && !grant.has_policy() && !may_delete {
+        if !is_owner && action.is_none() && !grant.has_policy() && !authed.identity.may_delete() {
             return Err(ApiError::code(ErrorCode::AccessDenied));
         }
         // Later checks: a non-owner's, and every DeleteObjects' keys (a Deny binds the owner).
@@ -2524,6 +2513,23 @@ pub(crate) fn error_response(err: &S3Error, resource: &str, request_id: &str, he
         return empty(status);
     }
     xml(status, err.to_xml(resource, request_id))
+}
+
+/// ListBuckets and CreateBucket act on no existing bucket: root and identity policies decide
+/// them (`s3:ListAllMyBuckets`, `s3:CreateBucket` on the new name), as on AWS. ListBuckets
+/// keeps the checker, to ask which buckets the caller's policies let it list.
+fn decide_without_bucket(
+    op: &Operation,
+    checker: authz::Checker,
+    authed: &mut Authed,
+) -> Result<(), ApiError> {
+    if let Some(bucket) = op.bucket() {
+        let create = s3gate_policy::Action::CreateBucket;
+        return Authz::decide_account(&checker, create, Some(bucket.as_str()));
+    }
+    Authz::decide_account(&checker, s3gate_policy::Action::ListAllMyBuckets, None)?;
+    authed.checker = Some(checker);
+    Ok(())
 }
 
 fn engine_meta(e: s3gate_metadata::MetaError) -> ApiError {
