@@ -1169,6 +1169,162 @@ async fn tls_condition_keys_come_from_the_connection() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The admin API.
+
+/// A request to the admin API on `port`, SigV4-signed with `keys` (unsigned when `None`).
+async fn admin_api(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    keys: Option<(&str, &str)>,
+) -> (u16, serde_json::Value) {
+    use sha2::Digest as _;
+    let host = format!("127.0.0.1:{port}");
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if let Some((ak, sk)) = keys {
+        let payload_hash = hex::encode(sha2::Sha256::digest(body));
+        let parts = s3gate_sigv4::RequestParts {
+            method,
+            raw_path: path,
+            raw_query: None,
+            headers: &[("host", host.as_str())],
+        };
+        let params = s3gate_sigv4::SigningParams {
+            access_key_id: ak,
+            secret_key: sk,
+            region: crate::harness::REGION,
+            service: "s3",
+            time: SystemTime::now(),
+        };
+        headers = s3gate_sigv4::sign_headers(&parts, &payload_hash, &params);
+    }
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let url = format!("http://{host}{path}");
+    let r = hyper_request(method, &url, &pairs, body.to_vec()).await;
+    let value = if r.body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.text()))
+    };
+    (r.status, value)
+}
+
+/// The admin API through the binary: nothing without a root signature; users, keys, groups,
+/// stored policies and attachments made over it take effect on the S3 API; refusals change
+/// nothing and keep their meaning (400, 404, 409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_manages_users_groups_and_policies() {
+    let p = Proc::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let ops = p.metrics.expect("the operations listener");
+    let root = Some((p.ak.as_str(), p.sk.as_str()));
+    // Unsigned, or signed with a key that is not root's: 403, with a JSON error.
+    let (status, err) = admin_api(ops, "GET", "/admin/v1/users", b"", None).await;
+    assert_eq!((status, err["error"].as_str()), (403, Some("AccessDenied")));
+    let (status, _) = admin_api(
+        ops,
+        "GET",
+        "/admin/v1/users",
+        b"",
+        Some(("AKIANOBODYNOBODY00", "x".repeat(40).as_str())),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // A read-only user, made over the API, reads root's bucket and writes nothing.
+    let (status, made) = admin_api(
+        ops,
+        "POST",
+        "/admin/v1/users",
+        br#"{"name":"dev","policies":["read-only"]}"#,
+        root,
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let (ak, sk) =
+        (made["access_key_id"].as_str().unwrap(), made["secret_access_key"].as_str().unwrap());
+    let (status, _) = admin_api(ops, "POST", "/admin/v1/users", br#"{"name":"dev"}"#, root).await;
+    assert_eq!(status, 409, "the name is taken");
+    let (status, _) =
+        admin_api(ops, "POST", "/admin/v1/users", br#"{"name":"x","policies":["nope"]}"#, root)
+            .await;
+    assert_eq!(status, 404, "an unknown policy");
+    let c = client_for(p.port, &p.ak, &p.sk, Flavour::Default, false);
+    create_bucket(&c, "shared").await;
+    c.put_object().bucket("shared").key("k").body(b"v".to_vec().into()).send().await.unwrap();
+    let dev = client_for(p.port, ak, sk, Flavour::Default, false);
+    dev.get_object().bucket("shared").key("k").send().await.unwrap();
+    let put = dev.put_object().bucket("shared").key("w").body(b"w".to_vec().into()).send().await;
+    assert_eq!(err_info(&put.unwrap_err()), (403, "AccessDenied".to_owned()));
+    // The dev user's own key is no admin key.
+    let (status, _) = admin_api(ops, "GET", "/admin/v1/users", b"", Some((ak, sk))).await;
+    assert_eq!(status, 403);
+
+    // A stored policy through a group lets dev upload under in/.
+    let doc = br#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::shared/in/*"}]}"#;
+    let (status, bad) = admin_api(ops, "PUT", "/admin/v1/policies/uploads", b"{}", root).await;
+    assert_eq!((status, bad["error"].as_str()), (400, Some("MalformedPolicyDocument")));
+    assert_eq!(admin_api(ops, "PUT", "/admin/v1/policies/uploads", doc, root).await.0, 201);
+    assert_eq!(admin_api(ops, "PUT", "/admin/v1/groups/ci", b"", root).await.0, 201);
+    assert_eq!(admin_api(ops, "PUT", "/admin/v1/groups/ci/members/dev", b"", root).await.0, 204);
+    assert_eq!(
+        admin_api(ops, "PUT", "/admin/v1/groups/ci/policies/uploads", b"", root).await.0,
+        204
+    );
+    let (status, conflict) =
+        admin_api(ops, "DELETE", "/admin/v1/policies/uploads", b"", root).await;
+    assert_eq!((status, conflict["error"].as_str()), (409, Some("DeleteConflict")));
+    let (_, users) = admin_api(ops, "GET", "/admin/v1/users", b"", root).await;
+    let listed = users["users"].as_array().unwrap().iter().find(|u| u["name"] == "dev").unwrap();
+    assert_eq!(listed["groups"], serde_json::json!(["ci"]));
+    assert_eq!(listed["policies"], serde_json::json!(["read-only"]));
+    assert!(listed["keys"][0].get("secret_access_key").is_none(), "secrets are never listed");
+    let (_, got) = admin_api(ops, "GET", "/admin/v1/policies/uploads", b"", root).await;
+    assert_eq!(got["document"]["Statement"][0]["Action"], "s3:PutObject");
+    // Within the signer cache's 5 s the upload is allowed.
+    let mut allowed = false;
+    for _ in 0..40 {
+        let put = dev.put_object().bucket("shared").key("in/a").body(b"a".to_vec().into()).send();
+        if put.await.is_ok() {
+            allowed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(allowed, "the group's policy reaches the gateway");
+
+    // A disabled key stops working; a second key of the same user does.
+    let path = format!("/admin/v1/users/dev/keys/{ak}");
+    let (status, _) = admin_api(ops, "PUT", &path, br#"{"status":"Inactive"}"#, root).await;
+    assert_eq!(status, 204);
+    let (status, second) = admin_api(ops, "POST", "/admin/v1/users/dev/keys", b"", root).await;
+    assert_eq!(status, 201);
+    let dev2 = client_for(
+        p.port,
+        second["access_key_id"].as_str().unwrap(),
+        second["secret_access_key"].as_str().unwrap(),
+        Flavour::Default,
+        false,
+    );
+    let mut refused = false;
+    for _ in 0..40 {
+        if let Err(e) = dev.get_object().bucket("shared").key("k").send().await {
+            assert_eq!(err_info(&e), (403, "InvalidAccessKeyId".to_owned()));
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(refused, "the disabled key is refused");
+    dev2.get_object().bucket("shared").key("k").send().await.unwrap();
+    // Root is not managed here; unknown things are 404; bad methods 405.
+    assert_eq!(admin_api(ops, "DELETE", "/admin/v1/users/root", b"", root).await.0, 400);
+    assert_eq!(admin_api(ops, "DELETE", "/admin/v1/groups/nope", b"", root).await.0, 404);
+    assert_eq!(admin_api(ops, "POST", "/admin/v1/groups", b"", root).await.0, 405);
+    assert_eq!(admin_api(ops, "GET", "/admin/v1/nothing", b"", root).await.0, 404);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Admin commands.
 
 fn admin(args: &[&str], dir: &Path) -> Output {

@@ -182,9 +182,7 @@ pub(crate) enum PolicyCommand {
 
 /// Checks a group or policy name as IAM does: 1 to 128 of `[A-Za-z0-9+=,.@_-]`.
 pub(crate) fn check_name(kind: &str, name: &str) -> anyhow::Result<()> {
-    let ok = (1..=128).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
-    if !ok {
+    if !s3gate_metadata::is_iam_name(name) {
         bail!(
             "a {kind} name is 1 to 128 characters of letters, digits and + = , . @ _ - (got {name:?})"
         );

@@ -947,15 +947,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 
 /// An AWS-shaped key pair: a 20-character access key id and a 40-character secret.
 fn generate_keys() -> anyhow::Result<(String, String)> {
-    const AK_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    const SK_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut raw = [0u8; 58];
-    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let mut ak = String::from("SG");
-    ak.extend(raw[..18].iter().map(|b| char::from(AK_ALPHABET[usize::from(b % 32)])));
-    let sk: String =
-        raw[18..].iter().map(|b| char::from(SK_ALPHABET[usize::from(b % 64)])).collect();
-    Ok((ak, sk))
+    s3gate_metadata::generate_keys().map_err(|e| anyhow::anyhow!("no randomness: {e}"))
 }
 
 /// Makes the metadata store's root user carry these keys.

@@ -41,6 +41,27 @@ pub fn check_user(name: &str, access_key: &str, secret: &str) -> Result<(), Inva
     Ok(())
 }
 
+/// Whether `name` is a valid group or policy name, as IAM checks them: 1 to 128 characters
+/// of `[A-Za-z0-9+=,.@_-]`.
+pub fn is_iam_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// A fresh AWS-shaped key pair: a 20-character access key id (`SG` and 18 of base32) and a
+/// 40-character secret (base64 alphabet), from the operating system's randomness.
+pub fn generate_keys() -> Result<(String, String), getrandom::Error> {
+    const AK_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const SK_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut raw = [0u8; 58];
+    getrandom::fill(&mut raw)?;
+    let mut ak = String::from("SG");
+    ak.extend(raw[..18].iter().map(|b| char::from(AK_ALPHABET[usize::from(b % 32)])));
+    let sk: String =
+        raw[18..].iter().map(|b| char::from(SK_ALPHABET[usize::from(b % 64)])).collect();
+    Ok((ak, sk))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +71,16 @@ mod tests {
 
     fn check(name: &str, ak: &str, sk: &str, expected: Result<(), InvalidUser>) {
         assert_eq!(check_user(name, ak, sk), expected, "{name:?} {ak:?} {sk:?}");
+    }
+
+    #[test]
+    fn generated_keys_pass_the_check_and_differ() {
+        let (ak, sk) = generate_keys().unwrap();
+        assert_eq!((ak.len(), sk.len()), (20, 40));
+        assert_eq!(check_user("alice", &ak, &sk), Ok(()));
+        assert_ne!(generate_keys().unwrap().0, ak);
+        assert!(is_iam_name("ci+deploy=1,x.y@z_w-v") && !is_iam_name("") && !is_iam_name("a b"));
+        assert!(is_iam_name(&"p".repeat(128)) && !is_iam_name(&"p".repeat(129)));
     }
 
     #[test]

@@ -70,7 +70,7 @@ mod store;
 
 #[cfg(feature = "sqlite")]
 pub use any::AnyMetadata;
-pub use check::{InvalidUser, check_user};
+pub use check::{InvalidUser, check_user, generate_keys, is_iam_name};
 pub use error::{IamEntity, MetaError};
 pub use lock::{LockChange, LockMode, ObjectLock, Retention};
 pub use mem::MemMetadata;

@@ -398,7 +398,7 @@ where
             let st = Arc::clone(&st);
             let request = requests.begin();
             async move {
-                let resp = crate::metrics::ops_response(&st, &req).await;
+                let resp = crate::metrics::ops_response(&st, req).await;
                 Ok::<_, std::convert::Infallible>(crate::body::hold(resp, request))
             }
         });

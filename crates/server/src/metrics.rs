@@ -673,12 +673,16 @@ pub struct OpsState<M, B> {
     pub draining: Arc<AtomicBool>,
 }
 
-/// Answers `/metrics`, `/health/live` and `/health/ready` (GET or HEAD; no authentication).
+/// Answers `/metrics`, `/health/live` and `/health/ready` (GET or HEAD; no authentication),
+/// and the admin API under `/admin/` (root-signed requests only: `service/admin.rs`).
 pub(crate) async fn ops_response<M: MetadataStore, B: BlobStore>(
     state: &OpsState<M, B>,
-    req: &Request<Incoming>,
+    req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     use http::Method;
+    if req.uri().path().starts_with("/admin/") {
+        return state.gateway.admin(req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".to_owned());
     }
@@ -706,7 +710,7 @@ pub(crate) async fn ops_response<M: MetadataStore, B: BlobStore>(
         }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /metrics, /health/live, /health/ready\n".to_owned(),
+            "not found; try /metrics, /health/live, /health/ready, /admin/v1/\n".to_owned(),
         ),
     }
 }

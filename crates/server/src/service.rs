@@ -1,6 +1,7 @@
 //! The request path: authenticate → route → decode the body → call the engine → S3 response.
 
 mod acl;
+mod admin;
 mod post;
 mod sosapi;
 mod website;
