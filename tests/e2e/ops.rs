@@ -1256,6 +1256,12 @@ async fn admin_api_manages_users_groups_and_policies() {
     dev.get_object().bucket("shared").key("k").send().await.unwrap();
     let put = dev.put_object().bucket("shared").key("w").body(b"w".to_vec().into()).send().await;
     assert_eq!(err_info(&put.unwrap_err()), (403, "AccessDenied".to_owned()));
+    // Every decision is counted by outcome and reason.
+    let text = p.scrape().await;
+    let denied = r#"s3gate_authz_decisions_total{outcome="implicit_deny",reason="no_grant"}"#;
+    let by_policy = r#"s3gate_authz_decisions_total{outcome="allow",reason="identity_policy"}"#;
+    assert!(sample(&text, denied).is_some_and(|n| n >= 1.0), "{text}");
+    assert!(sample(&text, by_policy).is_some_and(|n| n >= 1.0), "{text}");
     // The dev user's own key is no admin key.
     let (status, _) = admin_api(ops, "GET", "/admin/v1/users", b"", Some((ak, sk))).await;
     assert_eq!(status, 403);

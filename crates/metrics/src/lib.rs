@@ -240,6 +240,9 @@ pub struct Metrics {
     pub metadata_errors: Family<Counter>,
     /// `s3gate_upstream_retries_total`: requests to an upstream S3 backend that were retried.
     pub upstream_retries: Counter,
+    /// `s3gate_authz_decisions_total{outcome,reason}`: authorization decisions (each
+    /// evaluation of a request, its copy source or a DeleteObjects key).
+    pub authz_decisions: Family<Counter>,
 }
 
 impl Metrics {
@@ -258,6 +261,7 @@ impl Metrics {
             metadata_duration: Family::new(&["operation"], Histogram::latency),
             metadata_errors: Family::new(&["operation"], Counter::new),
             upstream_retries: Counter::new(),
+            authz_decisions: Family::new(&["outcome", "reason"], Counter::new),
         }
     }
 
@@ -342,6 +346,12 @@ impl Metrics {
             "counter",
             "Requests to an upstream S3 backend that were retried.",
             self.upstream_retries.get(),
+        );
+        counter_family(
+            out,
+            "s3gate_authz_decisions_total",
+            "Authorization decisions, by outcome (allow, explicit_deny, implicit_deny) and reason.",
+            &self.authz_decisions,
         );
     }
 }

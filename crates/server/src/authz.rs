@@ -284,6 +284,32 @@ fn set_lock_keys(
     }
 }
 
+/// Counts a decision (`s3gate_authz_decisions_total`) and logs a denial with what decided it
+/// (at debug level: a denial is the client's business, not the operator's, until asked).
+fn record(decision: &s3gate_policy::Decision<'_>, action: Action, resource: &ResourceArn) {
+    use s3gate_policy::Outcome;
+    let outcome = match decision.outcome {
+        Outcome::Allow => "allow",
+        Outcome::ExplicitDeny => "explicit_deny",
+        Outcome::ImplicitDeny => "implicit_deny",
+    };
+    let reason = decision.reason.as_str();
+    s3gate_metrics::global().authz_decisions.with(&[outcome, reason]).inc();
+    if decision.outcome != Outcome::Allow {
+        let statement = decision.statement;
+        tracing::debug!(
+            action = action.name(),
+            resource = resource.as_str(),
+            outcome,
+            reason,
+            policy = statement.map(|s| s.policy.unwrap_or("bucket policy")),
+            sid = statement.and_then(|s| s.sid),
+            statement = statement.map(|s| s.index),
+            "request denied"
+        );
+    }
+}
+
 impl Checker {
     /// Adds the lock keys of a PutObjectRetention or PutObjectLegalHold body (read before the
     /// request is decided, so that a policy can condition on what it sets).
@@ -298,7 +324,9 @@ impl Checker {
     fn allows(&self, action: Action, resource: &ResourceArn, target: &Target<'_>) -> bool {
         let request =
             Request { principal: &self.principal, action, resource, context: &self.context };
-        evaluate(&request, target).is_allowed()
+        let decision = evaluate(&request, target);
+        record(&decision, action, resource);
+        decision.is_allowed()
     }
 }
 
