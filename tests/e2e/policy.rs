@@ -582,3 +582,68 @@ async fn upload_initiators_and_enforced_owners() {
     let versions = alice.list_object_versions().bucket(b).send().await.unwrap();
     assert_eq!(versions.versions()[0].owner().and_then(|o| o.id()), Some("alice"));
 }
+
+/// The gateway-wide Block Public Access (`serve --block-public-access`, AWS's account-level
+/// setting) applies to every bucket, merged with the bucket's own: with `all`, a public policy
+/// and a public ACL are refused; with `restrict-public-buckets`, a public policy is stored
+/// but lets no anonymous request in, while its named users keep their access.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_wide_block_public_access() {
+    use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership};
+    let (ak, sk) = crate::harness::random_keys();
+    let gw = Gateway::start_with_keys(&ak, &sk, &["--block-public-access", "all"]);
+    let c = gw.client(Flavour::Default);
+    create_bucket(&c, "sealed").await;
+    let public = policy(
+        r#"{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::sealed/*"}"#,
+    );
+    expect_err(
+        c.put_bucket_policy().bucket("sealed").policy(&public).send().await,
+        403,
+        "AccessDenied",
+        "a public policy under the gateway's BlockPublicPolicy",
+    );
+    let public_acl = c
+        .create_bucket()
+        .bucket("sealed-acl")
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await;
+    expect_err(public_acl, 403, "AccessDenied", "a public CreateBucket ACL");
+    expect_err(
+        c.head_bucket().bucket("sealed-acl").send().await,
+        404,
+        "NotFound",
+        "the refused bucket was not created",
+    );
+    // The bucket's own (empty) setting does not lift the gateway's.
+    let got = c.get_public_access_block().bucket("sealed").send().await;
+    expect_err(got, 404, "NoSuchPublicAccessBlockConfiguration", "the bucket sets none itself");
+
+    let (ak2, sk2) = crate::harness::random_keys();
+    let gw2 =
+        Gateway::start_with_keys(&ak2, &sk2, &["--block-public-access", "restrict-public-buckets"]);
+    let (bk, bs) = gw2.add_user("bob");
+    let c2 = gw2.client(Flavour::Default);
+    let bob = gw2.client_as(&bk, &bs, Flavour::Default);
+    create_bucket(&c2, "site").await;
+    put(&c2, "site", "index.html", b"hello").await;
+    let doc = policy(
+        r#"{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::site/*"}"#,
+    );
+    c2.put_bucket_policy().bucket("site").policy(&doc).send().await.unwrap();
+    let url = format!("{}/site/index.html", gw2.endpoint());
+    hyper_request("GET", &url, &[], Vec::new()).await.assert_error(
+        403,
+        "AccessDenied",
+        "anonymous, under the gateway's RestrictPublicBuckets",
+    );
+    assert_eq!(
+        get(&bob, "site", "index.html").await,
+        b"hello",
+        "a user of the gateway still reads"
+    );
+}

@@ -278,6 +278,12 @@ struct ServeArgs {
     #[arg(long, env = "S3GATE_DEFAULT_OBJECT_OWNERSHIP", default_value = "BucketOwnerEnforced",
           value_parser = parse_object_ownership)]
     default_object_ownership: s3gate_server::ObjectOwnership,
+    /// The gateway-wide Block Public Access (AWS's account-level setting), merged with every
+    /// bucket's: `none`, `all`, or a comma list of `block-public-acls`, `ignore-public-acls`,
+    /// `block-public-policy`, `restrict-public-buckets`.
+    #[arg(long, env = "S3GATE_BLOCK_PUBLIC_ACCESS", default_value = "none",
+          value_parser = parse_block_public_access)]
+    block_public_access: s3gate_server::PublicAccessBlock,
     #[command(flatten)]
     backend: backend::BackendArgs,
 }
@@ -672,6 +678,7 @@ fn server_config(
     server_config.span_parent = span_parent;
     server_config.allow_sse_c_over_http = args.allow_sse_c_over_http;
     server_config.default_object_ownership = args.default_object_ownership;
+    server_config.public_access_block = args.block_public_access;
     Ok(server_config)
 }
 
@@ -1074,6 +1081,30 @@ fn parse_object_ownership(s: &str) -> Result<s3gate_server::ObjectOwnership, Str
     s3gate_server::ObjectOwnership::parse(s).ok_or_else(|| {
         format!("{s:?} is not BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter")
     })
+}
+
+fn parse_block_public_access(s: &str) -> Result<s3gate_server::PublicAccessBlock, String> {
+    let mut block = s3gate_server::PublicAccessBlock::default();
+    match s.trim() {
+        "none" => return Ok(block),
+        "all" => return Ok(s3gate_server::PublicAccessBlock::ALL),
+        _ => {}
+    }
+    for setting in s.split(',').map(str::trim) {
+        match setting {
+            "block-public-acls" => block.block_public_acls = true,
+            "ignore-public-acls" => block.ignore_public_acls = true,
+            "block-public-policy" => block.block_public_policy = true,
+            "restrict-public-buckets" => block.restrict_public_buckets = true,
+            other => {
+                return Err(format!(
+                    "{other:?} is not none, all, block-public-acls, ignore-public-acls, \
+                     block-public-policy or restrict-public-buckets"
+                ));
+            }
+        }
+    }
+    Ok(block)
 }
 
 fn parse_account_id(s: &str) -> Result<String, String> {

@@ -41,9 +41,10 @@ pub(crate) const PUBLIC_ACCESS_BLOCK_KIND: &str = "publicAccessBlock";
 pub(crate) async fn public_access_block<M: MetadataStore>(
     meta: &M,
     bucket: &str,
+    gateway: PublicAccessBlock,
 ) -> Result<s3gate_policy::PublicAccessBlock, ApiError> {
     let text = meta.bucket_config(bucket, PUBLIC_ACCESS_BLOCK_KIND).await.map_err(meta_error)?;
-    parse_public_access_block(text.as_deref())
+    Ok(parse_public_access_block(text.as_deref())?.merge(gateway))
 }
 
 /// The stored Block Public Access settings (all off when none).
@@ -191,10 +192,12 @@ pub(crate) struct BucketFacts {
 }
 
 impl BucketFacts {
-    /// The facts of a bucket owned by `owner` with these stored configurations.
+    /// The facts of a bucket owned by `owner` with these stored configurations, under the
+    /// gateway-wide Block Public Access `gateway` (merged: the most restrictive wins).
     pub(crate) fn from_configs(
         owner: String,
         configs: &[(String, String)],
+        gateway: PublicAccessBlock,
     ) -> Result<BucketFacts, ApiError> {
         let config = |kind: &str| configs.iter().find(|(k, _)| k == kind).map(|(_, v)| v.as_str());
         let ownership = crate::acl::ownership(config(crate::acl::OWNERSHIP_KIND))?;
@@ -203,7 +206,8 @@ impl BucketFacts {
         } else {
             None
         };
-        let public_access_block = parse_public_access_block(config(PUBLIC_ACCESS_BLOCK_KIND))?;
+        let public_access_block =
+            parse_public_access_block(config(PUBLIC_ACCESS_BLOCK_KIND))?.merge(gateway);
         Ok(BucketFacts { owner, ownership, public_access_block, acl })
     }
 
@@ -330,6 +334,32 @@ impl Checker {
     }
 }
 
+/// The condition keys whose value is a request header's.
+const HEADER_KEYS: &[(&str, KeyName)] = &[
+    ("user-agent", KeyName::AwsUserAgent),
+    ("referer", KeyName::AwsReferer),
+    ("x-amz-acl", KeyName::S3XAmzAcl),
+    ("x-amz-grant-full-control", KeyName::S3XAmzGrantFullControl),
+    ("x-amz-grant-read", KeyName::S3XAmzGrantRead),
+    ("x-amz-grant-read-acp", KeyName::S3XAmzGrantReadAcp),
+    ("x-amz-grant-write", KeyName::S3XAmzGrantWrite),
+    ("x-amz-grant-write-acp", KeyName::S3XAmzGrantWriteAcp),
+    ("x-amz-object-ownership", KeyName::S3XAmzObjectOwnership),
+    ("x-amz-copy-source", KeyName::S3XAmzCopySource),
+    ("x-amz-metadata-directive", KeyName::S3XAmzMetadataDirective),
+    ("x-amz-server-side-encryption", KeyName::S3XAmzServerSideEncryption),
+    ("x-amz-server-side-encryption-aws-kms-key-id", KeyName::S3XAmzServerSideEncryptionAwsKmsKeyId),
+    (
+        "x-amz-server-side-encryption-customer-algorithm",
+        KeyName::S3XAmzServerSideEncryptionCustomerAlgorithm,
+    ),
+    ("x-amz-website-redirect-location", KeyName::S3XAmzWebsiteRedirectLocation),
+    ("x-amz-storage-class", KeyName::S3XAmzStorageClass),
+    ("x-amz-content-sha256", KeyName::S3XAmzContentSha256),
+    ("if-match", KeyName::S3IfMatch),
+    ("if-none-match", KeyName::S3IfNoneMatch),
+];
+
 /// Compiles and caches bucket and identity policies, and answers the gateway's authorization
 /// questions.
 pub(crate) struct Authz {
@@ -337,14 +367,17 @@ pub(crate) struct Authz {
     cache: Mutex<HashMap<String, (String, Arc<Policy>)>>,
     /// Compiled identity policies by document text (shared by every user they apply to).
     identity_cache: Mutex<HashMap<String, Arc<Policy>>>,
+    /// The gateway-wide Block Public Access, merged with every bucket's.
+    block: PublicAccessBlock,
 }
 
 impl Authz {
-    pub(crate) fn new(account: AccountId) -> Self {
+    pub(crate) fn new(account: AccountId, block: PublicAccessBlock) -> Self {
         Authz {
             account,
             cache: Mutex::new(HashMap::new()),
             identity_cache: Mutex::new(HashMap::new()),
+            block,
         }
     }
 
@@ -427,6 +460,11 @@ impl Authz {
         checker.allows(Action::ListBucket, &ResourceArn::bucket(bucket), &Target::default())
     }
 
+    /// The gateway-wide Block Public Access.
+    pub(crate) fn gateway_block(&self) -> PublicAccessBlock {
+        self.block
+    }
+
     /// Parses a policy document for `bucket` (PutBucketPolicy's validation).
     pub(crate) fn parse(&self, bucket: &str, text: &str) -> Result<Policy, PolicyError> {
         Policy::parse_bucket_policy(text, bucket, &self.account)
@@ -470,24 +508,7 @@ impl Authz {
         if let Some(version) = client.tls_version {
             context.set(KeyName::S3TlsVersion, version);
         }
-        for (name, key) in [
-            ("user-agent", KeyName::AwsUserAgent),
-            ("referer", KeyName::AwsReferer),
-            ("x-amz-acl", KeyName::S3XAmzAcl),
-            ("x-amz-grant-full-control", KeyName::S3XAmzGrantFullControl),
-            ("x-amz-grant-read", KeyName::S3XAmzGrantRead),
-            ("x-amz-grant-read-acp", KeyName::S3XAmzGrantReadAcp),
-            ("x-amz-grant-write", KeyName::S3XAmzGrantWrite),
-            ("x-amz-grant-write-acp", KeyName::S3XAmzGrantWriteAcp),
-            ("x-amz-object-ownership", KeyName::S3XAmzObjectOwnership),
-            ("x-amz-copy-source", KeyName::S3XAmzCopySource),
-            ("x-amz-metadata-directive", KeyName::S3XAmzMetadataDirective),
-            ("x-amz-server-side-encryption", KeyName::S3XAmzServerSideEncryption),
-            ("x-amz-storage-class", KeyName::S3XAmzStorageClass),
-            ("x-amz-content-sha256", KeyName::S3XAmzContentSha256),
-            ("if-match", KeyName::S3IfMatch),
-            ("if-none-match", KeyName::S3IfNoneMatch),
-        ] {
+        for &(name, key) in HEADER_KEYS {
             if let Some(v) = header(headers, name) {
                 context.set(key, v);
             }
@@ -583,7 +604,7 @@ impl Authz {
         };
         let configs = meta.bucket_configs(bucket).await.map_err(meta_error)?;
         let text = configs.iter().find(|(k, _)| k == POLICY_KIND).map(|(_, v)| v.as_str());
-        let facts = Arc::new(BucketFacts::from_configs(b.owner, &configs)?);
+        let facts = Arc::new(BucketFacts::from_configs(b.owner, &configs, self.block)?);
         let mut checker = checker;
         // `s3:ExistingObjectTag/<k>`: the object's tags, read only when the policy asks.
         if let (Some((key, _)), Some(text)) = (key, text)
@@ -721,6 +742,10 @@ mod tests {
         let identity = Identity { user: None };
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-object-lock-legal-hold", http::HeaderValue::from_static("ON"));
+        headers.insert(
+            "x-amz-server-side-encryption-customer-algorithm",
+            http::HeaderValue::from_static("AES256"),
+        );
         let client = ClientInfo { tls: true, tls_version: Some("1.3"), ..ClientInfo::default() };
         let signed = Signing {
             by: SignedBy::Query(SignatureVersion::V4),
@@ -731,6 +756,10 @@ mod tests {
         assert_eq!(value(&c, KeyName::S3ObjectCreationOperation).as_deref(), Some("true"));
         assert_eq!(value(&c, KeyName::S3TlsVersion).as_deref(), Some("1.3"));
         assert_eq!(value(&c, KeyName::S3ObjectLockLegalHold).as_deref(), Some("ON"));
+        assert_eq!(
+            value(&c, KeyName::S3XAmzServerSideEncryptionCustomerAlgorithm).as_deref(),
+            Some("AES256")
+        );
         let age: u64 = value(&c, KeyName::S3SignatureAge).unwrap().parse().unwrap();
         assert!((90_000..120_000).contains(&age), "{age} ms");
         let cmu = Operation::CreateMultipartUpload { bucket: bucket.clone(), key };

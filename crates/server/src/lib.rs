@@ -32,7 +32,7 @@ pub mod spans;
 pub use authz::ClientInfo;
 pub use body::ResponseBody;
 pub use listener::{OPS_CONNECTIONS, OPS_CONNECTIONS_PER_CLIENT, serve, serve_ops};
-pub use s3gate_policy::ObjectOwnership;
+pub use s3gate_policy::{ObjectOwnership, PublicAccessBlock};
 pub use service::Gateway;
 
 use std::sync::Arc;
@@ -84,6 +84,9 @@ pub struct ServerConfig {
     /// The Object Ownership of a bucket created without `x-amz-object-ownership`: AWS's
     /// default since April 2023 is BucketOwnerEnforced (ACLs off); see docs/access-control.md.
     pub default_object_ownership: ObjectOwnership,
+    /// The gateway-wide Block Public Access settings (AWS's account-level block): merged with
+    /// each bucket's, the most restrictive winning. All off by default.
+    pub public_access_block: PublicAccessBlock,
 }
 
 /// The account id of a gateway that was not given one.
@@ -112,6 +115,7 @@ impl ServerConfig {
             sigv2: true,
             allow_sse_c_over_http: false,
             default_object_ownership: ObjectOwnership::BucketOwnerEnforced,
+            public_access_block: PublicAccessBlock::default(),
         }
     }
 }

@@ -178,6 +178,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                 s3gate_policy::AccountId::new(&config.account_id)
                     .or_else(|| s3gate_policy::AccountId::new(crate::DEFAULT_ACCOUNT_ID))
                     .expect("the default account id is twelve digits"),
+                config.public_access_block,
             ),
             request_ids: crate::request_id::RequestIds::new(),
             body_read_timeout: config.body_read_timeout,
@@ -1579,7 +1580,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     ApiError::msg(ErrorCode::MalformedPolicy, "Policies must be valid JSON")
                 })?;
                 let policy = self.authz.parse(bucket.as_str(), text)?;
-                authz::public_access_block(meta, bucket.as_str()).await?.check_policy(&policy)?;
+                let block = self.authz.gateway_block();
+                authz::public_access_block(meta, bucket.as_str(), block)
+                    .await?
+                    .check_policy(&policy)?;
                 for name in policy.principal_users() {
                     if !self.user_exists(name).await? {
                         return Err(ApiError::msg(

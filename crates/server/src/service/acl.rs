@@ -39,7 +39,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             .map_err(meta_err)?
             .ok_or_else(|| ApiError::from(EngineError::NoSuchBucket))?;
         let configs = meta.bucket_configs(bucket.as_str()).await.map_err(meta_err)?;
-        BucketFacts::from_configs(b.owner, &configs)
+        BucketFacts::from_configs(b.owner, &configs, self.authz.gateway_block())
     }
 
     /// Checks an ACL a request sets on a bucket whose ACLs are on: Block Public Access
@@ -276,8 +276,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
 
     /// Checks CreateBucket's ACL headers against the ownership it asks for (before anything
     /// is created): with ACLs off, an ACL granting more than the owner's full control is
-    /// `InvalidBucketAclWithObjectOwnership`; with ACLs on, Block Public Access does not
-    /// apply yet (a new bucket has none) but grantees must exist.
+    /// `InvalidBucketAclWithObjectOwnership`; with ACLs on, the gateway-wide Block Public
+    /// Access applies (a new bucket has none of its own) and grantees must exist.
     pub(super) async fn check_create_bucket_acl(
         &self,
         caller: &Caller,
@@ -292,6 +292,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             return Ok(None);
         }
+        // The bucket has no Block Public Access of its own yet; the gateway's applies.
+        self.authz.gateway_block().check_acl(&acl)?;
         for id in acl.canonical_ids() {
             if id != caller.user && !self.user_exists(id).await? {
                 return Err(ApiError::msg(ErrorCode::InvalidArgument, "Invalid id"));
