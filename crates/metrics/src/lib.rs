@@ -243,6 +243,23 @@ pub struct Metrics {
     /// `s3gate_authz_decisions_total{outcome,reason}`: authorization decisions (each
     /// evaluation of a request, its copy source or a DeleteObjects key).
     pub authz_decisions: Family<Counter>,
+    /// `s3gate_cache_lookups_total{cache,tier,result}`: read-cache lookups by tier (memory,
+    /// disk) and result (hit, miss).
+    pub cache_lookups: Family<Counter>,
+    /// `s3gate_cache_bytes_total{cache,source}`: bytes the read cache served from memory or
+    /// disk, and read from the store behind it (`behind`).
+    pub cache_bytes: Family<Counter>,
+    /// `s3gate_cache_coalesced_total{cache}`: misses that waited for another reader's fill.
+    pub cache_coalesced: Family<Counter>,
+    /// `s3gate_cache_corrupt_total{cache}`: cache entries that failed their check and were
+    /// refetched.
+    pub cache_corrupt: Family<Counter>,
+    /// `s3gate_cache_evictions_total{cache,tier}`: entries evicted.
+    pub cache_evictions: Family<Counter>,
+    /// `s3gate_cache_used_bytes{cache,tier}`: bytes held.
+    pub cache_used_bytes: Family<Gauge>,
+    /// `s3gate_cache_fill_duration_seconds{cache}`: reads of the store behind the cache.
+    pub cache_fill_duration: Family<Histogram>,
 }
 
 impl Metrics {
@@ -262,6 +279,13 @@ impl Metrics {
             metadata_errors: Family::new(&["operation"], Counter::new),
             upstream_retries: Counter::new(),
             authz_decisions: Family::new(&["outcome", "reason"], Counter::new),
+            cache_lookups: Family::new(&["cache", "tier", "result"], Counter::new),
+            cache_bytes: Family::new(&["cache", "source"], Counter::new),
+            cache_coalesced: Family::new(&["cache"], Counter::new),
+            cache_corrupt: Family::new(&["cache"], Counter::new),
+            cache_evictions: Family::new(&["cache", "tier"], Counter::new),
+            cache_used_bytes: Family::new(&["cache", "tier"], Gauge::new),
+            cache_fill_duration: Family::new(&["cache"], Histogram::latency),
         }
     }
 
@@ -353,6 +377,52 @@ impl Metrics {
             "Authorization decisions, by outcome (allow, explicit_deny, implicit_deny) and reason.",
             &self.authz_decisions,
         );
+        self.render_cache(out);
+    }
+
+    fn render_cache(&self, out: &mut String) {
+        counter_family(
+            out,
+            "s3gate_cache_lookups_total",
+            "Read-cache lookups, by cache, tier (memory, disk) and result (hit, miss).",
+            &self.cache_lookups,
+        );
+        counter_family(
+            out,
+            "s3gate_cache_bytes_total",
+            "Bytes the read cache served from memory or disk, or read from the store behind it.",
+            &self.cache_bytes,
+        );
+        counter_family(
+            out,
+            "s3gate_cache_coalesced_total",
+            "Read-cache misses that waited for another reader's fill.",
+            &self.cache_coalesced,
+        );
+        counter_family(
+            out,
+            "s3gate_cache_corrupt_total",
+            "Read-cache entries that failed their check and were refetched.",
+            &self.cache_corrupt,
+        );
+        counter_family(
+            out,
+            "s3gate_cache_evictions_total",
+            "Read-cache entries evicted, by cache and tier.",
+            &self.cache_evictions,
+        );
+        gauge_family(
+            out,
+            "s3gate_cache_used_bytes",
+            "Bytes the read cache holds, by cache and tier.",
+            &self.cache_used_bytes,
+        );
+        histogram_family(
+            out,
+            "s3gate_cache_fill_duration_seconds",
+            "Reads of the store behind the read cache.",
+            &self.cache_fill_duration,
+        );
     }
 }
 
@@ -391,6 +461,13 @@ fn counter_family(out: &mut String, name: &str, help: &str, family: &Family<Coun
     write_header(out, name, "counter", help);
     for (labels, c) in family.sorted() {
         let _ = writeln!(out, "{name}{{{labels}}} {}", c.get());
+    }
+}
+
+fn gauge_family(out: &mut String, name: &str, help: &str, family: &Family<Gauge>) {
+    write_header(out, name, "gauge", help);
+    for (labels, g) in family.sorted() {
+        let _ = writeln!(out, "{name}{{{labels}}} {}", g.get());
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use crate::DiskBlobs;
 #[cfg(feature = "s3-proxy")]
 use crate::S3ProxyBlobs;
 use crate::blob::{
     BlobError, BlobId, BlobInfo, BlobListStream, BlobStore, BlobStream, ByteStream, StoreSpace,
 };
+use crate::{CachedBlobs, DiskBlobs};
 
 /// One of this crate's production blob stores, chosen at run time ([`BlobStore`] is not
 /// dyn-compatible, so the binary holds this enum, which delegates every call).
@@ -18,6 +18,11 @@ pub enum AnyBlobs {
     /// An upstream S3-compatible service.
     #[cfg(feature = "s3-proxy")]
     S3(S3ProxyBlobs),
+    /// Local disk behind a read cache (a cache on a faster device than the disk's).
+    CachedDisk(CachedBlobs<DiskBlobs>),
+    /// An upstream S3-compatible service behind a read cache.
+    #[cfg(feature = "s3-proxy")]
+    CachedS3(CachedBlobs<S3ProxyBlobs>),
 }
 
 impl BlobStore for AnyBlobs {
@@ -26,6 +31,9 @@ impl BlobStore for AnyBlobs {
             AnyBlobs::Disk(s) => s.put(body).await,
             #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.put(body).await,
+            AnyBlobs::CachedDisk(s) => s.put(body).await,
+            #[cfg(feature = "s3-proxy")]
+            AnyBlobs::CachedS3(s) => s.put(body).await,
         }
     }
 
@@ -39,6 +47,9 @@ impl BlobStore for AnyBlobs {
             AnyBlobs::Disk(s) => s.get(id, offset, len).await,
             #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.get(id, offset, len).await,
+            AnyBlobs::CachedDisk(s) => s.get(id, offset, len).await,
+            #[cfg(feature = "s3-proxy")]
+            AnyBlobs::CachedS3(s) => s.get(id, offset, len).await,
         }
     }
 
@@ -47,6 +58,9 @@ impl BlobStore for AnyBlobs {
             AnyBlobs::Disk(s) => s.delete(id).await,
             #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.delete(id).await,
+            AnyBlobs::CachedDisk(s) => s.delete(id).await,
+            #[cfg(feature = "s3-proxy")]
+            AnyBlobs::CachedS3(s) => s.delete(id).await,
         }
     }
 
@@ -55,6 +69,9 @@ impl BlobStore for AnyBlobs {
             AnyBlobs::Disk(s) => s.list().await,
             #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.list().await,
+            AnyBlobs::CachedDisk(s) => s.list().await,
+            #[cfg(feature = "s3-proxy")]
+            AnyBlobs::CachedS3(s) => s.list().await,
         }
     }
 
@@ -63,6 +80,9 @@ impl BlobStore for AnyBlobs {
             AnyBlobs::Disk(s) => s.cleanup_incomplete(older_than).await,
             #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.cleanup_incomplete(older_than).await,
+            AnyBlobs::CachedDisk(s) => s.cleanup_incomplete(older_than).await,
+            #[cfg(feature = "s3-proxy")]
+            AnyBlobs::CachedS3(s) => s.cleanup_incomplete(older_than).await,
         }
     }
 
@@ -71,6 +91,9 @@ impl BlobStore for AnyBlobs {
             AnyBlobs::Disk(s) => s.space().await,
             #[cfg(feature = "s3-proxy")]
             AnyBlobs::S3(s) => s.space().await,
+            AnyBlobs::CachedDisk(s) => s.space().await,
+            #[cfg(feature = "s3-proxy")]
+            AnyBlobs::CachedS3(s) => s.space().await,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! Implementations: [`DiskBlobs`] (local disk: temp file, fsync, rename, fsync directory),
 //! [`S3ProxyBlobs`] (feature `s3-proxy`, on by default: objects of another S3-compatible
 //! service, see [`s3proxy`]) and
-//! [`MemBlobs`] (for tests); [`AnyBlobs`] chooses between the first two at run time. [`conformance`] holds the suite every implementation must pass.
+//! [`MemBlobs`] (for tests); [`AnyBlobs`] chooses between the first two at run time, and
+//! [`CachedBlobs`] puts a bounded read cache (memory and a directory) in front of any of them. [`conformance`] holds the suite every implementation must pass.
 //!
 //! The store knows nothing of buckets, keys or metadata: which blobs are live is the metadata
 //! store's business; this crate only writes, reads, deletes and enumerates blobs. Callers write
@@ -39,6 +40,7 @@
 
 mod any;
 mod blob;
+pub mod cache;
 pub mod conformance;
 mod disk;
 mod mem;
@@ -49,6 +51,8 @@ mod space;
 
 pub use any::AnyBlobs;
 pub use blob::*;
+pub use cache::policy::PolicyKind as CachePolicy;
+pub use cache::{CacheConfig, CachedBlobs};
 pub use disk::DiskBlobs;
 pub use mem::MemBlobs;
 #[cfg(feature = "s3-proxy")]
