@@ -650,3 +650,64 @@ async fn proxy_sosapi_reports_no_capacity() {
     let cap = c.get_object().bucket("veeam").key(format!("{folder}capacity.xml")).send().await;
     assert_eq!(crate::harness::err_info(&cap.unwrap_err()), (404, "NoSuchKey".to_owned()));
 }
+
+/// The read cache (`--cache-dir`) in front of the proxy backend: a first GET fills the
+/// directory tier, a second is served from it with the upstream gone, a ranged GET of a cached
+/// object is right, and an object never read answers 503 (retryable) while the upstream is
+/// down rather than anything stale or empty.
+#[tokio::test]
+async fn proxy_read_cache_serves_cached_objects_while_the_upstream_is_down() {
+    let mut up = Upstream::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let gw = start_proxy(
+        &up,
+        &up.gw.endpoint(),
+        &["--cache-dir", cache_dir, "--cache-memory", "0", "--upstream-max-attempts", "2"],
+    );
+    let c = gw.client_no_retry(Flavour::WhenRequired);
+    create_bucket(&c, "cached").await;
+    let hot = random_bytes(3 * 1024 * 1024 + 4321);
+    put(&c, "cached", "hot", &hot).await;
+    put(&c, "cached", "cold", b"never read").await;
+    assert!(get(&c, "cached", "hot").await == hot);
+    // 4 chunks of 1 MiB, written to the cache directory in the background.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while chunk_files(cache.path()) < 4 {
+        assert!(Instant::now() < deadline, "the cache directory was never filled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    up.gw.crash();
+    assert!(get(&c, "cached", "hot").await == hot, "a cached object reads back whole");
+    let part = c
+        .get_object()
+        .bucket("cached")
+        .key("hot")
+        .range("bytes=1048570-2097160")
+        .send()
+        .await
+        .unwrap();
+    let part = part.body.collect().await.unwrap().into_bytes();
+    assert!(part[..] == hot[1_048_570..=2_097_160]);
+    match c.get_object().bucket("cached").key("cold").send().await {
+        Ok(out) => {
+            assert!(
+                out.body.collect().await.is_err(),
+                "an uncached GET without upstream succeeded"
+            );
+        }
+        Err(err) => assert_eq!(err_info(&err).0, 503, "{err:?}"),
+    }
+}
+
+/// Chunk files of a read-cache directory (one shard directory level).
+fn chunk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|shard| std::fs::read_dir(shard.path()).into_iter().flatten().flatten())
+        .filter(|f| !f.file_name().to_string_lossy().ends_with(".tmp"))
+        .count()
+}

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
-use s3gate_storage_backend::{AnyBlobs, DiskBlobs, S3ProxyBlobs, S3ProxyConfig};
+use s3gate_storage_backend::{
+    AnyBlobs, BlobStore, CacheConfig, CachePolicy, CachedBlobs, DiskBlobs, S3ProxyBlobs,
+    S3ProxyConfig,
+};
 
 /// Where object data lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -53,10 +56,75 @@ pub(crate) struct BackendArgs {
     /// Attempts per upstream request before the client's request fails.
     #[arg(long, env = "S3GATE_UPSTREAM_MAX_ATTEMPTS", default_value_t = 6)]
     upstream_max_attempts: u32,
+    /// Directory of the read cache's disk tier, which the cache owns (docs/cache.md). Setting
+    /// it or --cache-memory puts the read cache in front of the blob store.
+    #[arg(long, env = "S3GATE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Bytes the read cache's disk tier may hold.
+    #[arg(long, env = "S3GATE_CACHE_SIZE", default_value_t = 10 << 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    cache_size: u64,
+    /// Bytes of the read cache's memory tier (0: none); 64 MiB when only --cache-dir is set.
+    #[arg(long, env = "S3GATE_CACHE_MEMORY")]
+    cache_memory: Option<u64>,
+    /// Bytes per read-cache chunk: the unit of lookup, fill and eviction.
+    #[arg(long, env = "S3GATE_CACHE_CHUNK", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u64).range(4096..=(64 << 20)))]
+    cache_chunk: u64,
+    /// Admission and eviction of the read cache: `s3fifo` (scan resistant) or `lru`.
+    #[arg(long, env = "S3GATE_CACHE_POLICY", value_enum, default_value_t = CachePolicyArg::S3fifo)]
+    cache_policy: CachePolicyArg,
+}
+
+/// `--cache-policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CachePolicyArg {
+    /// S3-FIFO: new entries must be hit again before they can displace the hot set.
+    S3fifo,
+    /// Least recently used (the baseline S3-FIFO is measured against).
+    Lru,
+}
+
+impl BackendArgs {
+    /// The read cache the flags ask for, if any.
+    fn cache(&self, name: &str) -> Option<CacheConfig> {
+        if self.cache_dir.is_none() && self.cache_memory.is_none() {
+            return None;
+        }
+        let mut cfg = CacheConfig::new(name);
+        cfg.chunk_size = self.cache_chunk;
+        cfg.policy = match self.cache_policy {
+            CachePolicyArg::S3fifo => CachePolicy::S3Fifo,
+            CachePolicyArg::Lru => CachePolicy::Lru,
+        };
+        if let Some(bytes) = self.cache_memory {
+            cfg.memory_bytes = bytes;
+        }
+        cfg.disk = self.cache_dir.clone().map(|dir| (dir, self.cache_size));
+        Some(cfg)
+    }
+}
+
+/// Puts `store` behind the read cache `cache` names (off the async workers: opening the
+/// cache's directory indexes its files).
+async fn cached<B: BlobStore>(store: B, cache: CacheConfig) -> anyhow::Result<CachedBlobs<B>> {
+    let dir = cache.disk.as_ref().map(|(d, _)| d.display().to_string());
+    let opened = tokio::task::spawn_blocking(move || CachedBlobs::open(store, &cache))
+        .await
+        .context("read cache open task failed")?
+        .with_context(|| {
+            format!("opening the read cache in {}", dir.as_deref().unwrap_or("memory"))
+        })?;
+    tracing::info!(cache = dir.as_deref().unwrap_or("memory only"), "read cache on");
+    Ok(opened)
 }
 
 /// Opens the blob store the flags name (off the async workers for the disk).
 pub(crate) async fn open(args: BackendArgs, data_dir: &Path) -> anyhow::Result<AnyBlobs> {
+    let cache = args.cache(match args.backend {
+        Backend::Disk => "disk",
+        Backend::S3 => "upstream",
+    });
     match args.backend {
         Backend::Disk => {
             if args.upstream_endpoint.is_some() || args.upstream_bucket.is_some() {
@@ -67,7 +135,10 @@ pub(crate) async fn open(args: BackendArgs, data_dir: &Path) -> anyhow::Result<A
                 .await
                 .context("blob store open task failed")?
                 .with_context(|| format!("opening blob store in {}", data_dir.display()))?;
-            Ok(AnyBlobs::Disk(disk))
+            match cache {
+                Some(cache) => Ok(AnyBlobs::CachedDisk(cached(disk, cache).await?)),
+                None => Ok(AnyBlobs::Disk(disk)),
+            }
         }
         Backend::S3 => {
             let (Some(endpoint), Some(bucket)) = (args.upstream_endpoint, args.upstream_bucket)
@@ -89,7 +160,10 @@ pub(crate) async fn open(args: BackendArgs, data_dir: &Path) -> anyhow::Result<A
             let store = S3ProxyBlobs::new(cfg).context("configuring the S3 upstream")?;
             store.check().await.context("checking the upstream bucket")?;
             tracing::info!(?store, "blobs live upstream");
-            Ok(AnyBlobs::S3(store))
+            match cache {
+                Some(cache) => Ok(AnyBlobs::CachedS3(cached(store, cache).await?)),
+                None => Ok(AnyBlobs::S3(store)),
+            }
         }
     }
 }
