@@ -30,6 +30,7 @@
 // SDK request futures are ~17 KiB and live one per task; boxing each await buys nothing here.
 #![allow(clippy::large_futures)]
 
+mod cache;
 mod ceilings;
 mod content;
 mod proxy;
@@ -51,6 +52,8 @@ use crate::target::{Spawned, Target};
 /// Load generator for s3gate and any other S3 endpoint.
 #[derive(Parser, Debug)]
 #[command(name = "s3gate-bench", version)]
+// Command-line switches are bools by nature (clap flags).
+#[allow(clippy::struct_excessive_bools)]
 struct Cli {
     /// Endpoint of the gateway under test (not needed with --spawn).
     #[arg(long, required_unless_present = "spawn")]
@@ -131,6 +134,23 @@ struct Cli {
     /// Size of the object, MiB (--proxy; 1024, or 64 with --quick).
     #[arg(long)]
     proxy_object_mib: Option<u64>,
+    /// Instead of the scenarios: the read-cache benchmark (needs --spawn). An upstream
+    /// s3gate behind the throttle, two gateways with `--backend s3` and the read cache (one
+    /// S3-FIFO, one LRU); cold, warm and local-disk GETs, then a skewed trace on both.
+    #[arg(long, requires = "spawn", conflicts_with = "proxy")]
+    cache: bool,
+    /// Objects of the hot set (--cache; 300, or 60 with --quick); as many more are scanned.
+    #[arg(long)]
+    cache_objects: Option<usize>,
+    /// Size of each object, KiB (--cache).
+    #[arg(long, default_value_t = 256)]
+    cache_object_kib: usize,
+    /// The cache's directory tier, MiB (--cache).
+    #[arg(long, default_value_t = 24)]
+    cache_mib: u64,
+    /// GETs of the skewed trace (--cache; 4000, or 600 with --quick).
+    #[arg(long)]
+    cache_requests: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -212,6 +232,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             window: cli.proxy_window.max(1),
             range_mib: cli.proxy_range_mib.max(1),
             rounds,
+        })
+        .await?;
+        match &cli.markdown {
+            Some(p) => {
+                std::fs::write(p, &md).with_context(|| format!("writing {}", p.display()))?;
+            }
+            None => print!("{md}"),
+        }
+        return Ok(());
+    }
+
+    if cli.cache {
+        let md = cache::run(&cache::CacheBench {
+            binary: cli.spawn.as_deref().context("--cache needs --spawn")?,
+            work_dir: &work_dir,
+            throttle_mib_per_s: cli.throttle_mib_per_s.max(1),
+            throttle_latency_ms: cli.throttle_latency_ms,
+            objects: cli.cache_objects.unwrap_or(if cli.quick { 60 } else { 300 }).max(2),
+            object_kib: cli.cache_object_kib.max(1),
+            cache_mib: cli.cache_mib.max(1),
+            requests: cli.cache_requests.unwrap_or(if cli.quick { 600 } else { 4000 }),
+            concurrency: 4,
         })
         .await?;
         match &cli.markdown {

@@ -198,8 +198,8 @@ async fn put(c: &Client, large: &LargeFile) -> anyhow::Result<()> {
 /// A loopback TCP proxy that limits each connection to `rate` bytes per second in each
 /// direction, optionally with a one-way delay: a stand-in for an upstream whose per-connection bandwidth is bounded (a WAN
 /// link, a per-flow limit), without any test-only code in the gateway.
-struct Throttle {
-    addr: SocketAddr,
+pub(crate) struct Throttle {
+    pub(crate) addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -210,7 +210,11 @@ impl Drop for Throttle {
 }
 
 impl Throttle {
-    async fn start(to: SocketAddr, rate: u64, latency: Duration) -> anyhow::Result<Throttle> {
+    pub(crate) async fn start(
+        to: SocketAddr,
+        rate: u64,
+        latency: Duration,
+    ) -> anyhow::Result<Throttle> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {

@@ -65,6 +65,8 @@ pub(crate) struct Spawned {
     pub(crate) secret_key: String,
     /// The data directory (removed on drop).
     pub(crate) data_dir: tempfile::TempDir,
+    /// `host:port` of the operations listener, when the gateway printed one.
+    pub(crate) metrics: Option<String>,
 }
 
 impl Spawned {
@@ -113,9 +115,17 @@ impl Spawned {
                 break rest.split_whitespace().next().unwrap_or_default().to_owned();
             }
         };
+        // The operations listener's line follows the S3 listener's when it is on.
+        let metrics = match lines.next() {
+            Some(Ok(line)) => line
+                .strip_prefix("metrics on http://")
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_owned),
+            _ => None,
+        };
         // Keep draining stdout so the gateway never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self { child, endpoint, access_key, secret_key, data_dir })
+        Ok(Self { child, endpoint, access_key, secret_key, data_dir, metrics })
     }
 
     /// The gateway's pid.
