@@ -55,6 +55,7 @@ pub mod cors;
 pub mod error;
 pub mod features;
 pub mod form;
+pub mod lifecycle;
 pub mod lock;
 pub mod names;
 pub mod percent;
