@@ -35,6 +35,7 @@ mod buckets;
 mod clients;
 mod concurrency;
 mod conditional;
+mod console;
 mod copy;
 mod cors;
 mod crash;

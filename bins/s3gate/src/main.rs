@@ -13,6 +13,7 @@ mod metadata_opts;
 
 mod admin;
 mod config;
+mod console;
 mod iam;
 mod keys;
 mod kms;
@@ -286,6 +287,8 @@ struct ServeArgs {
     block_public_access: s3gate_server::PublicAccessBlock,
     #[command(flatten)]
     backend: backend::BackendArgs,
+    #[command(flatten)]
+    console: console::ConsoleArgs,
 }
 
 #[derive(Subcommand)]
@@ -617,6 +620,7 @@ async fn serve(
     if let Some((ops_addr, _)) = &ops {
         println!("metrics on http://{ops_addr}/metrics (health: /health/live, /health/ready)");
     }
+    let _console = console::start(&args.console, &gateway, &format!("{scheme}://{addr}")).await?;
     if generated {
         println!(
             "root credentials (generated, kept in {}):",

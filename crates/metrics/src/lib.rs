@@ -194,6 +194,13 @@ impl<M> Family<M> {
         Arc::clone(m)
     }
 
+    /// Every child with its label values (in no particular order), for in-process readers
+    /// such as the web console's dashboard.
+    pub fn children(&self) -> Vec<(Vec<String>, Arc<M>)> {
+        let map = self.children.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.values().map(|(values, m)| (values.clone(), Arc::clone(m))).collect()
+    }
+
     /// Children sorted by label values, with their rendered label set.
     fn sorted(&self) -> Vec<(String, Arc<M>)> {
         let map = self.children.read().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -10,6 +10,8 @@
 //! instrumentation and the timed store wrappers ([`metrics::TimedMetadata`],
 //! [`metrics::TimedBlobs`]); [`spans`] the tracing spans of a request and its store calls.
 //!
+//! [`serve_console`] serves the web console (docs/console.md) on a listener of its own.
+//!
 //! Errors of the lower crates become S3 error codes here and only here (`errors.rs`).
 //! The server does not read configuration files or the environment: the binary does.
 
@@ -18,6 +20,7 @@ mod auth;
 mod authz;
 mod body;
 mod conn;
+mod console;
 mod cors;
 mod errors;
 mod framing;
@@ -31,6 +34,7 @@ pub mod spans;
 
 pub use authz::ClientInfo;
 pub use body::ResponseBody;
+pub use console::{ConsoleConfig, SessionLimits, serve_console};
 pub use listener::{OPS_CONNECTIONS, OPS_CONNECTIONS_PER_CLIENT, serve, serve_ops};
 pub use s3gate_policy::{ObjectOwnership, PublicAccessBlock};
 pub use service::Gateway;

@@ -2,6 +2,7 @@
 
 mod acl;
 mod admin;
+pub(crate) mod console;
 mod post;
 mod sosapi;
 mod website;
@@ -118,6 +119,9 @@ enum Signed {
     V2(VerifiedV2),
     /// A POST form: its signed policy vouches for the fields, not for the file.
     Form(SignatureVersion),
+    /// A web console session: the session cookie and its CSRF token stand for a signature;
+    /// the body is unsigned and plain.
+    Console,
 }
 
 impl Authed {
@@ -125,7 +129,7 @@ impl Authed {
         match &self.signed {
             Some(Signed::V4(v)) => v.presigned,
             Some(Signed::V2(v)) => v.presigned,
-            Some(Signed::Form(_)) | None => false,
+            Some(Signed::Form(_) | Signed::Console) | None => false,
         }
     }
 
@@ -141,7 +145,7 @@ impl Authed {
             Some(Signed::V2(v)) if v.presigned => (SignedBy::Query(SignatureVersion::V2), None),
             Some(Signed::V2(v)) => (SignedBy::Header(SignatureVersion::V2), v.request_time),
             Some(Signed::Form(version)) => (SignedBy::Form(*version), None),
-            None => return None,
+            Some(Signed::Console) | None => return None,
         };
         Some(Signing { by, at })
     }
@@ -151,7 +155,7 @@ impl Authed {
         match &self.signed {
             Some(Signed::V4(v)) => v.payload,
             Some(Signed::V2(v)) => v.payload(),
-            Some(Signed::Form(_)) | None => PayloadMode::Unsigned,
+            Some(Signed::Form(_) | Signed::Console) | None => PayloadMode::Unsigned,
         }
     }
 }
@@ -282,6 +286,16 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     /// access-log event (`s3gate::access`) when the response body has been sent or dropped,
     /// which also ends the request's span (`spans::request`).
     pub async fn handle(&self, req: Request<Incoming>) -> Resp {
+        self.handle_as(req, None).await
+    }
+
+    /// [`Gateway::handle`], for a request that is `user`'s without a signature when `user` is
+    /// given (the web console's, whose session stands for the signature: `service::console`).
+    pub(crate) async fn handle_as(
+        &self,
+        req: Request<Incoming>,
+        user: Option<Arc<crate::auth::Signer>>,
+    ) -> Resp {
         let started = Instant::now();
         let in_flight = s3gate_metrics::global().requests_in_flight.track();
         let request_id = self.next_request_id();
@@ -310,6 +324,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         let result = self
             .handle_inner(
                 req,
+                user,
                 leftover.clone(),
                 &pending.line.request_id.clone(),
                 &mut pending.line.info,
@@ -385,6 +400,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
     async fn handle_inner(
         &self,
         req: Request<CountedIncoming>,
+        user: Option<Arc<crate::auth::Signer>>,
         leftover: body::Leftover,
         request_id: &str,
         info: &mut AccessInfo,
@@ -396,8 +412,9 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
         // A website host never reaches the S3 API: its requests are anonymous reads.
-        if let Some(bucket) =
-            s3gate_protocol::website::website_bucket(host.as_deref(), &self.website_domains)
+        if user.is_none()
+            && let Some(bucket) =
+                s3gate_protocol::website::website_bucket(host.as_deref(), &self.website_domains)
         {
             return Ok(self.website(&bucket, &parts, request_id, info).await);
         }
@@ -418,6 +435,12 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
         let early = target(&parts);
         self.name_for_log(info, early.as_ref().ok(), &parts, host.as_deref());
         match early {
+            // The console sends neither preflights nor forms.
+            Ok(Operation::PreflightRequest { .. } | Operation::PostObject { .. })
+                if user.is_some() =>
+            {
+                return Err(ApiError::code(ErrorCode::NotImplemented));
+            }
             // A CORS preflight is answered without authentication, as on S3.
             Ok(Operation::PreflightRequest { bucket, .. }) => {
                 info.operation = "PreflightRequest";
@@ -436,7 +459,10 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             }
             _ => {}
         }
-        let mut authed = self.authenticate(&parts).await?;
+        let mut authed = match &user {
+            Some(signer) => Self::console_authed(signer),
+            None => self.authenticate(&parts).await?,
+        };
         if authed.presigned() {
             crate::hoist::hoist_query_headers(parts.uri.query(), &mut parts.headers);
         }
@@ -2105,7 +2131,9 @@ fn body_setup(
 ) -> Result<(s3gate_engine::api::BodyIntegrity, BodyMode), ApiError> {
     let v = match &authed.signed {
         Some(Signed::V4(v)) => v,
-        Some(Signed::V2(_) | Signed::Form(_)) | None => return body_setup_v2(headers),
+        Some(Signed::V2(_) | Signed::Form(_) | Signed::Console) | None => {
+            return body_setup_v2(headers);
+        }
     };
     let content_length = match header(headers, "content-length") {
         Some(s) => Some(s.parse::<u64>().map_err(|_| {
