@@ -627,6 +627,13 @@ impl<B: BlobStore> BlobStore for TimedBlobs<B> {
     fn put(&self, body: ByteStream) -> impl Future<Output = Result<BlobInfo, BlobError>> + Send {
         timed_blob("put", self.0.put(body))
     }
+    fn put_to(
+        &self,
+        tier: Option<&str>,
+        body: ByteStream,
+    ) -> impl Future<Output = Result<BlobInfo, BlobError>> + Send {
+        timed_blob("put", self.0.put_to(tier, body))
+    }
     fn get(
         &self,
         id: &BlobId,

@@ -291,10 +291,20 @@ impl BlobStore for DiskBlobs {
         len: Option<u64>,
     ) -> Result<BlobStream, BlobError> {
         let path = self.inner.blob_path(id);
+        let blobs = self.inner.blobs.clone();
         // The open and the first frame share one trip to a blocking thread: a small object is
         // then one hop, not two.
         let (reader, first) = spawn_blocking(move || {
-            let mut reader = open_range(&path, offset, len)?;
+            let mut reader = match open_range(&path, offset, len) {
+                // No `blobs/` at all is a filesystem that is not there (an unmounted NAS, a
+                // disk gone), not a missing blob: the store is down, retrying may succeed.
+                Err(BlobError::NotFound) if !blobs.is_dir() => {
+                    return Err(BlobError::Unavailable(
+                        format!("{} is not there (unmounted?)", blobs.display()).into(),
+                    ));
+                }
+                other => other?,
+            };
             let first = (reader.remaining > 0).then(|| read_frame(&mut reader));
             Ok::<_, BlobError>((reader, first))
         })
@@ -799,6 +809,16 @@ fn io_error(e: io::Error) -> BlobError {
         || matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
     {
         BlobError::InsufficientStorage
+    } else if matches!(
+        e.kind(),
+        ErrorKind::NotConnected
+            | ErrorKind::TimedOut
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkDown
+            | ErrorKind::StaleNetworkFileHandle
+    ) {
+        // A network filesystem (a NAS tier) that is not answering: retrying may succeed.
+        BlobError::Unavailable(Box::new(e))
     } else {
         BlobError::Backend(Box::new(e))
     }
@@ -820,6 +840,8 @@ mod tests {
         assert!(matches!(quota, BlobError::InsufficientStorage), "{quota:?}");
         let other = io_error(io::Error::from(ErrorKind::PermissionDenied));
         assert!(matches!(other, BlobError::Backend(_)), "{other:?}");
+        let down = io_error(io::Error::from(ErrorKind::StaleNetworkFileHandle));
+        assert!(matches!(down, BlobError::Unavailable(_)), "{down:?}");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! [`S3ProxyBlobs`] (feature `s3-proxy`, on by default: objects of another S3-compatible
 //! service, see [`s3proxy`]) and
 //! [`MemBlobs`] (for tests); [`AnyBlobs`] chooses between the first two at run time, and
-//! [`CachedBlobs`] puts a bounded read cache (memory and a directory) in front of any of them. [`conformance`] holds the suite every implementation must pass.
+//! [`CachedBlobs`] puts a bounded read cache (memory and a directory) in front of any of them, and
+//! [`TieredBlobs`] routes between several named stores (*tiers*) by the tier tag in a blob id.
+//! [`conformance`] holds the suite every implementation must pass.
 //!
 //! The store knows nothing of buckets, keys or metadata: which blobs are live is the metadata
 //! store's business; this crate only writes, reads, deletes and enumerates blobs. Callers write
@@ -48,6 +50,7 @@ mod range;
 #[cfg(feature = "s3-proxy")]
 pub mod s3proxy;
 mod space;
+mod tiered;
 
 pub use any::AnyBlobs;
 pub use blob::*;
@@ -58,3 +61,4 @@ pub use mem::MemBlobs;
 #[cfg(feature = "s3-proxy")]
 pub use s3proxy::{S3ProxyBlobs, S3ProxyConfig};
 pub use space::{SPARE_BYTES, SPARE_FILE, SpaceReserve, free_bytes, reserve_for};
+pub use tiered::TieredBlobs;
