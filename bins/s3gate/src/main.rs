@@ -34,7 +34,7 @@ use s3gate_engine::{Engine, EngineConfig, MIN_SHARED_ORPHAN_GRACE};
 use s3gate_metadata::{AnyMetadata, MetaError, MetadataStore, SqliteMetadata, User};
 use s3gate_server::metrics::{ExtraMetrics, OpsState, TimedBlobs, TimedMetadata};
 use s3gate_server::{Gateway, ServerConfig};
-use s3gate_storage_backend::{AnyBlobs, SpaceReserve};
+use s3gate_storage_backend::SpaceReserve;
 use telemetry::LogFormat;
 
 /// Name of the root user in the metadata store.
@@ -540,7 +540,7 @@ async fn open_metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadata> {
 }
 
 /// The engine as the gateway runs it: both stores timed for the metrics.
-type GatewayEngine = Engine<TimedMetadata<AnyMetadata>, TimedBlobs<AnyBlobs>>;
+type GatewayEngine = Engine<TimedMetadata<AnyMetadata>, TimedBlobs<backend::Blobs>>;
 
 async fn serve(
     args: ServeArgs,
@@ -562,7 +562,7 @@ async fn serve(
     let lock = if shared { None } else { Some(lock_for_gateway(&data_dir).await?) };
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
-    let blobs = backend::open(args.backend, &data_dir).await?;
+    let (blobs, storage_classes) = backend::open(args.backend, &data_dir).await?;
 
     let mut engine_config = EngineConfig::new(args.region.clone());
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
@@ -570,6 +570,7 @@ async fn serve(
     engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
     engine_config.max_put_size = args.max_object_size;
     engine_config.space = space.clone();
+    engine_config.storage_classes = storage_classes;
     let mut sse = s3gate_engine::SseConfig::new(
         keys::load(&data_dir, args.master_key_file.as_deref())?,
         server_config.account_id.clone(),
@@ -710,7 +711,7 @@ async fn lock_for_gateway(data_dir: &Path) -> anyhow::Result<std::fs::File> {
 /// Binds the operations listener and serves it on a task until aborted.
 async fn start_ops(
     addr: SocketAddr,
-    gateway: &Arc<Gateway<TimedMetadata<AnyMetadata>, TimedBlobs<AnyBlobs>>>,
+    gateway: &Arc<Gateway<TimedMetadata<AnyMetadata>, TimedBlobs<backend::Blobs>>>,
     draining: &Arc<AtomicBool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)

@@ -392,6 +392,7 @@ mod tests {
                 encryption: None,
                 lock: s3gate_metadata::ObjectLock::default(),
                 acl: None,
+                storage_class: None,
             };
             src.put_object(v, WriteCondition::None).await.unwrap();
         }
@@ -408,6 +409,7 @@ mod tests {
             encryption: None,
             lock: s3gate_metadata::ObjectLock::default(),
             acl: None,
+            storage_class: None,
         };
         src.create_upload(upload).await.unwrap();
         for n in 1..=3 {

@@ -96,6 +96,8 @@ pub struct PutObjectRequest {
     pub lock: s3gate_protocol::LockHeaders,
     /// The new version's owner and ACL.
     pub ownership: VersionOwnership,
+    /// `x-amz-storage-class` (`None`: `STANDARD`).
+    pub storage_class: Option<String>,
 }
 
 /// Result of PutObject / CompleteMultipartUpload / CopyObject.
@@ -211,6 +213,9 @@ pub struct CopyObjectRequest {
     pub lock: s3gate_protocol::LockHeaders,
     /// The copy's owner and ACL (a copy never takes the source's ACL).
     pub ownership: VersionOwnership,
+    /// `x-amz-storage-class` of the copy (`None`: `STANDARD`; a copy never takes the
+    /// source's class, as on AWS).
+    pub storage_class: Option<String>,
 }
 
 /// CreateMultipartUpload.
@@ -234,6 +239,8 @@ pub struct CreateUploadRequest {
     pub lock: s3gate_protocol::LockHeaders,
     /// The upload's owner and the ACL its object gets at completion.
     pub ownership: VersionOwnership,
+    /// `x-amz-storage-class` of the object (`None`: `STANDARD`); its parts go to its tier.
+    pub storage_class: Option<String>,
 }
 
 /// UploadPart.

@@ -39,6 +39,8 @@ pub struct EngineConfig {
     pub encryption: Option<Arc<crate::SseConfig>>,
     /// The clock object lock retention is judged by (never the client's).
     pub clock: Clock,
+    /// The storage classes stored, and the tier of each (see [`crate::StorageClasses`]).
+    pub storage_classes: crate::StorageClasses,
 }
 
 /// The gateway's clock: the system clock, or a test's. Object lock judges retention by it,
@@ -89,6 +91,7 @@ impl EngineConfig {
             space: None,
             encryption: None,
             clock: Clock::system(),
+            storage_classes: crate::StorageClasses::new(),
         }
     }
 }

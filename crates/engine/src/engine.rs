@@ -362,6 +362,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
     ) -> Result<WriteOutput, EngineError> {
         let _write = self.begin_write();
         self.owned_bucket(caller, &req.bucket).await?;
+        let (class, tier) =
+            self.inner.config.storage_classes.resolve(req.storage_class.as_deref())?;
         self.room_for_metadata()?;
         let lock = self.resolve_lock(&req.bucket, &req.lock).await?;
         let alg =
@@ -376,7 +378,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             None => (None, None),
         };
         let spec = WriteSpec::new(&req.integrity, Some(alg), self.inner.config.max_put_size)?
-            .sealed(cipher);
+            .sealed(cipher)
+            .in_tier(tier);
         // A body declared empty needs no blob (and no fsync): only its verification.
         let (written, md5, checksums) = if req.integrity.length == Some(0) {
             let (md5, checksums) = verify_empty(body, &spec).await?;
@@ -422,6 +425,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             encryption: sealing.as_ref().map(Sealing::to_record),
             lock,
             acl: req.ownership.acl,
+            storage_class: class,
         };
         let out = write_output(&version);
         match self.inner.meta.put_object(version, req.condition).await {
@@ -714,6 +718,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         req: CopyObjectRequest,
     ) -> Result<WriteOutput, EngineError> {
         self.owned_bucket(caller, &req.bucket).await?;
+        let (class, tier) =
+            self.inner.config.storage_classes.resolve(req.storage_class.as_deref())?;
         self.room_for_metadata()?;
         let lock = self.resolve_lock(&req.bucket, &req.lock).await?;
         let (source, lease) = self
@@ -731,16 +737,21 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let mode = self.resolve_sse(&req.bucket, &req.encryption).await?;
         // The new version may name the source's sealed blobs only if it is to be encrypted
         // the same way under the same key; otherwise the content is re-encrypted.
-        let zero_copy = match (&source_sealing, &mode) {
+        let same_sealing = match (&source_sealing, &mode) {
             (None, Resolved::Plain) => true,
             (Some(sealing), mode) => sealing.serves(mode),
             (None, _) => false,
         };
+        // ... and only if they live on the tier of the copy's class: else the data is copied.
+        let on_tier =
+            source.parts.iter().all(|p| crate::class::tier_of_blob(&p.blob_id) == tier.as_deref());
+        let zero_copy = same_sealing && on_tier;
         let same_key = req.source_bucket == req.bucket && req.source_key == req.key;
         let tags_unchanged = req.tags.as_ref().is_none_or(|t| *t == source.tags);
         // Copying a version named by id onto its own key restores it (a new version).
         let current_source = req.source_version == VersionRef::Current;
-        let sse_unchanged = matches!(req.encryption, crate::SseRequest::Default) && zero_copy;
+        let sse_unchanged = matches!(req.encryption, crate::SseRequest::Default) && same_sealing;
+        let class_unchanged = class == source.storage_class;
         // The website redirect is never copied with the metadata: a copy keeps it only if the
         // request sends it again (AWS's rule), and sending it is a change of its own.
         let redirect = req.headers.iter().find(|(n, _)| n == WEBSITE_REDIRECT).cloned();
@@ -749,6 +760,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             && req.metadata_directive == MetadataDirective::Copy
             && tags_unchanged
             && sse_unchanged
+            && class_unchanged
             && redirect.is_none()
         {
             return Err(EngineError::InvalidRequest(
@@ -774,6 +786,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                     &req.bucket,
                     &req.key,
                     (headers, tags, lock, req.ownership),
+                    (class, tier),
                     (&source, source_sealing.as_ref(), source_key.as_ref(), lease),
                     &mode,
                     req.condition,
@@ -794,6 +807,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             tags,
             lock,
             acl: req.ownership.acl,
+            storage_class: class,
             ..source
         };
         let out = write_output(&version);
@@ -813,6 +827,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         bucket: &BucketName,
         key: &ObjectKey,
         (headers, tags, lock, ownership): (Pairs, Pairs, ObjectLock, crate::VersionOwnership),
+        (class, tier): (Option<String>, Option<String>),
         (source, source_sealing, source_key, lease): (
             &ObjectVersion,
             Option<&Sealing>,
@@ -841,7 +856,8 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
                 item.map_err(|e| Box::new(crate::multipart::SourceReadError(e)) as BoxError)
             }));
             let spec = WriteSpec::internal(source.size, Some(alg), self.inner.config.max_put_size)
-                .sealed(cipher);
+                .sealed(cipher)
+                .in_tier(tier);
             Some(crate::multipart::write_copy(&*self.inner.blobs, body, spec).await?)
         };
         let sealing = sealing.map(|(s, _)| s);
@@ -882,6 +898,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             encryption: sealing.as_ref().map(Sealing::to_record),
             lock,
             acl: ownership.acl,
+            storage_class: class,
         };
         let out = write_output(&version);
         match self.inner.meta.put_object(version, condition).await {

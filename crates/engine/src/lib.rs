@@ -43,6 +43,7 @@
 //!     condition: WriteCondition::None,
 //!     encryption: Default::default(),
 //!     ownership: Default::default(),
+//!     storage_class: None,
 //! };
 //! let written = engine.put_object(&alice, put, Box::pin(body)).await.unwrap();
 //! assert_eq!(written.etag.as_str(), "4a4be40c96ac6314e91d93f38043a634");
@@ -68,6 +69,7 @@
 //! Deliberately not here: authentication, XML, HTTP status codes, configuration files.
 
 pub mod api;
+mod class;
 mod config;
 mod engine;
 mod error;
@@ -84,6 +86,7 @@ mod version;
 mod write;
 
 pub use api::*;
+pub use class::{AWS_STORAGE_CLASSES, STANDARD, StorageClasses};
 pub use config::{Clock, EngineConfig, MIN_SHARED_ORPHAN_GRACE};
 pub use engine::Engine;
 pub use error::EngineError;

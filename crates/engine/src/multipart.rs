@@ -79,6 +79,11 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         Ok(upload)
     }
 
+    /// The tier an upload's parts are written to: that of its class.
+    fn upload_tier(&self, upload: &Upload) -> Option<String> {
+        self.inner.config.storage_classes.tier_of_recorded(upload.storage_class.as_deref())
+    }
+
     /// Starts an upload and returns its id.
     pub async fn create_upload(
         &self,
@@ -95,6 +100,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         req: CreateUploadRequest,
     ) -> Result<(UploadId, Option<SseInfo>), EngineError> {
         self.owned_bucket(caller, &req.bucket).await?;
+        let (class, _) = self.inner.config.storage_classes.resolve(req.storage_class.as_deref())?;
         self.room_for_metadata()?;
         match (req.checksum_algorithm, req.checksum_type) {
             (None, Some(_)) => {
@@ -133,6 +139,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             encryption: sealing.as_ref().map(Sealing::to_record),
             lock,
             acl: req.ownership.acl,
+            storage_class: class,
         };
         self.inner.meta.create_upload(upload).await?;
         let id = UploadId::parse(&id).map_err(EngineError::Protocol)?;
@@ -221,8 +228,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
         let (sealing, cipher, salt) =
             self.part_sealing(&upload, number, req.customer_key.as_deref()).await?;
         let alg = Some(storage_checksum(&upload).0);
-        let spec =
-            WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?.sealed(cipher);
+        let spec = WriteSpec::new(&req.integrity, alg, self.inner.config.max_put_size)?
+            .sealed(cipher)
+            .in_tier(self.upload_tier(&upload));
         let written = write_blob(&*self.inner.blobs, body, spec).await?;
         let client_alg = req.integrity.checksum.as_ref().map(|c| c.algorithm);
         self.commit_part(&upload, number, written, client_alg, (sealing, salt)).await
@@ -293,7 +301,9 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             item.map_err(|e| Box::new(SourceReadError(e)) as BoxError)
         }));
         let alg = Some(storage_checksum(&upload).0);
-        let spec = WriteSpec::internal(len, alg, self.inner.config.max_put_size).sealed(cipher);
+        let spec = WriteSpec::internal(len, alg, self.inner.config.max_put_size)
+            .sealed(cipher)
+            .in_tier(self.upload_tier(&upload));
         let written = write_copy(&*self.inner.blobs, body, spec).await?;
         let named = req.source_version != crate::VersionRef::Current;
         let source_version_id =
@@ -313,19 +323,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             other => other?,
         };
         self.room_for_metadata()?;
-        if req.parts.is_empty() {
-            return Err(EngineError::InvalidRequest("You must specify at least one part".into()));
-        }
-        for p in &req.parts {
-            if p.part_number == 0 || p.part_number > MAX_PART_NUMBER {
-                return Err(EngineError::InvalidArgument(
-                    "Part number must be an integer between 1 and 10000, inclusive".into(),
-                ));
-            }
-        }
-        if req.parts.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
-            return Err(EngineError::InvalidPartOrder);
-        }
+        check_listed_parts(&req)?;
         let stored = self.all_parts(&upload).await?;
         let checksum_kind = upload_checksum(&upload);
         let mut chosen = Vec::with_capacity(req.parts.len());
@@ -401,6 +399,7 @@ impl<M: MetadataStore, B: BlobStore> Engine<M, B> {
             encryption: upload.encryption.clone(),
             lock: self.completed_lock(&req.bucket, upload.lock).await?,
             acl: upload.acl.clone(),
+            storage_class: upload.storage_class.clone(),
         };
         let out = write_output(&version);
         // A concurrent re-upload may retire a listed part's blob before the commit revives it:
@@ -585,6 +584,24 @@ pub(crate) struct SourceReadError(#[source] pub(crate) BlobError);
 
 /// Writes a copy's body (the source's plaintext), answering a failed source read as the
 /// source's error rather than as a broken request body.
+/// The part list of a CompleteMultipartUpload: not empty, valid numbers, ascending.
+fn check_listed_parts(req: &CompleteUploadRequest) -> Result<(), EngineError> {
+    if req.parts.is_empty() {
+        return Err(EngineError::InvalidRequest("You must specify at least one part".into()));
+    }
+    for p in &req.parts {
+        if p.part_number == 0 || p.part_number > MAX_PART_NUMBER {
+            return Err(EngineError::InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive".into(),
+            ));
+        }
+    }
+    if req.parts.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+        return Err(EngineError::InvalidPartOrder);
+    }
+    Ok(())
+}
+
 pub(crate) async fn write_copy<B: BlobStore>(
     blobs: &B,
     body: ByteStream,

@@ -45,6 +45,8 @@ pub(crate) struct WriteSpec {
     compute: Vec<ChecksumAlgorithm>,
     /// Seals the body into packages on its way to the blob (hashes stay of the plaintext).
     cipher: Option<s3gate_crypto::PartCipher>,
+    /// The tier the blob is written to (`None`: the default tier).
+    tier: Option<String>,
 }
 
 impl WriteSpec {
@@ -82,7 +84,14 @@ impl WriteSpec {
             verify,
             compute,
             cipher: None,
+            tier: None,
         })
+    }
+
+    /// Writes the blob to `tier` (`None`: the default tier).
+    pub(crate) fn in_tier(mut self, tier: Option<String>) -> Self {
+        self.tier = tier;
+        self
     }
 
     /// Seals the body with `cipher` (`None`: stored as sent).
@@ -104,6 +113,7 @@ impl WriteSpec {
             verify: None,
             compute: store_alg.into_iter().collect(),
             cipher: None,
+            tier: None,
         }
     }
 }
@@ -334,7 +344,7 @@ pub(crate) async fn write_blob<B: BlobStore>(
         Some(cipher) => crate::sse::seal_stream(stream, cipher),
         None => stream,
     };
-    let info = blobs.put(stream).await.map_err(put_error)?;
+    let info = blobs.put_to(spec.tier.as_deref(), stream).await.map_err(put_error)?;
     // The body ended whole (or the put would have failed): its hashes are waiting.
     let Ok(hashes) = final_hashes.await else {
         discard(blobs, &info.id).await;
@@ -372,7 +382,7 @@ async fn write_small<B: BlobStore>(
         Some(cipher) => crate::sse::seal_stream(stream, cipher),
         None => stream,
     };
-    let info = blobs.put(stream).await.map_err(put_error)?;
+    let info = blobs.put_to(spec.tier.as_deref(), stream).await.map_err(put_error)?;
     finish_write(blobs, &spec, info, hashes).await
 }
 

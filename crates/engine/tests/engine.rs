@@ -69,6 +69,7 @@ fn put_req(bucket: &str, k: &str) -> PutObjectRequest {
         condition: WriteCondition::None,
         encryption: SseRequest::Default,
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
     }
 }
 
@@ -720,6 +721,7 @@ fn copy_req(src: &str, dst: &str) -> CopyObjectRequest {
         encryption: SseRequest::Default,
         source_customer_key: None,
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
     }
 }
 
@@ -790,6 +792,7 @@ async fn create(e: &TestEngine, k: &str, alg: Option<ChecksumAlgorithm>) -> Uplo
         CreateUploadRequest {
             lock: s3gate_protocol::LockHeaders::default(),
             ownership: s3gate_engine::VersionOwnership::default(),
+            storage_class: None,
             bucket: bn("bkt"),
             key: key(k),
             headers: vec![("content-type".into(), "application/x".into())],
@@ -1128,6 +1131,7 @@ async fn multipart_checksums() {
             CreateUploadRequest {
                 lock: s3gate_protocol::LockHeaders::default(),
                 ownership: s3gate_engine::VersionOwnership::default(),
+                storage_class: None,
                 bucket: bn("bkt"),
                 key: key("full"),
                 headers: vec![],
@@ -1152,6 +1156,7 @@ async fn multipart_checksums() {
     let bad = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
         bucket: bn("bkt"),
         key: key("x"),
         headers: vec![],
@@ -1393,6 +1398,7 @@ async fn read_ahead_window_is_respected() {
                 CreateUploadRequest {
                     lock: s3gate_protocol::LockHeaders::default(),
                     ownership: s3gate_engine::VersionOwnership::default(),
+                    storage_class: None,
                     bucket: bn("bkt"),
                     key: key("mp"),
                     headers: vec![],

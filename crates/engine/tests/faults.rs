@@ -579,6 +579,7 @@ fn put_req(k: &str, len: usize) -> PutObjectRequest {
         condition: WriteCondition::None,
         encryption: SseRequest::Default,
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
     }
 }
 fn get_req(k: &str) -> GetObjectRequest {
@@ -597,6 +598,7 @@ async fn create_upload(e: &FaultyEngine, k: &str) -> UploadId {
     let req = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
         bucket: bn("bkt"),
         key: key(k),
         headers: vec![],

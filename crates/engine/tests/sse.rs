@@ -51,6 +51,7 @@ fn put_req(k: &str, len: usize, encryption: SseRequest) -> PutObjectRequest {
         condition: WriteCondition::None,
         encryption,
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
     }
 }
 
@@ -189,6 +190,7 @@ async fn multipart_parts_seal_independently() {
     let create = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
         bucket: bucket.clone(),
         key: k.clone(),
         headers: vec![],
@@ -257,6 +259,7 @@ async fn copies_re_encrypt_across_types() {
         encryption,
         source_customer_key,
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
     };
     // SSE-S3 to plaintext: the copy is decrypted and stored as plaintext.
     let out = e.copy_object(&alice(), copy("plain", SseRequest::Default, None)).await.unwrap();
@@ -431,6 +434,7 @@ async fn kms_bucket_default_multipart_and_copies_across_types() {
     let create = CreateUploadRequest {
         lock: s3gate_protocol::LockHeaders::default(),
         ownership: s3gate_engine::VersionOwnership::default(),
+        storage_class: None,
         bucket: bucket.clone(),
         key: k.clone(),
         headers: vec![],
@@ -492,6 +496,7 @@ async fn kms_bucket_default_multipart_and_copies_across_types() {
             encryption,
             source_customer_key,
             ownership: s3gate_engine::VersionOwnership::default(),
+            storage_class: None,
         };
     // KMS → SSE-S3 → SSE-C → KMS under another key: each re-encrypts and reads back.
     create_kms_key(&e, "k2").await;

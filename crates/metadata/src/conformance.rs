@@ -62,6 +62,7 @@ pub const CASES: &[&str] = &[
     "object_lock",
     "kms_keys",
     "object_acls",
+    "storage_classes",
     "iam_groups",
     "iam_policies",
     "iam_access_keys",
@@ -88,7 +89,7 @@ macro_rules! conformance_tests {
             version_tags conditions_with_markers list_versions_markers random_version_model
             encryption_records encrypted_versions_and_rewrap object_lock kms_keys
             rename_unversioned rename_versioned rename_conditions_and_tokens object_acls
-            iam_groups iam_policies iam_access_keys iam_key_access);
+            storage_classes iam_groups iam_policies iam_access_keys iam_key_access);
     };
     ($make:expr) => {
         $crate::conformance_tests!(@cases Some($make);
@@ -102,7 +103,7 @@ macro_rules! conformance_tests {
             version_tags conditions_with_markers list_versions_markers random_version_model
             encryption_records encrypted_versions_and_rewrap object_lock kms_keys
             rename_unversioned rename_versioned rename_conditions_and_tokens object_acls
-            iam_groups iam_policies iam_access_keys iam_key_access);
+            storage_classes iam_groups iam_policies iam_access_keys iam_key_access);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(
@@ -192,6 +193,7 @@ fn obj(bucket: &str, key: &str, etag: &str, blobs: &[&str]) -> ObjectVersion {
         encryption: None,
         lock: ObjectLock::default(),
         acl: None,
+        storage_class: None,
     }
 }
 
@@ -219,6 +221,7 @@ fn upload(bucket: &str, key: &str, id: &str, initiated: SystemTime) -> Upload {
         encryption: None,
         lock: ObjectLock::default(),
         acl: Some("upload-acl".into()),
+        storage_class: None,
     }
 }
 
@@ -494,6 +497,63 @@ pub async fn object_acls(m: &impl MetadataStore) {
     let mv = ObjectVersion { acl: acl("mp"), ..obj("bk", "m", "e4", &[]) };
     m.complete_upload("u1", mv, WriteCondition::None).await.unwrap();
     assert_eq!(m.object("bk", "m").await.unwrap().unwrap().acl, acl("mp"));
+}
+
+/// A version's storage class is committed with it and read back by `object`, both listings
+/// and the upload records; `None` (STANDARD) stays `None`.
+pub async fn storage_classes(m: &impl MetadataStore) {
+    setup(m).await;
+    let class = |s: &str| Some(s.to_owned());
+    m.set_bucket_versioning("bk", Versioning::Enabled).await.unwrap();
+    let cold =
+        ObjectVersion { storage_class: class("GLACIER_IR"), ..obj("bk", "k", "e1", &["b1"]) };
+    let old = m.put_object(cold, WriteCondition::None).await.unwrap().version_id.unwrap();
+    m.put_object(obj("bk", "k", "e2", &["b2"]), WriteCondition::None).await.unwrap();
+    m.put_object(
+        ObjectVersion { storage_class: class("STANDARD_IA"), ..obj("bk", "j", "e3", &["b3"]) },
+        WriteCondition::None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(m.object("bk", "k").await.unwrap().unwrap().storage_class, None);
+    let got = m.object_version("bk", "k", Some(&old)).await.unwrap().unwrap();
+    assert_eq!(got.storage_class, class("GLACIER_IR"));
+    let page = m.list_objects("bk", &query("", None, None, 10)).await.unwrap();
+    let classes: Vec<_> = page
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            ListEntry::Object(o) => Some((o.key.as_str(), o.storage_class.clone())),
+            ListEntry::CommonPrefix(_) => None,
+        })
+        .collect();
+    assert_eq!(classes, [("j", class("STANDARD_IA")), ("k", None)]);
+    let page = m.list_object_versions("bk", &vquery("", None, None, None, 10)).await.unwrap();
+    let classes: Vec<_> = page
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            VersionListEntry::Version(v) => Some((v.key.as_str(), v.storage_class.clone())),
+            VersionListEntry::CommonPrefix(_) => None,
+        })
+        .collect();
+    assert_eq!(classes, [("j", class("STANDARD_IA")), ("k", None), ("k", class("GLACIER_IR"))]);
+    // An upload keeps the class its object gets; completing commits it.
+    let up = Upload { storage_class: class("DEEP_ARCHIVE"), ..upload("bk", "m", "u1", t(0, 0)) };
+    m.create_upload(up).await.unwrap();
+    assert_eq!(m.upload("bk", "u1").await.unwrap().unwrap().storage_class, class("DEEP_ARCHIVE"));
+    let q = UploadListQuery { max_uploads: 10, ..UploadListQuery::default() };
+    let listed = m.list_uploads("bk", &q).await.unwrap();
+    assert!(matches!(
+        listed.entries.as_slice(),
+        [UploadListEntry::Upload(u)] if u.storage_class == class("DEEP_ARCHIVE")
+    ));
+    let mv = ObjectVersion { storage_class: class("DEEP_ARCHIVE"), ..obj("bk", "m", "e4", &[]) };
+    m.complete_upload("u1", mv, WriteCondition::None).await.unwrap();
+    assert_eq!(m.object("bk", "m").await.unwrap().unwrap().storage_class, class("DEEP_ARCHIVE"));
+    // A rename keeps the class (the data stays where it is).
+    m.rename_object("bk", "j", "j2", ren(WriteCondition::None)).await.unwrap();
+    assert_eq!(m.object("bk", "j2").await.unwrap().unwrap().storage_class, class("STANDARD_IA"));
 }
 
 /// A blob shared by two objects retires only when both are gone.

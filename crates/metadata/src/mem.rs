@@ -479,6 +479,7 @@ fn version_summary(v: &ObjectVersion, is_latest: bool) -> VersionSummary {
         last_modified: v.last_modified,
         owner: v.owner.clone(),
         checksum_algorithm: v.checksum_algorithm.clone(),
+        storage_class: v.storage_class.clone(),
     }
 }
 
@@ -490,6 +491,7 @@ fn summary(v: &ObjectVersion) -> ObjectSummary {
         last_modified: v.last_modified,
         owner: v.owner.clone(),
         checksum_algorithm: v.checksum_algorithm.clone(),
+        storage_class: v.storage_class.clone(),
     }
 }
 

@@ -262,21 +262,22 @@ impl PostgresMetadata {
             &v.encryption,
             &lock,
             &v.acl,
+            &v.storage_class,
         ];
         let row = if let Some(id) = &upload_id {
             params.insert(0, id);
             self.one(
-                "SELECT status, replaced, retired, vid FROM s3gate_complete_upload_acl($1, $2, $3, \
-                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15, $16, $17, $18, \
-                 $19, $20, $21)",
+                "SELECT status, replaced, retired, vid FROM s3gate_complete_upload_class($1, $2, \
+                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15, $16, $17, \
+                 $18, $19, $20, $21, $22)",
                 &params,
             )
             .await?
         } else {
             self.one(
-                "SELECT status, replaced, retired, vid FROM s3gate_put_object_acl($1, $2, $3, $4, \
-                 $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14, $15, $16, $17, $18, $19, \
-                 $20)",
+                "SELECT status, replaced, retired, vid FROM s3gate_put_object_class($1, $2, $3, \
+                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14, $15, $16, $17, $18, \
+                 $19, $20, $21)",
                 &params,
             )
             .await?
@@ -531,7 +532,7 @@ fn bucket_row(r: &Row) -> Result<Bucket, MetaError> {
 
 /// The columns of a version listing row, and the row.
 const VERSION_COLS: &str = "key, version_id, is_latest, is_delete_marker, size, etag, \
-    last_modified, owner, checksum_algorithm, seq";
+    last_modified, owner, checksum_algorithm, seq, storage_class";
 
 fn version_row(r: &Row) -> Result<VersionRow, MetaError> {
     Ok(VersionRow {
@@ -546,12 +547,13 @@ fn version_row(r: &Row) -> Result<VersionRow, MetaError> {
             last_modified: from_nanos(r.try_get(6).map_err(pg_error)?),
             owner: r.try_get(7).map_err(pg_error)?,
             checksum_algorithm: r.try_get(8).map_err(pg_error)?,
+            storage_class: r.try_get(10).map_err(pg_error)?,
         },
     })
 }
 
 const UPLOAD_COLS: &str = "upload_id, bucket, key, initiated, owner, headers, tags, checksum_algorithm, checksum_type, \
-     encryption, object_lock, acl";
+     encryption, object_lock, acl, storage_class";
 
 fn upload_row(r: &Row) -> Result<Upload, MetaError> {
     let headers: String = r.try_get(5).map_err(pg_error)?;
@@ -571,6 +573,7 @@ fn upload_row(r: &Row) -> Result<Upload, MetaError> {
             r.try_get::<_, Option<String>>(10).map_err(pg_error)?.as_deref(),
         )?,
         acl: r.try_get(11).map_err(pg_error)?,
+        storage_class: r.try_get(12).map_err(pg_error)?,
     })
 }
 
@@ -595,6 +598,7 @@ fn summary_row(r: &Row) -> Result<ObjectSummary, MetaError> {
         last_modified: from_nanos(r.try_get(3).map_err(pg_error)?),
         owner: r.try_get(4).map_err(pg_error)?,
         checksum_algorithm: r.try_get(5).map_err(pg_error)?,
+        storage_class: r.try_get(6).map_err(pg_error)?,
     })
 }
 
@@ -602,8 +606,8 @@ fn summary_row(r: &Row) -> Result<ObjectSummary, MetaError> {
 fn fetch_sql(op: &str, bounded: bool) -> String {
     let (upper, limit) = if bounded { ("AND key < $3", "$4") } else { ("", "$3") };
     format!(
-        "SELECT key, size, etag, last_modified, owner, checksum_algorithm FROM objects \
-         WHERE bucket = $1 AND is_latest AND NOT is_delete_marker AND key {op} $2 {upper} \
+        "SELECT key, size, etag, last_modified, owner, checksum_algorithm, storage_class \
+         FROM objects WHERE bucket = $1 AND is_latest AND NOT is_delete_marker AND key {op} $2 {upper} \
          ORDER BY key LIMIT {limit}"
     )
 }
@@ -914,7 +918,8 @@ impl MetadataStore for PostgresMetadata {
             .opt(
                 "SELECT version_id, size, etag, last_modified, owner, headers, tags, \
                  checksum_algorithm, checksum_type, checksum, parts::text, is_delete_marker, \
-                 encryption, object_lock, acl FROM objects WHERE bucket = $1 AND key = $2 \
+                 encryption, object_lock, acl, storage_class FROM objects WHERE bucket = $1 \
+                 AND key = $2 \
                  AND (version_id = $3 OR ($3::text IS NULL AND is_latest))",
                 &[&bucket, &key.as_bytes(), &version_id],
             )
@@ -943,6 +948,7 @@ impl MetadataStore for PostgresMetadata {
                 r.try_get::<_, Option<String>>(13).map_err(pg_error)?.as_deref(),
             )?,
             acl: r.try_get(14).map_err(pg_error)?,
+            storage_class: r.try_get(15).map_err(pg_error)?,
         }))
     }
 
@@ -998,7 +1004,7 @@ impl MetadataStore for PostgresMetadata {
         let rand_marker = format!("{:016x}", random_u64());
         let row = self
             .one(
-                "SELECT status, replaced, retired, vid FROM s3gate_rename_object($1, $2, $3, $4,                  $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                "SELECT status, replaced, retired, vid FROM s3gate_rename_object_class($1, $2, $3, $4,                  $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 &[
                     &bucket,
                     &source_key.as_bytes(),
@@ -1289,7 +1295,7 @@ impl MetadataStore for PostgresMetadata {
             .execute(
                 &format!(
                     "INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                     $10, $11, $12) \
+                     $10, $11, $12, $13) \
                      ON CONFLICT (bucket, upload_id) DO NOTHING"
                 ),
                 &[
@@ -1305,6 +1311,7 @@ impl MetadataStore for PostgresMetadata {
                     &upload.encryption,
                     &upload.lock.to_column(),
                     &upload.acl,
+                    &upload.storage_class,
                 ],
             )
             .await;

@@ -638,6 +638,7 @@ mod tests {
             encryption: None,
             lock: crate::ObjectLock::default(),
             acl: None,
+            storage_class: None,
         }
     }
 

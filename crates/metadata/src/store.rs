@@ -324,6 +324,9 @@ pub struct ObjectVersion {
     /// The version's ACL (the server's serialization, opaque here), committed with the version
     /// in its row; `None` is the private ACL of [`Self::owner`].
     pub acl: Option<String>,
+    /// The version's storage class as S3 spells it (`STANDARD_IA`, ...); `None` is `STANDARD`.
+    /// Which tier holds the data is told by each part's blob id, not by this.
+    pub storage_class: Option<String>,
 }
 
 /// A condition on the current version of a key, decided inside the write's transaction.
@@ -470,6 +473,7 @@ fn delete_marker(bucket: &str, key: &str, owner: &str, now: SystemTime) -> Objec
         encryption: None,
         lock: ObjectLock::default(),
         acl: None,
+        storage_class: None,
     }
 }
 
@@ -545,6 +549,8 @@ pub struct ObjectSummary {
     pub owner: String,
     /// Checksum algorithm, if any.
     pub checksum_algorithm: Option<String>,
+    /// Storage class (see [`ObjectVersion::storage_class`]); `None` is `STANDARD`.
+    pub storage_class: Option<String>,
 }
 
 /// One entry of a listing page, in key order.
@@ -612,6 +618,8 @@ pub struct VersionSummary {
     pub owner: String,
     /// Checksum algorithm, if any.
     pub checksum_algorithm: Option<String>,
+    /// Storage class (see [`ObjectVersion::storage_class`]); `None` is `STANDARD`.
+    pub storage_class: Option<String>,
 }
 
 /// One entry of a version listing page.
@@ -661,6 +669,8 @@ pub struct Upload {
     pub lock: ObjectLock,
     /// The ACL the completed object gets (see [`ObjectVersion::acl`]).
     pub acl: Option<String>,
+    /// The storage class of the completed object (see [`ObjectVersion::storage_class`]).
+    pub storage_class: Option<String>,
 }
 
 /// An uploaded part of a multipart upload.

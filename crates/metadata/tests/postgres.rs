@@ -142,6 +142,7 @@ fn version(key: &str, etag: &str, blob: &str) -> ObjectVersion {
         encryption: None,
         lock: s3gate_metadata::ObjectLock::default(),
         acl: None,
+        storage_class: None,
     }
 }
 

@@ -187,16 +187,12 @@ pub const FEATURE_HEADERS: &[FeatureHeader] = &[
         NotImplemented,
     ),
     valued("x-amz-acl", ACL_WRITES, CANNED_ACLS, Honoured, NotImplemented),
-    // Storage classes: everything is STANDARD.
+    // Storage classes: only the name is checked here. Which classes are stored depends on the
+    // operator's tiers, so the engine answers a valid class no tier is mapped to with the
+    // same 501 NotImplemented naming this header (`StorageClasses::resolve`).
     FeatureHeader {
         invalid: ErrorCode::InvalidStorageClass,
-        ..valued(
-            "x-amz-storage-class",
-            OBJECT_WRITES,
-            STORAGE_CLASSES,
-            Only(&["STANDARD"]),
-            NotImplemented,
-        )
+        ..valued("x-amz-storage-class", OBJECT_WRITES, STORAGE_CLASSES, Honoured, NotImplemented)
     },
     // Stored with the object and answered by website requests (`crate::website`); its value is
     // checked where the object's headers are read (`InvalidRedirectLocation`).
@@ -513,14 +509,12 @@ mod tests {
             ("PutBucketAcl", &[("x-amz-acl", "authenticated-read")], "ok"),
             ("PutObjectAcl", &[("x-amz-grant-read", "id=x")], "ok"),
             ("PutObject", &[("x-amz-storage-class", "STANDARD")], "ok"),
-            ("PutObject", &[("x-amz-storage-class", "GLACIER")], "501 NotImplemented"),
+            // Valid names pass the table; the engine refuses those no tier is mapped to.
+            ("PutObject", &[("x-amz-storage-class", "GLACIER")], "ok"),
             ("PutObject", &[("x-amz-storage-class", "BOGUS")], "400 InvalidStorageClass"),
             ("PutObject", &[("x-amz-storage-class", "standard")], "400 InvalidStorageClass"),
-            (
-                "CreateMultipartUpload",
-                &[("x-amz-storage-class", "STANDARD_IA")],
-                "501 NotImplemented",
-            ),
+            ("CreateMultipartUpload", &[("x-amz-storage-class", "STANDARD_IA")], "ok"),
+            ("CopyObject", &[("x-amz-storage-class", "BOGUS")], "400 InvalidStorageClass"),
             ("PutObject", &[("x-amz-server-side-encryption", "AES256")], "ok"),
             ("CreateMultipartUpload", &[("x-amz-server-side-encryption", "AES256")], "ok"),
             ("CopyObject", &[("x-amz-server-side-encryption", "aws:kms")], "ok"),
@@ -625,7 +619,6 @@ mod tests {
             scope("CreateBucket", "x-amz-bucket-object-lock-enabled", "maybe"),
             RefusalScope::Request
         );
-        assert_eq!(scope("PutObject", "x-amz-storage-class", "GLACIER"), RefusalScope::Bucket);
         assert_eq!(
             scope("PutObject", "x-amz-server-side-encryption", "aws:kms:dsse"),
             RefusalScope::Bucket
@@ -634,14 +627,14 @@ mod tests {
 
     #[test]
     fn not_implemented_names_the_header() {
-        // A valid storage class the gateway does not have (every object is STANDARD).
+        // A valid encryption the gateway does not do.
         let r = check_feature_headers("PutObject", |n| {
-            (n == "x-amz-storage-class").then_some("GLACIER")
+            (n == "x-amz-server-side-encryption").then_some("aws:kms:dsse")
         })
         .unwrap_err();
         assert_eq!(r.error.code, ErrorCode::NotImplemented);
-        assert!(r.error.message.contains("x-amz-storage-class"), "{}", r.error.message);
-        assert_eq!(r.error.extra("Header"), Some("x-amz-storage-class"));
+        assert!(r.error.message.contains("x-amz-server-side-encryption"), "{}", r.error.message);
+        assert_eq!(r.error.extra("Header"), Some("x-amz-server-side-encryption"));
     }
 
     #[test]

@@ -67,6 +67,26 @@ const MAX_XML_BODY: usize = 2 * 1024 * 1024;
 
 type Resp = Response<ResponseBody>;
 
+/// The header naming a write's storage class, and a read's (omitted for `STANDARD`).
+const STORAGE_CLASS: &str = "x-amz-storage-class";
+
+/// A version's or upload's recorded storage class as listings spell it (`None` is STANDARD).
+fn class_name(class: Option<&str>) -> String {
+    class.unwrap_or(s3gate_engine::STANDARD).to_owned()
+}
+
+/// The headers of a read that describe the version: its lock, its tag count, and its storage
+/// class (S3 names the class of every object but a STANDARD one).
+fn version_headers(r: &mut Resp, v: &s3gate_metadata::ObjectVersion) {
+    lock_headers(r, &v.lock);
+    if !v.tags.is_empty() {
+        set(r, "x-amz-tagging-count", &v.tags.len().to_string());
+    }
+    if let Some(class) = &v.storage_class {
+        set(r, STORAGE_CLASS, class);
+    }
+}
+
 /// The kind under which a bucket's tag set is stored (rendered as GetBucketTagging answers).
 const BUCKET_TAGS_KIND: &str = "tagging";
 
@@ -979,6 +999,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     ownership: self
                         .write_ownership(caller, &bucket, headers, authed.bucket.as_ref())
                         .await?,
+                    storage_class: header(headers, STORAGE_CLASS).map(str::to_owned),
                     bucket,
                 };
                 let out = e.put_object(caller, req, body::request_stream(body, mode)).await?;
@@ -1030,6 +1051,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             ownership: self
                                 .write_ownership(caller, &bucket, headers, authed.bucket.as_ref())
                                 .await?,
+                            storage_class: header(headers, STORAGE_CLASS).map(str::to_owned),
                             bucket,
                         },
                     )
@@ -1156,6 +1178,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                             ownership: self
                                 .write_ownership(caller, &bucket, headers, authed.bucket.as_ref())
                                 .await?,
+                            storage_class: header(headers, STORAGE_CLASS).map(str::to_owned),
                         },
                     )
                     .await?;
@@ -1296,7 +1319,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     upload_id: upload_id.to_string(),
                     initiator: owner(&page.upload.owner),
                     owner: owner(reported_owner(authed, &page.upload.owner)),
-                    storage_class: "STANDARD".to_owned(),
+                    storage_class: class_name(page.upload.storage_class.as_deref()),
                     part_number_marker,
                     next_part_number_marker: next,
                     max_parts,
@@ -1512,7 +1535,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                                 initiated: u.initiated,
                                 initiator: owner(&u.owner),
                                 owner: owner(reported_owner(authed, &u.owner)),
-                                storage_class: "STANDARD".to_owned(),
+                                storage_class: class_name(u.storage_class.as_deref()),
                             });
                         }
                         UploadListEntry::CommonPrefix(p) => {
@@ -1783,7 +1806,8 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
                     let object = (!v.is_delete_marker).then(|| {
                         let alg =
                             v.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
-                        (ETag::parse_quoted_or_not(&v.etag), v.size, "STANDARD".to_owned(), alg)
+                        let class = class_name(v.storage_class.as_deref());
+                        (ETag::parse_quoted_or_not(&v.etag), v.size, class, alg)
                     });
                     entries.push(VersionEntry {
                         key: v.key,
@@ -1907,10 +1931,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             set(&mut r, "x-amz-mp-parts-count", &n.to_string());
         }
         sse_headers(&mut r, s3gate_engine::sse_info(v).as_ref());
-        lock_headers(&mut r, &v.lock);
-        if !v.tags.is_empty() {
-            set(&mut r, "x-amz-tagging-count", &v.tags.len().to_string());
-        }
+        version_headers(&mut r, v);
         if header(headers, "x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
             && let Some((alg, value)) = &out.checksum
         {
@@ -2114,7 +2135,7 @@ impl ObjectAttributes {
                     parts: page,
                 }
             }),
-            storage_class: self.storage_class.then(|| "STANDARD".to_owned()),
+            storage_class: self.storage_class.then(|| class_name(v.storage_class.as_deref())),
             object_size: self.object_size.then_some(v.size),
         }
     }
@@ -2415,7 +2436,7 @@ fn split_page(
                 key: o.key,
                 last_modified: o.last_modified,
                 size: o.size,
-                storage_class: "STANDARD".to_owned(),
+                storage_class: class_name(o.storage_class.as_deref()),
             }),
             ListEntry::CommonPrefix(p) => prefixes.push(p),
         }

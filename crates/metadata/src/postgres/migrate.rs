@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_rename_object.sql"),
     include_str!("../../migrations/postgres/0010_acl.sql"),
     include_str!("../../migrations/postgres/0011_iam.sql"),
+    include_str!("../../migrations/postgres/0012_storage_class.sql"),
 ];
 
 /// The session-level advisory lock held while migrating (an arbitrary constant: "s3gate").

@@ -537,8 +537,9 @@ fn add_version(
     c.prepare_cached(
         "INSERT INTO objects (bucket, key, version_id, is_latest, is_delete_marker, size, etag, \
          last_modified, owner, headers, tags, checksum_algorithm, checksum_type, checksum, seq, \
-         encryption, object_lock, acl) \
-         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         encryption, object_lock, acl, storage_class) \
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18)",
     )?
     .execute(params![
         v.bucket,
@@ -558,6 +559,7 @@ fn add_version(
         v.encryption,
         v.lock.to_column(),
         v.acl,
+        v.storage_class,
     ])?;
     let row = c.last_insert_rowid();
     let mut st = c.prepare_cached(
@@ -622,7 +624,7 @@ pub(super) fn object_version(
     let mut st = c.prepare_cached(
         "SELECT id, version_id, size, etag, last_modified, owner, headers, tags, \
          checksum_algorithm, checksum_type, checksum, is_delete_marker, encryption, object_lock, \
-         acl FROM objects \
+         acl, storage_class FROM objects \
          WHERE bucket = ?1 AND key = ?2 AND (version_id = ?3 OR (?3 IS NULL AND is_latest))",
     )?;
     let row = st
@@ -647,6 +649,7 @@ pub(super) fn object_version(
                     encryption: r.get(12)?,
                     lock: ObjectLock::default(),
                     acl: r.get(14)?,
+                    storage_class: r.get(15)?,
                 },
                 r.get::<_, Option<String>>(13)?,
             ))
@@ -900,7 +903,8 @@ pub(super) fn set_object_lock(
 pub(super) fn fetch_sql(op: &str, bounded: bool) -> String {
     let upper = if bounded { "AND key < ?3" } else { "AND ?3 IS NULL" };
     format!(
-        "SELECT key, size, etag, last_modified, owner, checksum_algorithm FROM objects \
+        "SELECT key, size, etag, last_modified, owner, checksum_algorithm, storage_class \
+         FROM objects \
          WHERE bucket = ?1 AND is_latest AND NOT is_delete_marker AND key {op} ?2 {upper} \
          ORDER BY key LIMIT ?4"
     )
@@ -939,6 +943,7 @@ impl KeySource for SqliteKeys<'_> {
                     last_modified: time_at(r, 3)?,
                     owner: r.get(4)?,
                     checksum_algorithm: r.get(5)?,
+                    storage_class: r.get(6)?,
                 })
             })?;
             for row in rows {
@@ -966,7 +971,7 @@ pub(super) fn list_objects(
 /// key range (`op` is `>` or `>=`), bounded above or not.
 pub(super) fn version_sql(seek: &VersionSeek) -> String {
     const COLS: &str = "SELECT key, version_id, is_latest, is_delete_marker, size, etag, \
-        last_modified, owner, checksum_algorithm, seq FROM objects";
+        last_modified, owner, checksum_algorithm, seq, storage_class FROM objects";
     match seek {
         VersionSeek::Within { .. } => {
             format!("{COLS} WHERE bucket = ?1 AND key = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4")
@@ -995,6 +1000,7 @@ fn version_row(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
             last_modified: time_at(r, 6)?,
             owner: r.get(7)?,
             checksum_algorithm: r.get(8)?,
+            storage_class: r.get(10)?,
         },
     })
 }
@@ -1056,7 +1062,7 @@ pub(super) fn list_object_versions(
 // ---- uploads ----
 
 const UPLOAD_COLS: &str = "upload_id, bucket, key, initiated, owner, headers, tags, checksum_algorithm, checksum_type, \
-     encryption, object_lock, acl";
+     encryption, object_lock, acl, storage_class";
 
 fn upload_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
     Ok(Upload {
@@ -1074,6 +1080,7 @@ fn upload_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
             rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e))
         })?,
         acl: r.get(11)?,
+        storage_class: r.get(12)?,
     })
 }
 
@@ -1092,7 +1099,7 @@ pub(super) fn create_upload(c: &Connection, u: &Upload) -> R<()> {
     }
     c.prepare_cached(&format!(
         "INSERT INTO uploads ({UPLOAD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-         ?12)"
+         ?12, ?13)"
     ))?
     .execute(params![
         u.upload_id,
@@ -1107,6 +1114,7 @@ pub(super) fn create_upload(c: &Connection, u: &Upload) -> R<()> {
         u.encryption,
         u.lock.to_column(),
         u.acl,
+        u.storage_class,
     ])?;
     Ok(())
 }

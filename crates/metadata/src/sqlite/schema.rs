@@ -234,6 +234,13 @@ CREATE INDEX group_policies_by_policy ON group_policies (policy);
 -- their own (the built-in self-service policy), as `s3gate user add` gives new users.
 INSERT INTO user_policies (user_name, policy) SELECT name, 'self-service' FROM users WHERE NOT is_root;
 ",
+    r"
+-- Storage classes (issue 22): a version's class, committed with the version in its row. NULL
+-- is STANDARD, so existing rows stay valid. The tier holding the data is in each blob id.
+ALTER TABLE objects ADD COLUMN storage_class TEXT;
+-- What an upload's object gets at completion (and the tier its parts are written to).
+ALTER TABLE uploads ADD COLUMN storage_class TEXT;
+",
 ];
 
 /// Brings the schema up to date, each step in its own transaction.

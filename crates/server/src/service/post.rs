@@ -132,14 +132,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             e.head_bucket(&caller, &bucket).await?;
             return Err(refused.error.into());
         }
-        let tags = match field("tagging") {
-            Some(xml) => {
-                let tags = s3gate_protocol::parse_tagging(xml.as_bytes())?;
-                s3gate_protocol::check_tag_set(&tags)?;
-                tags
-            }
-            None => Vec::new(),
-        };
+        let tags = form_tags(field("tagging"))?;
         let (integrity, _) = body_integrity(&object_headers, None, &[])?;
         let req = PutObjectRequest {
             // Lock fields of the form are honoured as their headers are on PUT.
@@ -155,6 +148,7 @@ impl<M: MetadataStore, B: BlobStore> Gateway<M, B> {
             ownership: self
                 .write_ownership(&caller, &bucket, &object_headers, bucket_facts.as_ref())
                 .await?,
+            storage_class: header(&object_headers, "x-amz-storage-class").map(str::to_owned),
         };
         let stream = FileStream {
             body,
@@ -388,4 +382,12 @@ impl Stream for FileStream {
             }
         }
     }
+}
+
+/// The object's tags from the form's `tagging` field (a `Tagging` document), if it has one.
+fn form_tags(xml: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(xml) = xml else { return Ok(Vec::new()) };
+    let tags = s3gate_protocol::parse_tagging(xml.as_bytes())?;
+    s3gate_protocol::check_tag_set(&tags)?;
+    Ok(tags)
 }
