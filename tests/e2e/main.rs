@@ -70,6 +70,7 @@ mod sosapi;
 mod sse;
 mod sweep;
 mod tidy;
+mod tiers;
 mod versioning;
 mod vhost;
 mod website;
