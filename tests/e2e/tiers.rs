@@ -230,7 +230,7 @@ async fn multipart_uploads_write_their_parts_to_the_class_tier() {
         .unwrap();
     let id = up.upload_id().unwrap();
     let listed = c.list_multipart_uploads().bucket(b).send().await.unwrap();
-    assert_eq!(listed.uploads()[0].storage_class().map(|s| s.as_str()), Some("STANDARD_IA"));
+    assert_eq!(listed.uploads()[0].storage_class().map(StorageClass::as_str), Some("STANDARD_IA"));
     let p1 = random_bytes(5 << 20);
     let p2 = random_bytes(1000);
     let mut done = Vec::new();
@@ -382,4 +382,35 @@ async fn the_config_file_declares_tiers_and_classes() {
         .await
         .unwrap_err();
     assert_eq!(err_info(&e), (501, "NotImplemented".to_owned()));
+}
+
+#[tokio::test]
+async fn gc_and_check_cover_every_tier_given_the_tiers() {
+    let dirs = tempfile::Builder::new().prefix("s3gate-tiers-admin-").tempdir().unwrap();
+    let warm = dirs.path().join("warm");
+    let tier = format!("warm=disk:{}", warm.display());
+    let (ak, sk) = random_keys();
+    let data_dir = dirs.path().join("gw");
+    let mut gw = Gateway::start_on_with(
+        &data_dir,
+        &ak,
+        &sk,
+        &["--tier", &tier, "--storage-class", "STANDARD_IA=warm"],
+    );
+    let c = gw.client(Flavour::WhenRequired);
+    create_bucket(&c, "adm").await;
+    let old = random_bytes(2500);
+    put_class(&c, "adm", "k", &old, Some(StorageClass::StandardIa)).await;
+    put_class(&c, "adm", "k", &random_bytes(2500), Some(StorageClass::StandardIa)).await;
+    assert!(gw.stop_graceful());
+    // Without the tier, check cannot see the warm blobs; with it, every blob is accounted for.
+    let (ok, out) = crate::harness::run_cli_status(&["check"], &data_dir);
+    assert!(!ok, "{out}");
+    assert!(out.contains("missing"), "{out}");
+    let out = crate::harness::run_cli(&["check", "--tier", &tier], &data_dir);
+    assert!(out.trim_end().ends_with("ok"), "{out}");
+    // gc with the tier deletes the overwritten version's blob from the warm tier.
+    crate::harness::run_cli(&["gc", "--tier", &tier], &data_dir);
+    assert!(!any_file_contains(&warm.join("blobs"), &old));
+    assert_eq!(blob_files(&warm.join("blobs")), 1);
 }

@@ -28,7 +28,7 @@ use s3gate_metadata::{
     VersionListQuery,
 };
 use s3gate_protocol::BucketName;
-use s3gate_storage_backend::{BlobError, BlobId, BlobStore, DiskBlobs};
+use s3gate_storage_backend::{AnyBlobs, BlobError, BlobId, BlobStore, DiskBlobs};
 
 use crate::{DataDir, ROOT_USER};
 
@@ -76,6 +76,10 @@ pub(crate) struct GraceArgs {
     /// while a gateway runs: its writes in flight are invisible to this process.
     #[arg(long, env = "S3GATE_ORPHAN_GRACE_SECONDS", default_value_t = 3600)]
     orphan_grace_seconds: u64,
+    /// The gateway's storage tiers (as `serve` takes them, or from its `--config` file): the
+    /// collector, the sweep and the check then cover every tier, not only the data directory.
+    #[command(flatten)]
+    tiers: crate::backend::TierArgs,
     #[command(flatten)]
     data: DataDir,
 }
@@ -97,7 +101,7 @@ pub(crate) struct CheckArgs {
 
 /// The data directory opened for an administration command.
 struct Opened {
-    engine: Engine<SqliteMetadata, DiskBlobs>,
+    engine: Engine<SqliteMetadata, crate::backend::Blobs>,
     /// Whether a gateway holds the directory's lock.
     running: bool,
     /// Held while the command runs when no gateway did.
@@ -126,6 +130,15 @@ pub(crate) fn lock_file(data_dir: &Path) -> anyhow::Result<File> {
 }
 
 async fn open(data_dir: &Path, region: &str) -> anyhow::Result<Opened> {
+    open_tiered(data_dir, region, &crate::backend::TierArgs::default()).await
+}
+
+/// [`open`] with the gateway's further tiers beside the data directory's disk store.
+async fn open_tiered(
+    data_dir: &Path,
+    region: &str,
+    tiers: &crate::backend::TierArgs,
+) -> anyhow::Result<Opened> {
     if !data_dir.join(crate::METADATA_FILE).exists() {
         bail!("{} holds no s3gate data (no {})", data_dir.display(), crate::METADATA_FILE);
     }
@@ -137,6 +150,7 @@ async fn open(data_dir: &Path, region: &str) -> anyhow::Result<Opened> {
         .await
         .context("blob store open task failed")?
         .with_context(|| format!("opening blob store in {}", data_dir.display()))?;
+    let blobs = tiers.open(AnyBlobs::Disk(blobs)).await?;
     let engine = Engine::new(meta, blobs, EngineConfig::new(region));
     Ok(Opened { engine, running, _lock: lock })
 }
@@ -232,7 +246,7 @@ impl Opened {
 /// Runs `s3gate gc`: the collector and the orphan sweep once, with the grace the gateway's state
 /// allows, and prints what they did.
 pub(crate) async fn gc(args: GraceArgs) -> anyhow::Result<()> {
-    let o = open(&args.data.data_dir, "us-east-1").await?;
+    let o = open_tiered(&args.data.data_dir, "us-east-1", &args.tiers).await?;
     let grace = deletion_grace(&o, &args)?;
     println!(
         "gateway {}: deleting retired and unreferenced blobs older than {}s",
@@ -411,7 +425,7 @@ async fn references(
 }
 
 /// Reads a blob slice whole and returns the hex MD5 of what it held, or why it could not.
-async fn slice_md5(blobs: &DiskBlobs, id: &BlobId, r: &Reference) -> Result<String, String> {
+async fn slice_md5(blobs: &impl BlobStore, id: &BlobId, r: &Reference) -> Result<String, String> {
     let mut stream = blobs.get(id, r.offset, Some(r.size)).await.map_err(|e| e.to_string())?;
     let mut hasher = Md5::new();
     let mut got = 0u64;
@@ -431,7 +445,7 @@ async fn slice_md5(blobs: &DiskBlobs, id: &BlobId, r: &Reference) -> Result<Stri
 /// metadata. Exits with an error, naming each bad blob, if data is missing, truncated or
 /// corrupt, or if orphans remain.
 pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let o = open(&args.grace.data.data_dir, "us-east-1").await?;
+    let o = open_tiered(&args.grace.data.data_dir, "us-east-1", &args.grace.tiers).await?;
     // Only `--repair` deletes; a report may use any grace to tell orphans from young blobs.
     let grace = if args.repair {
         deletion_grace(&o, &args.grace)?
@@ -466,7 +480,12 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<()> {
             // listing looks missing. Ask the backend again, and keep it only if still absent
             // and still named by the metadata.
             None => {
-                let absent = matches!(blobs.get(&id, 0, None).await, Err(BlobError::NotFound));
+                // A blob of a tier this command was not given is missing as far as it can
+                // tell (docs/tiering.md: give `check` the gateway's tiers).
+                let absent = matches!(
+                    blobs.get(&id, 0, None).await,
+                    Err(BlobError::NotFound | BlobError::NoSuchTier(_))
+                );
                 if absent && !meta.known_blobs(std::slice::from_ref(&r.blob_id)).await?.is_empty() {
                     report.missing.push((r.bucket, r.what, r.blob_id));
                 }
