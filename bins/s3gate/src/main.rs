@@ -562,15 +562,13 @@ async fn serve(
     let lock = if shared { None } else { Some(lock_for_gateway(&data_dir).await?) };
     let (access_key, secret_key, generated) = root_credentials(&data_dir)?;
     ensure_root(&meta, &access_key, &secret_key).await?;
-    let (blobs, storage_classes) = backend::open(args.backend, &data_dir).await?;
-
-    let mut engine_config = EngineConfig::new(args.region.clone());
+    let (blobs, classes) = backend::open(args.backend, &data_dir).await?;
+    let mut engine_config = EngineConfig::new(args.region.clone()).with_storage_classes(classes);
     engine_config.read_ahead_parts = args.read_ahead_parts.max(1);
     engine_config.gc_grace = Duration::from_secs(args.gc_grace_seconds);
     engine_config.orphan_grace = Duration::from_secs(args.orphan_grace_seconds);
     engine_config.max_put_size = args.max_object_size;
     engine_config.space = space.clone();
-    engine_config.storage_classes = storage_classes;
     let mut sse = s3gate_engine::SseConfig::new(
         keys::load(&data_dir, args.master_key_file.as_deref())?,
         server_config.account_id.clone(),

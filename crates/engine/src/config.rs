@@ -94,4 +94,11 @@ impl EngineConfig {
             storage_classes: crate::StorageClasses::new(),
         }
     }
+
+    /// The same configuration storing `classes` (see [`crate::StorageClasses`]).
+    #[must_use]
+    pub fn with_storage_classes(mut self, classes: crate::StorageClasses) -> Self {
+        self.storage_classes = classes;
+        self
+    }
 }
