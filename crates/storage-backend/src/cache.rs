@@ -171,6 +171,11 @@ impl<B: BlobStore> BlobStore for CachedBlobs<B> {
         self.inner.put(body).await
     }
 
+    async fn put_to(&self, tier: Option<&str>, body: ByteStream) -> Result<BlobInfo, BlobError> {
+        // The cache fronts whatever the store behind holds, tiers included.
+        self.inner.put_to(tier, body).await
+    }
+
     async fn get(
         &self,
         id: &BlobId,
