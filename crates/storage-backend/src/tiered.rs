@@ -20,7 +20,14 @@ use crate::blob::{
     valid_tier_name,
 };
 
-/// Blob stores by tier name; see the [module documentation](self).
+/// Blob stores by tier name.
+///
+/// One tier is the *default*: its blobs keep plain ids. A blob of any other tier has an id
+/// tagged with the tier's name (`cold.0123…`, see [`BlobId`]), so the reference the metadata
+/// keeps says where the blob lives: reads, deletes and collections are routed by the tag with
+/// no lookup, and a move between tiers is a new blob id committed in place of the old one.
+/// A tier's name is persistent: renaming a tier orphans the references to its blobs, which
+/// then answer [`BlobError::NoSuchTier`] (and are never deleted).
 #[derive(Debug)]
 pub struct TieredBlobs<S> {
     /// The default tier (plain ids) first, then the named ones.
