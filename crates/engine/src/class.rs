@@ -20,20 +20,8 @@ use crate::EngineError;
 /// The storage class of S3's default, stored on the default tier.
 pub const STANDARD: &str = "STANDARD";
 
-/// The storage classes AWS accepts in `x-amz-storage-class`.
-pub const AWS_STORAGE_CLASSES: &[&str] = &[
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "OUTPOSTS",
-    "GLACIER_IR",
-    "SNOW",
-    "EXPRESS_ONEZONE",
-];
+/// The storage classes AWS accepts in `x-amz-storage-class` (the protocol crate's one list).
+pub use s3gate_protocol::features::STORAGE_CLASSES as AWS_STORAGE_CLASSES;
 
 /// The classes the gateway stores and the tier of each (`None`: the default tier).
 #[derive(Debug, Clone, PartialEq, Eq)]

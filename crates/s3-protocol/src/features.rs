@@ -98,8 +98,8 @@ const CANNED_ACLS: &[&str] = &[
     "log-delivery-write",
 ];
 
-/// The storage classes S3 knows.
-const STORAGE_CLASSES: &[&str] = &[
+/// The storage classes S3 knows (`x-amz-storage-class` values it accepts).
+pub const STORAGE_CLASSES: &[&str] = &[
     "STANDARD",
     "REDUCED_REDUNDANCY",
     "STANDARD_IA",
